@@ -1,0 +1,258 @@
+// Package platform is the catalogue of boards tinyprof knows: their cores,
+// clocks, memories and flashing tools, each row citing the datasheet it came
+// from.
+//
+// The catalogue is a leaf: it imports nothing else of tinyprof, so the model
+// package (memory fit), the device client (detection), the simulated board
+// (cost model) and the CLI all read the same figures.
+//
+// Memory sizes are what the chip or the reference module offers to
+// software, in bytes. Bandwidths are effective sequential-read rates used by
+// the simulated board's cost model; they are modelled, not measured, and the
+// field comments say so.
+package platform
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// KiB and MiB are byte multiples used in the catalogue.
+const (
+	KiB = 1 << 10
+	MiB = 1 << 20
+	GiB = 1 << 30
+)
+
+// Region names a kind of memory on a board.
+type Region string
+
+// The memory regions a model's weights, KV cache and scratch can live in.
+const (
+	SRAM  Region = "sram"  // on-chip RAM
+	PSRAM Region = "psram" // external (or in-package) pseudo-static RAM, or DRAM on an SBC
+	Flash Region = "flash" // external or on-chip flash, read in place (XIP / memory mapped)
+)
+
+// Platform describes one kind of board.
+type Platform struct {
+	// Name is the catalogue key, lower case: "esp32s3".
+	Name string
+	// Chip is the SoC or MCU part the row describes.
+	Chip string
+	// Board is the reference board or module the memory sizes come from,
+	// where they depend on the module rather than the chip.
+	Board string
+	// Core is the CPU core, e.g. "Xtensa LX7".
+	Core string
+	// Cores is the number of application cores.
+	Cores int
+	// CPUMHz is the maximum CPU clock.
+	CPUMHz int
+	// SRAM is on-chip RAM in bytes.
+	SRAM int64
+	// PSRAM is external RAM in bytes (DRAM on a Linux board), 0 if none.
+	PSRAM int64
+	// Flash is program/data flash in bytes (0 where storage is an SD card or disk).
+	Flash int64
+	// FPU describes floating point support: "none", "sp" or "dp".
+	FPU string
+	// SIMD names the vector or DSP extension, "" if none.
+	SIMD string
+	// XIP reports whether constant data can be read in place from flash
+	// (execute-in-place or a memory-mapped cache), so weights need not be
+	// copied to RAM.
+	XIP bool
+	// DefaultBaud is the console UART rate the vendor's tools use.
+	DefaultBaud int
+	// FlashTool is the flasher the vendor documents for the board.
+	FlashTool string
+	// Bandwidth is the modelled effective read bandwidth of each region in
+	// bytes per second, as seen by a core streaming weights through its
+	// cache. These are estimates for the simulated board, not measurements.
+	Bandwidth Bandwidths
+	// CyclesPerMAC is the modelled cost of one float32 multiply-accumulate,
+	// including loads from cache, on this core. An estimate.
+	CyclesPerMAC float64
+	// Linux reports a board that runs Linux (SBC) rather than bare metal.
+	Linux bool
+	// Datasheet cites where the figures come from.
+	Datasheet string
+}
+
+// Bandwidths holds the modelled effective read bandwidth of each memory
+// region, in bytes per second; 0 where the board has no such region.
+type Bandwidths struct {
+	SRAM, PSRAM, Flash float64
+}
+
+// Of returns the bandwidth of region r.
+func (b Bandwidths) Of(r Region) float64 {
+	switch r {
+	case SRAM:
+		return b.SRAM
+	case PSRAM:
+		return b.PSRAM
+	case Flash:
+		return b.Flash
+	}
+	return 0
+}
+
+// Capacity returns the size of region r in bytes.
+func (p Platform) Capacity(r Region) int64 {
+	switch r {
+	case SRAM:
+		return p.SRAM
+	case PSRAM:
+		return p.PSRAM
+	case Flash:
+		return p.Flash
+	}
+	return 0
+}
+
+// String returns the platform name.
+func (p Platform) String() string { return p.Name }
+
+// catalogue rows. Bandwidths: SRAM ≈ 4 bytes per cycle at CPUMHz; QSPI/OPI
+// flash and PSRAM through the cache at a fraction of their bus rate. The
+// ESP32-S3 PSRAM figure is calibrated so that the simulated stories260K
+// model (1 MB of float32 weights in PSRAM) decodes at about 19 tok/s, the
+// rate DaveBben/esp32-llm reports on an ESP32-S3 at 240 MHz.
+var catalogue = []Platform{
+	{
+		Name: "esp32", Chip: "ESP32-D0WD-V3", Board: "ESP32-WROVER-E (4 MiB flash, 8 MiB PSRAM)",
+		Core: "Xtensa LX6", Cores: 2, CPUMHz: 240,
+		SRAM: 520 * KiB, PSRAM: 8 * MiB, Flash: 4 * MiB, FPU: "sp", SIMD: "",
+		XIP: true, DefaultBaud: 115200, FlashTool: "esptool",
+		Bandwidth:    Bandwidths{SRAM: 960e6, PSRAM: 14e6, Flash: 12e6},
+		CyclesPerMAC: 6,
+		Datasheet:    "Espressif ESP32 Series Datasheet v4.6 §4.1.2 (520 KB SRAM), ESP32-WROVER-E Datasheet v2.0 (4 MB flash, 8 MB PSRAM)",
+	},
+	{
+		Name: "esp32s3", Chip: "ESP32-S3", Board: "ESP32-S3-WROOM-1-N16R8 (16 MiB flash, 8 MiB octal PSRAM)",
+		Core: "Xtensa LX7", Cores: 2, CPUMHz: 240,
+		SRAM: 512 * KiB, PSRAM: 8 * MiB, Flash: 16 * MiB, FPU: "sp", SIMD: "PIE 128-bit",
+		XIP: true, DefaultBaud: 115200, FlashTool: "esptool",
+		Bandwidth:    Bandwidths{SRAM: 960e6, PSRAM: 21e6, Flash: 16e6},
+		CyclesPerMAC: 4,
+		Datasheet:    "Espressif ESP32-S3 Series Datasheet v2.0 §4.1.3 (512 KB SRAM), ESP32-S3-WROOM-1 Datasheet v1.4 (N16R8 variant)",
+	},
+	{
+		Name: "esp32p4", Chip: "ESP32-P4", Board: "ESP32-P4-Function-EV-Board (16 MiB flash, 32 MiB in-package PSRAM)",
+		Core: "RISC-V RV32IMAFC (HP)", Cores: 2, CPUMHz: 400,
+		SRAM: 768 * KiB, PSRAM: 32 * MiB, Flash: 16 * MiB, FPU: "sp", SIMD: "PIE AI extensions",
+		XIP: true, DefaultBaud: 115200, FlashTool: "esptool",
+		Bandwidth:    Bandwidths{SRAM: 1600e6, PSRAM: 100e6, Flash: 30e6},
+		CyclesPerMAC: 3,
+		Datasheet:    "Espressif ESP32-P4 Series Datasheet v0.5 §1 (dual HP RISC-V up to 400 MHz, 768 KB HP L2MEM, up to 32 MB in-package PSRAM)",
+	},
+	{
+		Name: "stm32f4", Chip: "STM32F407VG", Board: "STM32F4-Discovery",
+		Core: "Arm Cortex-M4F", Cores: 1, CPUMHz: 168,
+		SRAM: 192 * KiB, PSRAM: 0, Flash: 1 * MiB, FPU: "sp", SIMD: "DSP (Armv7E-M)",
+		XIP: true, DefaultBaud: 115200, FlashTool: "st-flash",
+		Bandwidth:    Bandwidths{SRAM: 672e6, Flash: 150e6},
+		CyclesPerMAC: 3,
+		Datasheet:    "ST DS8626 STM32F405xx/407xx Rev 9 §2.2 (168 MHz, 1 MB flash, 192 KB SRAM incl. 64 KB CCM)",
+	},
+	{
+		Name: "stm32f7", Chip: "STM32F767ZI", Board: "NUCLEO-F767ZI",
+		Core: "Arm Cortex-M7", Cores: 1, CPUMHz: 216,
+		SRAM: 512 * KiB, PSRAM: 0, Flash: 2 * MiB, FPU: "dp", SIMD: "DSP (Armv7E-M)",
+		XIP: true, DefaultBaud: 115200, FlashTool: "st-flash",
+		Bandwidth:    Bandwidths{SRAM: 864e6, Flash: 300e6},
+		CyclesPerMAC: 2,
+		Datasheet:    "ST DS11532 STM32F765xx/767xx Rev 7 §2 (216 MHz, 2 MB flash, 512 KB SRAM)",
+	},
+	{
+		Name: "stm32h7", Chip: "STM32H743ZI", Board: "NUCLEO-H743ZI2",
+		Core: "Arm Cortex-M7", Cores: 1, CPUMHz: 480,
+		SRAM: 1 * MiB, PSRAM: 0, Flash: 2 * MiB, FPU: "dp", SIMD: "DSP (Armv7E-M)",
+		XIP: true, DefaultBaud: 115200, FlashTool: "st-flash",
+		Bandwidth:    Bandwidths{SRAM: 1920e6, Flash: 600e6},
+		CyclesPerMAC: 2,
+		Datasheet:    "ST DS12110 STM32H742xI/G STM32H743xI/G Rev 10 §3 (480 MHz, 2 MB flash, 1 MB RAM incl. TCM)",
+	},
+	{
+		Name: "rp2040", Chip: "RP2040", Board: "Raspberry Pi Pico (2 MiB QSPI flash)",
+		Core: "Arm Cortex-M0+", Cores: 2, CPUMHz: 133,
+		SRAM: 264 * KiB, PSRAM: 0, Flash: 2 * MiB, FPU: "none", SIMD: "",
+		XIP: true, DefaultBaud: 115200, FlashTool: "picotool",
+		Bandwidth:    Bandwidths{SRAM: 532e6, Flash: 20e6},
+		CyclesPerMAC: 60,
+		Datasheet:    "Raspberry Pi RP2040 Datasheet (2021-01) §1 (dual Cortex-M0+ 133 MHz, 264 kB SRAM); Pico Datasheet §2.1 (2 MB QSPI flash)",
+	},
+	{
+		Name: "rp2350", Chip: "RP2350A", Board: "Raspberry Pi Pico 2 (4 MiB QSPI flash)",
+		Core: "Arm Cortex-M33", Cores: 2, CPUMHz: 150,
+		SRAM: 520 * KiB, PSRAM: 0, Flash: 4 * MiB, FPU: "sp", SIMD: "DSP (Armv8-M)",
+		XIP: true, DefaultBaud: 115200, FlashTool: "picotool",
+		Bandwidth:    Bandwidths{SRAM: 600e6, Flash: 25e6},
+		CyclesPerMAC: 3,
+		Datasheet:    "Raspberry Pi RP2350 Datasheet §1 (dual Cortex-M33 150 MHz, 520 kB SRAM); Pico 2 Datasheet (4 MB QSPI flash)",
+	},
+	{
+		Name: "nrf52840", Chip: "nRF52840", Board: "nRF52840 DK",
+		Core: "Arm Cortex-M4F", Cores: 1, CPUMHz: 64,
+		SRAM: 256 * KiB, PSRAM: 0, Flash: 1 * MiB, FPU: "sp", SIMD: "DSP (Armv7E-M)",
+		XIP: true, DefaultBaud: 115200, FlashTool: "nrfjprog",
+		Bandwidth:    Bandwidths{SRAM: 256e6, Flash: 128e6},
+		CyclesPerMAC: 3,
+		Datasheet:    "Nordic nRF52840 Product Specification v1.7 §1 (64 MHz Cortex-M4F, 1 MB flash, 256 KB RAM)",
+	},
+	{
+		Name: "rpi-zero-2w", Chip: "RP3A0 (BCM2710A1)", Board: "Raspberry Pi Zero 2 W",
+		Core: "Arm Cortex-A53", Cores: 4, CPUMHz: 1000,
+		SRAM: 0, PSRAM: 512 * MiB, Flash: 0, FPU: "dp", SIMD: "NEON",
+		XIP: false, DefaultBaud: 115200, FlashTool: "rpi-imager",
+		Bandwidth:    Bandwidths{PSRAM: 1.5e9},
+		CyclesPerMAC: 0.5,
+		Linux:        true,
+		Datasheet:    "Raspberry Pi Zero 2 W Product Brief (2021-10): quad Cortex-A53 1 GHz, 512 MB LPDDR2",
+	},
+	{
+		Name: "jetson-orin-nano", Chip: "NVIDIA Orin (T234)", Board: "Jetson Orin Nano 8GB Developer Kit",
+		Core: "Arm Cortex-A78AE", Cores: 6, CPUMHz: 1500,
+		SRAM: 0, PSRAM: 8 * GiB, Flash: 0, FPU: "dp", SIMD: "NEON/SVE-less; Ampere GPU 1024 CUDA cores",
+		XIP: false, DefaultBaud: 115200, FlashTool: "l4t-flash",
+		Bandwidth:    Bandwidths{PSRAM: 68e9},
+		CyclesPerMAC: 0.125,
+		Linux:        true,
+		Datasheet:    "NVIDIA Jetson Orin Nano Series Data Sheet DS-11105-001 v1.x (6-core A78AE 1.5 GHz, 8 GB 128-bit LPDDR5 68 GB/s)",
+	},
+}
+
+// All returns every platform in the catalogue, sorted by name. The caller
+// owns the returned slice.
+func All() []Platform {
+	out := make([]Platform, len(catalogue))
+	copy(out, catalogue)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Names returns the catalogue keys, sorted.
+func Names() []string {
+	var names []string
+	for _, p := range catalogue {
+		names = append(names, p.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Lookup returns the platform called name (case-insensitive; "-" and "_"
+// are interchangeable). An unknown name is an error that lists the known ones.
+func Lookup(name string) (Platform, error) {
+	key := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "_", "-")
+	for _, p := range catalogue {
+		if p.Name == key {
+			return p, nil
+		}
+	}
+	return Platform{}, fmt.Errorf("unknown platform %q: known platforms are %s", name, strings.Join(Names(), ", "))
+}
