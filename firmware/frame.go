@@ -100,7 +100,7 @@ type Event struct {
 	Frame Frame  // for EventFrame; the payload is a fresh slice the receiver may keep
 	Text  string // for EventText, without its line ending
 	Err   error  // for EventBad: why the block was rejected
-	Len   int    // for EventBad: how many bytes were discarded
+	Len   int    // bytes of the line the event covers, delimiters excluded
 }
 
 // A Decoder splits a byte stream into frames, text lines and bad blocks. It
@@ -180,8 +180,9 @@ func (d *Decoder) endBlock(emit func(Event)) {
 	switch {
 	case err == nil:
 		f.Payload = append([]byte(nil), f.Payload...)
+		n := len(d.buf)
 		d.buf = d.buf[:0]
-		emit(Event{Kind: EventFrame, Frame: f})
+		emit(Event{Kind: EventFrame, Frame: f, Len: n})
 	case isText(d.buf):
 		d.emitText(emit) // text just before a frame's opening delimiter
 	default:

@@ -1,0 +1,406 @@
+// Package device is the host side of one board: it speaks the tinyprof wire
+// protocol (package firmware) over a Transport — a serial port, a
+// pseudo-terminal, an in-memory pipe — and turns the board's answers into
+// typed results and typed errors.
+//
+// Open a board with Open (a serial port path) or New (any Transport), then
+// call Hello before anything else. A Device runs one request at a time;
+// its methods may be called from several goroutines and are serialised.
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tinyprof/tinyprof/firmware"
+)
+
+// Options configures a Device. The zero value is usable; each field's
+// comment gives its default.
+type Options struct {
+	// Baud is the serial line rate for Open. Default 115200.
+	Baud int
+	// Timeout bounds one attempt at one request: the wait for an answer,
+	// or, during a generation or upload, the silence between two frames.
+	// Default 2s. The context of each call bounds the whole call.
+	Timeout time.Duration
+	// Retries is how many times a request is sent again after a corrupted
+	// answer or a lost frame before the call fails with ErrCRC. Default 3.
+	Retries int
+	// MaxPayload is the largest frame payload the host accepts. Default
+	// firmware.MaxPayloadLimit.
+	MaxPayload int
+	// OnLog, if set, is called from the reader goroutine with every line the
+	// board prints or logs. It must not block or call the Device.
+	OnLog func(LogLine)
+	// OnFrame, if set, is called with every frame sent ("tx") or received
+	// ("rx"), for protocol traces. It must not block or call the Device.
+	OnFrame func(dir string, f firmware.Frame)
+	// LogLines is how many recent log lines the Device keeps. Default 1000.
+	LogLines int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Baud == 0 {
+		o.Baud = 115200
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	if o.Retries <= 0 {
+		o.Retries = 3
+	}
+	if o.MaxPayload <= 0 || o.MaxPayload > firmware.MaxPayloadLimit {
+		o.MaxPayload = firmware.MaxPayloadLimit
+	}
+	if o.LogLines <= 0 {
+		o.LogLines = 1000
+	}
+	return o
+}
+
+// Device is a connection to one board. Close it when done.
+type Device struct {
+	tr   Transport
+	name string
+	opts Options
+
+	mu   sync.Mutex // held for the length of a request
+	seq  uint16
+	info *firmware.Info // from the last Hello, guarded by mu
+
+	cur  atomic.Pointer[call] // the request in flight, if any
+	boot atomic.Uint32        // last boot id seen
+	logs logRing
+
+	rxBytes, frameBytes atomic.Int64
+	lastText          atomic.Pointer[string]
+
+	done      chan struct{} // closed when the reader stops
+	readErr   error         // why the reader stopped; read after done
+	closeOnce sync.Once
+}
+
+// Open opens the serial port at path and returns a Device on it, after a
+// Hello that checks the board speaks this protocol. On error nothing stays
+// open.
+func Open(ctx context.Context, path string, opts Options) (*Device, error) {
+	opts = opts.withDefaults()
+	port, err := OpenSerial(ctx, path, opts.Baud)
+	if err != nil {
+		return nil, err
+	}
+	d := New(port, opts)
+	if _, err := d.Hello(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// New returns a Device on tr and starts reading from it. It does not talk to
+// the board: call Hello next. The Device owns tr and closes it on Close.
+func New(tr Transport, opts Options) *Device {
+	opts = opts.withDefaults()
+	d := &Device{tr: tr, name: transportName(tr), opts: opts, done: make(chan struct{})}
+	d.logs.init(opts.LogLines)
+	go d.readLoop()
+	return d
+}
+
+// Name returns the transport's path or address.
+func (d *Device) Name() string { return d.name }
+
+// Transport returns the transport the Device reads and writes.
+func (d *Device) Transport() Transport { return d.tr }
+
+// Close closes the transport and waits for the reader goroutine to stop.
+func (d *Device) Close() error {
+	var err error
+	d.closeOnce.Do(func() { err = d.tr.Close() })
+	<-d.done
+	return err
+}
+
+// Info returns what the board reported in the last Hello, or nil before one.
+func (d *Device) Info() *firmware.Info {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.info
+}
+
+// Logs returns the most recent log lines, oldest first.
+func (d *Device) Logs() []LogLine { return d.logs.snapshot() }
+
+func (d *Device) readLoop() {
+	defer close(d.done)
+	dec := firmware.NewDecoder(d.opts.MaxPayload)
+	buf := make([]byte, 4096)
+	for {
+		n, err := d.tr.Read(buf)
+		if n > 0 {
+			d.rxBytes.Add(int64(n))
+			dec.Feed(buf[:n], d.dispatch)
+		}
+		if err != nil {
+			if isTimeout(err) {
+				dec.FlushText(d.dispatch) // the line went quiet
+				continue
+			}
+			d.readErr = err
+			if c := d.cur.Load(); c != nil {
+				c.deliver(inbound{closed: true, err: err})
+			}
+			return
+		}
+	}
+}
+
+// dispatch routes one decoded event. It runs on the reader goroutine.
+func (d *Device) dispatch(e firmware.Event) {
+	switch e.Kind {
+	case firmware.EventText:
+		d.lastText.Store(&e.Text)
+		d.addLog(LogLine{Text: e.Text, Raw: true})
+		return
+	case firmware.EventBad:
+		if c := d.cur.Load(); c != nil {
+			c.deliver(inbound{bad: true, err: e.Err})
+		}
+		return
+	}
+	d.frameBytes.Add(int64(e.Len) + 2)
+	f := e.Frame
+	if d.opts.OnFrame != nil {
+		d.opts.OnFrame("rx", f)
+	}
+	msg, err := firmware.Decode(f)
+	if err != nil {
+		if c := d.cur.Load(); c != nil && f.Seq == c.seq {
+			c.deliver(inbound{seq: f.Seq, err: err})
+		}
+		return
+	}
+	switch m := msg.(type) {
+	case *firmware.Log:
+		d.addLog(LogLine{Level: m.Level, DeviceUS: m.TimeUS, Text: m.Text})
+		return
+	case *firmware.Info:
+		if f.Seq == 0 {
+			prev := d.boot.Swap(m.BootID)
+			d.addLog(LogLine{Text: fmt.Sprintf("board booted: %s %s boot id %08x", m.Platform, m.Firmware, m.BootID), Host: true})
+			if c := d.cur.Load(); c != nil && prev != 0 && prev != m.BootID {
+				c.deliver(inbound{reset: true, msg: m})
+			}
+			return
+		}
+	case *firmware.Error:
+		if f.Seq == 0 && m.Code == firmware.CodeBadFrame {
+			if c := d.cur.Load(); c != nil {
+				c.deliver(inbound{bad: true, err: m})
+			}
+			return
+		}
+	}
+	if c := d.cur.Load(); c != nil && f.Seq == c.seq {
+		c.deliver(inbound{seq: f.Seq, msg: msg})
+	}
+}
+
+// inbound is one thing the reader hands to the request in flight.
+type inbound struct {
+	seq    uint16
+	msg    firmware.Message
+	bad    bool // a corrupted frame, or the board saw one of ours
+	reset  bool // the board announced a new boot
+	closed bool // the transport failed
+	err    error
+}
+
+// call is one request in flight.
+type call struct {
+	seq  uint16
+	ch   chan inbound
+	stop chan struct{}
+}
+
+func (c *call) deliver(in inbound) {
+	select {
+	case c.ch <- in:
+	case <-c.stop:
+	}
+}
+
+// begin takes the request lock and registers a call with a fresh sequence
+// number. The caller must call end.
+func (d *Device) begin() *call {
+	d.mu.Lock()
+	c := &call{ch: make(chan inbound, 64), stop: make(chan struct{})}
+	d.renumber(c)
+	d.cur.Store(c)
+	return c
+}
+
+// renumber gives c a new sequence number, so that late answers to an
+// earlier attempt are told apart.
+func (d *Device) renumber(c *call) {
+	d.seq++
+	if d.seq == 0 {
+		d.seq = 1
+	}
+	c.seq = d.seq
+}
+
+func (d *Device) end(c *call) {
+	d.cur.Store(nil)
+	close(c.stop)
+	d.mu.Unlock()
+}
+
+// send writes m in a frame with sequence number seq. A write that blocks
+// past ctx closes the transport: a board that stops reading is dead.
+func (d *Device) send(ctx context.Context, op string, seq uint16, m firmware.Message) error {
+	f := firmware.Frame{Type: m.Type(), Seq: seq, Payload: m.AppendPayload(nil)}
+	if d.opts.OnFrame != nil {
+		d.opts.OnFrame("tx", f)
+	}
+	stop := context.AfterFunc(ctx, func() { d.tr.Close() })
+	_, err := d.tr.Write(firmware.AppendFrame(nil, f))
+	if !stop() {
+		return d.errorf(op, CodeTimeout, ctx.Err(), "the board stopped reading; the connection was closed")
+	}
+	if err != nil {
+		return d.wrap(op, err)
+	}
+	return nil
+}
+
+// recv waits for the next inbound event for c, up to timeout.
+func (d *Device) recv(ctx context.Context, c *call, timeout time.Duration) (inbound, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case in := <-c.ch:
+		return in, nil
+	case <-ctx.Done():
+		return inbound{}, ctx.Err()
+	case <-t.C:
+		return inbound{}, errAttemptTimeout
+	case <-d.done:
+		// Let a delivered-then-closed event win over the bare close.
+		select {
+		case in := <-c.ch:
+			return in, nil
+		default:
+		}
+		return inbound{closed: true, err: d.readErr}, nil
+	}
+}
+
+var errAttemptTimeout = errors.New("attempt timed out")
+
+// roundTrip sends req and returns the first answer accepted by want,
+// resending after corruption or silence within the retry budget.
+func (d *Device) roundTrip(ctx context.Context, op string, req firmware.Message, want firmware.Type) (firmware.Message, error) {
+	c := d.begin()
+	defer d.end(c)
+	return d.exchange(ctx, c, op, req, want)
+}
+
+// exchange is roundTrip within a call the caller has begun.
+func (d *Device) exchange(ctx context.Context, c *call, op string, req firmware.Message, want firmware.Type) (firmware.Message, error) {
+	start := time.Now()
+	rx0, frames0 := d.rxBytes.Load(), d.frameBytes.Load()
+	bad := 0
+	for attempt := 0; ; attempt++ {
+		if err := d.send(ctx, op, c.seq, req); err != nil {
+			return nil, err
+		}
+	wait:
+		in, err := d.recv(ctx, c, d.opts.Timeout)
+		switch {
+		case err == errAttemptTimeout:
+			if attempt < 1 {
+				d.renumber(c) // one more try: the request or its answer may have been dropped
+				continue
+			}
+			return nil, d.silence(op, time.Since(start), rx0, frames0)
+		case err != nil:
+			return nil, d.errorf(op, CodeTimeout, err, fmt.Sprintf("no answer after %v", time.Since(start).Round(time.Millisecond)))
+		}
+		if in.bad {
+			bad++
+			if bad > d.opts.Retries {
+				return nil, d.errorf(op, CodeCRC, in.err, fmt.Sprintf("%d corrupted frames; check the cable, baud rate and ground", bad))
+			}
+			d.renumber(c)
+			continue
+		}
+		if done, err := d.checkInbound(op, in); done {
+			return nil, err
+		}
+		if in.msg.Type() != want {
+			goto wait // e.g. a stray MODEL_ACK: not ours
+		}
+		return in.msg, nil
+	}
+}
+
+// silence builds the error for a request nobody answered.
+func (d *Device) silence(op string, waited time.Duration, rx0, frames0 int64) error {
+	rx, framed := d.rxBytes.Load()-rx0, d.frameBytes.Load()-frames0
+	w := waited.Round(time.Millisecond)
+	switch {
+	case rx > framed:
+		hint := fmt.Sprintf("%d bytes arrived that are not tinyprof frames: is the agent flashed, and is the baud rate %d?", rx-framed, d.opts.Baud)
+		if t := d.lastText.Load(); t != nil {
+			hint += fmt.Sprintf(" The board last printed %q", *t)
+		}
+		return d.errorf(op, CodeNoProtocol, fmt.Errorf("no valid answer after %v", w), hint)
+	case framed > 0:
+		return d.errorf(op, CodeTimeout, fmt.Errorf("no answer after %v", w),
+			"the board speaks the protocol but did not answer this request: it may be busy or stuck; check its log")
+	}
+	return d.errorf(op, CodeTimeout, fmt.Errorf("no answer after %v", w),
+		"the board sent nothing: is it powered, on this port, and running firmware with the tinyprof agent?")
+}
+
+func (d *Device) errorf(op string, code Code, err error, hint string) error {
+	return &Error{Op: op, Port: d.name, Code: code, Err: err, Hint: hint}
+}
+
+// wrap turns a transport error into a Device error, keeping typed ones.
+func (d *Device) wrap(op string, err error) error {
+	var de *Error
+	if errors.As(err, &de) {
+		return &Error{Op: op, Port: d.name, Code: de.Code, Err: de.Err, Hint: de.Hint}
+	}
+	if err == nil {
+		err = errors.New("transport closed")
+	}
+	return &Error{Op: op, Port: d.name, Code: CodeClosed, Err: err, Hint: "the connection was lost; reopen the device"}
+}
+
+func remoteHint(c firmware.Code) string {
+	switch c {
+	case firmware.CodeOutOfMemory:
+		return "the board ran out of heap; use a smaller model or context, or put buffers in PSRAM"
+	case firmware.CodeModelTooLarge:
+		return "the model does not fit this board; run `tiny-profiler analyze-model` to see where it fits"
+	case firmware.CodeBadChecksum:
+		return "the upload was corrupted; retry the upload"
+	case firmware.CodeUnsupportedFormat:
+		return "the firmware cannot run this model format"
+	case firmware.CodeBusy:
+		return "the board is busy with another request; wait or cancel it"
+	case firmware.CodeUnknownCommand:
+		return "the firmware does not implement this request; update it"
+	case firmware.CodeNoModel:
+		return "load a model first"
+	}
+	return ""
+}

@@ -1,0 +1,132 @@
+package device_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/sim"
+)
+
+// fast keeps fault tests quick: a short per-attempt timeout.
+var fast = device.Options{Timeout: 300 * time.Millisecond}
+
+// TestFaults checks that every fault the simulator can inject ends in its
+// typed error, or in a transparent recovery, before the context's deadline.
+func TestFaults(t *testing.T) {
+	type step func(ctx context.Context, d *device.Device) error
+	ping := func(ctx context.Context, d *device.Device) error { _, err := d.Ping(ctx, []byte("x")); return err }
+	load := func(ctx context.Context, d *device.Device) error {
+		_, err := d.LoadModel(ctx, bytes.NewReader(tiny), int64(len(tiny)), device.LoadOptions{})
+		return err
+	}
+	gen := func(ctx context.Context, d *device.Device) error {
+		if err := load(ctx, d); err != nil {
+			return err
+		}
+		g, err := d.Generate(ctx, device.GenerateRequest{Prompt: "hi", MaxTokens: 64})
+		if err == nil && len(g.Tokens) != 64 {
+			t.Errorf("recovered generation has %d tokens", len(g.Tokens))
+		}
+		return err
+	}
+	tests := []struct {
+		name   string
+		faults sim.Faults
+		run    step
+		want   error // nil: the client recovers
+	}{
+		{"corrupted answers are retried", sim.Faults{CorruptTxEvery: 3}, ping, nil},
+		{"corrupted requests are retried", sim.Faults{CorruptRxEvery: 3}, ping, nil},
+		{"dropped answers are retried", sim.Faults{DropTxEvery: 3}, ping, nil},
+		{"corruption beyond the budget", sim.Faults{CorruptTxEvery: 1}, ping, device.ErrCRC},
+		{"upload survives lost chunks", sim.Faults{DropRxEvery: 50}, load, nil},
+		{"upload survives corrupted chunks", sim.Faults{CorruptRxEvery: 40}, load, nil},
+		{"upload survives lost acks", sim.Faults{DropTxEvery: 60}, load, nil},
+		{"generation survives corrupted batches", sim.Faults{CorruptTxEvery: 1200}, gen, nil},
+		{"disconnect", sim.Faults{DisconnectAfter: 3}, ping, device.ErrClosed},
+		{"hang", sim.Faults{HangAfter: 3}, ping, device.ErrTimeout},
+		{"reset mid-generation", sim.Faults{ResetAfterTokens: 20}, gen, device.ErrBoardReset},
+		{"slow responses within the timeout", sim.Faults{ResponseDelay: 50 * time.Millisecond}, ping, nil},
+		{"slow responses past the timeout", sim.Faults{ResponseDelay: time.Second}, ping, device.ErrTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := sim.Start(t, sim.Options{Faults: tt.faults})
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			d := device.New(mustSerial(t, ctx, b.Path), fast)
+			defer d.Close()
+			// Two pings open the session: Hello must survive the faults too.
+			_, err := d.Hello(ctx)
+			if err == nil {
+				for i := 0; i < 5 && err == nil; i++ {
+					err = tt.run(ctx, d)
+				}
+			}
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tt.want)
+			require.NoError(t, ctx.Err(), "failed before the deadline")
+		})
+	}
+}
+
+func mustSerial(t *testing.T, ctx context.Context, path string) *device.SerialPort {
+	t.Helper()
+	p, err := device.OpenSerial(ctx, path, 0)
+	require.NoError(t, err)
+	return p
+}
+
+func TestNoProtocolAndWrongVersion(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		faults sim.Faults
+		want   error
+	}{
+		{"silent board", sim.Faults{Silent: true}, device.ErrTimeout},
+		{"binary noise", sim.Faults{Garbage: 64}, device.ErrNoProtocol},
+		{"newer protocol", sim.Faults{ProtocolVersion: 2}, device.ErrVersion},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := sim.Start(t, sim.Options{Faults: tt.faults})
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			d := device.New(mustSerial(t, ctx, b.Path), fast)
+			defer d.Close()
+			_, err := d.Hello(ctx)
+			require.ErrorIs(t, err, tt.want)
+			assert.NotEmpty(t, err.(*device.Error).Hint, "the error says what to do")
+		})
+	}
+}
+
+func TestContextDeadlineBoundsACall(t *testing.T) {
+	b := sim.Start(t, sim.Options{Faults: sim.Faults{Silent: true}})
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	d := device.New(mustSerial(t, t.Context(), b.Path), device.Options{Timeout: time.Hour})
+	defer d.Close()
+	_, err := d.Ping(ctx, nil)
+	require.ErrorIs(t, err, device.ErrTimeout)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestInMemoryPipe(t *testing.T) {
+	tr, b, err := sim.Pipe(sim.Options{Platform: "rp2040"})
+	require.NoError(t, err)
+	defer b.Close()
+	d := device.New(tr, device.Options{})
+	defer d.Close()
+	info, err := d.Hello(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "rp2040", info.Platform)
+}

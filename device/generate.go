@@ -1,0 +1,165 @@
+package device
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tinyprof/tinyprof/firmware"
+)
+
+// GenerateRequest asks the board to generate text.
+type GenerateRequest struct {
+	Prompt      string  // at most 255 bytes of UTF-8
+	MaxTokens   int     // default 64
+	Seed        uint32  // generation is deterministic for a seed
+	Temperature float64 // 0 = greedy
+	TopP        float64 // 0 = off
+	TopK        int     // 0 = off
+	// OnToken, if set, is called for each token as its batch arrives, from
+	// the calling goroutine. If a corrupted batch forces the generation to be
+	// run again, indexes start over from 0.
+	OnToken func(index int, t firmware.Token)
+}
+
+// Generation is a finished generation with the board's own timings.
+type Generation struct {
+	Tokens  []firmware.Token // every generated token with its device timestamp
+	Summary firmware.GenDone
+	Retries int // runs lost to corruption before this one
+}
+
+// TTFT returns the board's time from accepting the request to the first
+// generated token.
+func (g *Generation) TTFT() time.Duration { return time.Duration(g.Summary.TTFTUS) * time.Microsecond }
+
+// InterTokenLatencies returns the gaps between consecutive tokens, from the
+// board's timestamps.
+func (g *Generation) InterTokenLatencies() []time.Duration {
+	if len(g.Tokens) < 2 {
+		return nil
+	}
+	out := make([]time.Duration, 0, len(g.Tokens)-1)
+	for i := 1; i < len(g.Tokens); i++ {
+		out = append(out, time.Duration(g.Tokens[i].TimeUS-g.Tokens[i-1].TimeUS)*time.Microsecond)
+	}
+	return out
+}
+
+// DecodeTokensPerSecond returns (tokens-1)/decode time, as llama2.c counts
+// it: the first token's wait is TTFT, not decode.
+func (g *Generation) DecodeTokensPerSecond() float64 {
+	if g.Summary.DecodeUS == 0 || len(g.Tokens) < 2 {
+		return 0
+	}
+	return float64(len(g.Tokens)-1) / (float64(g.Summary.DecodeUS) / 1e6)
+}
+
+// Generate runs one generation and returns its tokens and timings. The
+// request's Timeout bounds the silence between two frames, not the whole
+// generation; ctx bounds the whole. A generation damaged by corrupted frames
+// is cancelled and run again with the same seed, within the retry budget.
+func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation, error) {
+	const op = "generate"
+	if req.MaxTokens <= 0 {
+		req.MaxTokens = 64
+	}
+	if req.MaxTokens > 65535 || len(req.Prompt) > 255 {
+		return nil, d.errorf(op, CodeBadResponse, fmt.Errorf("max tokens %d or prompt of %d bytes out of range", req.MaxTokens, len(req.Prompt)),
+			"use at most 65535 tokens and a prompt of at most 255 bytes")
+	}
+	msg := &firmware.Generate{MaxTokens: uint16(req.MaxTokens), Seed: req.Seed,
+		Temperature: milli(req.Temperature), TopP: milli(req.TopP), TopK: uint16(req.TopK), Prompt: req.Prompt}
+
+	c := d.begin()
+	defer d.end(c)
+	for attempt := 0; ; attempt++ {
+		g, damaged, err := d.generateOnce(ctx, c, msg, req.OnToken)
+		if err != nil || !damaged {
+			if g != nil {
+				g.Retries = attempt
+			}
+			return g, err
+		}
+		if attempt >= d.opts.Retries {
+			return nil, d.errorf(op, CodeCRC, fmt.Errorf("token batches lost in %d runs", attempt+1), "check the cable, baud rate and ground")
+		}
+		d.cancel(ctx, c)
+		d.renumber(c)
+	}
+}
+
+// generateOnce runs one attempt. damaged reports lost frames, in which case
+// the caller cancels and retries.
+func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Generate, onToken func(int, firmware.Token)) (g *Generation, damaged bool, err error) {
+	const op = "generate"
+	if err := d.send(ctx, op, c.seq, msg); err != nil {
+		return nil, false, err
+	}
+	g = &Generation{}
+	sawBad := false
+	for {
+		in, err := d.recv(ctx, c, d.opts.Timeout)
+		switch {
+		case err == errAttemptTimeout && sawBad:
+			return nil, true, nil // the GEN_DONE was probably the corrupted frame
+		case err == errAttemptTimeout:
+			return nil, false, d.errorf(op, CodeTimeout, fmt.Errorf("no frame for %v after %d tokens", d.opts.Timeout, len(g.Tokens)),
+				"the board stopped mid-generation; check its log (debug-device)")
+		case err != nil:
+			return nil, false, d.errorf(op, CodeTimeout, err, fmt.Sprintf("cancelled after %d tokens", len(g.Tokens)))
+		case in.bad:
+			if isDeviceBadFrame(in) && len(g.Tokens) == 0 {
+				return nil, true, nil // our GENERATE was corrupted
+			}
+			sawBad = true
+			continue
+		}
+		if done, err := d.checkInbound(op, in); done {
+			return nil, false, err
+		}
+		switch m := in.msg.(type) {
+		case *firmware.Tokens:
+			if int(m.Index) != len(g.Tokens) {
+				return nil, true, nil // a batch was lost
+			}
+			for _, t := range m.Tokens {
+				if onToken != nil {
+					onToken(len(g.Tokens), t)
+				}
+				g.Tokens = append(g.Tokens, t)
+			}
+		case *firmware.GenDone:
+			if int(m.Tokens) != len(g.Tokens) {
+				return nil, true, nil
+			}
+			g.Summary = *m
+			return g, false, nil
+		}
+	}
+}
+
+// cancel stops the generation of c's sequence number and drains its last
+// frames, so that a retry starts on a quiet board.
+func (d *Device) cancel(ctx context.Context, c *call) {
+	if d.send(ctx, "cancel", c.seq, &firmware.Cancel{}) != nil {
+		return
+	}
+	for {
+		in, err := d.recv(ctx, c, d.opts.Timeout)
+		if err != nil || in.closed || in.reset {
+			return
+		}
+		switch in.msg.(type) {
+		case *firmware.GenDone, *firmware.Error:
+			return
+		}
+	}
+}
+
+func milli(f float64) uint16 {
+	if f <= 0 {
+		return 0
+	}
+	return uint16(min(f*1000+0.5, 65535))
+}

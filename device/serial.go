@@ -1,0 +1,222 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.bug.st/serial"
+	"golang.org/x/sys/unix"
+)
+
+// serialReadTimeout bounds each Read on a serial port, so that a reader
+// notices Close and quiet lines; go.bug.st/serial reports its expiry as
+// (0, nil), which SerialPort turns into a timeout error.
+const serialReadTimeout = 100 * time.Millisecond
+
+// SerialPort is a Transport over a serial port (a USB-serial bridge, a
+// native USB CDC port, or a pseudo-terminal) using go.bug.st/serial.
+//
+// It holds an advisory lock (flock) on the device node for as long as it is
+// open: the kernel's exclusive-open flag (TIOCEXCL) does not stop root, and
+// the lock also excludes pyserial tools opened with exclusive=True, such as
+// esptool.
+type SerialPort struct {
+	path string
+	port serial.Port
+	lock *os.File
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenSerial opens the serial port at path at the given baud rate (0 means
+// 115200) and locks it. It fails at once, without waiting, when another
+// process holds the lock.
+func OpenSerial(ctx context.Context, path string, baud int) (*SerialPort, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Op: "open", Port: path, Code: CodeTimeout, Err: err}
+	}
+	if baud == 0 {
+		baud = 115200
+	}
+	lock, err := lockPort(path)
+	if err != nil {
+		return nil, err
+	}
+	port, err := serial.Open(path, &serial.Mode{BaudRate: baud})
+	if err != nil {
+		lock.Close()
+		return nil, openError(path, err)
+	}
+	// Bytes the board sent before we opened are stale: drop them.
+	_ = port.ResetInputBuffer()
+	if err := port.SetReadTimeout(serialReadTimeout); err != nil {
+		port.Close()
+		lock.Close()
+		return nil, &Error{Op: "open", Port: path, Code: CodeClosed, Err: err}
+	}
+	return &SerialPort{path: path, port: port, lock: lock}, nil
+}
+
+// Name returns the port's path.
+func (s *SerialPort) Name() string { return s.path }
+
+// Read reads from the port; see Transport for the timeout contract.
+func (s *SerialPort) Read(p []byte) (int, error) {
+	n, err := s.port.Read(p)
+	if n == 0 && err == nil && len(p) > 0 {
+		return 0, timeoutError{}
+	}
+	if err != nil {
+		return n, &Error{Op: "read", Port: s.path, Code: CodeClosed, Err: err,
+			Hint: "the board was unplugged or reset its USB; find it again by serial number"}
+	}
+	return n, nil
+}
+
+// Write writes p to the port.
+func (s *SerialPort) Write(p []byte) (int, error) {
+	n, err := s.port.Write(p)
+	if err != nil {
+		return n, &Error{Op: "write", Port: s.path, Code: CodeClosed, Err: err}
+	}
+	return n, nil
+}
+
+// Close closes the port and releases its lock. It is safe to call twice.
+func (s *SerialPort) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.port.Close()
+		s.lock.Close() // closing the fd drops the flock
+	})
+	return s.closeErr
+}
+
+// HardReset resets an ESP32-style board through DTR (to IO0) and RTS (to
+// EN), with esptool's classic sequence, leaving both lines released so the
+// board boots its application rather than the ROM bootloader. A port
+// without modem lines (a pseudo-terminal) returns ErrNoResetLines.
+func (s *SerialPort) HardReset(ctx context.Context) error {
+	steps := []struct {
+		dtr, rts bool
+		wait     time.Duration
+	}{
+		{false, true, 100 * time.Millisecond}, // EN low: chip held in reset
+		{false, false, 50 * time.Millisecond}, // EN high, IO0 high: normal boot
+	}
+	for _, st := range steps {
+		if err := s.port.SetDTR(st.dtr); err != nil {
+			return resetLineError(s.path, err)
+		}
+		if err := s.port.SetRTS(st.rts); err != nil {
+			return resetLineError(s.path, err)
+		}
+		select {
+		case <-ctx.Done():
+			return &Error{Op: "hard reset", Port: s.path, Code: CodeTimeout, Err: ctx.Err()}
+		case <-time.After(st.wait):
+		}
+	}
+	return nil
+}
+
+func resetLineError(path string, err error) error {
+	if errors.Is(err, syscall.ENOTTY) || strings.Contains(err.Error(), "inappropriate ioctl") {
+		return &Error{Op: "hard reset", Port: path, Code: CodeNoResetLines, Err: err,
+			Hint: "this port has no DTR/RTS lines; use a protocol reset or press the board's reset button"}
+	}
+	return &Error{Op: "hard reset", Port: path, Code: CodeClosed, Err: err}
+}
+
+// lockPort takes an exclusive flock on the device node.
+func lockPort(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, &Error{Op: "open", Port: path, Code: CodePortBusy, Err: err, Hint: busyHint(path)}
+		}
+		return nil, &Error{Op: "open", Port: path, Code: CodePortBusy, Err: err}
+	}
+	return f, nil
+}
+
+// openError maps an open failure to a typed error with advice.
+func openError(path string, err error) error {
+	var pe *serial.PortError
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return &Error{Op: "open", Port: path, Code: CodePortMissing, Err: err, Hint: portsHint()}
+	case errors.Is(err, os.ErrPermission) || errors.As(err, &pe) && pe.Code() == serial.PermissionDenied:
+		return &Error{Op: "open", Port: path, Code: CodePermission, Err: err,
+			Hint: "add yourself to the dialout group (sudo usermod -aG dialout $USER) and log in again"}
+	case errors.Is(err, syscall.EBUSY) || errors.As(err, &pe) && pe.Code() == serial.PortBusy:
+		return &Error{Op: "open", Port: path, Code: CodePortBusy, Err: err, Hint: busyHint(path)}
+	case errors.As(err, &pe) && pe.Code() == serial.InvalidSerialPort:
+		return &Error{Op: "open", Port: path, Code: CodePortMissing, Err: err, Hint: "the path is not a serial port; " + portsHint()}
+	}
+	return &Error{Op: "open", Port: path, Code: CodeClosed, Err: err}
+}
+
+// portsHint lists the serial ports that exist, for a port-missing error.
+func portsHint() string {
+	ports, _ := Detect()
+	if len(ports) == 0 {
+		return "no serial ports found: is the board plugged in, and does `dmesg` show it?"
+	}
+	var names []string
+	for _, p := range ports {
+		names = append(names, p.Path)
+	}
+	return "ports present: " + strings.Join(names, ", ")
+}
+
+// busyHint names the processes that have path open, when /proc says.
+func busyHint(path string) string {
+	holders := portHolders(path, 8)
+	if len(holders) == 0 {
+		return "another process holds it; close it (or release its lease) and retry"
+	}
+	return "held by " + strings.Join(holders, ", ") + "; close it and retry"
+}
+
+// portHolders scans /proc for other processes with path open, returning
+// "pid N (comm)" for at most limit of them.
+func portHolders(path string, limit int) []string {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil
+	}
+	procs, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	var out []string
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		fds, _ := os.ReadDir(filepath.Join("/proc", p.Name(), "fd"))
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join("/proc", p.Name(), "fd", fd.Name())); err == nil && l == target {
+				comm, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
+				out = append(out, fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(string(comm))))
+				break
+			}
+		}
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out
+}

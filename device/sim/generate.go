@@ -1,0 +1,164 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/firmware"
+)
+
+// Token batches are sent every batchTokens tokens or batchUS of device time.
+const (
+	batchTokens = 16
+	batchUS     = 100_000
+)
+
+// generate starts a generation on its own goroutine, so that the board
+// keeps answering PING, METRICS and CANCEL while it runs.
+func (b *Board) generate(seq uint16, m *firmware.Generate) {
+	b.mu.Lock()
+	s := &b.state
+	switch {
+	case s.generating:
+		b.mu.Unlock()
+		b.send(seq, &firmware.Error{Code: firmware.CodeBusy, Request: firmware.TypeGenerate, Text: "a generation is running"})
+		return
+	case s.model == nil:
+		b.mu.Unlock()
+		b.send(seq, &firmware.Error{Code: firmware.CodeNoModel, Request: firmware.TypeGenerate, Text: "no model loaded"})
+		return
+	}
+	info := s.model.info
+	seqLen := info.Context
+	if seqLen <= 0 {
+		seqLen = 512
+	}
+	// llama2.c allocates its KV cache for the whole context, and its run
+	// state, before the first token. Prefer internal RAM, as heap_caps
+	// would, then PSRAM.
+	kv := info.KVCacheBytes(seqLen, 4)
+	run := runStateBytes(info, seqLen)
+	kvIn := platform.SRAM
+	if !s.alloc(platform.SRAM, kv) {
+		kvIn = platform.PSRAM
+		if s.psramTotal == 0 || !s.alloc(platform.PSRAM, kv) {
+			b.mu.Unlock()
+			b.send(seq, &firmware.Error{Code: firmware.CodeOutOfMemory, Request: firmware.TypeGenerate,
+				Text: "no room for the KV cache; cut the context or add PSRAM"})
+			return
+		}
+	}
+	if !s.alloc(platform.SRAM, run) {
+		s.free(kvIn, kv)
+		b.mu.Unlock()
+		b.send(seq, &firmware.Error{Code: firmware.CodeOutOfMemory, Request: firmware.TypeGenerate, Text: "no room for activations"})
+		return
+	}
+	peakHeap, peakPSRAM := s.heapUsed, s.psramUsed
+	cm := costModel{p: b.plat, weights: info.WeightBytes, weightsIn: s.model.region, kvIn: kvIn,
+		params: info.Parameters, layers: int64(info.Layers), dim: int64(info.Embedding), kvDim: int64(info.KVDim()), vocab: int64(info.Vocab)}
+	s.generating, s.cancel = true, false
+	s.generations++
+	first := s.generations == 1
+	start := s.clockUS()
+	b.mu.Unlock()
+
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.runGeneration(seq, m, cm, start, first, peakHeap, peakPSRAM, func() {
+			s.free(kvIn, kv)
+			s.free(platform.SRAM, run)
+			if l := int64(b.Options.Faults.LeakPerGenerate); l > 0 {
+				s.alloc(platform.SRAM, l) // lost for good: never freed
+				s.leaked += l
+			}
+		})
+	}()
+}
+
+// runGeneration produces the tokens. release frees the generation's
+// memory; it runs with b.mu held.
+func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, start uint64, first bool, peakHeap, peakPSRAM int64, release func()) {
+	prompt := promptTokens(m.Prompt)
+	var tUS uint64 // modelled time since start
+	for pos := 0; pos < prompt-1; pos++ {
+		tUS += uint64(cm.forward(pos).Microseconds())
+	}
+	prefill := tUS
+	rng := newTokenRNG(b.Options.Seed, m.Seed, m.Prompt)
+	var batch []firmware.Token
+	index, done := 0, 0
+	stop := firmware.StopLength
+	var firstUS uint64
+	flush := func() {
+		if len(batch) > 0 {
+			b.send(seq, &firmware.Tokens{Index: uint16(index), Tokens: batch})
+			index += len(batch)
+			batch = nil
+		}
+	}
+	for i := 0; i < int(m.MaxTokens); i++ {
+		step := cm.forward(prompt - 1 + i)
+		if b.Options.TimeScale > 0 && !b.sleep(time.Duration(float64(step)*b.Options.TimeScale)) {
+			return
+		}
+		tUS += uint64(step.Microseconds())
+		if i == 0 {
+			firstUS = tUS
+		}
+		b.mu.Lock()
+		cancelled := b.state.cancel
+		b.mu.Unlock()
+		if cancelled || b.stopped() {
+			stop = firmware.StopCancelled
+			break
+		}
+		batch = append(batch, firmware.Token{ID: uint32(rng.next() % uint64(max(1, cm.vocab))), TimeUS: start + tUS})
+		done++
+		if first && b.Options.Faults.ResetAfterTokens > 0 && done >= b.Options.Faults.ResetAfterTokens {
+			flush()
+			b.mu.Lock()
+			b.state.generating = false
+			b.mu.Unlock()
+			b.reboot()
+			return
+		}
+		if len(batch) >= batchTokens || tUS-(batch[0].TimeUS-start) >= batchUS {
+			flush()
+		}
+	}
+	flush()
+	b.mu.Lock()
+	b.state.workUS += tUS
+	release()
+	b.state.generating, b.state.cancel = false, false
+	b.mu.Unlock()
+	sum := &firmware.GenDone{Tokens: uint16(done), PromptTokens: uint16(prompt), StartUS: start,
+		PrefillUS: uint32(prefill), PeakHeap: clamp32(peakHeap), PeakPSRAM: clamp32(peakPSRAM), Stop: stop}
+	if done > 0 {
+		sum.TTFTUS = uint32(firstUS)
+		sum.DecodeUS = uint32(tUS - firstUS)
+	}
+	b.send(seq, sum)
+}
+
+// tokenRNG is a splitmix64 stream: token ids depend only on the board's
+// seed, the request's seed and the prompt.
+type tokenRNG struct{ s uint64 }
+
+func newTokenRNG(boardSeed uint64, seed uint32, prompt string) *tokenRNG {
+	h := boardSeed ^ uint64(seed)<<32
+	for i := 0; i < len(prompt); i++ {
+		h = (h ^ uint64(prompt[i])) * 0x100000001b3
+	}
+	return &tokenRNG{s: h}
+}
+
+func (r *tokenRNG) next() uint64 {
+	r.s += 0x9e3779b97f4a7c15
+	z := r.s
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}

@@ -1,0 +1,252 @@
+// Package sim provides simulated boards for tests and for running
+// tiny-profiler without hardware, in the manner of net/http/httptest.
+//
+// Start runs a board behind a real pseudo-terminal and returns it; its Path
+// (/dev/pts/N) is opened by the real serial client, so a test goes through
+// go.bug.st/serial and the kernel's tty layer exactly as it would with a
+// board on USB. Pipe gives an in-memory board for fast unit tests.
+//
+// A simulated board behaves like its catalogue platform: SRAM and PSRAM are
+// separate budgets, a model that does not fit is refused, and generation
+// time comes from a cost model (see cost.go) on a virtual clock,
+// deterministic for a seed. Every timing it reports is modelled, not
+// measured, and callers must label it so. Faults switch on misbehaviour one
+// at a time.
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/internal/pty"
+)
+
+// FirmwareVersion is what a simulated board reports as its firmware.
+const FirmwareVersion = "tinyprof-sim/0.1.0"
+
+// Options configures a simulated board. The zero value is an ESP32-S3.
+type Options struct {
+	// Platform is the catalogue key. Default "esp32s3".
+	Platform string
+	// Firmware is the reported firmware version. Default FirmwareVersion.
+	Firmware string
+	// Seed drives boot ids and generated token ids. Default 1.
+	Seed uint64
+	// MaxPayload is the largest payload the board accepts. Default 1024.
+	MaxPayload int
+	// Baud, if positive, paces the board's input and output at Baud/10
+	// bytes per second of real time (8N1), so uploads take as long as the
+	// wire would make them. Default 0: no pacing.
+	Baud int
+	// TimeScale, if positive, makes generation take TimeScale × the modelled
+	// time in real time. Default 0: tokens are produced at once; their
+	// timestamps still follow the cost model.
+	TimeScale float64
+	// WeightsIn is where a loaded model's weights are placed. Default: PSRAM
+	// if the platform has it, else flash if it reads in place, else SRAM.
+	WeightsIn platform.Region
+	// Faults injects misbehaviour. Default: none.
+	Faults Faults
+}
+
+// Faults are the ways a simulated board can misbehave. Counts of 0 disable
+// a fault.
+type Faults struct {
+	// BootNoise prints ESP32-style ROM boot text before each boot INFO.
+	BootNoise bool
+	// CorruptTxEvery flips a byte in every Nth frame the board sends.
+	CorruptTxEvery int
+	// DropTxEvery drops every Nth frame the board sends.
+	DropTxEvery int
+	// CorruptRxEvery treats every Nth frame the board receives as
+	// corrupted (it answers ERROR(BAD_FRAME)).
+	CorruptRxEvery int
+	// DropRxEvery ignores every Nth frame the board receives, as if lost.
+	DropRxEvery int
+	// DisconnectAfter closes the line after the board has sent N frames.
+	DisconnectAfter int
+	// HangAfter makes the board stop reading and answering after it has
+	// sent N frames; the line stays open.
+	HangAfter int
+	// ResetAfterTokens reboots the board (new boot id) after it has
+	// generated N tokens of its first generation.
+	ResetAfterTokens int
+	// LeakPerGenerate loses this many bytes of heap for good on every
+	// generation.
+	LeakPerGenerate int
+	// ResponseDelay delays every answer by this much real time.
+	ResponseDelay time.Duration
+	// Silent makes the board answer nothing at all, as a board without the
+	// agent would; with Garbage it prints binary noise instead.
+	Silent bool
+	// Garbage makes the board send this many bytes of binary noise in
+	// place of every answer: a peer that speaks no protocol.
+	Garbage int
+	// ProtocolVersion, if nonzero, is the version the board claims.
+	ProtocolVersion uint8
+}
+
+// Board is a simulated board. Close it when done (Start does it for you).
+type Board struct {
+	// Path is the pseudo-terminal to open, e.g. /dev/pts/3; "" for a Pipe board.
+	Path string
+	// Options are the board's options with defaults filled in. Do not
+	// change them after the board has started.
+	Options Options
+
+	plat platform.Platform
+	conn io.ReadWriteCloser
+	pair *pty.Pair
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	mu    sync.Mutex // guards state
+	state state
+	wmu   sync.Mutex // serialises writes to conn
+}
+
+func (o Options) withDefaults() (Options, platform.Platform, error) {
+	if o.Platform == "" {
+		o.Platform = "esp32s3"
+	}
+	p, err := platform.Lookup(o.Platform)
+	if err != nil {
+		return o, p, err
+	}
+	o.Platform = p.Name
+	if o.Firmware == "" {
+		o.Firmware = FirmwareVersion
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = 1024
+	}
+	if o.WeightsIn == "" {
+		switch {
+		case p.PSRAM > 0:
+			o.WeightsIn = platform.PSRAM
+		case p.XIP && p.Flash > 0:
+			o.WeightsIn = platform.Flash
+		default:
+			o.WeightsIn = platform.SRAM
+		}
+	}
+	return o, p, nil
+}
+
+// Listen starts a board behind a new pseudo-terminal. The caller must call
+// Close. It is the non-test form of Start, used by the CLI.
+func Listen(opts Options) (*Board, error) {
+	opts, p, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	pair, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("simulated board: %w", err)
+	}
+	b := &Board{Path: pair.Path, Options: opts, plat: p, conn: pair.Master, pair: pair}
+	b.start()
+	return b, nil
+}
+
+// Start starts a board behind a pseudo-terminal and closes it when the test
+// ends. It fails the test if no pseudo-terminal can be opened.
+func Start(tb testing.TB, opts Options) *Board {
+	tb.Helper()
+	b, err := Listen(opts)
+	if err != nil {
+		tb.Fatalf("sim.Start: %v", err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	return b
+}
+
+// Pipe starts a board on an in-memory connection and returns the host end.
+// Closing the returned transport does not stop the board: call Close.
+func Pipe(opts Options) (device.Transport, *Board, error) {
+	opts, p, err := opts.withDefaults()
+	if err != nil {
+		return nil, nil, err
+	}
+	host, board := net.Pipe()
+	b := &Board{Options: opts, plat: p, conn: board}
+	b.start()
+	return host, b, nil
+}
+
+func (b *Board) start() {
+	b.stop = make(chan struct{})
+	b.state.init(b.Options, b.plat)
+	b.wg.Add(1)
+	go b.serve()
+}
+
+// Close stops the board and waits for its goroutines. A client that still
+// has the port open sees it closed.
+func (b *Board) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.stop)
+		b.conn.Close()
+	})
+	b.wg.Wait()
+	if b.pair != nil {
+		return b.pair.Close()
+	}
+	return nil
+}
+
+// Platform returns the board's platform.
+func (b *Board) Platform() platform.Platform { return b.plat }
+
+// BootID returns the board's current boot id.
+func (b *Board) BootID() uint32 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state.bootID
+}
+
+// Resets returns how many times the board rebooted after its first boot.
+func (b *Board) Resets() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state.resets
+}
+
+// sleep waits d of real time, or until the board stops. It reports false
+// if the board stopped.
+func (b *Board) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (b *Board) stopped() bool {
+	select {
+	case <-b.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+var errStopped = errors.New("board stopped")

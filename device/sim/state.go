@@ -1,0 +1,139 @@
+package sim
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/model"
+)
+
+// firmwareSRAM is the internal RAM the simulated firmware itself uses
+// (stacks, drivers, the protocol buffers): a quarter of SRAM, at most 96 KiB.
+func firmwareSRAM(p platform.Platform) int64 { return min(p.SRAM/4, 96*platform.KiB) }
+
+// flashReserved is the flash the firmware image occupies; the rest holds models.
+const flashReserved = 2 * platform.MiB
+
+// upload is a model upload in progress.
+type upload struct {
+	size int64
+	sha  [32]byte
+	data []byte // data[:len] is what has been received contiguously
+}
+
+// loaded is a verified model.
+type loaded struct {
+	info   *model.Info
+	sha    [32]byte
+	region platform.Region
+	cost   costModel
+}
+
+// state is the board's mutable state, guarded by Board.mu.
+type state struct {
+	rng    *rand.Rand
+	bootID uint32
+	resets int
+	booted time.Time // real time of the last boot
+	workUS uint64    // modelled busy time added to the clock
+
+	heapTotal, psramTotal int64 // the heap region and PSRAM (PSRAM is the heap on Linux boards)
+	heapUsed, psramUsed   int64
+	heapMinFree           int64
+	psramMinFree          int64
+	leaked                int64
+
+	up    *upload
+	model *loaded
+
+	generating  bool
+	cancel      bool
+	generations int
+
+	txFrames, rxFrames int
+	hung               bool
+	lastLoadAt         uint64 // clock at the last METRICS, for CPU load
+	lastBusy           uint64
+}
+
+func (s *state) init(o Options, p platform.Platform) {
+	if s.rng == nil {
+		s.rng = rand.New(rand.NewPCG(o.Seed, 0x7469_6e79_7072_6f66))
+	}
+	s.bootID = s.rng.Uint32() | 1
+	s.booted = time.Now()
+	if p.SRAM > 0 {
+		s.heapTotal, s.psramTotal = p.SRAM, p.PSRAM
+		s.heapUsed = firmwareSRAM(p)
+	} else {
+		// A Linux board: its DRAM is both heap and "PSRAM"; the OS takes 96 MiB.
+		s.heapTotal, s.psramTotal = p.PSRAM, 0
+		s.heapUsed = min(p.PSRAM/4, 96*platform.MiB)
+	}
+	s.heapUsed += s.leaked
+	s.psramUsed = 0
+	s.heapMinFree = s.heapTotal - s.heapUsed
+	s.psramMinFree = s.psramTotal
+	s.generating, s.cancel = false, false
+}
+
+// reboot models a restart: RAM is cleared, a model in flash survives.
+func (s *state) reboot(o Options, p platform.Platform) {
+	keep := s.model
+	if keep != nil && keep.region != platform.Flash {
+		keep = nil
+	}
+	resets, rng := s.resets+1, s.rng
+	*s = state{rng: rng} // a reboot also frees leaked heap
+	s.init(o, p)
+	s.resets = resets
+	s.model = keep
+}
+
+// clockUS is the board's clock: real time since boot plus modelled work,
+// plus 300 ms of modelled boot.
+func (s *state) clockUS() uint64 {
+	return 300_000 + uint64(time.Since(s.booted).Microseconds()) + s.workUS
+}
+
+func (s *state) freeHeap() int64  { return s.heapTotal - s.heapUsed }
+func (s *state) freePSRAM() int64 { return s.psramTotal - s.psramUsed }
+
+// alloc takes n bytes from region r, tracking the low-water marks.
+func (s *state) alloc(r platform.Region, n int64) bool {
+	switch r {
+	case platform.PSRAM:
+		if s.psramTotal == 0 {
+			return s.alloc(platform.SRAM, n)
+		}
+		if n > s.freePSRAM() {
+			return false
+		}
+		s.psramUsed += n
+		s.psramMinFree = min(s.psramMinFree, s.freePSRAM())
+	case platform.Flash:
+		return true // flash was checked against its capacity at MODEL_BEGIN
+	default:
+		if n > s.freeHeap() {
+			return false
+		}
+		s.heapUsed += n
+		s.heapMinFree = min(s.heapMinFree, s.freeHeap())
+	}
+	return true
+}
+
+func (s *state) free(r platform.Region, n int64) {
+	switch r {
+	case platform.PSRAM:
+		if s.psramTotal == 0 {
+			s.free(platform.SRAM, n)
+			return
+		}
+		s.psramUsed -= n
+	case platform.Flash:
+	default:
+		s.heapUsed -= n
+	}
+}
