@@ -1,0 +1,46 @@
+// Package model answers "what does this model need, and where does it
+// fit?" from the model file, before anything is flashed.
+//
+// # Analysis
+//
+// Analyze reads GGUF v2/v3 files (every ggml tensor type, K-quants and IQ
+// types included) and llama2.c checkpoints (legacy header + float32, and
+// export versions 1 and 2) from their headers, metadata and tensor infos
+// only:
+//
+//	info, err := model.Analyze("stories260K.bin")
+//	fmt.Println(info.Parameters, info.WeightBytes, info.KVCacheBytes(info.Context, 4))
+//
+// AnalyzeReader does the same for bytes in memory (the simulated board
+// uses it on uploads) and is safe on untrusted input: absurd counts, sizes
+// and arithmetic overflow are errors wrapping ErrFormat, unknown type ids
+// errors wrapping ErrUnknownType, in memory and time bounded by the input
+// size. The checks are those of ggml's own reader (gguf.cpp), so a file
+// Analyze accepts is one ggml accepts.
+//
+// # Memory fit
+//
+// Fit places weights, KV cache, activations and tokenizer in a platform's
+// regions (device/platform) and reports the breakdown, a verdict and the
+// largest context that fits. A model that does not fit is a *FitError:
+//
+//	KV cache 640 KiB exceeds 478.9 KiB SRAM; put it in PSRAM or cut the context to 256
+//
+// FitConfig's zero value is the model's full context, a float32 KV cache,
+// automatic placement and no reserve.
+//
+// # Quantization
+//
+// Quantize streams a model to GGUF Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 —
+// bit-exact with ggml's quantize_row_*_ref — or Q2_K and Q4_K (ports of
+// the K-quant reference quantizers), with metadata and alignment kept; or
+// to llama2.c's int8 group-quantized export. It reports RMSE, maximum and
+// relative error per tensor and the sizes before and after. EncodeRow and
+// DecodeRow expose the block codecs.
+//
+// Bit-exactness holds against ggml built without floating-point
+// contraction (the portable build). With -march=native on a CPU with FMA,
+// GCC fuses multiply-adds in the K-quant search, so Q2_K and Q4_K bytes can
+// differ from such a build (their error is equivalent); the other types
+// are unaffected.
+package model

@@ -1,0 +1,80 @@
+package model_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/model"
+)
+
+func ExampleAnalyzeReader() {
+	b := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	info, err := model.AnalyzeReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(info.Format, info.Version, info.Layers, info.Embedding, info.Heads, info.KVHeads, info.Context)
+	fmt.Println(info.Parameters, "parameters,", info.WeightBytes, "weight bytes")
+	fmt.Println(info.KVCacheBytes(info.Context, 4), "bytes of float32 KV cache")
+	// Output:
+	// llama2c 0 5 64 8 4 512
+	// 260032 parameters, 1040128 weight bytes
+	// 655360 bytes of float32 KV cache
+}
+
+func ExampleFit() {
+	b := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	info, _ := model.AnalyzeReader(bytes.NewReader(b), int64(len(b)))
+	p, _ := platform.Lookup("esp32s3")
+
+	f, err := model.Fit(info, p, model.FitConfig{})
+	fmt.Println(f.Verdict, err)
+	for _, it := range f.Items {
+		fmt.Printf("%-11s %7d B in %s\n", it.Name, it.Bytes, it.Region)
+	}
+
+	_, err = model.Fit(info, p, model.FitConfig{KVCache: platform.SRAM})
+	var fe *model.FitError
+	fmt.Println(errors.As(err, &fe), fe.Region, err)
+	// Output:
+	// fits <nil>
+	// activations   21088 B in sram
+	// tokenizer     12800 B in sram
+	// KV cache     655360 B in psram
+	// weights     1040128 B in flash
+	// true sram KV cache 640 KiB exceeds 478.9 KiB SRAM; put it in PSRAM or cut the context to 256
+}
+
+func ExampleQuantize() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	in := filepath.Join(dir, "stories260k.bin")
+	os.WriteFile(in, fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed), 0o644)
+
+	out := filepath.Join(dir, "stories260k-q8_0.gguf")
+	rep, err := model.Quantize(context.Background(), in, out, model.QuantizeOptions{Type: model.TypeQ8_0}, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(rep.BytesBefore, "→", rep.BytesAfter, "bytes")
+	for _, tq := range rep.Tensors[:3] {
+		line := fmt.Sprintf("%s %s→%s rel %.4f", tq.Name, tq.From, tq.To, tq.Relative)
+		if tq.Kept != "" {
+			line += " (" + tq.Kept + ")"
+		}
+		fmt.Println(line)
+	}
+	// Output:
+	// 1040128 → 440032 bytes
+	// token_embd.weight F32→Q8_0 rel 0.0043
+	// blk.0.attn_norm.weight F32→F32 rel 0.0000 (kept in source precision)
+	// blk.1.attn_norm.weight F32→F32 rel 0.0000 (kept in source precision)
+}

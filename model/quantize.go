@@ -1,0 +1,440 @@
+package model
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// QuantizeOptions selects the output of Quantize.
+type QuantizeOptions struct {
+	// Type is the ggml type of the quantized tensors of a GGUF output:
+	// TypeQ8_0, TypeQ4_0, TypeQ4_1, TypeQ5_0, TypeQ5_1, TypeQ2_K, TypeQ4_K
+	// (or TypeF16, TypeBF16, TypeF32). Ignored for Llama2C output.
+	Type Type
+	// Llama2C writes a llama2.c version 2 checkpoint (int8 with a float32
+	// scale per group, export.py's format for runq.c) instead of GGUF.
+	Llama2C bool
+	// GroupSize is the quantization group. For GGUF it must be 0 or the
+	// block size of Type (ggml fixes it per type). For Llama2C it must divide
+	// dim and every matrix; 0 means 64, halved until it divides dim, as
+	// export.py does.
+	GroupSize int
+	// Keep reports tensors that stay in their source precision. Nil means
+	// DefaultKeep. Tensors whose rows are not whole blocks of Type are kept
+	// too, as llama.cpp's quantizer falls back for them.
+	Keep func(name string, shape []int64) bool
+}
+
+// DefaultKeep keeps 1-D tensors (norms, biases) in source precision and
+// quantizes every matrix, embeddings included: llama.cpp's rule
+// (llama_model_quantize_impl quantizes only tensors with two or more
+// dimensions) and llama2.c's version 2 export.
+func DefaultKeep(name string, shape []int64) bool { return len(shape) < 2 }
+
+// KeepEmbeddings is DefaultKeep that also keeps the token embedding and the
+// output projection, the two tensors most sensitive to quantization.
+func KeepEmbeddings(name string, shape []int64) bool {
+	return DefaultKeep(name, shape) || name == "token_embd.weight" || name == "output.weight"
+}
+
+// TypeForBits returns the GGUF type the CLI's --bits means: 8 → Q8_0,
+// 4 → Q4_0, 2 → Q2_K.
+func TypeForBits(bits int) (Type, error) {
+	switch bits {
+	case 8:
+		return TypeQ8_0, nil
+	case 4:
+		return TypeQ4_0, nil
+	case 2:
+		return TypeQ2_K, nil
+	}
+	return 0, fmt.Errorf("--bits %d: use 8 (q8_0), 4 (q4_0) or 2 (q2_k)", bits)
+}
+
+// TensorQuant reports one tensor of a quantization.
+type TensorQuant struct {
+	Name        string
+	From, To    Type // To is TypeI8 for llama2.c int8 groups
+	Elements    int64
+	BytesBefore int64
+	BytesAfter  int64
+	// RMSE, MaxAbs and Relative measure the error of the quantized values
+	// against the source: root mean square, largest absolute, and RMSE over
+	// the root mean square of the source. Zero for kept tensors.
+	RMSE, MaxAbs, Relative float64
+	// Kept says why the tensor was not quantized, "" if it was.
+	Kept string
+}
+
+// QuantizeReport summarises a quantization.
+type QuantizeReport struct {
+	Tensors                 []TensorQuant
+	BytesBefore, BytesAfter int64 // tensor data
+	FileBefore, FileAfter   int64
+}
+
+// Quantize re-quantizes the model at in (GGUF, or a float32 llama2.c
+// checkpoint) and writes out: a GGUF v3 file with the metadata of a GGUF
+// input preserved (general.file_type updated) and its alignment kept, or
+// with opts.Llama2C a llama2.c int8 checkpoint. F32, F16 and BF16 source
+// tensors are quantized; other types are copied. It streams one chunk of
+// 64 Ki elements at a time, so memory stays bounded for any model size,
+// writes to a temporary file renamed into place on success, checks ctx
+// between chunks and calls progress (if non-nil) with source bytes done and
+// total.
+func Quantize(ctx context.Context, in, out string, opts QuantizeOptions, progress func(done, total int64)) (*QuantizeReport, error) {
+	info, err := Analyze(in)
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	if opts.Keep == nil {
+		opts.Keep = DefaultKeep
+	}
+	plan, err := planQuantize(info, &opts)
+	if err != nil {
+		return nil, fmt.Errorf("quantize %s: %w", in, err)
+	}
+	src, err := os.Open(in)
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	defer src.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp*")
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	q := &quantizer{ctx: ctx, src: src, plan: plan, progress: progress}
+	for _, p := range plan {
+		q.total += p.src.Bytes
+	}
+	if opts.Llama2C {
+		err = q.writeLlama2C(tmp, info, opts.GroupSize)
+	} else {
+		err = q.writeGGUF(tmp, info, src, opts.Type)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("quantize %s: %w", in, err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	rep := &QuantizeReport{FileBefore: info.FileSize}
+	for _, p := range plan {
+		rep.Tensors = append(rep.Tensors, p.rep)
+		rep.BytesBefore += p.rep.BytesBefore
+		rep.BytesAfter += p.rep.BytesAfter
+	}
+	if st, err := os.Stat(out); err == nil {
+		rep.FileAfter = st.Size()
+	}
+	return rep, nil
+}
+
+// planned is one output tensor.
+type planned struct {
+	src Tensor
+	to  Type
+	rep TensorQuant
+}
+
+func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
+	if opts.Llama2C {
+		c := Llama2CConfig{Dim: info.Embedding, HiddenDim: info.FeedForward, Layers: info.Layers, Heads: info.Heads,
+			KVHeads: info.KVHeads, Vocab: info.Vocab, SeqLen: info.Context, Shared: info.SharedClassifier}
+		allowed := Llama2CGroupSizesFor(c)
+		if opts.GroupSize == 0 {
+			opts.GroupSize = 64
+			for opts.GroupSize > 1 && c.Dim%opts.GroupSize != 0 {
+				opts.GroupSize /= 2
+			}
+		}
+		if !slices.Contains(allowed, opts.GroupSize) {
+			return nil, fmt.Errorf("group size %d is not allowed for a llama2.c int8 export of this model (dim %d); allowed group sizes are %v", opts.GroupSize, c.Dim, allowed)
+		}
+		var plan []*planned
+		for _, w := range llama2cWeights(c, 2) {
+			t, ok := info.Tensor(w.name)
+			if !ok {
+				return nil, fmt.Errorf("the model has no tensor %q, which a llama2.c checkpoint needs; only llama-architecture models convert", w.name)
+			}
+			if !isFloat(t.Type) {
+				return nil, fmt.Errorf("tensor %q is %s; quantize from a float32, float16 or bfloat16 model", t.Name, t.Type)
+			}
+			to := TypeF32
+			if w.quant {
+				to = TypeI8
+			}
+			plan = append(plan, &planned{src: t, to: to})
+		}
+		return plan, nil
+	}
+	if !Quantizable(opts.Type) {
+		return nil, fmt.Errorf("cannot quantize to %s; choose q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k, f16, bf16 or f32", opts.Type)
+	}
+	if opts.GroupSize != 0 && int64(opts.GroupSize) != opts.Type.BlockSize() {
+		return nil, fmt.Errorf("group size %d is not allowed for %s: ggml fixes its block at %d elements, so the allowed group sizes are [%d] (or 0); use --llama2c for a chosen group size",
+			opts.GroupSize, opts.Type, opts.Type.BlockSize(), opts.Type.BlockSize())
+	}
+	var plan []*planned
+	for _, t := range info.Tensors {
+		if isRopeTable(t.Name) {
+			continue
+		}
+		if t.Type == TypeI8 && info.GroupSize > 0 {
+			return nil, fmt.Errorf("the model is already int8-quantized (llama2.c version 2); quantize from a float32 export")
+		}
+		p := &planned{src: t, to: t.Type}
+		switch {
+		case !isFloat(t.Type):
+			p.rep.Kept = "already " + t.Type.String()
+		case opts.Keep(t.Name, t.Shape):
+			p.rep.Kept = "kept in source precision"
+		case t.Shape[0]%opts.Type.BlockSize() != 0:
+			p.rep.Kept = fmt.Sprintf("row of %d is not a multiple of the %s block of %d", t.Shape[0], opts.Type, opts.Type.BlockSize())
+		default:
+			p.to = opts.Type
+		}
+		plan = append(plan, p)
+	}
+	return plan, nil
+}
+
+func isFloat(t Type) bool { return t == TypeF32 || t == TypeF16 || t == TypeBF16 }
+
+// quantizer streams tensors from src.
+type quantizer struct {
+	ctx         context.Context
+	src         io.ReaderAt
+	plan        []*planned
+	progress    func(done, total int64)
+	done, total int64
+
+	in   []byte
+	vals []float32
+	back []float32
+	out  []byte
+}
+
+const quantChunk = 1 << 16 // elements; a multiple of every block size
+
+// stream calls emit with each encoded chunk of p's tensor and fills p.rep.
+func (q *quantizer) stream(p *planned, gs int, emit func([]byte) error) error {
+	t := p.src
+	n := t.Elements()
+	p.rep = TensorQuant{Name: t.Name, From: t.Type, To: p.to, Elements: n, BytesBefore: t.Bytes, Kept: p.rep.Kept}
+	srcSize := t.Type.BlockBytes() // float types: bytes per element
+	var sumSq, sumErr, maxAbs float64
+	var scales []byte
+	step := int64(quantChunk)
+	if gs > 0 {
+		step -= step % int64(gs)
+	}
+	for off := int64(0); off < n; off += step {
+		if err := q.ctx.Err(); err != nil {
+			return err
+		}
+		m := min(step, n-off)
+		nb := m * srcSize
+		q.in = slices.Grow(q.in[:0], int(nb))[:nb]
+		if _, err := q.src.ReadAt(q.in, t.Offset+off*srcSize); err != nil {
+			return fmt.Errorf("reading tensor %s: %w", t.Name, err)
+		}
+		if p.to == t.Type {
+			// Copied verbatim, whatever the type.
+			if err := emit(q.in); err != nil {
+				return err
+			}
+			q.tick(nb)
+			continue
+		}
+		var err error
+		if q.vals, err = DecodeRow(q.vals[:0], q.in, t.Type); err != nil {
+			return err
+		}
+		q.out = q.out[:0]
+		if p.to == TypeI8 {
+			q.out, scales = quantizeQ80Groups(q.out, scales, q.vals, gs)
+			q.back = q.back[:0]
+			sc := scales[len(scales)-4*int(m)/gs:]
+			for i, b := range q.out {
+				s := math.Float32frombits(binary.LittleEndian.Uint32(sc[4*(i/gs):]))
+				q.back = append(q.back, float32(int8(b))*s)
+			}
+		} else {
+			if q.out, err = EncodeRow(q.out, q.vals, p.to); err != nil {
+				return fmt.Errorf("tensor %s: %w", t.Name, err)
+			}
+			if q.back, err = DecodeRow(q.back[:0], q.out, p.to); err != nil {
+				return err
+			}
+		}
+		for i, v := range q.vals {
+			e := float64(v) - float64(q.back[i])
+			sumErr += e * e
+			sumSq += float64(v) * float64(v)
+			maxAbs = max(maxAbs, math.Abs(e))
+		}
+		if err := emit(q.out); err != nil {
+			return err
+		}
+		q.tick(nb)
+	}
+	if len(scales) > 0 {
+		if err := emit(scales); err != nil {
+			return err
+		}
+	}
+	if p.to != t.Type && n > 0 {
+		p.rep.RMSE = math.Sqrt(sumErr / float64(n))
+		p.rep.MaxAbs = maxAbs
+		if sumSq > 0 {
+			p.rep.Relative = math.Sqrt(sumErr / sumSq)
+		}
+	}
+	if p.to == TypeI8 {
+		p.rep.BytesAfter = n + 4*(n/int64(gs))
+	} else {
+		p.rep.BytesAfter, _ = p.to.RowBytes(n)
+	}
+	return nil
+}
+
+func (q *quantizer) tick(n int64) {
+	q.done += n
+	if q.progress != nil {
+		q.progress(q.done, q.total)
+	}
+}
+
+func (q *quantizer) writeGGUF(w io.Writer, info *Info, src *os.File, to Type) error {
+	tensors := make([]GGUFTensor, len(q.plan))
+	for i, p := range q.plan {
+		tensors[i] = GGUFTensor{Name: p.src.Name, Type: p.to, Shape: p.src.Shape}
+	}
+	meta, err := outputMeta(info, src, to)
+	if err != nil {
+		return err
+	}
+	gw, err := NewGGUFWriter(w, meta, tensors)
+	if err != nil {
+		return err
+	}
+	for _, p := range q.plan {
+		if err := q.stream(p, 0, func(b []byte) error { _, err := gw.Write(b); return err }); err != nil {
+			return err
+		}
+	}
+	return gw.Close()
+}
+
+// outputMeta copies a GGUF input's metadata verbatim, replacing the file
+// type, or builds llama metadata for a llama2.c input.
+func outputMeta(info *Info, src *os.File, to Type) ([]MetaKV, error) {
+	ft := MetaKV{Key: "general.file_type", Value: FileType(to)}
+	qv := MetaKV{Key: "general.quantization_version", Value: uint32(2)}
+	if info.Format != "gguf" {
+		return []MetaKV{
+			{Key: "general.architecture", Value: "llama"}, ft, qv,
+			{Key: "llama.context_length", Value: uint32(info.Context)},
+			{Key: "llama.embedding_length", Value: uint32(info.Embedding)},
+			{Key: "llama.block_count", Value: uint32(info.Layers)},
+			{Key: "llama.feed_forward_length", Value: uint32(info.FeedForward)},
+			{Key: "llama.rope.dimension_count", Value: uint32(info.HeadDim)},
+			{Key: "llama.attention.head_count", Value: uint32(info.Heads)},
+			{Key: "llama.attention.head_count_kv", Value: uint32(info.KVHeads)},
+			{Key: "llama.attention.layer_norm_rms_epsilon", Value: float32(1e-5)},
+			{Key: "llama.vocab_size", Value: uint32(info.Vocab)},
+		}, nil
+	}
+	st, err := src.Stat()
+	if err != nil {
+		return nil, err
+	}
+	g, err := parseGGUF(src, st.Size())
+	if err != nil {
+		return nil, err
+	}
+	var meta []MetaKV
+	seenQV := false
+	for _, kv := range g.kvs {
+		switch kv.key {
+		case "general.file_type":
+			meta = append(meta, ft)
+			continue
+		case "general.quantization_version":
+			seenQV = true
+		}
+		meta = append(meta, MetaKV{Key: kv.key, Value: rawValue{io.NewSectionReader(src, kv.start, kv.end-kv.start)}})
+	}
+	if _, ok := g.meta["general.file_type"]; !ok {
+		meta = append(meta, ft)
+	}
+	if !seenQV {
+		meta = append(meta, qv)
+	}
+	// The writer needs the alignment as a value to lay out the data.
+	for i, kv := range meta {
+		if kv.Key == "general.alignment" {
+			meta[i].Value = uint32(g.alignment)
+		}
+	}
+	return meta, nil
+}
+
+func (q *quantizer) writeLlama2C(w io.Writer, info *Info, gs int) error {
+	c := Llama2CConfig{Dim: info.Embedding, HiddenDim: info.FeedForward, Layers: info.Layers, Heads: info.Heads,
+		KVHeads: info.KVHeads, Vocab: info.Vocab, SeqLen: info.Context, Shared: info.SharedClassifier}
+	if _, err := w.Write(llama2cHeader(c, 2, gs)); err != nil {
+		return err
+	}
+	for _, p := range q.plan {
+		g := 0
+		if p.to == TypeI8 {
+			g = gs
+		}
+		if err := q.stream(p, g, func(b []byte) error { _, err := w.Write(b); return err }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FileType returns the general.file_type (llama_ftype) of a model whose
+// matrices are of type t: 0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 7 Q8_0, 8 Q5_0,
+// 9 Q5_1, 10 Q2_K, 15 Q4_K_M, 32 BF16 (llama.cpp include/llama.h), and
+// 1024 (guessed) for others.
+func FileType(t Type) uint32 {
+	switch t {
+	case TypeF32:
+		return 0
+	case TypeF16:
+		return 1
+	case TypeQ4_0:
+		return 2
+	case TypeQ4_1:
+		return 3
+	case TypeQ8_0:
+		return 7
+	case TypeQ5_0:
+		return 8
+	case TypeQ5_1:
+		return 9
+	case TypeQ2_K:
+		return 10
+	case TypeQ4_K:
+		return 15
+	case TypeBF16:
+		return 32
+	}
+	return 1024
+}
