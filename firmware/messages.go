@@ -29,6 +29,9 @@ const (
 	CapPower  uint16 = 1 << 0 // the board measures its own power (INA219/INA226) and reports it in Metrics
 	CapCancel uint16 = 1 << 1 // the board honours Cancel during a generation
 	CapPSRAM  uint16 = 1 << 2 // the board has external RAM in use
+	// CapSimulated marks a simulated board: its timings and memory figures
+	// are modelled, not measured, and every report must say so.
+	CapSimulated uint16 = 1 << 3
 )
 
 // Info describes the device. It answers Hello, and a device also sends it

@@ -65,7 +65,7 @@ func (b *Board) info() *firmware.Info {
 	if b.Options.Faults.ProtocolVersion != 0 {
 		v = b.Options.Faults.ProtocolVersion
 	}
-	caps := firmware.CapCancel
+	caps := firmware.CapCancel | firmware.CapSimulated
 	if b.plat.PSRAM > 0 && b.plat.SRAM > 0 {
 		caps |= firmware.CapPSRAM
 	}

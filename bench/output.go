@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteJSON writes r as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// Units of the benchmark lines, with the metadata benchstat uses to scale
+// and compare them (golang.org/x/perf/benchfmt "Unit" lines).
+var units = []struct{ name, meta string }{
+	{"tok/s", "better=higher"},
+	{"ttft-sec", "better=lower"},
+	{"prefill-tok/s", "better=higher"},
+	{"itl-p50-sec", "better=lower"},
+	{"itl-p95-sec", "better=lower"},
+	{"peak-heap-B", "assume=exact better=lower"},
+	{"peak-psram-B", "assume=exact better=lower"},
+}
+
+// WriteBench writes r in the Go benchmark format, one result line per
+// measured run, so that benchstat compares two reports directly. The
+// board, firmware and model are configuration lines: results from different
+// boards never mix silently. sec/op is the board's time for one generation.
+func (r *Report) WriteBench(w io.Writer) error {
+	var b strings.Builder
+	cfg := [][2]string{
+		{"goos", "tinyprof"}, {"board", r.Board.Port}, {"platform", r.Board.Platform}, {"chip", r.Board.Chip},
+		{"firmware", r.Board.Firmware}, {"model", r.Model.Name}, {"model-sha256", r.Model.SHA256},
+		{"weights-in", r.Model.Region}, {"prompt", r.Config.Prompt}, {"simulated", fmt.Sprint(r.Simulated)},
+	}
+	for _, kv := range cfg {
+		fmt.Fprintf(&b, "%s: %s\n", kv[0], oneLine(kv[1]))
+	}
+	for _, u := range units {
+		fmt.Fprintf(&b, "Unit %s %s\n", u.name, u.meta)
+	}
+	name := r.benchName()
+	for _, run := range r.Runs {
+		secs := run.TTFTSeconds + run.DecodeSeconds
+		prefill := 0.0
+		if run.PrefillSeconds > 0 && run.PromptTokens > 1 {
+			prefill = float64(run.PromptTokens-1) / run.PrefillSeconds
+		}
+		fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.4g tok/s\t%.6g ttft-sec\t%.4g prefill-tok/s\t%.6g itl-p50-sec\t%.6g itl-p95-sec\t%d peak-heap-B\t%d peak-psram-B\n",
+			name, secs*1e9, run.DecodeTokPerSec, run.TTFTSeconds, prefill,
+			quantileOf(run.ITLSeconds, 0.5), quantileOf(run.ITLSeconds, 0.95), run.PeakHeap, run.PeakPSRAM)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func quantileOf(v []float64, q float64) float64 {
+	s := append([]float64(nil), v...)
+	slices.Sort(s)
+	return quantile(s, q)
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+
+// WriteTable writes a human-readable summary.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	label := ""
+	if r.Simulated {
+		label = " (simulated: modelled, not measured)"
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
+	p("board\t%s on %s, %s, firmware %s%s", r.Board.Platform, r.Board.Port, r.Board.Chip, r.Board.Firmware, label)
+	p("model\t%s (%s), %s parameters, %s, weights in %s", r.Model.Name, r.Model.Quant, count(r.Model.Parameters), bytesIEC(r.Model.Bytes), r.Model.Region)
+	p("upload\t%s in %.2fs (%s/s over the link, measured on the host)", bytesIEC(r.Model.Bytes), r.Model.UploadSeconds, bytesIEC(int64(r.Model.UploadBytesSec)))
+	p("runs\t%d measured after %d warm-up, %d tokens each, prompt %q", len(r.Runs), r.Config.Warmup, r.Config.Tokens, r.Config.Prompt)
+	s := r.Summary
+	p("decode\t%s tok/s%s", est(s.DecodeTokPerSec, 1, "%.2f"), label)
+	p("time to first token\t%s ms%s", est(s.TTFTSeconds, 1e3, "%.1f"), label)
+	if s.PrefillTokSec.Median > 0 {
+		p("prefill\t%s tok/s%s", est(s.PrefillTokSec, 1, "%.2f"), label)
+	}
+	p("inter-token latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms%s", s.ITLP50Seconds*1e3, s.ITLP95Seconds*1e3, s.ITLP99Seconds*1e3, label)
+	m := r.Memory
+	p("heap\tpeak %s in use; free %s idle, %s with the model, %s after; lowest ever %s; largest block %s%s",
+		bytesIEC(m.PeakHeap), bytesIEC(m.FreeHeapIdle), bytesIEC(m.FreeHeapBefore), bytesIEC(m.FreeHeapAfter), bytesIEC(m.MinFreeHeap), bytesIEC(m.LargestFreeBlock), label)
+	if r.Board.PSRAM > 0 {
+		p("psram\tpeak %s in use; free %s idle, %s with the model, %s after%s", bytesIEC(m.PeakPSRAM), bytesIEC(m.PSRAMFreeIdle), bytesIEC(m.PSRAMFreeBefore), bytesIEC(m.PSRAMFreeAfter), label)
+	}
+	if d := m.FreeHeapBefore - m.FreeHeapAfter; d > 0 && len(r.Runs) > 0 {
+		p("heap drift\t%s less free after %d generations: run a leak check", bytesIEC(d), len(r.Runs)+r.Config.Warmup)
+	}
+	return tw.Flush()
+}
+
+func est(e Estimate, scale float64, f string) string {
+	return fmt.Sprintf(f+" (%.0f%% CI "+f+"–"+f+")", e.Median*scale, e.Confidence*100, e.Lo*scale, e.Hi*scale)
+}
+
+func count(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+func bytesIEC(n int64) string {
+	f := float64(n)
+	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
+		if f < 1024 || u == "GiB" {
+			if u == "B" {
+				return fmt.Sprintf("%d B", n)
+			}
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+		f /= 1024
+	}
+	return ""
+}

@@ -1,0 +1,327 @@
+// Package bench turns a model's speed and memory on a board into numbers:
+// Profile runs a measured series of generations for the CLI and writes a
+// report (table, JSON, or the Go benchmark format that benchstat reads).
+//
+// Every latency comes from the board's own microsecond timestamps, so the
+// serial link's latency does not pollute it. Figures from a simulated board
+// are modelled, not measured; Report.Simulated says so and every output
+// format repeats it.
+package bench
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/perf/benchmath"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/firmware"
+)
+
+// Config describes a profile run. The zero value is usable; each field's
+// comment gives its default.
+type Config struct {
+	Prompt string // default "Once upon a time"
+	Tokens int    // tokens per generation, default 64
+	Runs   int    // measured generations, default 10
+	Warmup int    // unmeasured generations first, default 1; -1 for none
+	Seed   uint32 // generation seed; run i uses Seed+i. Default 42
+	// ModelName labels the model in reports; default "model".
+	ModelName string
+	// Quant labels the weights' format in benchmark names, e.g. "f32", "q8_0".
+	Quant string
+	// Progress, if set, is told about each step: "upload" with bytes, or
+	// "run" with runs done of total.
+	Progress func(step string, done, total int64)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prompt == "" {
+		c.Prompt = "Once upon a time"
+	}
+	if c.Tokens <= 0 {
+		c.Tokens = 64
+	}
+	if c.Runs <= 0 {
+		c.Runs = 10
+	}
+	if c.Warmup == 0 {
+		c.Warmup = 1
+	}
+	if c.Warmup < 0 {
+		c.Warmup = 0
+	}
+	if c.Seed == 0 {
+		c.Seed = 42
+	}
+	if c.ModelName == "" {
+		c.ModelName = "model"
+	}
+	if c.Quant == "" {
+		c.Quant = "unknown"
+	}
+	return c
+}
+
+// SchemaVersion names the JSON layout of Report. It changes when a field's
+// meaning changes; new fields may be added without a change.
+const SchemaVersion = "tinyprof.profile/v1"
+
+// Report is the result of Profile.
+type Report struct {
+	Schema    string    `json:"schema"`
+	Simulated bool      `json:"simulated"` // figures are modelled by a simulated board, not measured
+	Started   time.Time `json:"started"`
+	Board     Board     `json:"board"`
+	Model     Model     `json:"model"`
+	Config    RunConfig `json:"config"`
+	Runs      []Run     `json:"runs"`
+	Summary   Summary   `json:"summary"`
+	Memory    Memory    `json:"memory"`
+}
+
+// Board identifies the board a report came from.
+type Board struct {
+	Port     string `json:"port"`
+	Platform string `json:"platform"`
+	Chip     string `json:"chip"`
+	Firmware string `json:"firmware"`
+	CPUMHz   int    `json:"cpu_mhz"`
+	SRAM     int64  `json:"sram_bytes"`
+	PSRAM    int64  `json:"psram_bytes"`
+	Flash    int64  `json:"flash_bytes"`
+}
+
+// Model describes the uploaded model.
+type Model struct {
+	Name           string  `json:"name"`
+	Quant          string  `json:"quant"`
+	SHA256         string  `json:"sha256"`
+	Bytes          int64   `json:"bytes"`
+	Parameters     int64   `json:"parameters"`
+	Region         string  `json:"region"` // where the board put the weights
+	UploadSeconds  float64 `json:"upload_seconds"`
+	UploadBytesSec float64 `json:"upload_bytes_per_second"` // host wall clock over the link
+	UploadRewinds  int     `json:"upload_rewinds"`
+}
+
+// RunConfig records the generation settings.
+type RunConfig struct {
+	Prompt string `json:"prompt"`
+	Tokens int    `json:"tokens"`
+	Runs   int    `json:"runs"`
+	Warmup int    `json:"warmup"`
+	Seed   uint32 `json:"seed"`
+}
+
+// Run is one measured generation, in the board's time.
+type Run struct {
+	Seed            uint32    `json:"seed"`
+	Tokens          int       `json:"tokens"`
+	PromptTokens    int       `json:"prompt_tokens"`
+	TTFTSeconds     float64   `json:"ttft_seconds"`
+	PrefillSeconds  float64   `json:"prefill_seconds"`
+	DecodeSeconds   float64   `json:"decode_seconds"`
+	DecodeTokPerSec float64   `json:"decode_tokens_per_second"`
+	ITLSeconds      []float64 `json:"inter_token_latency_seconds"` // every gap between consecutive tokens
+	PeakHeap        int64     `json:"peak_heap_bytes"`
+	PeakPSRAM       int64     `json:"peak_psram_bytes"`
+	Retries         int       `json:"retries"`
+}
+
+// Estimate is a median with its confidence interval.
+type Estimate struct {
+	Median     float64 `json:"median"`
+	Lo         float64 `json:"lo"`
+	Hi         float64 `json:"hi"`
+	Confidence float64 `json:"confidence"`
+}
+
+// Summary aggregates the runs.
+type Summary struct {
+	DecodeTokPerSec Estimate `json:"decode_tokens_per_second"`
+	TTFTSeconds     Estimate `json:"ttft_seconds"`
+	PrefillTokSec   Estimate `json:"prefill_tokens_per_second"`
+	ITLP50Seconds   float64  `json:"itl_p50_seconds"`
+	ITLP95Seconds   float64  `json:"itl_p95_seconds"`
+	ITLP99Seconds   float64  `json:"itl_p99_seconds"`
+}
+
+// Memory is what the board reported about its memory around the runs.
+type Memory struct {
+	FreeHeapIdle     int64    `json:"free_heap_idle_bytes"`  // before the model was uploaded
+	PSRAMFreeIdle    int64    `json:"psram_free_idle_bytes"` // before the model was uploaded
+	FreeHeapBefore   int64    `json:"free_heap_before_bytes"`
+	FreeHeapAfter    int64    `json:"free_heap_after_bytes"`
+	MinFreeHeap      int64    `json:"min_free_heap_bytes"`
+	LargestFreeBlock int64    `json:"largest_free_block_bytes"`
+	PSRAMFreeBefore  int64    `json:"psram_free_before_bytes"`
+	PSRAMFreeAfter   int64    `json:"psram_free_after_bytes"`
+	PeakHeap         int64    `json:"peak_heap_bytes"`
+	PeakPSRAM        int64    `json:"peak_psram_bytes"`
+	Series           []Sample `json:"series"` // sampled after each run
+}
+
+// Sample is one memory reading.
+type Sample struct {
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	FreeHeap      int64   `json:"free_heap_bytes"`
+	PSRAMFree     int64   `json:"psram_free_bytes"`
+}
+
+// Profile uploads the model (size bytes from r) to dev, runs cfg.Warmup
+// unmeasured and cfg.Runs measured generations, and reads the board's
+// memory before, between and after. dev must have completed Hello.
+func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64, cfg Config) (*Report, error) {
+	cfg = cfg.withDefaults()
+	info := dev.Info()
+	if info == nil {
+		return nil, fmt.Errorf("profile: call Hello on the device first")
+	}
+	rep := &Report{Schema: SchemaVersion, Started: time.Now().UTC(),
+		Simulated: info.Capabilities&firmware.CapSimulated != 0,
+		Board: Board{Port: dev.Name(), Platform: info.Platform, Chip: info.Chip, Firmware: info.Firmware,
+			CPUMHz: int(info.CPUMHz), SRAM: int64(info.SRAM), PSRAM: int64(info.PSRAM), Flash: int64(info.Flash)},
+		Config: RunConfig{Prompt: cfg.Prompt, Tokens: cfg.Tokens, Runs: cfg.Runs, Warmup: cfg.Warmup, Seed: cfg.Seed},
+	}
+	progress := func(step string, done, total int64) {
+		if cfg.Progress != nil {
+			cfg.Progress(step, done, total)
+		}
+	}
+
+	before, err := dev.Metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	load, err := dev.LoadModel(ctx, r, size, device.LoadOptions{Name: cfg.ModelName,
+		Progress: func(done, total int64) { progress("upload", done, total) }})
+	if err != nil {
+		return nil, err
+	}
+	rep.Model = Model{Name: cfg.ModelName, Quant: cfg.Quant, SHA256: hex.EncodeToString(load.SHA256[:]), Bytes: size,
+		Parameters: load.Parameters, Region: load.Region, UploadSeconds: load.Duration.Seconds(), UploadRewinds: load.Rewinds}
+	if s := load.Duration.Seconds(); s > 0 {
+		rep.Model.UploadBytesSec = float64(size-load.Resumed) / s
+	}
+	loaded, err := dev.Metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Memory.FreeHeapIdle, rep.Memory.PSRAMFreeIdle = int64(before.FreeHeap), int64(before.PSRAMFree)
+	rep.Memory.FreeHeapBefore, rep.Memory.PSRAMFreeBefore = int64(loaded.FreeHeap), int64(loaded.PSRAMFree)
+
+	total := int64(cfg.Warmup + cfg.Runs)
+	for i := 0; i < cfg.Warmup+cfg.Runs; i++ {
+		seed := cfg.Seed + uint32(i)
+		g, err := dev.Generate(ctx, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed})
+		if err != nil {
+			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
+		}
+		m, err := dev.Metrics(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.Memory.Series = append(rep.Memory.Series, Sample{UptimeSeconds: float64(m.UptimeUS) / 1e6,
+			FreeHeap: int64(m.FreeHeap), PSRAMFree: int64(m.PSRAMFree)})
+		progress("run", int64(i+1), total)
+		if i < cfg.Warmup {
+			continue
+		}
+		rep.Runs = append(rep.Runs, runOf(seed, g))
+	}
+	after, err := dev.Metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Memory.FreeHeapAfter, rep.Memory.PSRAMFreeAfter = int64(after.FreeHeap), int64(after.PSRAMFree)
+	rep.Memory.MinFreeHeap, rep.Memory.LargestFreeBlock = int64(after.MinFreeHeap), int64(after.LargestFree)
+	for _, r := range rep.Runs {
+		rep.Memory.PeakHeap = max(rep.Memory.PeakHeap, r.PeakHeap)
+		rep.Memory.PeakPSRAM = max(rep.Memory.PeakPSRAM, r.PeakPSRAM)
+	}
+	rep.Summary = summarize(rep.Runs)
+	return rep, nil
+}
+
+func runOf(seed uint32, g *device.Generation) Run {
+	s := g.Summary
+	r := Run{Seed: seed, Tokens: len(g.Tokens), PromptTokens: int(s.PromptTokens),
+		TTFTSeconds: us(s.TTFTUS), PrefillSeconds: us(s.PrefillUS), DecodeSeconds: us(s.DecodeUS),
+		DecodeTokPerSec: g.DecodeTokensPerSecond(), PeakHeap: int64(s.PeakHeap), PeakPSRAM: int64(s.PeakPSRAM), Retries: g.Retries}
+	for _, d := range g.InterTokenLatencies() {
+		r.ITLSeconds = append(r.ITLSeconds, d.Seconds())
+	}
+	return r
+}
+
+func us(v uint32) float64 { return float64(v) / 1e6 }
+
+// Confidence is the level of every interval in a Summary.
+const Confidence = 0.95
+
+func summarize(runs []Run) Summary {
+	var tps, ttft, prefill, itl []float64
+	for _, r := range runs {
+		tps = append(tps, r.DecodeTokPerSec)
+		ttft = append(ttft, r.TTFTSeconds)
+		if r.PrefillSeconds > 0 && r.PromptTokens > 1 {
+			prefill = append(prefill, float64(r.PromptTokens-1)/r.PrefillSeconds)
+		}
+		itl = append(itl, r.ITLSeconds...)
+	}
+	slices.Sort(itl)
+	return Summary{DecodeTokPerSec: estimate(tps), TTFTSeconds: estimate(ttft), PrefillTokSec: estimate(prefill),
+		ITLP50Seconds: quantile(itl, 0.50), ITLP95Seconds: quantile(itl, 0.95), ITLP99Seconds: quantile(itl, 0.99)}
+}
+
+// estimate is the median with a distribution-free confidence interval,
+// as benchstat computes it (benchmath.AssumeNothing).
+func estimate(v []float64) Estimate {
+	if len(v) == 0 {
+		return Estimate{}
+	}
+	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(v, &benchmath.DefaultThresholds), Confidence)
+	return Estimate{Median: s.Center, Lo: s.Lo, Hi: s.Hi, Confidence: s.Confidence}
+}
+
+// quantile returns the q-quantile of sorted v by linear interpolation
+// between closest ranks.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	pos := q * float64(len(sorted)-1)
+	i := int(pos)
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	frac := pos - float64(i)
+	return sorted[i]*(1-frac) + sorted[i+1]*frac
+}
+
+// ModelSHA256 returns the hex SHA-256 of b, for labelling models.
+func ModelSHA256(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// benchName is the benchmark name benchstat splits into columns.
+func (r *Report) benchName() string {
+	clean := func(s string) string {
+		return strings.Map(func(c rune) rune {
+			if c == ' ' || c == '/' || c == '=' || c == '\t' {
+				return '_'
+			}
+			return c
+		}, s)
+	}
+	return fmt.Sprintf("BenchmarkGenerate/platform=%s/model=%s/quant=%s/tokens=%d",
+		clean(r.Board.Platform), clean(r.Model.Name), clean(r.Model.Quant), r.Config.Tokens)
+}

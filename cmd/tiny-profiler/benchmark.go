@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/model"
+)
+
+func newBenchmark() *cobra.Command {
+	var t target
+	var cfg bench.Config
+	var modelPath, format, output string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "benchmark",
+		Short: "Profile a model on a board: time to first token, tokens/s, heap and PSRAM",
+		Long: `benchmark uploads a model to a board, runs warm-up and measured generations,
+and reports decode speed, time to first token, inter-token latency percentiles
+and memory, all from the board's own timestamps.
+
+With no --device or --sim and no board attached, it uses a simulated esp32s3
+and a built-in stories260K-class model, and says so: figures from a simulated
+board are modelled, not measured.`,
+		Example: `  tiny-profiler benchmark
+  tiny-profiler benchmark --device /dev/ttyUSB0 --model stories260K.bin --runs 20
+  tiny-profiler benchmark --sim rp2040 --format bench > new.txt && benchstat old.txt new.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if asJSON {
+				format = "json"
+			}
+			switch format {
+			case "table", "json", "bench":
+			default:
+				return usageError{fmt.Errorf("--format must be table, json or bench, not %q", format)}
+			}
+			if cfg.Runs < 0 || cfg.Tokens < 0 || cfg.Tokens > 65535 {
+				return usageError{fmt.Errorf("--runs must be positive and --tokens between 1 and 65535")}
+			}
+			note := ""
+			if t.device == "" && t.sim == "" {
+				t.sim, note = pickDefault()
+			}
+			data, name, quant, err := loadModel(modelPath)
+			if err != nil {
+				return err
+			}
+			cfg.ModelName, cfg.Quant = name, quant
+			if note != "" {
+				fmt.Fprintln(noteWriter(c, format), note)
+			}
+
+			conn, err := t.connect(c.Context(), device.Options{})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			warnFit(c.ErrOrStderr(), data, conn.dev.Info().Platform)
+			prog := newProgress(c.ErrOrStderr())
+			cfg.Progress = func(step string, done, total int64) {
+				if step == "upload" {
+					prog.update("uploading model", done, total, "bytes")
+				} else {
+					prog.update("generating", done, total, "runs")
+				}
+			}
+			rep, err := bench.Profile(c.Context(), conn.dev, bytes.NewReader(data), int64(len(data)), cfg)
+			prog.done()
+			if err != nil {
+				return err
+			}
+			write := func(w io.Writer) error {
+				switch format {
+				case "json":
+					return rep.WriteJSON(w)
+				case "bench":
+					return rep.WriteBench(w)
+				}
+				return rep.WriteTable(w)
+			}
+			if output != "" {
+				if err := writeFileAtomic(output, write); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "wrote %s\n", output)
+				return nil
+			}
+			return write(c.OutOrStdout())
+		},
+	}
+	t.flags(c)
+	c.Flags().StringVar(&modelPath, "model", "", "model file to upload (default: the built-in stories260K-class llama2.c model)")
+	c.Flags().IntVar(&cfg.Tokens, "tokens", 64, "tokens to generate per run")
+	c.Flags().IntVar(&cfg.Runs, "runs", 10, "measured runs")
+	c.Flags().IntVar(&cfg.Warmup, "warmup", 1, "unmeasured runs first (-1 for none)")
+	c.Flags().StringVar(&cfg.Prompt, "prompt", "Once upon a time", "prompt (at most 255 bytes)")
+	c.Flags().Uint32Var(&cfg.Seed, "seed", 42, "seed of the first run; run i uses seed+i")
+	c.Flags().StringVar(&format, "format", "table", "output: table, json, or bench (Go benchmark format for benchstat)")
+	c.Flags().BoolVar(&asJSON, "json", false, "same as --format json")
+	c.Flags().StringVar(&output, "output", "", "write the report to this file (atomically) instead of stdout")
+	return c
+}
+
+// noteWriter is where the simulated-board note goes: the first line of the
+// table, or stderr when stdout carries JSON or benchmark lines.
+func noteWriter(c *cobra.Command, format string) io.Writer {
+	if format == "table" {
+		return c.OutOrStdout()
+	}
+	return c.ErrOrStderr()
+}
+
+// pickDefault chooses the simulated board when no board is named. A board
+// that is attached is never used without being named: the user says which.
+func pickDefault() (simPlatform, note string) {
+	note = "no device named: using a simulated esp32s3 (figures are modelled, not measured)"
+	if ports, err := device.Detect(); err == nil {
+		var known []string
+		for _, p := range ports {
+			if len(p.Platforms) > 0 {
+				known = append(known, p.Path)
+			}
+		}
+		if len(known) > 0 {
+			note += "; boards attached at " + strings.Join(known, ", ") + ": name one with --device to measure it"
+		}
+	}
+	return "esp32s3", note
+}
+
+// loadModel reads the model file, or builds the built-in one.
+func loadModel(path string) (data []byte, name, quant string, err error) {
+	if path == "" {
+		return fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed), "stories260k", "f32", nil
+	}
+	data, err = os.ReadFile(path)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("read model: %w", err)
+	}
+	name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	quant = "unknown"
+	if info, err := model.AnalyzeReader(bytes.NewReader(data), int64(len(data))); err == nil {
+		quant = quantLabel(info)
+	}
+	return data, name, quant, nil
+}
+
+// quantLabel names the dominant weight type of a model.
+func quantLabel(info *model.Info) string {
+	if info.Format == "llama2c" && info.Version == 2 {
+		return fmt.Sprintf("q8_g%d", info.GroupSize)
+	}
+	bytesBy := map[model.Type]int64{}
+	var best model.Type
+	for _, t := range info.Tensors {
+		bytesBy[t.Type] += t.Bytes
+		if bytesBy[t.Type] > bytesBy[best] {
+			best = t.Type
+		}
+	}
+	return strings.ToLower(best.String())
+}
+
+// warnFit prints the model package's verdict when the model will not fit
+// the board; the board has the last word.
+func warnFit(w io.Writer, data []byte, plat string) {
+	info, err := model.AnalyzeReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		fmt.Fprintf(w, "warning: cannot analyse the model (%v); uploading it anyway\n", err)
+		return
+	}
+	p, err := platform.Lookup(plat)
+	if err != nil {
+		return
+	}
+	if _, err := model.Fit(info, p, model.FitConfig{}); err != nil {
+		fmt.Fprintf(w, "warning: %v\n", err)
+	}
+}

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/firmware"
+)
+
+func newDetectDevices() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "detect-devices",
+		Short: "List serial ports and the boards their USB ids suggest",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ports, err := device.Detect()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if ports == nil {
+					ports = []device.Port{}
+				}
+				return writeJSON(c.OutOrStdout(), ports)
+			}
+			if len(ports) == 0 {
+				fmt.Fprintln(c.OutOrStdout(), "no serial ports found (simulated boards are not listed: use --sim PLATFORM)")
+				return nil
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "PORT\tUSB ID\tSERIAL\tBRIDGE\tPLATFORMS")
+			for _, p := range ports {
+				id := "-"
+				if p.USB {
+					id = p.VID + ":" + p.PID
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Path, id, dash(p.SerialNumber), dash(p.Bridge), dash(strings.Join(p.Platforms, ",")))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newTestConnection() *cobra.Command {
+	var t target
+	var asJSON bool
+	var count int
+	c := &cobra.Command{
+		Use:   "test-connection",
+		Short: "Open a board, check it speaks the protocol, and time round trips",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if count <= 0 {
+				return usageError{fmt.Errorf("--count must be positive")}
+			}
+			conn, err := t.connect(c.Context(), device.Options{})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			var rtts []time.Duration
+			for i := 0; i < count; i++ {
+				rtt, err := conn.dev.Ping(c.Context(), []byte(fmt.Sprintf("ping %d", i)))
+				if err != nil {
+					return err
+				}
+				rtts = append(rtts, rtt)
+			}
+			info := conn.dev.Info()
+			res := struct {
+				Port      string          `json:"port"`
+				Simulated bool            `json:"simulated"`
+				Info      *firmware.Info  `json:"info"`
+				Pings     int             `json:"pings"`
+				RTTs      []time.Duration `json:"rtt_ns"`
+			}{conn.dev.Name(), info.Capabilities&firmware.CapSimulated != 0, info, count, rtts}
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), res)
+			}
+			sim := ""
+			if res.Simulated {
+				sim = " (simulated board)"
+			}
+			fmt.Fprintf(c.OutOrStdout(), "ok: %s is a %s running %s, protocol v%d%s\n", res.Port, info.Platform, info.Firmware, info.ProtocolVersion, sim)
+			fmt.Fprintf(c.OutOrStdout(), "%d pings: round trip min %v, max %v (host wall clock over the link)\n", count, minDur(rtts), maxDur(rtts))
+			return nil
+		},
+	}
+	t.flags(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().IntVar(&count, "count", 5, "pings to send")
+	return c
+}
+
+func minDur(d []time.Duration) time.Duration {
+	m := d[0]
+	for _, v := range d {
+		m = min(m, v)
+	}
+	return m.Round(time.Microsecond)
+}
+
+func maxDur(d []time.Duration) time.Duration {
+	m := d[0]
+	for _, v := range d {
+		m = max(m, v)
+	}
+	return m.Round(time.Microsecond)
+}
+
+func newSystemInfo() *cobra.Command {
+	var t target
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "system-info",
+		Short: "Show everything the board reports, and the host side of its port",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			conn, err := t.connect(c.Context(), device.Options{})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			m, err := conn.dev.Metrics(c.Context())
+			if err != nil {
+				return err
+			}
+			info := conn.dev.Info()
+			host := hostPort(conn.dev.Name())
+			res := struct {
+				Port      string             `json:"port"`
+				Simulated bool               `json:"simulated"`
+				Host      *device.Port       `json:"host_port,omitempty"`
+				Info      *firmware.Info     `json:"info"`
+				Metrics   *firmware.Metrics  `json:"metrics"`
+				Catalogue *platform.Platform `json:"catalogue,omitempty"`
+			}{Port: conn.dev.Name(), Simulated: info.Capabilities&firmware.CapSimulated != 0, Host: host, Info: info, Metrics: m}
+			if p, err := platform.Lookup(info.Platform); err == nil {
+				res.Catalogue = &p
+			}
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), res)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
+			p := func(k, f string, a ...any) { fmt.Fprintf(tw, "%s\t"+f+"\n", append([]any{k}, a...)...) }
+			p("port", "%s", res.Port)
+			if res.Simulated {
+				p("simulated", "yes: memory and timing figures are modelled, not measured")
+			}
+			if host != nil && host.USB {
+				p("usb", "%s:%s serial %s (%s %s) %s", host.VID, host.PID, dash(host.SerialNumber), host.Manufacturer, host.Product, host.Bridge)
+			}
+			p("platform", "%s (%s)", info.Platform, info.Chip)
+			p("firmware", "%s, protocol v%d, boot id %08x", info.Firmware, info.ProtocolVersion, info.BootID)
+			p("cpu", "%d MHz", info.CPUMHz)
+			p("memory", "SRAM %s, PSRAM %s, flash %s", kib(int64(info.SRAM)), kib(int64(info.PSRAM)), kib(int64(info.Flash)))
+			p("heap", "free %s, lowest ever %s, largest block %s", kib(int64(m.FreeHeap)), kib(int64(m.MinFreeHeap)), kib(int64(m.LargestFree)))
+			if info.PSRAM > 0 {
+				p("psram", "free %s, lowest ever %s", kib(int64(m.PSRAMFree)), kib(int64(m.PSRAMMinFree)))
+			}
+			p("uptime", "%v", (time.Duration(m.UptimeUS) * time.Microsecond).Round(time.Millisecond))
+			p("cpu load", "%.1f%%", float64(m.CPULoad)/10)
+			if m.HasPower {
+				p("power", "%.1f mW at %d mV", float64(m.PowerUW)/1000, m.VoltageMV)
+			}
+			p("max payload", "%d bytes", info.MaxPayload)
+			return tw.Flush()
+		},
+	}
+	t.flags(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+// hostPort finds what the host knows about the port at path.
+func hostPort(path string) *device.Port {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil
+	}
+	ports, _ := device.Detect()
+	for _, p := range ports {
+		if r, err := filepath.EvalSymlinks(p.Path); err == nil && r == real {
+			return &p
+		}
+	}
+	return nil
+}
+
+func kib(n int64) string { return fmt.Sprintf("%.1f KiB", float64(n)/1024) }
+
+func newResetDevice() *cobra.Command {
+	var t target
+	var asJSON, hard bool
+	var plat string
+	c := &cobra.Command{
+		Use:   "reset-device",
+		Short: "Restart the board's firmware and wait for it to come back",
+		Long: `reset-device restarts the board with a protocol RESET (default) or, with
+--hard, by pulsing the EN line through RTS as esptool does on ESP32 boards.
+It waits for the board to announce a new boot and checks --platform if given.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			conn, err := t.connect(c.Context(), device.Options{})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			before := conn.dev.Info()
+			if plat != "" {
+				want, err := platform.Lookup(plat)
+				if err != nil {
+					return usageError{err}
+				}
+				if before.Platform != want.Name {
+					return fmt.Errorf("board on %s is a %s, not a %s: check the port", conn.dev.Name(), before.Platform, want.Name)
+				}
+			}
+			start := time.Now()
+			var info *firmware.Info
+			if hard {
+				info, err = conn.dev.HardReset(c.Context())
+			} else {
+				info, err = conn.dev.Reset(c.Context())
+			}
+			if err != nil {
+				return err
+			}
+			res := struct {
+				Port      string  `json:"port"`
+				Hard      bool    `json:"hard"`
+				OldBootID uint32  `json:"old_boot_id"`
+				NewBootID uint32  `json:"new_boot_id"`
+				Seconds   float64 `json:"seconds"`
+				Platform  string  `json:"platform"`
+				Firmware  string  `json:"firmware"`
+			}{conn.dev.Name(), hard, before.BootID, info.BootID, time.Since(start).Seconds(), info.Platform, info.Firmware}
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), res)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "reset: %s came back in %.2fs, boot id %08x -> %08x, %s %s\n",
+				res.Port, res.Seconds, res.OldBootID, res.NewBootID, res.Platform, res.Firmware)
+			return nil
+		},
+	}
+	t.flags(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&hard, "hard", false, "reset through the DTR/RTS lines instead of a protocol RESET")
+	c.Flags().StringVar(&plat, "platform", "", "fail unless the board reports this platform")
+	return c
+}
+
+func newSimulate() *cobra.Command {
+	var plat string
+	var faults sim.Faults
+	c := &cobra.Command{
+		Use:   "simulate",
+		Short: "Serve a simulated board on a pseudo-terminal until interrupted",
+		Long: `simulate starts a simulated board behind a pseudo-terminal and prints its path,
+so that other tools (or tiny-profiler --device PATH) can talk to it. Its timing
+and memory figures are modelled by a cost model, not measured.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			b, err := sim.Listen(sim.Options{Platform: plat, Faults: faults})
+			if err != nil {
+				return usageError{err}
+			}
+			defer b.Close()
+			fmt.Fprintf(c.OutOrStdout(), "%s\n", b.Path)
+			if f, ok := c.OutOrStdout().(*os.File); ok {
+				f.Sync()
+			}
+			<-c.Context().Done()
+			return nil
+		},
+	}
+	c.Flags().StringVar(&plat, "platform", "esp32s3", "platform to simulate")
+	c.Flags().BoolVar(&faults.BootNoise, "boot-noise", true, "print ROM boot text at each boot")
+	c.Flags().IntVar(&faults.LeakPerGenerate, "leak", 0, "bytes of heap to leak per generation")
+	return c
+}
+
+func newPlatforms() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "platforms",
+		Short: "List the platform catalogue",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			all := platform.All()
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), all)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "PLATFORM\tCORE\tMHZ\tSRAM\tPSRAM\tFLASH\tFPU\tFLASHER")
+			for _, p := range all {
+				fmt.Fprintf(tw, "%s\t%d× %s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Cores, p.Core, p.CPUMHz, kib(p.SRAM), kib(p.PSRAM), kib(p.Flash), p.FPU, p.FlashTool)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/model"
+)
+
+func newAnalyzeModel() *cobra.Command {
+	var plat string
+	var ctxLen int
+	var asJSON, sha bool
+	c := &cobra.Command{
+		Use:   "analyze-model FILE",
+		Short: "Read a model file and say what it needs and where it fits",
+		Long: `analyze-model reads a GGUF (v2/v3) or llama2.c checkpoint's headers and tensor
+table (not its weights, so multi-gigabyte files take milliseconds) and estimates
+its memory on each platform of the catalogue, or on --platform.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			info, err := model.AnalyzeWith(c.Context(), args[0], model.AnalyzeOptions{SHA256: sha})
+			if err != nil {
+				return err
+			}
+			plats := platform.All()
+			if plat != "" {
+				p, err := platform.Lookup(plat)
+				if err != nil {
+					return usageError{err}
+				}
+				plats = []platform.Platform{p}
+			}
+			type fit struct {
+				Platform string           `json:"platform"`
+				Fits     bool             `json:"fits"`
+				Verdict  string           `json:"verdict"`
+				Report   *model.FitReport `json:"report,omitempty"`
+			}
+			var fits []fit
+			for _, p := range plats {
+				r, err := model.Fit(info, p, model.FitConfig{Context: ctxLen})
+				f := fit{Platform: p.Name, Report: r}
+				if err != nil {
+					f.Verdict = err.Error()
+				} else {
+					f.Fits, f.Verdict = r.Fits, r.Verdict
+				}
+				fits = append(fits, f)
+			}
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), struct {
+					Model *model.Info `json:"model"`
+					Fit   []fit       `json:"fit"`
+				}{info, fits})
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "%s: %s v%d, %s, %d layers, dim %d, ffn %d, heads %d/%d kv, vocab %d, context %d\n",
+				args[0], info.Format, info.Version, info.Architecture, info.Layers, info.Embedding, info.FeedForward,
+				info.Heads, info.KVHeads, info.Vocab, info.Context)
+			fmt.Fprintf(w, "%d parameters, %.2f bits per weight, weights %s, file %s\n",
+				info.Parameters, info.BitsPerWeight, kib(info.WeightBytes), kib(info.FileSize))
+			if info.SHA256 != "" {
+				fmt.Fprintf(w, "sha256 %s\n", info.SHA256)
+			}
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "PLATFORM\tFITS\tMAX CONTEXT\tVERDICT")
+			for _, f := range fits {
+				maxCtx := "-"
+				if f.Report != nil {
+					maxCtx = fmt.Sprint(f.Report.MaxContext)
+				}
+				yes := "no"
+				if f.Fits {
+					yes = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Platform, yes, maxCtx, f.Verdict)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&plat, "platform", "", "only this platform")
+	c.Flags().IntVar(&ctxLen, "ctx", 0, "context length to plan for (default: the model's)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&sha, "sha256", false, "also hash the whole file")
+	return c
+}
+
+func newQuantize() *cobra.Command {
+	var typ string
+	var bits, group int
+	var llama2c, asJSON, keepEmb bool
+	c := &cobra.Command{
+		Use:   "quantize IN OUT",
+		Short: "Re-quantize a model to a ggml type (GGUF) or the llama2.c int8 export",
+		Example: `  tiny-profiler quantize --type q4_0 model-f32.gguf model-q4_0.gguf
+  tiny-profiler quantize --bits 8 --llama2c --group-size 32 stories260K.bin stories260K-q80.bin`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts := model.QuantizeOptions{Llama2C: llama2c, GroupSize: group}
+			switch {
+			case typ != "" && bits != 0:
+				return usageError{fmt.Errorf("give --type or --bits, not both")}
+			case typ != "":
+				t, err := model.ParseType(typ)
+				if err != nil {
+					return usageError{err}
+				}
+				opts.Type = t
+			case bits != 0:
+				t, err := model.TypeForBits(bits)
+				if err != nil {
+					return usageError{err}
+				}
+				opts.Type = t
+			case !llama2c:
+				return usageError{fmt.Errorf("give --type (q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k) or --bits 8|4|2")}
+			}
+			if keepEmb {
+				opts.Keep = model.KeepEmbeddings
+			}
+			prog := newProgress(c.ErrOrStderr())
+			rep, err := model.Quantize(c.Context(), args[0], args[1], opts, func(done, total int64) {
+				prog.update("quantizing", done, total, "bytes")
+			})
+			prog.done()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), rep)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "TENSOR\tFROM\tTO\tBYTES BEFORE\tBYTES AFTER\tRMSE\tMAX ABS\tREL")
+			for _, t := range rep.Tensors {
+				to := strings.ToLower(t.To.String())
+				if t.Kept != "" {
+					to = "kept (" + t.Kept + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.3g\t%.3g\t%.3g\n", t.Name, strings.ToLower(t.From.String()), to, t.BytesBefore, t.BytesAfter, t.RMSE, t.MaxAbs, t.Relative)
+			}
+			fmt.Fprintf(tw, "total\t\t\t%d\t%d\t\t\t\n", rep.BytesBefore, rep.BytesAfter)
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s: %s -> %s\n", args[1], kib(rep.FileBefore), kib(rep.FileAfter))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&typ, "type", "", "ggml type: q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k, f16, bf16")
+	c.Flags().IntVar(&bits, "bits", 0, "8, 4 or 2: pick the standard type of that width")
+	c.Flags().IntVar(&group, "group-size", 0, "quantization group (fixed per ggml type; free for --llama2c)")
+	c.Flags().BoolVar(&llama2c, "llama2c", false, "write llama2.c's int8 group-quantized export instead of GGUF")
+	c.Flags().BoolVar(&keepEmb, "keep-embeddings", false, "keep token embedding and output tensors in source precision")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the per-tensor report as JSON")
+	return c
+}

@@ -1,0 +1,409 @@
+// Package eembc drives an MLPerf Tiny device under test through the EEMBC
+// EnergyRunner serial protocol in performance mode: commands end in '%',
+// replies are "m-…" lines ending with "m-ready", errors are "e-[…]" lines
+// (mlcommons/tiny benchmark/api/internally_implemented.cpp).
+package eembc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MaxCommand is the longest command a DUT buffers (EE_CMD_SIZE), its '%'
+// terminator included.
+const MaxCommand = 80
+
+// DefaultChunk is how many input bytes one "db" command carries: 31 bytes
+// are 62 hex digits, "db " and "%" make 66 characters, as the MLCommons
+// runner sends.
+const DefaultChunk = 31
+
+// maxLine bounds one line from the DUT; longer lines are cut.
+const maxLine = 4096
+
+// maxQueued bounds the lines buffered between commands.
+const maxQueued = 4096
+
+// ErrNoReady reports a DUT that did not finish a reply with "m-ready" in
+// time: it is not connected, not running the EEMBC firmware, or at another
+// baud rate.
+var ErrNoReady = errors.New("no m-ready from the DUT before the timeout; check the port, baud rate and firmware")
+
+// DUTError is an "e-[…]" line the DUT printed in reply to Command.
+type DUTError struct {
+	Command string
+	Text    string
+}
+
+func (e *DUTError) Error() string { return fmt.Sprintf("eembc: %s: DUT error: %s", e.Command, e.Text) }
+
+// Options configures a Client. The zero value is usable.
+type Options struct {
+	// Timeout bounds the reply to one command. Zero means 5 s, the
+	// EnergyRunner's default-timeout-ms.
+	Timeout time.Duration
+	// InferTimeout bounds an "infer" command. Zero means 60 s.
+	InferTimeout time.Duration
+	// Chunk is the input bytes per "db" command. Zero means DefaultChunk;
+	// it is lowered to fit MaxCommand.
+	Chunk int
+}
+
+// Client talks to one DUT. Its methods must not be called concurrently.
+type Client struct {
+	rw   io.ReadWriter
+	opts Options
+
+	mu      sync.Mutex
+	lines   []string
+	readErr error
+	notify  chan struct{}
+	done    chan struct{}
+}
+
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+// New returns a client for the DUT on rw and starts reading rw in a
+// goroutine. Close stops it if rw has a SetReadDeadline method; otherwise
+// the goroutine ends when the caller closes rw.
+func New(rw io.ReadWriter, opts Options) *Client {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.InferTimeout <= 0 {
+		opts.InferTimeout = 60 * time.Second
+	}
+	if opts.Chunk <= 0 {
+		opts.Chunk = DefaultChunk
+	}
+	opts.Chunk = min(opts.Chunk, (MaxCommand-len("db %"))/2)
+	c := &Client{rw: rw, opts: opts, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	go c.readLoop()
+	return c
+}
+
+// Close stops the reader (see New). It does not close rw.
+func (c *Client) Close() error {
+	rd, ok := c.rw.(readDeadliner)
+	if !ok {
+		return nil
+	}
+	if err := rd.SetReadDeadline(time.Now()); err != nil {
+		return err
+	}
+	<-c.done
+	return rd.SetReadDeadline(time.Time{})
+}
+
+// readLoop splits the DUT's output into lines, dropping CR and NUL as the
+// MLCommons runner does.
+func (c *Client) readLoop() {
+	defer close(c.done)
+	buf := make([]byte, 1024)
+	var line []byte
+	for {
+		n, err := c.rw.Read(buf)
+		for _, b := range buf[:n] {
+			switch {
+			case b == '\n':
+				c.push(string(line))
+				line = line[:0]
+			case b == '\r' || b == 0:
+			case len(line) < maxLine:
+				line = append(line, b)
+			}
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.readErr = err
+			c.mu.Unlock()
+			c.signal()
+			return
+		}
+	}
+}
+
+func (c *Client) push(line string) {
+	c.mu.Lock()
+	if len(c.lines) < maxQueued {
+		c.lines = append(c.lines, line)
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *Client) signal() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the next line, waiting until deadline at most.
+func (c *Client) next(ctx context.Context, t *time.Timer) (string, error) {
+	for {
+		c.mu.Lock()
+		if len(c.lines) > 0 {
+			l := c.lines[0]
+			c.lines = c.lines[1:]
+			c.mu.Unlock()
+			return l, nil
+		}
+		err := c.readErr
+		c.mu.Unlock()
+		if err != nil {
+			return "", fmt.Errorf("eembc: read: %w", err)
+		}
+		select {
+		case <-c.notify:
+		case <-t.C:
+			return "", ErrNoReady
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+// Command sends cmd (without its '%') and returns the "m-" lines of the
+// reply, without "m-ready". It returns a *DUTError if the DUT printed an
+// "e-" line, and ignores other lines (debug output). Lines left over from
+// before the command are discarded.
+func (c *Client) Command(ctx context.Context, cmd string) ([]string, error) {
+	return c.command(ctx, cmd, c.opts.Timeout, "")
+}
+
+// command is Command with a timeout, and, if want is not empty, it reads
+// past any "m-ready" until a line starting with want has arrived: a stale
+// "m-ready" (from a boot or an earlier timed-out command) then cannot end
+// the reply early.
+func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration, want string) ([]string, error) {
+	if len(cmd)+1 > MaxCommand || strings.ContainsAny(cmd, "%\r\n") {
+		return nil, fmt.Errorf("eembc: command %q: longer than %d bytes or contains %%, CR or LF", cmd, MaxCommand-1)
+	}
+	c.mu.Lock()
+	c.lines = c.lines[:0]
+	c.mu.Unlock()
+	if _, err := io.WriteString(c.rw, cmd+"%"); err != nil {
+		return nil, fmt.Errorf("eembc: %s: write: %w", cmd, err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var out []string
+	var dutErr *DUTError
+	seen := want == ""
+	for {
+		l, err := c.next(ctx, t)
+		if err != nil {
+			return out, fmt.Errorf("eembc: %s: %w", cmd, err)
+		}
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasSuffix(l, "m-ready"):
+			if dutErr != nil {
+				return out, dutErr
+			}
+			if seen {
+				return out, nil
+			}
+		case strings.HasPrefix(l, "e-"):
+			if dutErr == nil {
+				dutErr = &DUTError{Command: cmd, Text: strings.TrimSuffix(strings.TrimPrefix(l, "e-["), "]")}
+			}
+		case strings.HasPrefix(l, "m-"):
+			out = append(out, l)
+			seen = seen || strings.HasPrefix(l, want)
+		}
+	}
+}
+
+// Name returns the vendor in the DUT's "m-name-dut-[vendor]".
+func (c *Client) Name(ctx context.Context) (string, error) {
+	lines, err := c.command(ctx, "name", c.opts.Timeout, "m-name-dut-")
+	if err != nil {
+		return "", err
+	}
+	for _, l := range lines {
+		if v, ok := bracketed(l, "m-name-dut-"); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("eembc: name: no m-name-dut-[…] line in %q", lines)
+}
+
+// Profile is what "profile" reports.
+type Profile struct {
+	Firmware string // e.g. "ULPMark for tinyML Firmware V0.0.1"
+	Model    string // kws01, vww01, ad01, ic01 or strww01
+}
+
+// Profile asks the DUT for its firmware and model.
+func (c *Client) Profile(ctx context.Context) (Profile, error) {
+	lines, err := c.command(ctx, "profile", c.opts.Timeout, "m-model-")
+	if err != nil {
+		return Profile{}, err
+	}
+	var p Profile
+	for _, l := range lines {
+		if v, ok := bracketed(l, "m-profile-"); ok {
+			p.Firmware = v
+		} else if v, ok := bracketed(l, "m-model-"); ok {
+			p.Model = v
+		}
+	}
+	if p.Model == "" {
+		return p, fmt.Errorf("eembc: profile: no m-model-[…] line in %q", lines)
+	}
+	return p, nil
+}
+
+// Load sends an input tensor: "db load N", then the bytes as hex in
+// commands of Options.Chunk bytes. The last one must be answered by
+// "m-load-done".
+func (c *Client) Load(ctx context.Context, data []byte) error {
+	if len(data) == 0 {
+		return errors.New("eembc: load: no data")
+	}
+	lines, err := c.command(ctx, fmt.Sprintf("db load %d", len(data)), c.opts.Timeout, "m-[Expecting")
+	if err != nil {
+		return err
+	}
+	if want := fmt.Sprintf("m-[Expecting %d bytes]", len(data)); !slices.Contains(lines, want) {
+		return fmt.Errorf("eembc: db load: reply %q lacks %q", lines, want)
+	}
+	for off := 0; off < len(data); off += c.opts.Chunk {
+		chunk := data[off:min(off+c.opts.Chunk, len(data))]
+		want := ""
+		if off+len(chunk) == len(data) {
+			want = "m-load-done"
+		}
+		lines, err := c.command(ctx, fmt.Sprintf("db %x", chunk), c.opts.Timeout, want)
+		if err != nil {
+			return fmt.Errorf("eembc: load at byte %d: %w", off, err)
+		}
+		if last := off+len(chunk) == len(data); last && !slices.Contains(lines, "m-load-done") {
+			return fmt.Errorf("eembc: load: no m-load-done after %d bytes (reply %q)", len(data), lines)
+		}
+	}
+	return nil
+}
+
+// Inference is the outcome of one "infer N W" in performance mode.
+type Inference struct {
+	N, Warmup int
+	// ElapsedUS is the time between the two m-lap-us timestamps: N
+	// inferences plus th_pre and th_post.
+	ElapsedUS uint64
+	// Results are the scores of the last inference (m-results-[…]).
+	Results []float64
+}
+
+// Throughput returns inferences per second, as the MLCommons runner
+// computes it: N / (ElapsedUS / 1e6).
+func (in Inference) Throughput() float64 {
+	if in.ElapsedUS == 0 {
+		return 0
+	}
+	return float64(in.N) / (float64(in.ElapsedUS) / 1e6)
+}
+
+// Infer runs n timed inferences after warmup untimed ones. It always
+// sends the warmup count: the reference firmware defaults it to 10.
+func (c *Client) Infer(ctx context.Context, n, warmup int) (Inference, error) {
+	if n <= 0 || warmup < 0 {
+		return Inference{}, fmt.Errorf("eembc: infer %d %d: need n > 0 and warmup >= 0", n, warmup)
+	}
+	lines, err := c.command(ctx, fmt.Sprintf("infer %d %d", n, warmup), c.opts.InferTimeout, "m-infer-done")
+	if err != nil {
+		return Inference{}, err
+	}
+	in := Inference{N: n, Warmup: warmup}
+	var laps []uint64
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(l, "m-lap-us-"); ok {
+			us, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return in, fmt.Errorf("eembc: infer: bad timestamp line %q", l)
+			}
+			laps = append(laps, us)
+		} else if _, ok := bracketed(l, "m-results-"); ok {
+			if in.Results, err = parseResults(l); err != nil {
+				return in, err
+			}
+		}
+	}
+	if len(laps) != 2 {
+		return in, fmt.Errorf("eembc: infer: %d m-lap-us lines, want 2 (is the DUT in energy mode?)", len(laps))
+	}
+	in.ElapsedUS = laps[1] - laps[0]
+	if laps[1] < laps[0] {
+		if laps[0] > 1<<32-1 {
+			return in, fmt.Errorf("eembc: infer: timestamps go backwards: %d, %d", laps[0], laps[1])
+		}
+		in.ElapsedUS = laps[1] + 1<<32 - laps[0] // a 32-bit µs timer wrapped
+	}
+	return in, nil
+}
+
+// Results returns the scores of the last inference.
+func (c *Client) Results(ctx context.Context) ([]float64, error) {
+	lines, err := c.command(ctx, "results", c.opts.Timeout, "m-results-")
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range lines {
+		if _, ok := bracketed(l, "m-results-"); ok {
+			return parseResults(l)
+		}
+	}
+	return nil, fmt.Errorf("eembc: results: no m-results-[…] line in %q", lines)
+}
+
+// MedianThroughput returns the median of the windows' throughputs, the
+// figure MLPerf Tiny reports ("Median throughput is X inf./sec."); its
+// inverse is the latency.
+func MedianThroughput(windows []Inference) float64 {
+	if len(windows) == 0 {
+		return 0
+	}
+	t := make([]float64, len(windows))
+	for i, w := range windows {
+		t[i] = w.Throughput()
+	}
+	slices.Sort(t)
+	if len(t)%2 == 1 {
+		return t[len(t)/2]
+	}
+	return (t[len(t)/2-1] + t[len(t)/2]) / 2
+}
+
+// bracketed returns the text inside "prefix[…]".
+func bracketed(line, prefix string) (string, bool) {
+	v, ok := strings.CutPrefix(line, prefix+"[")
+	if !ok || !strings.HasSuffix(v, "]") {
+		return "", false
+	}
+	return strings.TrimSuffix(v, "]"), true
+}
+
+func parseResults(line string) ([]float64, error) {
+	v, _ := bracketed(line, "m-results-")
+	if v == "" {
+		return nil, nil
+	}
+	var out []float64
+	for f := range strings.SplitSeq(v, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("eembc: malformed results line %q", line)
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}

@@ -1,0 +1,109 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/firmware/conformance"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestConformance runs the conformance suite against the host build of
+// the agent behind a pty.
+func TestConformance(t *testing.T) {
+	p := start(t, buildHost(t))
+	require.NoError(t, conformance.Test(t.Context(), p.Master, conformance.Options{}))
+	require.True(t, p.alive(), "the agent exited")
+}
+
+// TestConformanceSmallPayload runs the suite against an agent built with
+// the smallest buffers, so that chunks, PINGs and token batches all hit
+// the limits.
+func TestConformanceSmallPayload(t *testing.T) {
+	bin := build(t, "tinyprof-host-small", true, []string{"host/main.c", "tinyprof_agent.c"},
+		"-DTP_MAX_PAYLOAD=64", "-DTP_RX_RING=64", "-DTP_TX_STAGE=8", "-DTP_MODEL_WINDOW=1", "-DTP_BATCH_TOKENS=5")
+	p := start(t, bin)
+	require.NoError(t, conformance.Test(t.Context(), p.Master, conformance.Options{}))
+}
+
+// TestGoldenVectors checks that the agent encodes every device message of
+// testdata/golden.txt to the same bytes as package firmware, and that its
+// receiver decodes every vector to the same frame.
+func TestGoldenVectors(t *testing.T) {
+	golden, err := os.ReadFile("../testdata/golden.txt")
+	require.NoError(t, err)
+	vectors := map[string][]byte{}
+	sc := bufio.NewScanner(bytes.NewReader(golden))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		b, err := hex.DecodeString(f[2])
+		require.NoError(t, err)
+		vectors[f[0]] = b
+	}
+
+	// The RP2040 example in info_boot has a 256-byte limit, which INFO
+	// reports from TP_MAX_PAYLOAD.
+	enc, dec := runGolden(t, golden, "tinyprof-golden")
+	small, _ := runGolden(t, golden, "tinyprof-golden-256", "-DTP_MAX_PAYLOAD=256")
+	enc["info_boot"] = small["info_boot"]
+
+	wantEnc, wantDec := map[string]string{}, map[string]string{}
+	for name, wire := range vectors {
+		var events []firmware.Event
+		firmware.NewDecoder(firmware.MaxPayloadLimit).Feed(wire, func(e firmware.Event) { events = append(events, e) })
+		require.Len(t, events, 1, name)
+		fr := events[0].Frame
+		wantDec[name] = fmt.Sprintf("%d %d %x", fr.Type, fr.Seq, fr.Payload)
+		if fr.Type >= 0x80 {
+			wantEnc[name] = hex.EncodeToString(wire)
+		}
+	}
+	if diff := cmp.Diff(wantEnc, enc); diff != "" {
+		t.Errorf("C encodings differ from golden.txt (-golden +agent):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantDec, dec); diff != "" {
+		t.Errorf("C decodings differ from package firmware (-firmware +agent):\n%s", diff)
+	}
+}
+
+// runGolden builds and runs host/golden.c on the vectors and returns its
+// encodings and decodings by vector name.
+func runGolden(t *testing.T, golden []byte, name string, flags ...string) (enc, dec map[string]string) {
+	t.Helper()
+	bin := build(t, name, true, []string{"host/golden.c"}, flags...)
+	cmd := exec.CommandContext(t.Context(), bin)
+	cmd.Stdin = bytes.NewReader(golden)
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	enc, dec = map[string]string{}, map[string]string{}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 3 && f[0] == "enc":
+			enc[f[1]] = f[2]
+		case len(f) >= 4 && f[0] == "dec":
+			dec[f[1]] = strings.Join(f[2:], " ")
+			if len(f) == 4 {
+				dec[f[1]] += " "
+			}
+		default:
+			t.Errorf("%s: unexpected output %q", name, line)
+		}
+	}
+	return enc, dec
+}

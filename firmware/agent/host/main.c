@@ -1,0 +1,185 @@
+/*
+ * host/main.c - the tinyprof agent as a host program: it speaks the
+ * protocol on stdin/stdout (a pty or pipes, raw) with a trivial
+ * deterministic inference backend. Tests start it behind a pty.
+ *
+ *   cc -std=c99 -O2 -I.. main.c ../tinyprof_agent.c -o tinyprof-host
+ *
+ * The environment variable TINYPROF_TOKEN_US sets the simulated time per
+ * token (default 100 µs).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tinyprof_agent.h"
+
+#define MODEL_LIMIT (16u << 20)
+
+static tp_agent agent;
+static uint64_t boot_ns;
+static long token_us = 100;
+
+static struct {
+    uint32_t size, hash;
+} model;
+
+static uint32_t rng;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts;
+    ts.tv_sec = us / 1000000;
+    ts.tv_nsec = (us % 1000000) * 1000;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void write_all(const void *p, size_t n)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    while (n > 0) {
+        ssize_t w = write(1, b, n);
+        if (w < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            exit(0); /* the host hung up */
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+}
+
+static void boot_text(void)
+{
+    static const char text[] = "tinyprof host agent: boot\r\n";
+    write_all(text, sizeof text - 1);
+}
+
+void tp_port_write(const uint8_t *p, size_t n) { write_all(p, n); }
+
+uint64_t tp_port_time_us(void) { return (now_ns() - boot_ns) / 1000u + 1; }
+
+uint32_t tp_port_random(void)
+{
+    uint64_t x = now_ns() ^ ((uint64_t)getpid() << 32);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdu;
+    x ^= x >> 33;
+    return (uint32_t)x | 1;
+}
+
+void tp_port_metrics(tp_metrics *m)
+{
+    m->free_heap = 400000 - (model.size > 200000 ? 200000 : model.size);
+    m->min_free_heap = m->free_heap - 1000;
+    m->largest_free_block = m->free_heap / 2;
+    m->cpu_load_permille = 0;
+}
+
+void tp_port_reset(void) { boot_text(); }
+
+int tp_port_model_begin(uint32_t size, const char *name, uint8_t name_len)
+{
+    (void)name;
+    (void)name_len;
+    if (size > MODEL_LIMIT)
+        return TP_ERR_MODEL_TOO_LARGE;
+    model.size = size;
+    model.hash = 2166136261u;
+    return TP_OK;
+}
+
+int tp_port_model_chunk(uint32_t offset, const uint8_t *p, size_t n)
+{
+    (void)offset;
+    while (n--)
+        model.hash = (model.hash ^ *p++) * 16777619u;
+    return TP_OK;
+}
+
+int tp_port_model_end(tp_model_info *info)
+{
+    static const char msg[] = "model loaded into SRAM";
+    info->region = TP_REGION_SRAM;
+    info->bytes = model.size;
+    info->parameters = model.size / 4;
+    tp_agent_log(&agent, TP_LOG_INFO, msg, sizeof msg - 1);
+    return TP_OK;
+}
+
+int tp_port_gen_start(tp_gen *g)
+{
+    uint8_t i;
+    uint16_t words = 0;
+    int in_word = 0;
+    for (i = 0; i < g->prompt_len; i++) {
+        int space = g->prompt[i] == ' ';
+        if (!space && !in_word)
+            words++;
+        in_word = !space;
+    }
+    g->prompt_tokens = words ? words : 1;
+    g->peak_heap = 4096 + 64u * g->prompt_len;
+    rng = (g->seed ^ model.hash) | 1;
+    sleep_us(token_us * g->prompt_tokens / 4);
+    return TP_OK;
+}
+
+int tp_port_gen_next(tp_gen *g, uint32_t *token)
+{
+    (void)g;
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    *token = rng % 512;
+    sleep_us(token_us);
+    return 1;
+}
+
+int main(void)
+{
+    static const tp_agent_config cfg = {
+        "tinyprof-agent/0.1.0", "host", "host build", 1000, 512u * 1024, 0, 4u << 20, TP_CAP_CANCEL};
+    uint8_t buf[TP_RX_RING];
+    const char *env = getenv("TINYPROF_TOKEN_US");
+    if (env)
+        token_us = atol(env);
+    boot_ns = now_ns();
+    boot_text();
+    tp_agent_init(&agent, &cfg);
+    for (;;) {
+        struct pollfd pfd;
+        int busy = tp_agent_poll(&agent);
+        pfd.fd = 0;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, busy ? 0 : -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return 1;
+        }
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = read(0, buf, sizeof buf);
+            if (n == 0)
+                return 0;
+            if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN)
+                    continue;
+                return 0; /* EIO: the pty's master closed */
+            }
+            tp_agent_rx(&agent, buf, (size_t)n);
+        }
+    }
+}

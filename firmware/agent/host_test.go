@@ -1,0 +1,142 @@
+package agent
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tinyprof/tinyprof/internal/pty"
+)
+
+// compiler returns the system C compiler, or skips tb if there is none.
+func compiler(tb testing.TB) string {
+	tb.Helper()
+	for _, cc := range []string{os.Getenv("CC"), "cc", "gcc", "clang"} {
+		if cc == "" {
+			continue
+		}
+		if p, err := exec.LookPath(cc); err == nil {
+			return p
+		}
+	}
+	tb.Skip("no C compiler (cc, gcc or clang) on PATH: install one to test the C agent")
+	return ""
+}
+
+// sanitizers reports whether cc links programs with ASan and UBSan.
+var sanitizers = sync.OnceValue(func() bool {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		return false
+	}
+	dir, err := os.MkdirTemp("", "tinyprof-cc")
+	if err != nil {
+		return false
+	}
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "t.c")
+	if os.WriteFile(src, []byte("int main(void){return 0;}\n"), 0o644) != nil {
+		return false
+	}
+	out := filepath.Join(dir, "t")
+	if exec.Command(cc, "-fsanitize=address,undefined", src, "-o", out).Run() != nil {
+		return false
+	}
+	return exec.Command(out).Run() == nil
+})
+
+// build compiles the C sources (relative to this directory) into a program
+// in tb.TempDir() and returns its path. With sanitize, it uses ASan and
+// UBSan when the compiler supports them, so memory errors abort.
+func build(tb testing.TB, name string, sanitize bool, srcs []string, flags ...string) string {
+	tb.Helper()
+	cc := compiler(tb)
+	out := filepath.Join(tb.TempDir(), name)
+	args := []string{"-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-I."}
+	if sanitize && sanitizers() {
+		args = append(args, "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer")
+	}
+	args = append(append(args, flags...), srcs...)
+	cmd := exec.CommandContext(tb.Context(), cc, append(args, "-o", out)...)
+	msg, err := cmd.CombinedOutput()
+	require.NoError(tb, err, "%s %s:\n%s", cc, strings.Join(args, " "), msg)
+	return out
+}
+
+// buildHost builds host/main.c with the agent.
+func buildHost(tb testing.TB) string {
+	tb.Helper()
+	return build(tb, "tinyprof-host", true, []string{"host/main.c", "tinyprof_agent.c"})
+}
+
+// proc is a host agent running behind a pseudo-terminal.
+type proc struct {
+	// Master is the host's end of the line.
+	Master *os.File
+	stderr *lockedBuffer
+	exited chan struct{}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the writer goroutine of
+// os/exec and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs bin with its stdin and stdout on a new pty's slave. The
+// cleanup kills it and fails tb if it wrote a sanitizer report.
+func start(tb testing.TB, bin string, env ...string) *proc {
+	tb.Helper()
+	pair, err := pty.Open()
+	require.NoError(tb, err)
+	p := &proc{Master: pair.Master, stderr: new(lockedBuffer), exited: make(chan struct{})}
+	cmd := exec.Command(bin)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pair.Slave, pair.Slave, p.stderr
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		pair.Close()
+		require.NoError(tb, err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+		_ = pair.Close()
+		if s := p.stderr.String(); strings.Contains(s, "Sanitizer") || strings.Contains(s, "runtime error") {
+			tb.Errorf("%s crashed:\n%s", filepath.Base(bin), s)
+		}
+	})
+	return p
+}
+
+// alive reports whether the process is still running.
+func (p *proc) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}

@@ -1,0 +1,167 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tinyprof/tinyprof/firmware"
+)
+
+// maxBatch is the most tokens a TOKENS frame may carry (PROTOCOL.md §3.3).
+const maxBatch = 16
+
+// timingSlackUS is how far GEN_DONE's timings may stray from the token
+// timestamps: a device may take them from separate clock reads.
+const timingSlackUS = 1000
+
+// generation is what a device sent for one GENERATE.
+type generation struct {
+	tokens []firmware.Token
+	done   *firmware.GenDone
+}
+
+// generate runs g and collects its TOKENS and GEN_DONE. If cancelAfter is
+// positive it sends CANCEL once that many tokens have arrived.
+func (s *session) generate(ctx context.Context, g *firmware.Generate, cancelAfter int) (generation, error) {
+	var out generation
+	seq, err := s.send(g)
+	if err != nil {
+		return out, err
+	}
+	deadline := time.Now().Add(s.opts.GenerateTimeout)
+	cancelled := false
+	for {
+		m, err := s.frame(ctx, seq, time.Until(deadline))
+		if err != nil {
+			return out, fmt.Errorf("GENERATE (seq %d) after %d tokens: %w", seq, len(out.tokens), err)
+		}
+		switch m := m.(type) {
+		case *firmware.Tokens:
+			if int(m.Index) != len(out.tokens) {
+				return out, fmt.Errorf("TOKENS index %d after %d tokens: a batch was lost or repeated", m.Index, len(out.tokens))
+			}
+			if len(m.Tokens) > maxBatch {
+				return out, fmt.Errorf("TOKENS batch of %d tokens, at most %d allowed", len(m.Tokens), maxBatch)
+			}
+			out.tokens = append(out.tokens, m.Tokens...)
+		case *firmware.GenDone:
+			out.done = m
+			return out, nil
+		default:
+			return out, fmt.Errorf("GENERATE answered with %s", describe(m))
+		}
+		if cancelAfter > 0 && !cancelled && len(out.tokens) >= cancelAfter {
+			cancelled = true
+			if _, err := s.send(&firmware.Cancel{}); err != nil {
+				return out, err
+			}
+		}
+	}
+}
+
+// verify checks a generation's tokens against its GEN_DONE.
+func (gen generation) verify(maxTokens uint16) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	d := gen.done
+	for i := 1; i < len(gen.tokens); i++ {
+		if gen.tokens[i].TimeUS < gen.tokens[i-1].TimeUS {
+			bad("token %d time %d µs is before token %d's %d µs", i, gen.tokens[i].TimeUS, i-1, gen.tokens[i-1].TimeUS)
+			break
+		}
+	}
+	n := len(gen.tokens)
+	if int(d.Tokens) != n {
+		bad("GEN_DONE tokens %d, but %d tokens arrived", d.Tokens, n)
+	}
+	if n > int(maxTokens) {
+		bad("%d tokens for max_tokens %d", n, maxTokens)
+	}
+	switch d.Stop {
+	case firmware.StopLength:
+		if n != int(maxTokens) {
+			bad("stop=length after %d of %d tokens", n, maxTokens)
+		}
+	case firmware.StopEOS, firmware.StopCancelled:
+	default:
+		bad("GEN_DONE stop %d, want 0…2", d.Stop)
+	}
+	if d.PrefillUS > d.TTFTUS {
+		bad("prefill_us %d exceeds ttft_us %d, which includes it", d.PrefillUS, d.TTFTUS)
+	}
+	if n > 0 {
+		first, last := gen.tokens[0].TimeUS, gen.tokens[n-1].TimeUS
+		if first < d.StartUS {
+			bad("first token at %d µs, before start_us %d", first, d.StartUS)
+		} else if diff := int64(first-d.StartUS) - int64(d.TTFTUS); diff > timingSlackUS || diff < -timingSlackUS {
+			bad("ttft_us %d, but the first token came %d µs after start_us", d.TTFTUS, first-d.StartUS)
+		}
+		if diff := int64(last-first) - int64(d.DecodeUS); diff > timingSlackUS || diff < -timingSlackUS {
+			bad("decode_us %d, but the tokens span %d µs", d.DecodeUS, last-first)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkGenerate(ctx context.Context, s *session) error {
+	if !s.loaded {
+		return nil // the upload check reported why, or the format is unsupported
+	}
+	g := &firmware.Generate{MaxTokens: s.opts.MaxTokens, Seed: 42, Temperature: 800, TopP: 900, TopK: 40, Prompt: "Once upon a time"}
+	a, err := s.generate(ctx, g, 0)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if err := a.verify(g.MaxTokens); err != nil {
+		errs = append(errs, err)
+	}
+	if a.done.PromptTokens == 0 {
+		errs = append(errs, fmt.Errorf("GEN_DONE prompt_tokens 0 for the prompt %q", g.Prompt))
+	}
+
+	b, err := s.generate(ctx, g, 0)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("second run: %w", err))...)
+	}
+	if diff := cmp.Diff(ids(a.tokens), ids(b.tokens)); diff != "" {
+		errs = append(errs, fmt.Errorf("two generations with seed %d differ (-first +second):\n%s", g.Seed, diff))
+	}
+
+	if s.info != nil && s.info.Capabilities&firmware.CapCancel != 0 {
+		if err := checkCancel(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("CANCEL: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkCancel cancels a long generation after its first batch.
+func checkCancel(ctx context.Context, s *session) error {
+	g := &firmware.Generate{MaxTokens: 60000, Seed: 7, Prompt: "cancel me"}
+	gen, err := s.generate(ctx, g, 1)
+	if err != nil {
+		return err
+	}
+	if err := gen.verify(g.MaxTokens); err != nil {
+		return err
+	}
+	if gen.done.Stop == firmware.StopLength {
+		return nil // it finished before CANCEL arrived
+	}
+	if gen.done.Stop != firmware.StopCancelled {
+		return fmt.Errorf("GEN_DONE stop %d after CANCEL, want %d", gen.done.Stop, firmware.StopCancelled)
+	}
+	return nil
+}
+
+func ids(ts []firmware.Token) []uint32 {
+	out := make([]uint32, len(ts))
+	for i, t := range ts {
+		out[i] = t.ID
+	}
+	return out
+}
