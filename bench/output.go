@@ -100,7 +100,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 }
 
 func est(e Estimate, scale float64, f string) string {
-	return fmt.Sprintf(f+" (%.0f%% CI "+f+"–"+f+")", e.Median*scale, e.Confidence*100, e.Lo*scale, e.Hi*scale)
+	if e.Lo == nil || e.Hi == nil {
+		return fmt.Sprintf(f+" (median; %s)", e.Median*scale, e.Note)
+	}
+	return fmt.Sprintf(f+" (median, %.0f%% CI "+f+"–"+f+")", e.Median*scale, e.Confidence*100, *e.Lo*scale, *e.Hi*scale)
 }
 
 func count(n int64) string {

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -135,12 +136,15 @@ type Run struct {
 	Retries         int       `json:"retries"`
 }
 
-// Estimate is a median with its confidence interval.
+// Estimate is a median with its confidence interval. With too few runs
+// for an interval (benchmath needs about six at 95%), Lo and Hi are
+// absent and Note says why.
 type Estimate struct {
-	Median     float64 `json:"median"`
-	Lo         float64 `json:"lo"`
-	Hi         float64 `json:"hi"`
-	Confidence float64 `json:"confidence"`
+	Median     float64  `json:"median"`
+	Lo         *float64 `json:"lo,omitempty"`
+	Hi         *float64 `json:"hi,omitempty"`
+	Confidence float64  `json:"confidence,omitempty"`
+	Note       string   `json:"note,omitempty"`
 }
 
 // Summary aggregates the runs.
@@ -288,8 +292,17 @@ func estimate(v []float64) Estimate {
 		return Estimate{}
 	}
 	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(v, &benchmath.DefaultThresholds), Confidence)
-	return Estimate{Median: s.Center, Lo: s.Lo, Hi: s.Hi, Confidence: s.Confidence}
+	e := Estimate{Median: s.Center}
+	if finite(s.Lo) && finite(s.Hi) {
+		lo, hi := s.Lo, s.Hi
+		e.Lo, e.Hi, e.Confidence = &lo, &hi, s.Confidence
+	} else {
+		e.Note = fmt.Sprintf("%d runs are too few for a %.0f%% interval", len(v), Confidence*100)
+	}
+	return e
 }
+
+func finite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
 
 // quantile returns the q-quantile of sorted v by linear interpolation
 // between closest ranks.

@@ -37,17 +37,17 @@ const (
 // Info describes the device. It answers Hello, and a device also sends it
 // unsolicited (sequence 0) when it boots, so a host sees every reset.
 type Info struct {
-	ProtocolVersion uint8
-	Firmware        string // firmware name and version, e.g. "tinyprof-agent/0.1.0"
-	Platform        string // catalogue key, e.g. "esp32s3"
-	Chip            string // chip and revision, e.g. "ESP32-S3 rev0.2"
-	CPUMHz          uint16
-	SRAM            uint32 // bytes
-	PSRAM           uint32 // bytes, 0 if none
-	Flash           uint32 // bytes
-	MaxPayload      uint16 // largest payload the device accepts
-	BootID          uint32 // random at every boot: a change means the board reset
-	Capabilities    uint16
+	ProtocolVersion uint8  `json:"protocol_version"`
+	Firmware        string `json:"firmware"` // firmware name and version, e.g. "tinyprof-agent/0.1.0"
+	Platform        string `json:"platform"` // catalogue key, e.g. "esp32s3"
+	Chip            string `json:"chip"`     // chip and revision, e.g. "ESP32-S3 rev0.2"
+	CPUMHz          uint16 `json:"cpu_mhz"`
+	SRAM            uint32 `json:"sram"`        // bytes
+	PSRAM           uint32 `json:"psram"`       // bytes, 0 if none
+	Flash           uint32 `json:"flash"`       // bytes
+	MaxPayload      uint16 `json:"max_payload"` // largest payload the device accepts
+	BootID          uint32 `json:"boot_id"`     // random at every boot: a change means the board reset
+	Capabilities    uint16 `json:"capabilities"`
 }
 
 func (*Info) Type() Type { return TypeInfo }
@@ -358,17 +358,17 @@ func (*Cancel) UnmarshalPayload([]byte) error { return nil }
 
 // Metrics is a snapshot of the device's resources.
 type Metrics struct {
-	UptimeUS     uint64
-	FreeHeap     uint32 // internal RAM free now
-	MinFreeHeap  uint32 // lowest FreeHeap since boot
-	LargestFree  uint32 // largest allocatable internal block
-	PSRAMFree    uint32
-	PSRAMMinFree uint32
-	CPULoad      uint16 // thousandths of one core, averaged since the last snapshot
-	HasPower     bool   // the power fields are measured (CapPower)
-	PowerUW      uint32 // microwatts
-	VoltageMV    uint16 // millivolts
-	CurrentUA    uint32 // microamperes
+	UptimeUS     uint64 `json:"uptime_us"`
+	FreeHeap     uint32 `json:"free_heap"`     // internal RAM free now
+	MinFreeHeap  uint32 `json:"min_free_heap"` // lowest FreeHeap since boot
+	LargestFree  uint32 `json:"largest_free"`  // largest allocatable internal block
+	PSRAMFree    uint32 `json:"psram_free"`
+	PSRAMMinFree uint32 `json:"psram_min_free"`
+	CPULoad      uint16 `json:"cpu_load_permille"` // thousandths of one core, averaged since the last snapshot
+	HasPower     bool   `json:"has_power"`         // the power fields are measured (CapPower)
+	PowerUW      uint32 `json:"power_uw"`          // microwatts
+	VoltageMV    uint16 `json:"voltage_mv"`        // millivolts
+	CurrentUA    uint32 `json:"current_ua"`        // microamperes
 }
 
 func (*Metrics) Type() Type { return TypeMetrics }

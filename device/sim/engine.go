@@ -185,7 +185,7 @@ func (b *Board) metrics() *firmware.Metrics {
 func (b *Board) modelCapacity(r platform.Region) int64 {
 	switch r {
 	case platform.Flash:
-		return max(0, b.plat.Flash-flashReserved)
+		return max(0, b.plat.Flash-flashReserved(b.plat))
 	case platform.PSRAM:
 		if b.state.psramTotal > 0 {
 			return b.state.freePSRAM()

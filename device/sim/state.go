@@ -12,8 +12,9 @@ import (
 // (stacks, drivers, the protocol buffers): a quarter of SRAM, at most 96 KiB.
 func firmwareSRAM(p platform.Platform) int64 { return min(p.SRAM/4, 96*platform.KiB) }
 
-// flashReserved is the flash the firmware image occupies; the rest holds models.
-const flashReserved = 2 * platform.MiB
+// flashReserved is the flash the firmware image occupies (a quarter of
+// flash, at most 1 MiB); the rest holds models.
+func flashReserved(p platform.Platform) int64 { return min(p.Flash/4, platform.MiB) }
 
 // upload is a model upload in progress.
 type upload struct {
