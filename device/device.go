@@ -78,7 +78,7 @@ type Device struct {
 	logs logRing
 
 	rxBytes, frameBytes atomic.Int64
-	lastText          atomic.Pointer[string]
+	lastText            atomic.Pointer[string]
 
 	done      chan struct{} // closed when the reader stops
 	readErr   error         // why the reader stopped; read after done

@@ -13,18 +13,18 @@ type Code int
 
 // The error codes.
 const (
-	CodePortMissing Code = iota + 1 // the port path does not exist
-	CodePortBusy                    // another process holds the port
-	CodePermission                  // the OS refused to open the port
-	CodeTimeout                     // the board did not answer in time
-	CodeVersion                     // the board speaks another protocol version
-	CodeBoardReset                  // the board rebooted during a request
-	CodeCRC                         // corrupted frames beyond the retry budget
-	CodeRemote                      // the board answered with an ERROR message
-	CodeClosed                      // the connection is closed or was lost
-	CodeNoProtocol                  // bytes arrive but no valid frame: no agent, or wrong baud rate
-	CodeBadResponse                 // a frame that decodes but makes no sense here
-	CodeNoResetLines                // the port has no DTR/RTS lines (a pty, or a bridge without them)
+	CodePortMissing  Code = iota + 1 // the port path does not exist
+	CodePortBusy                     // another process holds the port
+	CodePermission                   // the OS refused to open the port
+	CodeTimeout                      // the board did not answer in time
+	CodeVersion                      // the board speaks another protocol version
+	CodeBoardReset                   // the board rebooted during a request
+	CodeCRC                          // corrupted frames beyond the retry budget
+	CodeRemote                       // the board answered with an ERROR message
+	CodeClosed                       // the connection is closed or was lost
+	CodeNoProtocol                   // bytes arrive but no valid frame: no agent, or wrong baud rate
+	CodeBadResponse                  // a frame that decodes but makes no sense here
+	CodeNoResetLines                 // the port has no DTR/RTS lines (a pty, or a bridge without them)
 )
 
 var codeText = map[Code]string{
@@ -99,9 +99,9 @@ var (
 // satisfies os.ErrDeadlineExceeded and net.Error's Timeout.
 type timeoutError struct{}
 
-func (timeoutError) Error() string   { return "read timed out" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Temporary() bool { return true }
+func (timeoutError) Error() string        { return "read timed out" }
+func (timeoutError) Timeout() bool        { return true }
+func (timeoutError) Temporary() bool      { return true }
 func (timeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
 
 // isTimeout reports whether err is a read timeout rather than a failure.

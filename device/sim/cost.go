@@ -18,15 +18,15 @@ import (
 
 // costModel prices forward passes of one loaded model on one platform.
 type costModel struct {
-	p          platform.Platform
-	weights    int64           // bytes streamed per token
-	weightsIn  platform.Region // where they live
-	kvIn       platform.Region
-	params     int64
-	layers     int64
-	dim        int64
-	kvDim      int64
-	vocab      int64
+	p         platform.Platform
+	weights   int64           // bytes streamed per token
+	weightsIn platform.Region // where they live
+	kvIn      platform.Region
+	params    int64
+	layers    int64
+	dim       int64
+	kvDim     int64
+	vocab     int64
 }
 
 // forward returns the modelled duration of one forward pass at position pos.
