@@ -304,6 +304,7 @@ const (
 	StopLength    uint8 = 0 // MaxTokens reached
 	StopEOS       uint8 = 1 // the model produced end of sequence
 	StopCancelled uint8 = 2 // the host sent Cancel
+	StopContext   uint8 = 3 // the model's context (seq_len) is full
 )
 
 // GenDone ends a generation with the device's own timings.

@@ -27,6 +27,7 @@ type costModel struct {
 	dim       int64
 	kvDim     int64
 	vocab     int64
+	seqLen    int // positions the KV cache holds
 }
 
 // forward returns the modelled duration of one forward pass at position pos.

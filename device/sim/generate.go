@@ -55,7 +55,7 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 		return
 	}
 	peakHeap, peakPSRAM := s.heapUsed, s.psramUsed
-	cm := costModel{p: b.plat, weights: info.WeightBytes, weightsIn: s.model.region, kvIn: kvIn,
+	cm := costModel{p: b.plat, seqLen: seqLen, weights: info.WeightBytes, weightsIn: s.model.region, kvIn: kvIn,
 		params: info.Parameters, layers: int64(info.Layers), dim: int64(info.Embedding), kvDim: int64(info.KVDim()), vocab: int64(info.Vocab)}
 	s.generating, s.cancel = true, false
 	s.generations++
@@ -99,20 +99,25 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 		}
 	}
 	for i := 0; i < int(m.MaxTokens); i++ {
-		step := cm.forward(prompt - 1 + i)
+		pos := prompt - 1 + i
+		if pos >= cm.seqLen {
+			stop = firmware.StopContext // llama2.c's run.c stops at seq_len too
+			break
+		}
+		step := cm.forward(pos)
 		if b.Options.TimeScale > 0 && !b.sleep(time.Duration(float64(step)*b.Options.TimeScale)) {
 			return
-		}
-		tUS += uint64(step.Microseconds())
-		if i == 0 {
-			firstUS = tUS
 		}
 		b.mu.Lock()
 		cancelled := b.state.cancel
 		b.mu.Unlock()
 		if cancelled || b.stopped() {
-			stop = firmware.StopCancelled
+			stop = firmware.StopCancelled // the interrupted step produced no token
 			break
+		}
+		tUS += uint64(step.Microseconds())
+		if i == 0 {
+			firstUS = tUS
 		}
 		batch = append(batch, firmware.Token{ID: uint32(rng.next() % uint64(max(1, cm.vocab))), TimeUS: start + tUS})
 		done++

@@ -85,9 +85,9 @@ func (gen generation) verify(maxTokens uint16) error {
 		if n != int(maxTokens) {
 			bad("stop=length after %d of %d tokens", n, maxTokens)
 		}
-	case firmware.StopEOS, firmware.StopCancelled:
+	case firmware.StopEOS, firmware.StopCancelled, firmware.StopContext:
 	default:
-		bad("GEN_DONE stop %d, want 0…2", d.Stop)
+		bad("GEN_DONE stop %d, want 0…3", d.Stop)
 	}
 	if d.PrefillUS > d.TTFTUS {
 		bad("prefill_us %d exceeds ttft_us %d, which includes it", d.PrefillUS, d.TTFTUS)
@@ -149,7 +149,7 @@ func checkCancel(ctx context.Context, s *session) error {
 	if err := gen.verify(g.MaxTokens); err != nil {
 		return err
 	}
-	if gen.done.Stop == firmware.StopLength {
+	if gen.done.Stop == firmware.StopLength || gen.done.Stop == firmware.StopContext {
 		return nil // it finished before CANCEL arrived
 	}
 	if gen.done.Stop != firmware.StopCancelled {
