@@ -142,7 +142,7 @@ func (d *Decoder) Feed(p []byte, emit func(Event)) {
 		d.buf = append(d.buf, b)
 		// len >= 2: a lone first byte may be a COBS code byte that happens
 		// to equal '\n'; the type byte after it settles the question.
-		if (b == '\n' && len(d.buf) >= 2 || len(d.buf) >= maxTextLine) && !Type(d.buf[1]).Known() && isText(d.buf) {
+		if (b == '\n' && len(d.buf) >= 2 || len(d.buf) == maxTextLine) && !Type(d.buf[1]).Known() && isText(d.buf) {
 			d.emitText(emit)
 		}
 	}

@@ -50,8 +50,16 @@ var typeNames = map[Type]string{
 	TypeMetrics: "METRICS", TypeLog: "LOG", TypeError: "ERROR",
 }
 
+// known is typeNames as a table: Known runs once per received byte.
+var known = func() (k [256]bool) {
+	for t := range typeNames {
+		k[t] = true
+	}
+	return k
+}()
+
 // Known reports whether t is a message type of this protocol version.
-func (t Type) Known() bool { _, ok := typeNames[t]; return ok }
+func (t Type) Known() bool { return known[t] }
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {
