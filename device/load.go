@@ -56,7 +56,7 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 	if opts.Name == "" {
 		opts.Name = "model"
 	}
-	maxChunk := min(d.opts.MaxPayload, d.negotiatedPayload()) - 4
+	maxChunk := min(d.opts.MaxPayload, negotiatedPayload(d.Info())) - 4
 	if opts.ChunkSize <= 0 || opts.ChunkSize > maxChunk {
 		opts.ChunkSize = maxChunk
 	}
@@ -170,9 +170,9 @@ func (d *Device) checkInbound(op string, in inbound) (done bool, err error) {
 	return false, nil
 }
 
-func (d *Device) negotiatedPayload() int {
-	if d.info != nil && d.info.MaxPayload > 0 {
-		return int(d.info.MaxPayload)
+func negotiatedPayload(info *firmware.Info) int {
+	if info != nil && info.MaxPayload > 0 {
+		return int(info.MaxPayload)
 	}
 	return firmware.DefaultMaxPayload
 }

@@ -250,6 +250,14 @@ func (b *Board) modelEnd(seq uint16) {
 	s.up = nil
 	b.mu.Unlock()
 	if up == nil {
+		b.mu.Lock()
+		m := s.model
+		b.mu.Unlock()
+		if m != nil {
+			// The host retried because our MODEL_DONE was lost: answer again.
+			b.send(seq, &firmware.ModelDone{SHA256: m.sha, Region: regionCode(m.region), Bytes: clamp32(m.info.WeightBytes), Parameters: clamp32(m.info.Parameters)})
+			return
+		}
 		b.send(seq, &firmware.Error{Code: firmware.CodeBadRequest, Request: firmware.TypeModelEnd, Text: "MODEL_END before MODEL_BEGIN"})
 		return
 	}

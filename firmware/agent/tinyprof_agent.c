@@ -452,6 +452,12 @@ static void on_model_end(tp_agent *a, uint16_t seq)
     uint8_t sum[32];
     tp_model_info info;
     int err;
+    if (!a->up_active && a->model_loaded) {
+        /* The host retried: its MODEL_DONE was lost. up_sha still holds
+         * the loaded model's verified hash. */
+        send_model_done(a, seq, a->up_sha, &a->loaded);
+        return;
+    }
     if (!a->up_active || a->up_off != a->up_size) {
         send_error(a, seq, TP_ERR_BAD_REQUEST, T_MODEL_END, a->up_active ? "upload incomplete" : "no upload");
         return;
@@ -469,6 +475,7 @@ static void on_model_end(tp_agent *a, uint16_t seq)
         return;
     }
     a->model_loaded = 1;
+    a->loaded = info;
     send_model_done(a, seq, sum, &info);
 }
 

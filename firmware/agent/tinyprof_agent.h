@@ -111,6 +111,7 @@ typedef struct tp_agent {
     uint32_t up_size, up_off;
     uint16_t up_chunk;
     uint8_t up_window;
+    tp_model_info loaded; /* answers a repeated MODEL_END */
     tp_sha256 sha;
 
     /* generation */

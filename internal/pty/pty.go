@@ -7,6 +7,7 @@
 package pty
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -60,11 +61,20 @@ func Open() (*Pair, error) {
 	return &Pair{Master: master, Slave: slave, Path: path}, nil
 }
 
-// Close closes both ends. A Read blocked on Master returns.
+// Close closes both ends. A Read blocked on Master returns. Either end
+// may already have been closed (a simulated board closes its master to
+// model a disconnect); that is not an error.
 func (p *Pair) Close() error {
 	err1 := p.Master.Close()
 	err2 := p.Slave.Close()
-	return errOr(err1, err2)
+	return errOr(ignoreClosed(err1), ignoreClosed(err2))
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, os.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
 func errOr(a, b error) error {

@@ -33,3 +33,10 @@ func TestCloseInterruptsRead(t *testing.T) {
 	require.NoError(t, p.Close())
 	require.Error(t, <-done)
 }
+
+func TestCloseTwiceIsNotAnError(t *testing.T) {
+	p, err := Open()
+	require.NoError(t, err)
+	require.NoError(t, p.Master.Close())
+	require.NoError(t, p.Close())
+}

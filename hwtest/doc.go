@@ -1,0 +1,53 @@
+// Package hwtest gives an ordinary go test an exclusive, healthy, freshly
+// reset board with one line:
+//
+//	dev := hwtest.Lease(t, hwtest.Platform("esp32s3"))
+//
+// No extra runner is needed, and it is safe under go test -p N ./...,
+// where packages run as separate processes at once.
+//
+// # Simulated and real boards
+//
+// Which boards serve a lease is chosen when the test is compiled. In the
+// default build every lease is served by a simulated board (package
+// device/sim) behind a real pseudo-terminal: with no inventory, the lab is
+// SimBoardsPerPlatform boards of every catalogue platform; with one, its
+// `sim: true` entries. Built with -tags=hardware, leases are served only by
+// the real boards of the inventory. The two builds differ in two files with
+// opposite build constraints; leasing, health checks and quarantine are the
+// same code in both.
+//
+// A simulated board lives inside the process that leased it. When two test
+// processes lease the same simulated entry one after the other, what they
+// share is the lease in the lease directory, not the board: each starts its
+// own simulated board for the time it holds the lease.
+//
+// # Leases
+//
+// A lease is an OS file lock (see FlockStore) in the lease directory, so it
+// excludes other tests in this process and in every other process on the
+// host, and the kernel drops it when its holder dies: a kill -9 never
+// strands a board. The lock file records the holder's pid, host, test and
+// start time; ListLeases reports them (`tiny-profiler leases`). Store is the
+// interface a lease store for several hosts would implement.
+//
+// # Health and quarantine
+//
+// Before handing out a board, Lease resets it, says Hello, pings it and
+// checks that it reports the platform (and firmware, if the inventory names
+// one) it should. A board that fails is reset once and checked again; if it
+// fails again it is quarantined — status, reason and time recorded beside
+// its lock — and the next candidate is tried. A quarantined board stays out
+// until Lab.RecheckAfter has passed and a health check passes it again.
+//
+// Failures of the lab rather than of the code under test — no board could
+// be leased, a board broke — skip the test with a reason beginning
+// "infrastructure:" (see Infrastructure), or fail it with -hwtest.fail-infra.
+//
+// # Flags
+//
+// Main, for TestMain, registers -hwtest.inventory, -hwtest.device,
+// -hwtest.platform, -hwtest.lease-timeout, -hwtest.logdir, -hwtest.leasedir
+// and -hwtest.fail-infra; each takes its default from an environment
+// variable (TINYPROF_INVENTORY, … see Config).
+package hwtest

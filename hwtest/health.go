@@ -1,0 +1,140 @@
+package hwtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/firmware"
+)
+
+// checkout health-checks the board e, whose lease the caller holds, and
+// returns it ready for a test: connected, reset, Hello'd, pinged, and
+// reporting the platform and firmware the inventory expects. A board that
+// fails is reset once and checked again; if it fails again it is
+// quarantined, its lease released, and the error returned. prev is its
+// health record before this check.
+func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() error, prev Health) (*Board, error) {
+	cctx, cancel := context.WithTimeout(ctx, l.checkTimeout())
+	defer cancel()
+	log := &boardLog{}
+	opts := l.Device
+	if user := opts.OnLog; user != nil {
+		opts.OnLog = func(ll device.LogLine) { log.add(ll); user(ll) }
+	} else {
+		opts.OnLog = log.add
+	}
+	if e.Baud > 0 {
+		opts.Baud = e.Baud
+	}
+	connect := l.Connect
+	if connect == nil {
+		connect = defaultConnect
+	}
+
+	dev, closeFn, info, err := checkOnce(cctx, connect, e, opts, nil, nil)
+	if err != nil {
+		log.note("health check failed: %v; resetting the board and checking again", err)
+		first := err
+		dev, closeFn, info, err = checkOnce(cctx, connect, e, opts, dev, closeFn)
+		if err != nil {
+			if dev != nil {
+				closeFn()
+			}
+			if ctx.Err() != nil { // out of time: that says nothing about the board
+				release()
+				return nil, ctx.Err()
+			}
+			reason := first.Error()
+			if err.Error() != reason {
+				reason += "; after a reset: " + err.Error()
+			}
+			now := time.Now()
+			hl := Health{Status: Quarantined, Reason: reason, Since: prev.Since, Checked: now, Failures: prev.Failures + 1, By: h}
+			if prev.Status != Quarantined {
+				hl.Since = now
+			}
+			serr := l.Store.SetHealth(context.Background(), e.ID, hl)
+			release()
+			if serr != nil {
+				return nil, fmt.Errorf("board %s failed its health check (%s) and could not be quarantined: %w", e.ID, reason, serr)
+			}
+			return nil, fmt.Errorf("board %s quarantined: %s", e.ID, reason)
+		}
+	}
+	if prev.Status != Healthy {
+		now := time.Now()
+		if err := l.Store.SetHealth(ctx, e.ID, Health{Status: Healthy, Since: now, Checked: now, By: h}); err != nil {
+			closeFn()
+			release()
+			return nil, err
+		}
+	}
+	log.note("leased %s (%s, %s) for %s", e.ID, info.Platform, info.Firmware, h.Test)
+	b := &Board{Device: dev, Entry: e, Holder: h, log: log}
+	b.release = func() error {
+		cerr := closeFn()
+		if rerr := release(); rerr != nil {
+			return rerr
+		}
+		return cerr
+	}
+	return b, nil
+}
+
+func (l *Lab) checkTimeout() time.Duration {
+	if l.CheckTimeout > 0 {
+		return l.CheckTimeout
+	}
+	return 30 * time.Second
+}
+
+// checkOnce runs one health check. With dev == nil it connects first;
+// otherwise it resets dev (electrically if the transport can) before
+// checking, and on a failure to reset reconnects. A board that connects but
+// fails the check is returned open, for the caller to reset or close.
+func checkOnce(ctx context.Context, connect ConnectFunc, e Entry, opts device.Options, dev *device.Device, closeFn func() error) (*device.Device, func() error, *firmware.Info, error) {
+	if dev != nil {
+		_, err := dev.HardReset(ctx)
+		if errors.Is(err, device.ErrNoResetLines) {
+			_, err = dev.Reset(ctx)
+		}
+		if err != nil {
+			closeFn()
+			dev = nil
+		}
+	}
+	if dev == nil {
+		var err error
+		if dev, closeFn, err = connect(ctx, e, opts); err != nil {
+			return nil, nil, nil, fmt.Errorf("connect: %w", err)
+		}
+	}
+	info, err := check(ctx, dev, e)
+	return dev, closeFn, info, err
+}
+
+// check resets dev, says Hello, pings, and compares what the board
+// reports with its inventory entry. dev must have said Hello already.
+func check(ctx context.Context, dev *device.Device, e Entry) (*firmware.Info, error) {
+	if _, err := dev.Reset(ctx); err != nil {
+		return nil, fmt.Errorf("reset: %w", err)
+	}
+	info, err := dev.Hello(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("hello after reset: %w", err)
+	}
+	if _, err := dev.Ping(ctx, []byte("hwtest")); err != nil {
+		return nil, fmt.Errorf("ping: %w", err)
+	}
+	if info.Platform != e.Platform {
+		return nil, fmt.Errorf("board reports platform %q, the inventory says %q: wrong board on this port, or the inventory is wrong", info.Platform, e.Platform)
+	}
+	if e.Firmware != "" && !strings.HasPrefix(info.Firmware, e.Firmware) {
+		return nil, fmt.Errorf("board runs firmware %q, the inventory expects %q: reflash it", info.Firmware, e.Firmware)
+	}
+	return info, nil
+}

@@ -1,0 +1,166 @@
+package hwtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Lease returns an exclusive, healthy, freshly reset board matching cs for
+// the rest of the test, from the Lab the flags describe (DefaultLab):
+//
+//	dev := hwtest.Lease(t, hwtest.Platform("esp32s3"))
+//
+// It waits, with backoff, for a matching board that no other test — in
+// this process or another — holds; the wait ends at the Timeout constraint,
+// -hwtest.lease-timeout, or the test's deadline less a margin for cleanup,
+// whichever is first. The lease ends in t.Cleanup, also after a panic.
+//
+// The board's id, platform and firmware are recorded with t.Attr (so they
+// reach the JUnit report as properties); if the test fails, every line the
+// board printed is attached to its output and written to t.ArtifactDir()
+// or -hwtest.logdir.
+//
+// When no board can be leased, the test is skipped with a reason that
+// begins "infrastructure:", naming who holds each candidate; with
+// -hwtest.fail-infra it fails instead. A lab that cannot be set up at all
+// (a malformed inventory, an unusable lease directory) fails the test.
+func Lease(tb testing.TB, cs ...Constraint) *Board {
+	tb.Helper()
+	return LeaseN(tb, 1, cs...)[0]
+}
+
+// LeaseN is Lease for n distinct boards, all matching cs. It takes all of
+// them or none, so tests that each want several boards cannot deadlock.
+func LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
+	tb.Helper()
+	lab, err := DefaultLab()
+	if errors.Is(err, fs.ErrNotExist) {
+		cfg, _ := currentConfig()
+		(&Lab{Config: cfg}).Infrastructure(tb, err) // no inventory on this host: not a test failure
+	}
+	if err != nil {
+		tb.Fatalf("hwtest: %v", err)
+	}
+	return lab.LeaseN(tb, n, cs...)
+}
+
+// Lease is the package-level Lease on l.
+func (l *Lab) Lease(tb testing.TB, cs ...Constraint) *Board {
+	tb.Helper()
+	return l.LeaseN(tb, 1, cs...)[0]
+}
+
+// LeaseN is the package-level LeaseN on l.
+func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
+	tb.Helper()
+	if n < 1 {
+		tb.Fatalf("hwtest: LeaseN(%d): need at least one board", n)
+	}
+	ctx, cancel := l.waitContext(tb, time.Now())
+	defer cancel()
+	boards, err := l.AcquireN(ctx, tb.Name(), n, cs...)
+	if err != nil {
+		l.Infrastructure(tb, err)
+		return nil // Infrastructure stopped the test; reached only under a fake TB
+	}
+	for i, b := range boards {
+		suffix := ""
+		if i > 0 {
+			suffix = fmt.Sprintf(".%d", i)
+		}
+		tb.Attr("hwtest.board"+suffix, b.Entry.ID)
+		tb.Attr("hwtest.platform"+suffix, b.Entry.Platform)
+		if info := b.Info(); info != nil {
+			tb.Attr("hwtest.firmware"+suffix, strings.ReplaceAll(info.Firmware, " ", "_"))
+		}
+		tb.Cleanup(func() { l.finish(tb, b) })
+	}
+	return boards
+}
+
+// finish ends b's lease and, if the test failed, attaches its log.
+func (l *Lab) finish(tb testing.TB, b *Board) {
+	tb.Helper()
+	if err := b.Release(); err != nil {
+		tb.Logf("hwtest: releasing %s: %v", b.Entry.ID, err)
+	}
+	if !tb.Failed() {
+		return
+	}
+	dir := l.Config.LogDir
+	if dir != "" {
+		dir = filepath.Join(dir, strings.NewReplacer("/", "__", " ", "_").Replace(tb.Name()))
+	} else {
+		dir = tb.ArtifactDir()
+	}
+	lines := b.Log()
+	path, err := b.writeLog(dir)
+	if err != nil {
+		tb.Logf("hwtest: writing the log of %s: %v", b.Entry.ID, err)
+		path = "(not written)"
+	}
+	const show = 200
+	shown := lines[max(0, len(lines)-show):]
+	tb.Logf("hwtest: board %s printed %d lines (all in %s); the last %d:\n%s",
+		b.Entry.ID, len(lines), path, len(shown), FormatLog(shown))
+}
+
+// waitContext bounds the wait for a board: by -hwtest.lease-timeout and by
+// the test's deadline less a margin, so that a lease that cannot be served
+// fails with a useful message before the test binary's own timeout panics.
+func (l *Lab) waitContext(tb testing.TB, now time.Time) (context.Context, context.CancelFunc) {
+	var deadline time.Time
+	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
+		if td, ok := d.Deadline(); ok {
+			deadline = td.Add(-cleanupMargin(td.Sub(now)))
+		}
+	}
+	if t := l.Config.LeaseTimeout; t > 0 && (deadline.IsZero() || now.Add(t).Before(deadline)) {
+		deadline = now.Add(t)
+	}
+	if deadline.IsZero() {
+		return context.WithCancel(tb.Context())
+	}
+	return context.WithDeadline(tb.Context(), deadline)
+}
+
+// cleanupMargin is how much of the time left before a test's deadline a
+// lease leaves for the test's cleanup and report: a tenth, between 200 ms
+// and 10 s.
+func cleanupMargin(left time.Duration) time.Duration {
+	return min(max(left/10, 200*time.Millisecond), 10*time.Second)
+}
+
+// Infrastructure stops tb because of a failure of the lab rather than of
+// the code under test — no board could be leased, a board broke: it skips
+// tb with a reason that begins "infrastructure:", or, with
+// -hwtest.fail-infra, fails it. CI can then tell a broken board from a
+// broken model.
+func (l *Lab) Infrastructure(tb testing.TB, err error) {
+	tb.Helper()
+	msg := "infrastructure: " + err.Error()
+	var le *LeaseError
+	if errors.As(err, &le) && errors.Is(le.Err, ErrNoMatch) {
+		msg += " (check -hwtest.inventory, -hwtest.platform and -hwtest.device)"
+	}
+	if l.Config.FailInfra {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+}
+
+// Infrastructure is Lab.Infrastructure on the DefaultLab.
+func Infrastructure(tb testing.TB, err error) {
+	tb.Helper()
+	lab, lerr := DefaultLab()
+	if lerr != nil {
+		lab = &Lab{}
+	}
+	lab.Infrastructure(tb, err)
+}

@@ -1,0 +1,215 @@
+package hwtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The child processes below are this test binary run again with
+// envHelper naming what to do — the os/exec self-exec pattern. Each
+// stands in for one package's `go test` process under go test -p N.
+const (
+	envHelper = "HWTEST_HELPER"     // "leaser" or "holder"
+	envOut    = "HWTEST_HELPER_OUT" // where a leaser writes its intervals
+	envCount  = "HWTEST_HELPER_N"   // how many leases a leaser takes
+)
+
+// interval is one lease as its holder saw it: from Lease returning to the
+// end of the (sub)test, both inside the lease.
+type interval struct {
+	Board      string
+	PID        int
+	Start, End int64 // wall clock, ns: comparable across processes on one host
+}
+
+// TestHelperProcess is not a test: it is the body of the child processes.
+func TestHelperProcess(t *testing.T) {
+	switch os.Getenv(envHelper) {
+	case "leaser":
+		n, _ := strconv.Atoi(os.Getenv(envCount))
+		var got []interval
+		for i := range n {
+			t.Run(strconv.Itoa(i), func(t *testing.T) {
+				b := Lease(t, Platform("esp32s3"))
+				iv := interval{Board: b.Entry.ID, PID: os.Getpid(), Start: time.Now().UnixNano()}
+				_, err := b.Ping(t.Context(), []byte("busy"))
+				require.NoError(t, err)
+				time.Sleep(3 * time.Millisecond)
+				iv.End = time.Now().UnixNano()
+				got = append(got, iv)
+			})
+		}
+		data, err := json.Marshal(got)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(os.Getenv(envOut), data, 0o644))
+	case "holder":
+		b := Lease(t, ID("sim-a"))
+		fmt.Printf("leased %s\n", b.Entry.ID)
+		time.Sleep(time.Minute) // until killed
+	}
+}
+
+// helperCmd returns a command that runs this binary as a child of mode.
+func helperCmd(t *testing.T, mode, inventory, leaseDir string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.timeout=60s", "-test.count=1")
+	cmd.Env = append(os.Environ(), envHelper+"="+mode, EnvInventory+"="+inventory, EnvLeaseDir+"="+leaseDir)
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
+func writeSimInventory(t *testing.T, ids ...string) string {
+	var b strings.Builder
+	b.WriteString("boards:\n")
+	for _, id := range ids {
+		fmt.Fprintf(&b, "  - {id: %s, platform: esp32s3, sim: true}\n", id)
+	}
+	path := filepath.Join(t.TempDir(), "lab.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	return path
+}
+
+// Four test processes lease two boards over and over; no two leases of one
+// board overlap in time.
+func TestLeaseAcrossProcesses(t *testing.T) {
+	requireSimulated(t)
+	if testing.Short() {
+		t.Skip("starts four processes")
+	}
+	inv := writeSimInventory(t, "sim-a", "sim-b")
+	leaseDir, outDir := t.TempDir(), t.TempDir()
+	const procs, each = 4, 12
+	var cmds []*exec.Cmd
+	var outs []string
+	for i := range procs {
+		out := filepath.Join(outDir, fmt.Sprintf("p%d.json", i))
+		cmd := helperCmd(t, "leaser", inv, leaseDir, envOut+"="+out, envCount+"="+strconv.Itoa(each))
+		var buf strings.Builder
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("child %d output:\n%s", i, buf.String())
+			}
+		})
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	for i, cmd := range cmds {
+		require.NoError(t, cmd.Wait(), "child %d", i)
+	}
+	byBoard := map[string][]interval{}
+	total := 0
+	for _, out := range outs {
+		data, err := os.ReadFile(out)
+		require.NoError(t, err)
+		var ivs []interval
+		require.NoError(t, json.Unmarshal(data, &ivs))
+		require.Len(t, ivs, each, "every lease of %s was served", out)
+		for _, iv := range ivs {
+			byBoard[iv.Board] = append(byBoard[iv.Board], iv)
+			total++
+		}
+	}
+	require.Equal(t, procs*each, total)
+	require.ElementsMatch(t, []string{"sim-a", "sim-b"}, keys(byBoard), "both boards served leases")
+	for board, ivs := range byBoard {
+		sort.Slice(ivs, func(i, j int) bool { return ivs[i].Start < ivs[j].Start })
+		for i := 1; i < len(ivs); i++ {
+			prev, cur := ivs[i-1], ivs[i]
+			require.LessOrEqual(t, prev.End, cur.Start,
+				"%s: lease by pid %d [%d, %d] overlaps lease by pid %d from %d", board, prev.PID, prev.Start, prev.End, cur.PID, cur.Start)
+		}
+		t.Logf("%s: %d leases by %d processes, none overlapping", board, len(ivs), countPIDs(ivs))
+	}
+}
+
+func keys(m map[string][]interval) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func countPIDs(ivs []interval) int {
+	pids := map[int]bool{}
+	for _, iv := range ivs {
+		pids[iv.PID] = true
+	}
+	return len(pids)
+}
+
+// A holder killed with SIGKILL never strands its board: the kernel drops
+// its lock, and the board is leased again at once.
+func TestLeaseAfterKill9(t *testing.T) {
+	requireSimulated(t)
+	inv := writeSimInventory(t, "sim-a")
+	leaseDir := t.TempDir()
+	cmd := helperCmd(t, "holder", inv, leaseDir)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+
+	leased := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "leased ") {
+				leased <- sc.Text()
+				break
+			}
+		}
+		close(leased)
+	}()
+	select {
+	case line, ok := <-leased:
+		require.True(t, ok, "the holder exited before leasing")
+		require.Equal(t, "leased sim-a", line)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the holder did not lease sim-a within 30s")
+	}
+
+	st, err := NewFlockStore(leaseDir)
+	require.NoError(t, err)
+	lab := &Lab{Boards: simBoards("esp32s3", "sim-a"), Store: st, Connect: simConnect(nil)}
+
+	// While it lives, the lease is refused, naming the holder.
+	_, err = lab.Acquire(t.Context(), "TestLeaseAfterKill9", ID("sim-a"), Timeout(100*time.Millisecond))
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.ErrorContains(t, err, fmt.Sprintf("held by pid %d", cmd.Process.Pid))
+	require.ErrorContains(t, err, "(TestHelperProcess)")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	killed := time.Now()
+	_ = cmd.Wait() // reap it, as a go test parent would
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	b, err := lab.Acquire(ctx, "TestLeaseAfterKill9", ID("sim-a"))
+	require.NoError(t, err, "the killed holder's board is leased again")
+	took := time.Since(killed)
+	require.NoError(t, b.Release())
+	t.Logf("leased again %v after kill -9", took.Round(time.Millisecond))
+	require.Less(t, took, 10*time.Second, "generous bound; typically well under a second")
+}
+
+// requireSimulated skips tests whose child processes lease through the
+// DefaultLab, which serves simulated inventory entries only in the default
+// build.
+func requireSimulated(t *testing.T) {
+	if !Simulated {
+		t.Skip("the child processes lease simulated boards: default build only")
+	}
+}

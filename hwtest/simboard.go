@@ -1,0 +1,42 @@
+package hwtest
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/sim"
+)
+
+// SimBoardsPerPlatform is how many simulated boards of each catalogue
+// platform the simulated build offers when no inventory is given.
+const SimBoardsPerPlatform = 4
+
+// ConnectSim starts a simulated board for e with so (its Platform and,
+// if e sets one, Firmware taken from e; the seed from e.ID) and opens it.
+// It is the simulated build's ConnectFunc, exposed so that a test can
+// build a Lab whose boards misbehave (so.Faults).
+func ConnectSim(ctx context.Context, e Entry, so sim.Options, opts device.Options) (*device.Device, func() error, error) {
+	so.Platform = e.Platform
+	if e.Firmware != "" {
+		so.Firmware = e.Firmware
+	}
+	if so.Seed == 0 {
+		h := fnv.New64a()
+		h.Write([]byte(e.ID))
+		so.Seed = h.Sum64() | 1
+	}
+	b, err := sim.Listen(so)
+	if err != nil {
+		return nil, nil, err
+	}
+	dev, err := device.Open(ctx, b.Path, opts)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return dev, func() error {
+		return errors.Join(dev.Close(), b.Close())
+	}, nil
+}

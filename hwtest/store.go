@@ -1,0 +1,117 @@
+package hwtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store is where leases and board health live. It is small on purpose: the
+// default FlockStore serves every process on one host through OS file
+// locks; a store shared by several hosts (etcd, a lab server) implements
+// the same four methods and nothing above it changes.
+//
+// Implementations must be safe for concurrent use, and a lease must end
+// when its holder dies, without anyone cleaning up after it.
+type Store interface {
+	// TryAcquire takes the lease on board id for h without waiting. If
+	// another holder has it, the error is a *HeldError naming the holder.
+	// The returned release function ends the lease; it is safe to call
+	// more than once.
+	TryAcquire(ctx context.Context, id string, h Holder) (release func() error, err error)
+	// Inspect reports who holds board id, if anyone, and its health.
+	Inspect(ctx context.Context, id string) (LeaseInfo, error)
+	// SetHealth records board id's health. The caller must hold its lease,
+	// so that two writers never race.
+	SetHealth(ctx context.Context, id string, h Health) error
+	// List reports every board the store has seen, sorted by id.
+	List(ctx context.Context) ([]LeaseInfo, error)
+}
+
+// Holder identifies who holds a lease.
+type Holder struct {
+	PID   int       `json:"pid"`
+	Host  string    `json:"host"`
+	Test  string    `json:"test,omitempty"` // the test's full name, or a command
+	Since time.Time `json:"since"`
+}
+
+func (h Holder) String() string {
+	s := fmt.Sprintf("pid %d on %s", h.PID, h.Host)
+	if h.Test != "" {
+		s += " (" + h.Test + ")"
+	}
+	if !h.Since.IsZero() {
+		s += fmt.Sprintf(" for %v", time.Since(h.Since).Round(time.Millisecond))
+	}
+	return s
+}
+
+// Status is a board's health as the last check found it.
+type Status string
+
+// The health statuses. The zero Status means never checked, and counts as
+// healthy.
+const (
+	Healthy     Status = "healthy"
+	Quarantined Status = "quarantined" // failed a check, and again after a reset
+)
+
+// Health is the outcome of the last health check of a board, kept beside
+// its lock so that every process sees it.
+type Health struct {
+	Status  Status    `json:"status"`
+	Reason  string    `json:"reason,omitempty"` // why it was quarantined
+	Since   time.Time `json:"since"`            // when Status last changed
+	Checked time.Time `json:"checked"`          // when it was last checked
+	// Failures counts consecutive failed checks.
+	Failures int    `json:"failures,omitempty"`
+	By       Holder `json:"by"` // who checked it
+}
+
+// LeaseInfo is one board's lease and health, as Store.List reports them.
+type LeaseInfo struct {
+	ID string `json:"id"`
+	// Held reports whether someone holds the lease now.
+	Held bool `json:"held"`
+	// Holder is who holds it; when Held is false and Holder is set, it is
+	// the last holder, who left without releasing (killed): a stale record
+	// that the next lease overwrites.
+	Holder *Holder `json:"holder,omitempty"`
+	Health Health  `json:"health"`
+}
+
+func (li LeaseInfo) String() string {
+	s := li.ID + ": "
+	switch {
+	case li.Held && li.Holder != nil:
+		s += "held by " + li.Holder.String()
+	case li.Held:
+		s += "held (holder not yet recorded)"
+	default:
+		s += "free"
+	}
+	if li.Health.Status == Quarantined {
+		s += fmt.Sprintf("; quarantined since %s: %s", li.Health.Since.Format(time.RFC3339), li.Health.Reason)
+	}
+	return s
+}
+
+// ErrHeld matches, with errors.Is, a *HeldError.
+var ErrHeld = errors.New("board is leased by another holder")
+
+// HeldError is TryAcquire's answer when another holder has the lease.
+type HeldError struct {
+	ID     string
+	Holder *Holder // nil if the holder has not written its record yet
+}
+
+func (e *HeldError) Error() string {
+	if e.Holder == nil {
+		return fmt.Sprintf("board %s is leased by another holder", e.ID)
+	}
+	return fmt.Sprintf("board %s is leased by %s", e.ID, e.Holder)
+}
+
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
