@@ -14,10 +14,12 @@ import (
 	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/hwtest"
 )
 
 func newDetectDevices() *cobra.Command {
-	var asJSON bool
+	var asJSON, force bool
+	var inventory string
 	c := &cobra.Command{
 		Use:   "detect-devices",
 		Short: "List serial ports and the boards their USB ids suggest",
@@ -26,6 +28,12 @@ func newDetectDevices() *cobra.Command {
 			ports, err := device.Detect()
 			if err != nil {
 				return err
+			}
+			if inventory != "" {
+				if err := writeInventoryDraft(inventory, force, hwtest.DraftInventory(ports)); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "wrote %s: check each board's platform, then run `tiny-profiler inventory check %s`\n", inventory, inventory)
 			}
 			if asJSON {
 				if ports == nil {
@@ -50,6 +58,8 @@ func newDetectDevices() *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&inventory, "write-inventory", "", "also draft an inventory file for the boards found")
+	c.Flags().BoolVar(&force, "force", false, "with --write-inventory, overwrite an existing file")
 	return c
 }
 

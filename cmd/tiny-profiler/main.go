@@ -78,6 +78,8 @@ board (--sim) whose figures are modelled and always labelled as simulated.`,
 		newQuantize(),
 		newSimulate(),
 		newPlatforms(),
+		newLeases(),
+		newInventory(),
 	)
 	return root
 }

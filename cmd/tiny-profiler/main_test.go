@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/hwtest"
 )
 
 func TestMain(m *testing.M) {
@@ -50,6 +52,19 @@ func TestScripts(t *testing.T) {
 				p, err := device.OpenSerial(context.Background(), args[0], 0)
 				ts.Check(err)
 				ts.Defer(func() { p.Close() })
+			},
+			// leasehold DIR ID holds the lease on board ID in lease
+			// directory DIR until the script ends, as a test would.
+			"leasehold": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: leasehold DIR ID")
+				}
+				store, err := hwtest.NewFlockStore(ts.MkAbs(args[0]))
+				ts.Check(err)
+				host, _ := os.Hostname()
+				release, err := store.TryAcquire(context.Background(), args[1], hwtest.Holder{PID: os.Getpid(), Host: host, Test: "TestScripts", Since: time.Now()})
+				ts.Check(err)
+				ts.Defer(func() { release() })
 			},
 			// fixture NAME DEST copies a generated model file into the work dir.
 			"fixture": func(ts *testscript.TestScript, neg bool, args []string) {

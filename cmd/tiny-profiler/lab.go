@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tinyprof/tinyprof/hwtest"
+)
+
+func newLeases() *cobra.Command {
+	var dir string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "leases",
+		Short: "List board leases held by tests and tools, and each board's health",
+		Long: `leases lists the lock files in the lease directory: who holds each board (pid,
+host, test, since), which holds are stale (the holder died; the next lease
+takes the board), and boards quarantined by a failed health check.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if dir == "" {
+				d, err := hwtest.DefaultLeaseDir()
+				if err != nil {
+					return err
+				}
+				dir = d
+			}
+			list, err := hwtest.ListLeases(dir)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if list == nil {
+					list = []hwtest.LeaseInfo{}
+				}
+				return writeJSON(c.OutOrStdout(), list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintf(c.OutOrStdout(), "no leases in %s\n", dir)
+				return nil
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "BOARD\tLEASE\tHOLDER\tHEALTH")
+			for _, l := range list {
+				state, holder := "free", "-"
+				switch {
+				case l.Held:
+					state = "held"
+				case l.Holder != nil:
+					state = "stale"
+				}
+				if l.Holder != nil {
+					holder = l.Holder.String()
+				}
+				health := string(l.Health.Status)
+				if health == "" {
+					health = "unchecked"
+				}
+				if l.Health.Reason != "" {
+					health += ": " + l.Health.Reason
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.ID, state, holder, health)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "lease directory (default: the state directory's leases/)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newInventory() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "inventory",
+		Short: "Work with the lab's board inventory",
+	}
+	var asJSON bool
+	check := &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Validate an inventory file (default: $TINYPROF_INVENTORY, else the config directory's)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			path := os.Getenv("TINYPROF_INVENTORY")
+			if len(args) == 1 {
+				path = args[0]
+			}
+			if path == "" {
+				p, err := hwtest.DefaultInventoryPath()
+				if err != nil {
+					return err
+				}
+				path = p
+			}
+			inv, err := hwtest.LoadInventory(path)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), inv)
+			}
+			sims := 0
+			for _, b := range inv.Boards {
+				if b.Sim {
+					sims++
+				}
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%s: ok, %d boards (%d simulated)\n", path, len(inv.Boards), sims)
+			return nil
+		},
+	}
+	check.Flags().BoolVar(&asJSON, "json", false, "print the parsed inventory as JSON")
+	c.AddCommand(check)
+	return c
+}
+
+// writeInventoryDraft writes a draft inventory for the detected ports,
+// refusing to overwrite an existing file unless force is set.
+func writeInventoryDraft(path string, force bool, draft []byte) error {
+	if _, err := os.Stat(path); err == nil && !force {
+		return usageError{fmt.Errorf("%s exists; pass --force to overwrite it", path)}
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	header := fmt.Sprintf("# tinyprof inventory drafted by `tiny-profiler detect-devices` on %s.\n"+
+		"# Check each platform, then validate with `tiny-profiler inventory check %s`.\n",
+		time.Now().UTC().Format(time.RFC3339), path)
+	return writeFileAtomic(path, func(w io.Writer) error {
+		if _, err := w.Write([]byte(header)); err != nil {
+			return err
+		}
+		_, err := w.Write(draft)
+		return err
+	})
+}
