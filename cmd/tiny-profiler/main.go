@@ -81,5 +81,12 @@ board (--sim) whose figures are modelled and always labelled as simulated.`,
 		newLeases(),
 		newInventory(),
 	)
+	for _, newCmd := range moreCommands {
+		root.AddCommand(newCmd())
+	}
 	return root
 }
+
+// moreCommands lets a command live wholly in its own file: the file's init
+// appends its constructor here.
+var moreCommands []func() *cobra.Command
