@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -153,4 +154,26 @@ func TestErrorsMatchOnlyTheirCode(t *testing.T) {
 	assert.True(t, errors.Is(err, device.ErrTimeout))
 	assert.False(t, errors.Is(err, device.ErrCRC))
 	assert.True(t, errors.Is(err, context.DeadlineExceeded))
+}
+
+// TestHighFileDescriptorIsAnErrorNotAPanic: go.bug.st/serial's Read panics
+// on a port fd >= 1024; OpenSerial refuses such a port with an error.
+func TestHighFileDescriptorIsAnErrorNotAPanic(t *testing.T) {
+	b := sim.Start(t, sim.Options{})
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for range 1030 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Skipf("cannot open enough files to test this: %v", err)
+		}
+		files = append(files, f)
+	}
+	_, err := device.OpenSerial(t.Context(), b.Path, 0)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "open serial ports early")
 }

@@ -21,6 +21,9 @@ import (
 // (0, nil), which SerialPort turns into a timeout error.
 const serialReadTimeout = 100 * time.Millisecond
 
+// maxSelectFD is FD_SETSIZE on Linux.
+const maxSelectFD = 1024
+
 // SerialPort is a Transport over a serial port (a USB-serial bridge, a
 // native USB CDC port, or a pseudo-terminal) using go.bug.st/serial.
 //
@@ -50,6 +53,15 @@ func OpenSerial(ctx context.Context, path string, baud int) (*SerialPort, error)
 	lock, err := lockPort(path)
 	if err != nil {
 		return nil, err
+	}
+	// go.bug.st/serial's Read uses select() with a fixed 1024-bit fd set and
+	// panics on a higher fd (shared/research/go_ecosystem.md §1.4). The
+	// port's fd comes next after the lock's: refuse rather than crash later.
+	if fd := lock.Fd(); fd >= maxSelectFD-8 {
+		lock.Close()
+		return nil, &Error{Op: "open", Port: path, Code: CodeClosed,
+			Err:  fmt.Errorf("file descriptor %d is too high for the serial library's select()", fd),
+			Hint: "the process has too many files open; open serial ports early, before other files"}
 	}
 	port, err := serial.Open(path, &serial.Mode{BaudRate: baud})
 	if err != nil {
