@@ -1,0 +1,3 @@
+#pragma once
+#include <stdint.h>
+uint32_t get_rand_32(void);
