@@ -35,6 +35,10 @@ type Config struct {
 	// LeaseDir holds the locks and health records (-hwtest.leasedir,
 	// TINYPROF_LEASE_DIR). Default: DefaultLeaseDir.
 	LeaseDir string
+	// JournalDir is where lease, health and fault events are journalled
+	// (-hwtest.journal, TINYPROF_JOURNAL). Default: DefaultJournalDir in
+	// the hardware build or when TINYPROF_STATE_DIR is set; none otherwise.
+	JournalDir string
 	// FailInfra makes infrastructure failures (no board could be leased, a
 	// board broke) fail the test instead of skipping it
 	// (-hwtest.fail-infra, TINYPROF_FAIL_INFRA).
@@ -50,6 +54,7 @@ const (
 	EnvLogDir       = "TINYPROF_LOGDIR"
 	EnvLeaseDir     = "TINYPROF_LEASE_DIR"
 	EnvFailInfra    = "TINYPROF_FAIL_INFRA"
+	EnvJournal      = "TINYPROF_JOURNAL"
 )
 
 // ConfigFromEnv returns the Config the environment describes.
@@ -60,6 +65,8 @@ func ConfigFromEnv() (Config, error) {
 		Platform:  os.Getenv(EnvPlatform),
 		LogDir:    os.Getenv(EnvLogDir),
 		LeaseDir:  os.Getenv(EnvLeaseDir),
+
+		JournalDir: os.Getenv(EnvJournal),
 	}
 	var err error
 	if v := os.Getenv(EnvLeaseTimeout); v != "" {
@@ -95,6 +102,7 @@ func RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LeaseTimeout, "hwtest.lease-timeout", c.LeaseTimeout, "longest wait for a free board; 0 means the test's deadline (env "+EnvLeaseTimeout+")")
 	fs.StringVar(&c.LogDir, "hwtest.logdir", c.LogDir, "write failed tests' device logs under `dir` instead of t.ArtifactDir (env "+EnvLogDir+")")
 	fs.StringVar(&c.LeaseDir, "hwtest.leasedir", c.LeaseDir, "lease and health `dir` shared by test processes (env "+EnvLeaseDir+")")
+	fs.StringVar(&c.JournalDir, "hwtest.journal", c.JournalDir, "journal lease, health and fault events in `dir` (env "+EnvJournal+")")
 	fs.BoolVar(&c.FailInfra, "hwtest.fail-infra", c.FailInfra, "fail, rather than skip, tests whose board could not be leased or broke (env "+EnvFailInfra+")")
 	flagMu.Lock()
 	flagConfig, envErr = &c, err
@@ -122,8 +130,12 @@ func currentConfig() (Config, error) {
 }
 
 // DefaultStateDir returns the directory for tinyprof's machine-local
-// state: $XDG_STATE_HOME/tinyprof, else ~/.local/state/tinyprof.
+// state: $TINYPROF_STATE_DIR if set, else $XDG_STATE_HOME/tinyprof, else
+// ~/.local/state/tinyprof.
 func DefaultStateDir() (string, error) {
+	if d := os.Getenv(EnvStateDir); d != "" {
+		return filepath.Abs(d)
+	}
 	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "tinyprof"), nil
 	}

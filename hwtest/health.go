@@ -9,6 +9,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/journal"
 )
 
 // checkout health-checks the board e, whose lease the caller holds, and
@@ -35,6 +36,7 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 		connect = defaultConnect
 	}
 
+	connect = l.journalled(connect)
 	dev, closeFn, info, err := checkOnce(cctx, connect, e, opts, nil, nil)
 	if err != nil {
 		log.note("health check failed: %v; resetting the board and checking again", err)
@@ -58,6 +60,10 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 				hl.Since = now
 			}
 			serr := l.Store.SetHealth(context.Background(), e.ID, hl)
+			l.record(journal.Event{Board: e.ID, Kind: journal.KindHealth, Severity: journal.Error,
+				Message: "health check failed: " + reason, Details: map[string]any{"status": "bad", "reason": reason, "by": h.String()}})
+			l.record(journal.Event{Board: e.ID, Kind: journal.KindFault, Severity: journal.Error,
+				Message: "quarantined: " + reason, Details: map[string]any{"failures": hl.Failures}})
 			release()
 			if serr != nil {
 				return nil, fmt.Errorf("board %s failed its health check (%s) and could not be quarantined: %w", e.ID, reason, serr)
@@ -73,9 +79,13 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 			return nil, err
 		}
 	}
+	l.record(journal.Event{Board: e.ID, Kind: journal.KindHealth, Message: "health check passed",
+		Details: map[string]any{"status": "good", "firmware": info.Firmware, "by": h.String()}})
+	l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "leased by " + h.String(), Details: holderDetails(h)})
 	log.note("leased %s (%s, %s) for %s", e.ID, info.Platform, info.Firmware, h.Test)
 	b := &Board{Device: dev, Entry: e, Holder: h, log: log}
 	b.release = func() error {
+		l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "released by " + h.String(), Details: map[string]any{"released": true, "holder": h.String()}})
 		cerr := closeFn()
 		if rerr := release(); rerr != nil {
 			return rerr
@@ -83,6 +93,29 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 		return cerr
 	}
 	return b, nil
+}
+
+// journalled wraps connect so that every attempt is journalled as a
+// connect event, which incident reports measure failure rates from.
+func (l *Lab) journalled(connect ConnectFunc) ConnectFunc {
+	if l.Journal == nil {
+		return connect
+	}
+	return func(ctx context.Context, e Entry, opts device.Options) (*device.Device, func() error, error) {
+		dev, closeFn, err := connect(ctx, e, opts)
+		if err != nil && ctx.Err() != nil {
+			return dev, closeFn, err // out of time: that says nothing about the board
+		}
+		ev := journal.Event{Board: e.ID, Kind: journal.KindConnect, Details: map[string]any{"ok": err == nil}}
+		if err != nil {
+			ev.Severity, ev.Message = journal.Error, "connect failed: "+err.Error()
+			ev.Details["error"] = err.Error()
+		} else {
+			ev.Message = "connected to " + dev.Name()
+		}
+		l.record(ev)
+		return dev, closeFn, err
+	}
 }
 
 func (l *Lab) checkTimeout() time.Duration {

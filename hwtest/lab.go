@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/journal"
 )
 
 // ConnectFunc opens a connection to the board e describes, with opts, and
@@ -42,6 +43,9 @@ type Lab struct {
 	RecheckAfter time.Duration
 	// CheckTimeout bounds one health check. Default 30s.
 	CheckTimeout time.Duration
+	// Journal, if set, receives an event for every lease, release, health
+	// check and quarantine (package journal).
+	Journal *journal.Journal
 }
 
 // NewLab returns the Lab cfg describes for this build: simulated boards
@@ -62,7 +66,11 @@ func NewLab(cfg Config) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Lab{Boards: boards, Store: st, Config: cfg}, nil
+	j, err := openJournal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Lab{Boards: boards, Store: st, Config: cfg, Journal: j}, nil
 }
 
 var (

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -30,20 +31,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
+	start := time.Now()
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
+	code := 0
+	if err != nil {
+		fmt.Fprintf(stderr, "tiny-profiler: %v\n", err)
+		code = 1
+		var ue usageError
+		var ex exitError
+		switch {
+		case errors.As(err, &ue):
+			code = 2
+		case errors.As(err, &ex):
+			code = int(ex)
+		}
 	}
-	fmt.Fprintf(stderr, "tiny-profiler: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return 2
+	if jerr := journalCommand(root, args, start, code, err); jerr != nil {
+		fmt.Fprintf(stderr, "tiny-profiler: warning: the command was not journalled: %v\n", jerr)
 	}
-	var ex exitError
-	if errors.As(err, &ex) {
-		return int(ex)
-	}
-	return 1
+	return code
 }
 
 // exitError carries a specific exit status for a result that is not a
@@ -65,6 +71,7 @@ board (--sim) whose figures are modelled and always labelled as simulated.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.PersistentFlags().String("state-dir", "", "state directory holding the journal and leases (env TINYPROF_STATE_DIR; default ~/.local/state/tinyprof)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see `tiny-profiler %s --help`)", err, c.Name())}
 	})

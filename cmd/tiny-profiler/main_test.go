@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,8 +15,11 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/firmware/flash"
+	"github.com/tinyprof/tinyprof/firmware/flash/flashtest"
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/internal/pty"
 )
 
 func TestMain(m *testing.M) {
@@ -74,6 +81,89 @@ func TestScripts(t *testing.T) {
 				data, err := os.ReadFile(fixtures.Model(t, args[0]))
 				ts.Check(err)
 				ts.Check(os.WriteFile(ts.MkAbs(args[1]), data, 0o644))
+			},
+			// fwimage KIND DEST writes a small, well-formed firmware image:
+			// esp32s3-app, esp32-app, esp32-boot, uf2-rp2040, uf2-rp2350,
+			// hex-stm32, hex-nrf, elf-arm, elf-xtensa or raw.
+			"fwimage": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: fwimage KIND DEST")
+				}
+				images := map[string][]byte{
+					"esp32s3-app": flashtest.ESPImage(0x0009, true),
+					"esp32-app":   flashtest.ESPImage(0x0000, true),
+					"esp32-boot":  flashtest.ESPImage(0x0000, false),
+					"uf2-rp2040":  flashtest.UF2(flash.UF2RP2040, 0x10000000, 4),
+					"uf2-rp2350":  flashtest.UF2(flash.UF2RP2350ArmS, 0x10000000, 4),
+					"hex-stm32":   flashtest.IntelHex(0x08000000, 256),
+					"hex-nrf":     flashtest.IntelHex(0, 256),
+					"elf-arm":     flashtest.ELF(40),
+					"elf-xtensa":  flashtest.ELF(94),
+					"raw":         bytes.Repeat([]byte{0x5A}, 1000),
+				}
+				data, ok := images[args[0]]
+				if !ok {
+					ts.Fatalf("fwimage: unknown kind %q", args[0])
+				}
+				ts.Check(os.WriteFile(ts.MkAbs(args[1]), data, 0o644))
+			},
+			// flakyboard VAR FROM TO starts a simulated board behind a pty
+			// in the test process, relayed so that the host's frames number
+			// FROM up to (not including) TO are lost, as on a loose cable,
+			// and sets $VAR to the pty's path. Losses are counted in frames,
+			// not time, so the outage is the same on a busy machine.
+			"flakyboard": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: flakyboard VAR FROM TO")
+				}
+				from, err := strconv.Atoi(args[1])
+				ts.Check(err)
+				to, err := strconv.Atoi(args[2])
+				ts.Check(err)
+				tr, b, err := sim.Pipe(sim.Options{})
+				ts.Check(err)
+				pair, err := pty.Open()
+				ts.Check(err)
+				var wg sync.WaitGroup
+				wg.Add(2)
+				go func() { // board to host, untouched
+					defer wg.Done()
+					io.Copy(pair.Master, tr)
+				}()
+				go func() { // host to board, dropping frames FROM..TO-1
+					defer wg.Done()
+					buf := make([]byte, 4096)
+					var frame []byte
+					n := 0
+					for {
+						k, err := pair.Master.Read(buf)
+						for _, c := range buf[:k] {
+							frame = append(frame, c)
+							if c != 0 {
+								continue
+							}
+							if len(frame) > 1 {
+								n++
+								if n < from || n >= to {
+									tr.Write(frame)
+								}
+							} else {
+								tr.Write(frame)
+							}
+							frame = frame[:0]
+						}
+						if err != nil {
+							return
+						}
+					}
+				}()
+				ts.Defer(func() {
+					pair.Close()
+					tr.Close()
+					b.Close()
+					wg.Wait()
+				})
+				ts.Setenv(args[0], pair.Path)
 			},
 		},
 		Setup: func(env *testscript.Env) error {

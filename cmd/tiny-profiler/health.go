@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/hwtest"
+)
+
+func init() {
+	moreCommands = append(moreCommands, newHealthCheck)
+}
+
+func newHealthCheck() *cobra.Command {
+	var comprehensive, asJSON bool
+	var inventory, leaseDir string
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "health-check",
+		Short: "Check every inventory board; update good/bad states and the quarantine leases honour",
+		Long: `health-check checks every board of the inventory, simulated ones too, one after
+another under a lease (a board someone else holds is reported busy): connect,
+reset, hello, ping, the firmware version the inventory expects, and memory
+sanity; --comprehensive adds a model upload, a short generation and a second
+metrics read. A board that fails twice (before and after a reset) is bad: it is
+quarantined, and leases pass it over until it passes again. Boards the
+inventory marks maintenance or retired are listed, not checked. Every result is
+journalled. The exit status is 1 when any board is bad.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			invPath, err := inventoryPath(inventory)
+			if err != nil {
+				return err
+			}
+			inv, err := hwtest.LoadInventory(invPath)
+			if err != nil {
+				return err
+			}
+			if leaseDir == "" {
+				dir, err := stateDir(c)
+				if err != nil {
+					return err
+				}
+				leaseDir = filepath.Join(dir, "leases")
+			}
+			store, err := hwtest.NewFlockStore(leaseDir)
+			if err != nil {
+				return err
+			}
+			j, err := openJournal(c)
+			if err != nil {
+				return err
+			}
+			lab := &hwtest.Lab{Boards: inv.Boards, Store: store, Connect: hwtest.ConnectEntry, Journal: j,
+				Device: device.Options{Timeout: timeout}}
+			opts := hwtest.HealthOptions{Comprehensive: comprehensive}
+			if comprehensive {
+				opts.Model = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+			}
+			results, err := lab.HealthCheck(c.Context(), opts)
+			if err != nil {
+				return err
+			}
+			bad := 0
+			for _, r := range results {
+				if r.Verdict == hwtest.VerdictBad {
+					bad++
+				}
+			}
+			if asJSON {
+				if results == nil {
+					results = []hwtest.HealthResult{}
+				}
+				if err := writeJSON(c.OutOrStdout(), results); err != nil {
+					return err
+				}
+			} else {
+				printHealth(c, results, comprehensive)
+			}
+			if bad > 0 {
+				fmt.Fprintf(c.ErrOrStderr(), "%d of %d boards are bad and quarantined: see the reasons above; fix and run health-check again, or mark them `state: maintenance` in %s\n", bad, len(results), invPath)
+				return exitError(1)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&comprehensive, "comprehensive", false, "also upload the built-in model, run a short generation and read metrics again")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&inventory, "inventory", "", "inventory file (default $TINYPROF_INVENTORY, else the config directory's)")
+	c.Flags().StringVar(&leaseDir, "lease-dir", "", "lease and quarantine directory (default the state directory's leases/)")
+	c.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for each answer from a board")
+	return c
+}
+
+func printHealth(c *cobra.Command, results []hwtest.HealthResult, comprehensive bool) {
+	tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
+	head := "BOARD\tPLATFORM\tSTATE\tFIRMWARE\tPING\tFREE HEAP"
+	if comprehensive {
+		head += "\tDECODE\tP95"
+	}
+	fmt.Fprintln(tw, head+"\tNOTES")
+	for _, r := range results {
+		ping, heapFree, fw := "-", "-", dash(r.Firmware)
+		if r.PingMS > 0 {
+			ping = fmt.Sprintf("%.2f ms", r.PingMS)
+		}
+		if r.FreeHeap > 0 {
+			heapFree = fmt.Sprintf("%s of %s", kib(int64(r.FreeHeap)), kib(int64(r.SRAM)))
+		}
+		notes := r.Reason
+		if r.Simulated {
+			notes = joinNote(notes, "simulated: figures modelled, not measured")
+		}
+		if r.Verdict == hwtest.VerdictBad {
+			notes = joinNote(notes, "quarantined")
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.ID, r.Platform, r.Verdict, fw, ping, heapFree)
+		if comprehensive {
+			dec, p95 := "-", "-"
+			if r.TokensPerSecond > 0 {
+				dec, p95 = fmt.Sprintf("%.1f tok/s", r.TokensPerSecond), fmt.Sprintf("%.1f ms", r.P95MS)
+			}
+			line += "\t" + dec + "\t" + p95
+		}
+		fmt.Fprintln(tw, line+"\t"+dash(notes))
+	}
+	tw.Flush()
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}

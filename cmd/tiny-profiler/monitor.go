@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/monitor"
+)
+
+func init() {
+	moreCommands = append(moreCommands, newMonitor)
+}
+
+func newMonitor() *cobra.Command {
+	var bf boardFlags
+	var alerts string
+	var interval, duration time.Duration
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "monitor --device PATH|ID [--alerts FILE]",
+		Short: "Stream heap, CPU load and power live, evaluating alert rules",
+		Long: `monitor polls the board's metrics every --interval and shows heap, PSRAM, CPU
+load and power: a live view on a terminal, JSON lines otherwise (or with
+--json), until interrupted or --duration passes. --alerts reads rules shaped
+like the incident runbook's alerts block:
+
+  alerts:
+    memory_usage:
+      threshold: "> 90% of device capacity"
+      severity: P1
+    device_connection_failure_rate:
+      threshold: "> 5% over 5 minutes"
+      severity: P2
+    cpu_hot:
+      metric: cpu_load
+      threshold: "> 80% over 30 seconds"
+      severity: P3
+
+Alerts firing and clearing are printed and journalled. Metrics: heap_used,
+heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if interval <= 0 || duration < 0 {
+				return usageError{fmt.Errorf("--interval must be positive and --duration not negative")}
+			}
+			var set *monitor.RuleSet
+			if alerts != "" {
+				var err error
+				if set, err = monitor.LoadRules(alerts); err != nil {
+					return usageError{err}
+				}
+				for _, s := range set.Skipped {
+					fmt.Fprintf(c.ErrOrStderr(), "%s:%d: rule %s not evaluated: %s\n", alerts, s.Line, s.Name, s.Reason)
+				}
+			}
+			ctx := c.Context()
+			if duration > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, duration)
+				defer cancel()
+			}
+			dev, closeFn, label, err := bf.open(ctx, device.Options{})
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			opts := monitor.Options{Interval: interval, Board: label}
+			if set != nil {
+				opts.Rules = set.Rules
+			}
+			m := monitor.New(dev, opts)
+			out := c.OutOrStdout()
+			live := !asJSON && isTerminal(out)
+			enc := json.NewEncoder(out)
+			return m.Run(ctx, func(u monitor.Update) error {
+				for _, a := range u.Alerts {
+					ev := journal.Event{Board: label, Kind: journal.KindAlert, Severity: a.Severity, Message: a.Message,
+						Details: map[string]any{"rule": a.Rule, "state": string(a.State), "value": a.Value, "threshold": a.Threshold, "metric": string(a.Metric)}}
+					if a.State == monitor.Cleared {
+						ev.Severity = journal.Info
+					}
+					record(c, ev)
+					if !live {
+						fmt.Fprintf(c.ErrOrStderr(), "alert %s: %s\n", a.State, a.Message)
+					}
+				}
+				if live {
+					drawMonitor(out, label, u)
+					return nil
+				}
+				return enc.Encode(u)
+			})
+		},
+	}
+	bf.flags(c)
+	c.Flags().StringVar(&alerts, "alerts", "", "alert rules (YAML shaped like the runbook's alerts block)")
+	c.Flags().DurationVar(&interval, "interval", time.Second, "time between polls")
+	c.Flags().DurationVar(&duration, "duration", 0, "stop after this long (default: until interrupted)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON lines even on a terminal")
+	return c
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// drawMonitor redraws the live view.
+func drawMonitor(w io.Writer, label string, u monitor.Update) {
+	var b strings.Builder
+	b.WriteString("\033[H\033[2J")
+	s := u.Sample
+	fmt.Fprintf(&b, "tiny-profiler monitor — %s — %s\n", label, s.Time.Format("15:04:05"))
+	if s.Simulated {
+		b.WriteString("simulated board: figures are modelled, not measured\n")
+	}
+	b.WriteString("\n")
+	if !s.OK {
+		fmt.Fprintf(&b, "  no answer: %s\n", s.Error)
+	} else {
+		fmt.Fprintf(&b, "  heap   %s %s used of %s\n", bar(float64(s.HeapUsed), float64(s.HeapCapacity)), kib(s.HeapUsed), kib(s.HeapCapacity))
+		if s.PSRAMCapacity > 0 {
+			fmt.Fprintf(&b, "  psram  %s %s used of %s\n", bar(float64(s.PSRAMUsed), float64(s.PSRAMCapacity)), kib(s.PSRAMUsed), kib(s.PSRAMCapacity))
+		}
+		fmt.Fprintf(&b, "  cpu    %s %.1f%%\n", bar(s.CPULoad, 100), s.CPULoad)
+		if s.HasPower {
+			fmt.Fprintf(&b, "  power  %.1f mW\n", s.PowerMW)
+		} else {
+			b.WriteString("  power  not measured by this board\n")
+		}
+	}
+	b.WriteString("\n")
+	if len(u.Firing) == 0 {
+		b.WriteString("  alerts: none firing\n")
+	} else {
+		fmt.Fprintf(&b, "  alerts firing: %s\n", strings.Join(u.Firing, ", "))
+	}
+	for _, a := range u.Alerts {
+		fmt.Fprintf(&b, "  %s %s\n", a.State, a.Message)
+	}
+	b.WriteString("\nCtrl-C to stop\n")
+	io.WriteString(w, b.String())
+}
+
+func bar(v, total float64) string {
+	const width = 30
+	n := 0
+	if total > 0 {
+		n = int(v / total * width)
+	}
+	n = min(max(n, 0), width)
+	return "[" + strings.Repeat("#", n) + strings.Repeat(" ", width-n) + "]"
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/journal"
+)
+
+func init() {
+	moreCommands = append(moreCommands, newEmergencyReset)
+}
+
+// boardFlags names one board by port path, inventory id or simulated
+// platform, for the operations commands.
+type boardFlags struct {
+	device    string
+	sim       string
+	inventory string
+	baud      int
+	timeout   time.Duration
+}
+
+func (b *boardFlags) flags(c *cobra.Command) {
+	c.Flags().StringVar(&b.device, "device", "", "the board: a serial port (/dev/ttyUSB0, /dev/serial/by-id/…) or an inventory id")
+	c.Flags().StringVar(&b.sim, "sim", "", "use a simulated board of this platform (figures are modelled, not measured)")
+	c.Flags().StringVar(&b.inventory, "inventory", "", "inventory file for ids (default $TINYPROF_INVENTORY, else the config directory's)")
+	c.Flags().IntVar(&b.baud, "baud", 115200, "serial line rate")
+	c.Flags().DurationVar(&b.timeout, "timeout", 2*time.Second, "how long to wait for each answer from the board")
+}
+
+// inventoryPath is flag, else TINYPROF_INVENTORY, else the default path.
+func inventoryPath(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if p := os.Getenv(hwtest.EnvInventory); p != "" {
+		return p, nil
+	}
+	return hwtest.DefaultInventoryPath()
+}
+
+// isPath reports whether spec names a file rather than an inventory id.
+func isPath(spec string) bool {
+	if strings.HasPrefix(spec, "/") || strings.HasPrefix(spec, ".") {
+		return true
+	}
+	_, err := os.Stat(spec)
+	return err == nil
+}
+
+// resolve finds the board spec names: a path is returned as is; an id is
+// looked up in the inventory and returned as its entry (with its port for
+// a real board).
+func resolve(spec, inventory string) (path string, e *hwtest.Entry, err error) {
+	if isPath(spec) {
+		return spec, nil, nil
+	}
+	invPath, err := inventoryPath(inventory)
+	if err != nil {
+		return "", nil, err
+	}
+	inv, err := hwtest.LoadInventory(invPath)
+	if err != nil {
+		return "", nil, fmt.Errorf("%q is not a path, so it was taken as an inventory id: %w", spec, err)
+	}
+	entry, ok := inv.Lookup(spec)
+	if !ok {
+		return "", nil, usageError{fmt.Errorf("no port or inventory board named %q: give a port such as /dev/ttyUSB0 or an id listed in %s", spec, invPath)}
+	}
+	if entry.Sim {
+		return "", &entry, nil
+	}
+	p, err := hwtest.PortOf(entry)
+	return p, &entry, err
+}
+
+// open connects to the board and says Hello. label names it for output.
+func (b *boardFlags) open(ctx context.Context, opts device.Options) (dev *device.Device, closeFn func() error, label string, err error) {
+	switch {
+	case b.device != "" && b.sim != "":
+		return nil, nil, "", usageError{errors.New("--device and --sim are exclusive: name one board")}
+	case b.device == "" && b.sim == "":
+		return nil, nil, "", usageError{errors.New("name a board with --device PATH|ID, or --sim PLATFORM for a simulated one (see `tiny-profiler detect-devices`)")}
+	case b.timeout <= 0 || b.baud <= 0:
+		return nil, nil, "", usageError{errors.New("--timeout and --baud must be positive")}
+	}
+	opts.Baud, opts.Timeout = b.baud, b.timeout
+	if b.sim != "" {
+		sb, err := sim.Listen(sim.Options{Platform: b.sim})
+		if err != nil {
+			return nil, nil, "", usageError{err}
+		}
+		d, err := device.Open(ctx, sb.Path, opts)
+		if err != nil {
+			sb.Close()
+			return nil, nil, "", err
+		}
+		return d, func() error { return errors.Join(d.Close(), sb.Close()) }, sb.Path, nil
+	}
+	path, e, err := resolve(b.device, b.inventory)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if e != nil && e.Sim {
+		d, c, err := hwtest.ConnectSim(ctx, *e, sim.Options{}, opts)
+		return d, c, e.ID + " (simulated)", err
+	}
+	d, err := device.Open(ctx, path, opts)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	label = path
+	if e != nil {
+		label = e.ID + " on " + path
+	}
+	return d, d.Close, label, nil
+}
+
+func newEmergencyReset() *cobra.Command {
+	var all, asJSON bool
+	var bf boardFlags
+	c := &cobra.Command{
+		Use:   "emergency-reset (--all-devices | --device PATH|ID)",
+		Short: "Hardware-reset every inventory board (or one), reporting each result",
+		Long: `emergency-reset resets boards as hard as their connection allows: through the
+DTR/RTS lines (EN/IO0 on ESP32 boards) where the port has them, else with a
+protocol RESET, and waits for each to announce a new boot. With --all-devices
+it resets every inventory board except retired ones, simulated ones included,
+and exits non-zero if any did not come back.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if all == (bf.device != "") {
+				return usageError{errors.New("name the boards: --all-devices, or --device PATH|ID")}
+			}
+			var targets []resetTarget
+			if all {
+				invPath, err := inventoryPath(bf.inventory)
+				if err != nil {
+					return err
+				}
+				inv, err := hwtest.LoadInventory(invPath)
+				if err != nil {
+					return err
+				}
+				for _, e := range inv.Boards {
+					if e.State != hwtest.Retired {
+						targets = append(targets, resetTarget{entry: &e})
+					}
+				}
+				if len(targets) == 0 {
+					return fmt.Errorf("inventory %s has no boards to reset", invPath)
+				}
+			} else {
+				path, e, err := resolve(bf.device, bf.inventory)
+				if err != nil {
+					return err
+				}
+				targets = append(targets, resetTarget{path: path, entry: e})
+			}
+			var results []resetResult
+			failed := 0
+			for _, t := range targets {
+				r := resetOne(c.Context(), t, device.Options{Baud: bf.baud, Timeout: bf.timeout})
+				if !r.OK {
+					failed++
+				}
+				ev := journal.Event{Board: r.Board, Kind: journal.KindReset, Message: "emergency-reset: " + r.Result,
+					Details: map[string]any{"ok": r.OK, "method": r.Method}}
+				if !r.OK {
+					ev.Severity = journal.Error
+				}
+				record(c, ev)
+				results = append(results, r)
+			}
+			if asJSON {
+				if err := writeJSON(c.OutOrStdout(), results); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "BOARD\tPORT\tMETHOD\tRESULT")
+				for _, r := range results {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Board, dash(r.Port), dash(r.Method), r.Result)
+				}
+				tw.Flush()
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d boards did not come back: check their power and cables, then `tiny-profiler debug-device --device ID`", failed, len(results))
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&all, "all-devices", false, "reset every board of the inventory")
+	c.Flags().StringVar(&bf.device, "device", "", "reset only this board: a port or an inventory id")
+	c.Flags().StringVar(&bf.inventory, "inventory", "", "inventory file (default $TINYPROF_INVENTORY, else the config directory's)")
+	c.Flags().IntVar(&bf.baud, "baud", 115200, "serial line rate")
+	c.Flags().DurationVar(&bf.timeout, "timeout", 2*time.Second, "how long to wait for each answer; a reset waits five times this")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+type resetTarget struct {
+	path  string
+	entry *hwtest.Entry
+}
+
+type resetResult struct {
+	Board     string `json:"board"`
+	Port      string `json:"port,omitempty"`
+	Simulated bool   `json:"simulated"`
+	Method    string `json:"method,omitempty"` // "hard (DTR/RTS)" or "protocol RESET"
+	OK        bool   `json:"ok"`
+	Result    string `json:"result"`
+	BootID    uint32 `json:"boot_id,omitempty"`
+}
+
+// resetOne resets one board, electrically if its port can.
+func resetOne(ctx context.Context, t resetTarget, opts device.Options) resetResult {
+	r := resetResult{Board: t.path, Port: t.path}
+	var dev *device.Device
+	var closeFn func() error
+	var err error
+	if t.entry != nil {
+		r.Board = t.entry.ID
+		dev, closeFn, err = hwtest.ConnectEntry(ctx, *t.entry, opts)
+	} else {
+		dev, err = device.Open(ctx, t.path, opts)
+		if err == nil {
+			closeFn = dev.Close
+		}
+	}
+	if err != nil {
+		r.Result = "failed: " + err.Error()
+		return r
+	}
+	defer closeFn()
+	r.Port = dev.Name()
+	old := dev.Info()
+	r.Simulated = old.Capabilities&firmware.CapSimulated != 0
+	r.Method = "hard (DTR/RTS)"
+	info, err := dev.HardReset(ctx)
+	if errors.Is(err, device.ErrNoResetLines) {
+		r.Method = "protocol RESET (the port has no reset lines)"
+		info, err = dev.Reset(ctx)
+	}
+	if err != nil {
+		r.Result = "failed: " + err.Error()
+		return r
+	}
+	r.OK, r.BootID = true, info.BootID
+	r.Result = fmt.Sprintf("ok: boot id %08x -> %08x, %s %s", old.BootID, info.BootID, info.Platform, info.Firmware)
+	if r.Simulated {
+		r.Result += " (simulated)"
+	}
+	return r
+}

@@ -1,0 +1,212 @@
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Query selects events. The zero Query selects every event.
+type Query struct {
+	Since, Until time.Time // inclusive bounds; zero means unbounded
+	Board        string    // "" for every board
+	Kinds        []Kind    // empty for every kind
+	// MaxEvents bounds the result; past it the oldest events are dropped
+	// and counted in Result.Dropped. Default 1,000,000.
+	MaxEvents int
+}
+
+func (q Query) match(e *Event) bool {
+	if !q.Since.IsZero() && e.Time.Before(q.Since) {
+		return false
+	}
+	if !q.Until.IsZero() && e.Time.After(q.Until) {
+		return false
+	}
+	if q.Board != "" && e.Board != q.Board {
+		return false
+	}
+	if len(q.Kinds) > 0 {
+		for _, k := range q.Kinds {
+			if e.Kind == k {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// Result is what Read found.
+type Result struct {
+	// Events are the matching events, oldest first (by file order, which
+	// is append order; events from several hosts' clocks may interleave).
+	Events []Event
+	// Torn counts files whose last line was cut short by a crash; such a
+	// line is skipped.
+	Torn int
+	// Bad lists lines that are not events (file:line: problem), at most
+	// 20; BadCount counts them all.
+	Bad      []string
+	BadCount int
+	// Dropped counts matching events left out by Query.MaxEvents.
+	Dropped int
+}
+
+// Read returns the events q selects from every file of the journal,
+// rotated ones included. A torn last line or a line that is not an event
+// is skipped and reported in the Result, never an error; an error means a
+// file could not be read. Memory is bounded by q.MaxEvents and the
+// journal's line limit.
+func (j *Journal) Read(ctx context.Context, q Query) (*Result, error) {
+	if q.MaxEvents <= 0 {
+		q.MaxEvents = 1_000_000
+	}
+	files, err := j.files()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for _, name := range files {
+		if err := j.readFile(ctx, name, q, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// files lists the journal's files, oldest first.
+func (j *Journal) files() ([]string, error) {
+	entries, err := os.ReadDir(j.dir)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	type rot struct {
+		n    int
+		name string
+	}
+	var rots []rot
+	current := ""
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case name == FileName:
+			current = name
+		case strings.HasPrefix(name, FileName+"."):
+			n, err := strconv.Atoi(strings.TrimPrefix(name, FileName+"."))
+			if err == nil && n > 0 {
+				rots = append(rots, rot{n, name})
+			}
+		}
+	}
+	sort.Slice(rots, func(a, b int) bool { return rots[a].n > rots[b].n })
+	var out []string
+	for _, r := range rots {
+		out = append(out, filepath.Join(j.dir, r.name))
+	}
+	if current != "" {
+		out = append(out, filepath.Join(j.dir, current))
+	}
+	return out, nil
+}
+
+func (j *Journal) readFile(ctx context.Context, path string, q Query, res *Result) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // rotated away since we listed the directory
+	}
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	base := filepath.Base(path)
+	for lineNo := 1; ; lineNo++ {
+		if lineNo%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		line, complete, err := readLine(r, j.opts.MaxLine)
+		if err == io.EOF && len(line) == 0 && complete {
+			return nil
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("journal: read %s: %w", path, err)
+		}
+		switch {
+		case !complete && err == io.EOF:
+			res.Torn++ // a crash cut the last line short
+			return nil
+		case !complete:
+			res.bad(fmt.Sprintf("%s:%d: line longer than %d bytes", base, lineNo, j.opts.MaxLine))
+		case len(bytes.TrimSpace(line)) == 0:
+		default:
+			var e Event
+			if derr := json.Unmarshal(line, &e); derr != nil || e.Kind == "" || e.Time.IsZero() {
+				if derr == nil {
+					derr = errors.New("no kind or time")
+				}
+				res.bad(fmt.Sprintf("%s:%d: not an event: %v", base, lineNo, derr))
+			} else if q.match(&e) {
+				res.Events = append(res.Events, e)
+				if len(res.Events) > q.MaxEvents {
+					res.Events = res.Events[1:]
+					res.Dropped++
+				}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+func (r *Result) bad(s string) {
+	r.BadCount++
+	if len(r.Bad) < 20 {
+		r.Bad = append(r.Bad, s)
+	}
+}
+
+// readLine reads one line of at most max bytes. complete is false for a
+// line cut short by EOF (no newline) or over max (the rest is discarded).
+// At EOF with nothing read it returns (nil, true, io.EOF).
+func readLine(r *bufio.Reader, max int) (line []byte, complete bool, err error) {
+	var buf []byte
+	over := false
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if !over {
+			if len(buf)+len(chunk) > max+1 {
+				over, buf = true, nil
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		switch {
+		case err == nil:
+			if over {
+				return nil, false, nil
+			}
+			return buf[:len(buf)-1], true, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == io.EOF:
+			if len(buf) == 0 && !over {
+				return nil, true, io.EOF
+			}
+			return buf, false, io.EOF
+		default:
+			return nil, false, err
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package journal
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// attempts returns n events of kind k a second apart from start on board,
+// the ones whose index is in fail failed.
+func attempts(k Kind, board string, start time.Time, n int, fail ...int) []Event {
+	var out []Event
+	for i := range n {
+		ok := true
+		for _, f := range fail {
+			ok = ok && f != i
+		}
+		out = append(out, Event{Time: start.Add(time.Duration(i) * time.Second), Board: board, Kind: k, Details: map[string]any{"ok": ok}})
+	}
+	return out
+}
+
+func TestBuildReportThresholds(t *testing.T) {
+	since, until := t0, t0.Add(2*time.Hour)
+	tests := []struct {
+		name     string
+		events   []Event
+		severity Severity
+		crossed  []string
+	}{
+		{"empty window", nil, "", nil},
+		{"connections all fine", attempts(KindConnect, "a", t0, 40), "", nil},
+		{"1 of 40 connections failed is 2.5%: under 5%", attempts(KindConnect, "a", t0, 40, 7), "", nil},
+		{"3 of 40 connections failed is 7.5%: P2", attempts(KindConnect, "a", t0, 40, 1, 2, 3), P2, []string{"device_connection_failure_rate"}},
+		{"failures spread beyond 5 minutes are not one window",
+			append(append(attempts(KindConnect, "a", t0, 20, 0), attempts(KindConnect, "a", t0.Add(10*time.Minute), 20, 0)...), attempts(KindConnect, "a", t0.Add(20*time.Minute), 20, 0)...),
+			"", nil},
+		{"model loads 2 of 10 failed: P1", attempts(KindModelLoad, "b", t0, 10, 4, 5), P1, []string{"model_loading_failure_rate"}},
+		{"latency 2.5x the board's earlier p95: P2", []Event{
+			{Time: t0.Add(-time.Hour), Board: "a", Kind: KindInference, Details: map[string]any{"p95_ms": 50.0}},
+			{Time: t0.Add(time.Minute), Board: "a", Kind: KindInference, Details: map[string]any{"p95_ms": 125.0}},
+		}, P2, []string{"inference_latency_p95"}},
+		{"latency 1.5x an explicit baseline", []Event{
+			{Time: t0.Add(time.Minute), Board: "a", Kind: KindInference, Details: map[string]any{"p95_ms": 75.0, "baseline_ms": 50.0}},
+		}, "", nil},
+		{"memory 95% of capacity: P1", []Event{
+			{Time: t0.Add(time.Minute), Board: "a", Kind: KindMemory, Details: map[string]any{"used": 95.0, "capacity": 100.0, "region": "heap"}},
+		}, P1, []string{"memory_usage"}},
+		{"an alert that fired sets the severity", []Event{
+			{Time: t0.Add(time.Minute), Board: "a", Kind: KindAlert, Severity: P3, Details: map[string]any{"rule": "cpu", "state": "firing"}},
+		}, P3, nil},
+		{"events outside the window do not count", attempts(KindConnect, "a", t0.Add(-time.Hour), 10, 1, 2, 3), "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := BuildReport(&Result{Events: tt.events}, since, until)
+			assert.Equal(t, tt.severity, r.Severity)
+			var crossed []string
+			for _, f := range r.Findings {
+				if f.Breached {
+					crossed = append(crossed, f.Threshold.Name)
+				}
+			}
+			assert.Equal(t, tt.crossed, crossed)
+			var md strings.Builder
+			require.NoError(t, r.WriteMarkdown(&md))
+			if tt.severity == "" {
+				assert.Contains(t, md.String(), "**Severity: none.**")
+			} else {
+				assert.Contains(t, md.String(), "**Severity: "+string(tt.severity)+"**")
+			}
+		})
+	}
+}
+
+func TestReportMarkdown(t *testing.T) {
+	events := attempts(KindConnect, "sim-a", t0, 10, 2, 3)
+	events = append(events, Event{Time: t0.Add(time.Minute), Board: "sim-b|x", Kind: KindHealth, Severity: Error, Message: "bad: ping timeout\nafter reset"})
+	r := BuildReport(&Result{Events: events, Torn: 1}, t0, t0.Add(time.Hour))
+	r.Source = "/state/journal"
+	var md strings.Builder
+	require.NoError(t, r.WriteMarkdown(&md))
+	out := md.String()
+	for _, want := range []string{
+		"# Incident report: 2026-11-26T12:00:00Z to 2026-11-26T13:00:00Z",
+		"**Severity: P2** (medium",
+		"| device_connection_failure_rate | > 5% over 5 minutes | P2 | 10 events | 2 of 10 failed (20.0%) in all (fewer than 20 attempts in any 5m0s) | **crossed** |",
+		"| model_loading_failure_rate | > 10% over 10 minutes | P1 | 0 events | - | no data |",
+		"- **Device Connection** (P2, escalate after 15m0s): Check physical connection",
+		"| sim-a | 10 | 2 |",
+		`sim-b\|x`,
+		"bad: ping timeout after reset",
+		"1 torn last lines skipped",
+	} {
+		assert.Contains(t, out, want)
+	}
+	// The timeline has one row per event.
+	assert.Equal(t, 11, strings.Count(out, "| connect |")+strings.Count(out, "| health |"))
+}
