@@ -26,7 +26,7 @@ type target struct {
 }
 
 func (t *target) flags(c *cobra.Command) {
-	c.Flags().StringVar(&t.device, "device", "", "serial port of the board, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…")
+	c.Flags().StringVar(&t.device, "device", "", "the board: a serial port (/dev/ttyUSB0, /dev/serial/by-id/…) or an inventory id")
 	c.Flags().StringVar(&t.sim, "sim", "", "use a simulated board of this platform (figures are modelled, not measured)")
 	c.Flags().IntVar(&t.baud, "baud", 115200, "serial line rate")
 	c.Flags().DurationVar(&t.timeout, "timeout", 2*time.Second, "how long to wait for each answer from the board")
@@ -66,9 +66,20 @@ func (t *target) connect(ctx context.Context, opts device.Options) (*connection,
 	}
 	opts.Baud, opts.Timeout = t.baud, t.timeout
 	conn := &connection{}
-	path := t.device
-	if t.sim != "" {
-		b, err := sim.Listen(sim.Options{Platform: t.sim})
+	path, simPlatform := t.device, t.sim
+	if t.device != "" {
+		// --device is a port path or an inventory id (a USB serial number).
+		p, entry, err := resolve(t.device, "")
+		if err != nil {
+			return nil, err
+		}
+		path = p
+		if entry != nil && entry.Sim {
+			simPlatform = entry.Platform
+		}
+	}
+	if simPlatform != "" {
+		b, err := sim.Listen(sim.Options{Platform: simPlatform})
 		if err != nil {
 			return nil, usageError{err}
 		}

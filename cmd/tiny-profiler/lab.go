@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -25,11 +26,11 @@ takes the board), and boards quarantined by a failed health check.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" {
-				d, err := hwtest.DefaultLeaseDir()
+				state, err := stateDir(c)
 				if err != nil {
 					return err
 				}
-				dir = d
+				dir = filepath.Join(state, "leases")
 			}
 			list, err := hwtest.ListLeases(dir)
 			if err != nil {
