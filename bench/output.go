@@ -16,45 +16,46 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// Units of the benchmark lines, with the metadata benchstat uses to scale
-// and compare them (golang.org/x/perf/benchfmt "Unit" lines).
-var units = []struct{ name, meta string }{
-	{"tok/s", "better=higher"},
-	{"ttft-sec", "better=lower"},
-	{"prefill-tok/s", "better=higher"},
-	{"itl-p50-sec", "better=lower"},
-	{"itl-p95-sec", "better=lower"},
-	{"peak-heap-B", "assume=exact better=lower"},
-	{"peak-psram-B", "assume=exact better=lower"},
-}
-
 // WriteBench writes r in the Go benchmark format, one result line per
-// measured run, so that benchstat compares two reports directly. The
-// board, firmware and model are configuration lines: results from different
-// boards never mix silently. sec/op is the board's time for one generation.
+// measured run, so that benchstat compares two reports directly and
+// Compare reads them. The board, firmware and model are configuration
+// lines: results from different boards never mix silently. The units are
+// those of Generate (see unitTable): ns/op is the board's time for one
+// generation, TTFT + decode.
 func (r *Report) WriteBench(w io.Writer) error {
 	var b strings.Builder
-	cfg := [][2]string{
-		{"goos", "tinyprof"}, {"board", r.Board.Port}, {"platform", r.Board.Platform}, {"chip", r.Board.Chip},
-		{"firmware", r.Board.Firmware}, {"model", r.Model.Name}, {"model-sha256", r.Model.SHA256},
-		{"weights-in", r.Model.Region}, {"prompt", r.Config.Prompt}, {"simulated", fmt.Sprint(r.Simulated)},
+	board := r.Board.Port
+	if r.Simulated {
+		board = "sim-" + r.Board.Platform // its pseudo-terminal changes every run
 	}
-	for _, kv := range cfg {
-		fmt.Fprintf(&b, "%s: %s\n", kv[0], oneLine(kv[1]))
+	fmt.Fprintf(&b, "goos: tinyprof\n")
+	cfg := map[string]string{"board": board, "platform": r.Board.Platform, "chip": r.Board.Chip,
+		"firmware": r.Board.Firmware, "model": r.Model.Name, "model-sha256": r.Model.SHA256, "quant": r.Model.Quant,
+		"weights-in": r.Model.Region, "simulated": fmt.Sprint(r.Simulated), "power-source": "none"}
+	if err := writeConfigBlock(&b, cfg, true); err != nil {
+		return err
 	}
-	for _, u := range units {
-		fmt.Fprintf(&b, "Unit %s %s\n", u.name, u.meta)
-	}
+	fmt.Fprintf(&b, "prompt: %s\n", oneLine(r.Config.Prompt))
 	name := r.benchName()
-	for _, run := range r.Runs {
+	for i, run := range r.Runs {
 		secs := run.TTFTSeconds + run.DecodeSeconds
-		prefill := 0.0
+		fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.4g tok/s", name, secs*1e9, run.DecodeTokPerSec)
 		if run.PrefillSeconds > 0 && run.PromptTokens > 1 {
-			prefill = float64(run.PromptTokens-1) / run.PrefillSeconds
+			fmt.Fprintf(&b, "\t%.4g prefill-tok/s", float64(run.PromptTokens-1)/run.PrefillSeconds)
 		}
-		fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.4g tok/s\t%.6g ttft-sec\t%.4g prefill-tok/s\t%.6g itl-p50-sec\t%.6g itl-p95-sec\t%d peak-heap-B\t%d peak-psram-B\n",
-			name, secs*1e9, run.DecodeTokPerSec, run.TTFTSeconds, prefill,
-			quantileOf(run.ITLSeconds, 0.5), quantileOf(run.ITLSeconds, 0.95), run.PeakHeap, run.PeakPSRAM)
+		fmt.Fprintf(&b, "\t%.0f ttft-ns", run.TTFTSeconds*1e9)
+		if len(run.ITLSeconds) > 0 {
+			fmt.Fprintf(&b, "\t%.0f itl-p50-ns\t%.0f itl-p95-ns\t%.0f itl-p99-ns",
+				quantileOf(run.ITLSeconds, 0.5)*1e9, quantileOf(run.ITLSeconds, 0.95)*1e9, quantileOf(run.ITLSeconds, 0.99)*1e9)
+		}
+		fmt.Fprintf(&b, "\t%d peak-heap-B", run.PeakHeap)
+		if r.Board.PSRAM > 0 {
+			fmt.Fprintf(&b, "\t%d peak-psram-B", run.PeakPSRAM)
+		}
+		if j := r.Config.Warmup + i; j < len(r.Memory.Series) {
+			fmt.Fprintf(&b, "\t%d free-heap-after-B", r.Memory.Series[j].FreeHeap)
+		}
+		b.WriteByte('\n')
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

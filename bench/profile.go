@@ -222,16 +222,24 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 	rep.Memory.FreeHeapBefore, rep.Memory.PSRAMFreeBefore = int64(loaded.FreeHeap), int64(loaded.PSRAMFree)
 
 	total := int64(cfg.Warmup + cfg.Runs)
+	uptime := loaded.UptimeUS
 	for i := 0; i < cfg.Warmup+cfg.Runs; i++ {
 		seed := cfg.Seed + uint32(i)
 		g, err := dev.Generate(ctx, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed})
 		if err != nil {
 			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
 		}
+		if err := checkTokens(g, cfg.Tokens); err != nil {
+			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
+		}
 		m, err := dev.Metrics(ctx)
 		if err != nil {
 			return nil, err
 		}
+		if m.UptimeUS < uptime {
+			return nil, fmt.Errorf("run %d of %d: the board reset (uptime went back from %d µs to %d µs): its figures would mix two boots; check its power and log", i+1, total, uptime, m.UptimeUS)
+		}
+		uptime = m.UptimeUS
 		rep.Memory.Series = append(rep.Memory.Series, Sample{UptimeSeconds: float64(m.UptimeUS) / 1e6,
 			FreeHeap: int64(m.FreeHeap), PSRAMFree: int64(m.PSRAMFree)})
 		progress("run", int64(i+1), total)

@@ -20,8 +20,9 @@ import (
 func newBenchmark() *cobra.Command {
 	var t target
 	var cfg bench.Config
-	var modelPath, format, output string
+	var modelPath, format, output, baseline, plotDir string
 	var asJSON bool
+	var gates gateFlags
 	c := &cobra.Command{
 		Use:   "benchmark",
 		Short: "Profile a model on a board: time to first token, tokens/s, heap and PSRAM",
@@ -31,10 +32,18 @@ and memory, all from the board's own timestamps.
 
 With no --device or --sim and no board attached, it uses a simulated esp32s3
 and a built-in stories260K-class model, and says so: figures from a simulated
-board are modelled, not measured.`,
+board are modelled, not measured.
+
+With --baseline FILE (a --format bench output of an earlier run) it then
+compares this run with it as the compare command does, and exits with status 3
+when the gate trips; the default gate is the runbook's alert,
+'p95 inter-token latency > 2x'. With --plot DIR it writes a per-token latency
+histogram and a heap-over-time chart there, as SVG and PNG.`,
 		Example: `  tiny-profiler benchmark
   tiny-profiler benchmark --device /dev/ttyUSB0 --model stories260K.bin --runs 20
-  tiny-profiler benchmark --sim rp2040 --format bench > new.txt && benchstat old.txt new.txt`,
+  tiny-profiler benchmark --sim rp2040 --format bench > new.txt && benchstat old.txt new.txt
+  tiny-profiler benchmark --device /dev/ttyUSB0 --baseline old.txt --fail-on 'p95 inter-token latency > 2x, tokens/s < -10%'
+  tiny-profiler benchmark --plot plots/`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if asJSON {
@@ -47,6 +56,23 @@ board are modelled, not measured.`,
 			}
 			if cfg.Runs < 0 || cfg.Tokens < 0 || cfg.Tokens > 65535 {
 				return usageError{fmt.Errorf("--runs must be positive and --tokens between 1 and 65535")}
+			}
+			if baseline == "" && c.Flags().Changed("fail-on") {
+				return usageError{fmt.Errorf("--fail-on needs --baseline FILE to compare with (or use the compare command)")}
+			}
+			if baseline != "" && gates.failOn == "" {
+				gates.failOn = runbookGate
+			}
+			gateRules, err := gates.parse()
+			if err != nil {
+				return err
+			}
+			var base []byte
+			if baseline != "" {
+				// Read it first: a missing baseline should not cost a run.
+				if base, err = os.ReadFile(baseline); err != nil {
+					return fmt.Errorf("read the baseline: %w", err)
+				}
 			}
 			note := ""
 			if t.device == "" && t.sim == "" {
@@ -94,9 +120,33 @@ board are modelled, not measured.`,
 					return err
 				}
 				fmt.Fprintf(c.ErrOrStderr(), "wrote %s\n", output)
+			} else if err := write(c.OutOrStdout()); err != nil {
+				return err
+			}
+			if plotDir != "" {
+				paths, err := rep.WritePlots(plotDir)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "wrote %s\n", strings.Join(paths, ", "))
+			}
+			if baseline == "" {
 				return nil
 			}
-			return write(c.OutOrStdout())
+			var cur bytes.Buffer
+			if err := rep.WriteBench(&cur); err != nil {
+				return err
+			}
+			cmp, err := bench.Compare(bytes.NewReader(base), &cur, baseline, "this run", gates.options())
+			if err != nil {
+				return err
+			}
+			w := c.OutOrStdout()
+			if format != "table" || output != "" {
+				w = c.ErrOrStderr() // keep stdout to the report's own format
+			}
+			fmt.Fprintln(w)
+			return report(w, cmp, gateRules)
 		},
 	}
 	t.flags(c)
@@ -109,8 +159,16 @@ board are modelled, not measured.`,
 	c.Flags().StringVar(&format, "format", "table", "output: table, json, or bench (Go benchmark format for benchstat)")
 	c.Flags().BoolVar(&asJSON, "json", false, "same as --format json")
 	c.Flags().StringVar(&output, "output", "", "write the report to this file (atomically) instead of stdout")
+	c.Flags().StringVar(&baseline, "baseline", "", "compare with this earlier --format bench output and gate on it (see --fail-on)")
+	c.Flags().StringVar(&baseline, "baseline-comparison", "", "same as --baseline (the runbook's spelling)")
+	c.Flags().StringVar(&plotDir, "plot", "", "write latency and heap charts (SVG and PNG) into this directory")
+	gates.flags(c, "")
 	return c
 }
+
+// runbookGate is the incident runbook's alert, "inference latency p95 >
+// 2x baseline", as a gate: the default of benchmark --baseline.
+const runbookGate = "p95 inter-token latency > 2x"
 
 // noteWriter is where the simulated-board note goes: the first line of the
 // table, or stderr when stdout carries JSON or benchmark lines.

@@ -176,8 +176,7 @@ func (b *Board) metrics() *firmware.Metrics {
 	s.lastLoadAt, s.lastBusy = now, s.workUS
 	free := s.freeHeap()
 	return &firmware.Metrics{UptimeUS: now, FreeHeap: clamp32(free), MinFreeHeap: clamp32(s.heapMinFree),
-		// Modelled fragmentation: the largest block is 7/8 of what is free.
-		LargestFree: clamp32(free / 8 * 7), PSRAMFree: clamp32(s.freePSRAM()), PSRAMMinFree: clamp32(s.psramMinFree),
+		LargestFree: clamp32(s.heap.LargestFree(free)), PSRAMFree: clamp32(s.freePSRAM()), PSRAMMinFree: clamp32(s.psramMinFree),
 		CPULoad: load}
 }
 

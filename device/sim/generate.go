@@ -69,9 +69,12 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 		b.runGeneration(seq, m, cm, start, first, peakHeap, peakPSRAM, func() {
 			s.free(kvIn, kv)
 			s.free(platform.SRAM, run)
-			if l := int64(b.Options.Faults.LeakPerGenerate); l > 0 {
-				s.alloc(platform.SRAM, l) // lost for good: never freed
-				s.leaked += l
+			before := s.heap.InUse()
+			s.heap.Generate()
+			if d := s.heap.InUse() - before; d > 0 {
+				s.alloc(platform.SRAM, min(d, s.freeHeap())) // a full heap stays full
+			} else {
+				s.free(platform.SRAM, -d)
 			}
 		})
 	}()
@@ -98,13 +101,30 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 			batch = nil
 		}
 	}
+	f := b.Options.Faults
+	jitter := newTokenRNG(b.Options.Seed^0x6a69_7474_6572, m.Seed, m.Prompt)
 	for i := 0; i < int(m.MaxTokens); i++ {
 		pos := prompt - 1 + i
 		if pos >= cm.seqLen {
 			stop = firmware.StopContext // llama2.c's run.c stops at seq_len too
 			break
 		}
+		if f.StopAfterTokens > 0 && i >= f.StopAfterTokens {
+			stop = firmware.StopEOS
+			break
+		}
 		step := cm.forward(pos)
+		if j := b.Options.Jitter; j > 0 {
+			u := float64(jitter.next()>>11) / (1 << 53) // [0, 1)
+			step = time.Duration(float64(step) * (1 + j*(2*u-1)))
+		}
+		if f.StallEvery > 0 && (i+1)%f.StallEvery == 0 {
+			factor := f.StallFactor
+			if factor <= 0 {
+				factor = 3
+			}
+			step = time.Duration(float64(step) * factor)
+		}
 		if b.Options.TimeScale > 0 && !b.sleep(time.Duration(float64(step)*b.Options.TimeScale)) {
 			return
 		}

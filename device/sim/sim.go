@@ -49,6 +49,10 @@ type Options struct {
 	// time in real time. Default 0: tokens are produced at once; their
 	// timestamps still follow the cost model.
 	TimeScale float64
+	// Jitter, if positive, varies each token's modelled time by a factor
+	// drawn uniformly from [1-Jitter, 1+Jitter], deterministic for Seed and
+	// the request's seed. Default 0: every run of a request is identical.
+	Jitter float64
 	// WeightsIn is where a loaded model's weights are placed. Default: PSRAM
 	// if the platform has it, else flash if it reads in place, else SRAM.
 	WeightsIn platform.Region
@@ -81,6 +85,26 @@ type Faults struct {
 	// LeakPerGenerate loses this many bytes of heap for good on every
 	// generation.
 	LeakPerGenerate int
+	// HeapStep takes this many bytes of heap for good, once, at generation
+	// HeapStepAt (counted from 1; 0 means the first): a cache that fills
+	// once, which is not a leak. See HeapModel.
+	HeapStep   int
+	HeapStepAt int
+	// HeapNoise is modelled allocation noise: after each generation up to
+	// this many bytes are still held for a while, with an occasional burst
+	// of up to four times that. See HeapModel.
+	HeapNoise int
+	// FragmentPerGenerate shrinks the largest free block by this many bytes
+	// every generation while the free total stays put: fragmentation.
+	FragmentPerGenerate int
+	// StopAfterTokens ends every generation after this many tokens, as if
+	// the model produced end of sequence.
+	StopAfterTokens int
+	// StallEvery makes every Nth generated token take StallFactor times its
+	// modelled time (default factor 3): a stall that moves the tail of the
+	// inter-token latency, not its median.
+	StallEvery  int
+	StallFactor float64
 	// ResponseDelay delays every answer by this much real time.
 	ResponseDelay time.Duration
 	// Silent makes the board answer nothing at all, as a board without the

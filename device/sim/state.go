@@ -43,7 +43,7 @@ type state struct {
 	heapUsed, psramUsed   int64
 	heapMinFree           int64
 	psramMinFree          int64
-	leaked                int64
+	heap                  *HeapModel
 
 	up    *upload
 	model *loaded
@@ -72,7 +72,10 @@ func (s *state) init(o Options, p platform.Platform) {
 		s.heapTotal, s.psramTotal = p.PSRAM, 0
 		s.heapUsed = min(p.PSRAM/4, 96*platform.MiB)
 	}
-	s.heapUsed += s.leaked
+	if s.heap == nil {
+		s.heap = NewHeapModel(o)
+	}
+	s.heapUsed += s.heap.InUse()
 	s.psramUsed = 0
 	s.heapMinFree = s.heapTotal - s.heapUsed
 	s.psramMinFree = s.psramTotal
@@ -85,8 +88,9 @@ func (s *state) reboot(o Options, p platform.Platform) {
 	if keep != nil && keep.region != platform.Flash {
 		keep = nil
 	}
-	resets, rng := s.resets+1, s.rng
-	*s = state{rng: rng} // a reboot also frees leaked heap
+	resets, rng, heap := s.resets+1, s.rng, s.heap
+	heap.reboot() // a reboot also frees leaked heap
+	*s = state{rng: rng, heap: heap}
 	s.init(o, p)
 	s.resets = resets
 	s.model = keep

@@ -1,0 +1,183 @@
+package bench_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/fixtures"
+)
+
+// profileBench profiles the built-in model on an in-memory simulated
+// board and returns the report in the Go benchmark format.
+func profileBench(t *testing.T, opts sim.Options, runs int) []byte {
+	t.Helper()
+	dev := pipeBoard(t, opts)
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	rep, err := bench.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
+		bench.Config{Runs: runs, Tokens: 32, ModelName: "stories260k", Quant: "f32", Seed: uint32(opts.Seed)})
+	require.NoError(t, err)
+	var b bytes.Buffer
+	require.NoError(t, rep.WriteBench(&b))
+	return b.Bytes()
+}
+
+var runbookGate = "p95 inter-token latency > 2x, tokens/s < -10%"
+
+// TestCompareFlagsSeededRegression seeds a 2.5x stall on every 10th token
+// (the p95 inter-token latency more than doubles, the median barely
+// moves) and checks the runbook's gate trips on it, and only on it. The
+// files are kept in t.ArtifactDir() for benchstat.
+func TestCompareFlagsSeededRegression(t *testing.T) {
+	old := profileBench(t, sim.Options{Seed: 1, Jitter: 0.05}, 10)
+	new := profileBench(t, sim.Options{Seed: 2, Jitter: 0.05, Faults: sim.Faults{StallEvery: 10, StallFactor: 2.5}}, 10)
+	dir := t.ArtifactDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "old.txt"), old, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "new.txt"), new, 0o644))
+
+	c, err := bench.Compare(bytes.NewReader(old), bytes.NewReader(new), "old.txt", "new.txt", bench.CompareOptions{})
+	require.NoError(t, err)
+	gates, err := bench.ParseGates(runbookGate)
+	require.NoError(t, err)
+	verdicts, err := c.Check(gates)
+	require.NoError(t, err)
+	require.Len(t, verdicts, 2)
+	assert.True(t, bench.Failed(verdicts))
+	assert.True(t, verdicts[0].Tripped, "p95: %s", verdicts[0])
+	assert.Equal(t, "itl-p95-sec", verdicts[0].Metric.Unit)
+	assert.Greater(t, verdicts[0].Metric.Ratio, 2.0)
+	// The stalls also cost decode throughput: the second rule trips exactly
+	// when it fell by more than 10%.
+	assert.Equal(t, verdicts[1].Metric.Ratio < 0.9, verdicts[1].Tripped, "%s", verdicts[1])
+
+	var table strings.Builder
+	require.NoError(t, c.WriteTable(&table))
+	t.Log("\n" + table.String())
+	assert.Contains(t, table.String(), "itl-p95-sec (p95 inter-token latency)")
+	assert.Regexp(t, `\+1\d\d\.\d\d% \(p=0\.000 n=10\+10\)`, table.String())
+	assert.Contains(t, table.String(), "simulated: figures are modelled, not measured")
+}
+
+// TestCompareSilentOnSameDistribution draws pairs of runs from one
+// distribution (the same jittery board, different seeds) and checks the
+// gate never trips.
+func TestCompareSilentOnSameDistribution(t *testing.T) {
+	gates, err := bench.ParseGates(runbookGate)
+	require.NoError(t, err)
+	t.Parallel()
+	for pair := range 6 {
+		seed := uint64(10 + 2*pair)
+		old := profileBench(t, sim.Options{Seed: seed, Jitter: 0.05}, 10)
+		new := profileBench(t, sim.Options{Seed: seed + 1, Jitter: 0.05}, 10)
+		c, err := bench.Compare(bytes.NewReader(old), bytes.NewReader(new), "old.txt", "new.txt", bench.CompareOptions{})
+		require.NoError(t, err)
+		verdicts, err := c.Check(gates)
+		require.NoError(t, err)
+		for _, v := range verdicts {
+			assert.False(t, v.Tripped || v.Undecided, "pair %d: %s", pair, v)
+		}
+	}
+}
+
+const goodFile = `board: sim-esp32s3
+platform: esp32s3
+simulated: true
+BenchmarkGenerate/platform=esp32s3-2 1 100 ns/op 10 tok/s
+BenchmarkGenerate/platform=esp32s3-2 1 101 ns/op 11 tok/s
+BenchmarkGenerate/platform=esp32s3-2 1 102 ns/op 10 tok/s
+BenchmarkGenerate/platform=esp32s3-2 1 100 ns/op 12 tok/s
+BenchmarkGenerate/platform=esp32s3-2 1 103 ns/op 10 tok/s
+`
+
+func TestCompareBadInput(t *testing.T) {
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"empty", "", goodFile, "old.txt holds no benchmark results"},
+		{"not benchmark output", "PASS\nok  \tpkg\t0.1s\n", goodFile, "holds no benchmark results"},
+		{"corrupt line", goodFile, goodFile + "BenchmarkGenerate/platform=esp32s3-2 1 abc ns/op\n", "new.txt is corrupt"},
+		{"truncated line", goodFile, goodFile + "BenchmarkGenerate/platform=esp32s3-2 1 100\n", "new.txt is corrupt"},
+		{"mismatched units", goodFile, strings.ReplaceAll(strings.ReplaceAll(goodFile, "tok/s", "tokens/s"), "ns/op", "ms/op"), "no benchmark and unit in common"},
+		{"two boards in one file", goodFile, goodFile + "board: sim-esp32s3-2\nBenchmarkGenerate/platform=esp32s3-2 1 100 ns/op 10 tok/s\n", `has results with board "sim-esp32s3" and "sim-esp32s3-2" in one file`},
+		{"simulated against real", goodFile, strings.Replace(goodFile, "simulated: true", "simulated: false", 1), "modelled and measured figures are not comparable"},
+		{"not a number", goodFile, goodFile + "BenchmarkGenerate/platform=esp32s3-2 1 NaN ns/op 10 tok/s\n", "not a measurement"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := bench.Compare(strings.NewReader(tt.old), strings.NewReader(tt.new), "old.txt", "new.txt", bench.CompareOptions{})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// TestCompareTooFewSamples checks that three runs a side are "too few for
+// a verdict", never "no change", and that a gate cannot pass on them.
+func TestCompareTooFewSamples(t *testing.T) {
+	lines := strings.Split(strings.TrimSpace(goodFile), "\n")
+	three := strings.Join(lines[:6], "\n") + "\n"
+	slower := strings.ReplaceAll(three, " 10 tok/s", " 5 tok/s")
+	c, err := bench.Compare(strings.NewReader(three), strings.NewReader(slower), "old.txt", "new.txt", bench.CompareOptions{})
+	require.NoError(t, err)
+	var table strings.Builder
+	require.NoError(t, c.WriteTable(&table))
+	assert.Contains(t, table.String(), "too few samples for a verdict (n=3+3; need 4 a side)")
+	assert.NotContains(t, table.String(), "~")
+	gates, err := bench.ParseGates("tokens/s < -10%")
+	require.NoError(t, err)
+	v, err := c.Check(gates)
+	require.NoError(t, err)
+	require.Len(t, v, 1)
+	assert.True(t, v[0].Undecided)
+	assert.True(t, bench.Failed(v))
+	assert.Contains(t, v[0].String(), "too few samples for a verdict")
+}
+
+func TestParseGates(t *testing.T) {
+	g, err := bench.ParseGates("p95 inter-token latency > 2x, tokens/s < -10%, TTFT > +25%, peak-heap-B > 1.1x")
+	require.NoError(t, err)
+	type short struct {
+		Unit  string
+		Above bool
+		Ratio float64
+	}
+	var got []short
+	for _, x := range g {
+		got = append(got, short{x.Unit, x.Above, x.Ratio})
+	}
+	assert.Equal(t, []short{{"itl-p95-sec", true, 2}, {"tok/s", false, 0.9}, {"ttft-sec", true, 1.25}, {"peak-heap-B", true, 1.1}}, got)
+
+	for in, want := range map[string]string{
+		"":                    "no gate rules",
+		"latency":             "want METRIC > THRESHOLD",
+		"frobs > 2x":          `unknown metric "frobs"`,
+		"tok/s < 10":          "needs a unit",
+		"tok/s < -200%":       "above -100%",
+		"tok/s > 0x":          "positive ratio",
+		"p95 itl > twice x":   "positive ratio",
+		"tok/s < -10%, x > 1": `unknown metric "x"`,
+	} {
+		_, err := bench.ParseGates(in)
+		if assert.Error(t, err, in) {
+			assert.Contains(t, err.Error(), want, in)
+		}
+	}
+}
+
+// TestCompareGateOnMissingMetric checks a gate on a metric the files lack
+// is an error, not a pass.
+func TestCompareGateOnMissingMetric(t *testing.T) {
+	c, err := bench.Compare(strings.NewReader(goodFile), strings.NewReader(goodFile), "old.txt", "new.txt", bench.CompareOptions{})
+	require.NoError(t, err)
+	g, err := bench.ParseGates("p95 inter-token latency > 2x")
+	require.NoError(t, err)
+	_, err = c.Check(g)
+	assert.ErrorContains(t, err, "do not both report")
+}

@@ -1,0 +1,100 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/perf/benchunit"
+)
+
+// WriteTable writes the comparison as benchstat does: per unit, each
+// benchmark's old and new median ± the interval's half-width in percent,
+// then the change and its p-value, "~" when it is not significant, and
+// "too few samples" when no verdict is possible.
+func (c *Comparison) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	c.writeHeader(&b)
+	for _, unit := range c.units() {
+		var ms []Metric
+		var vals []float64
+		for _, m := range c.Metrics {
+			if m.Unit == unit {
+				ms = append(ms, m)
+				vals = append(vals, m.Old.Center, m.New.Center)
+			}
+		}
+		scaler := benchunit.CommonScale(vals, benchunit.ClassOf(unit))
+		fmt.Fprintf(&b, "\n%s (%s)\n", unit, unitLabel(unit))
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "benchmark\t%s\t%s\tvs base\n", c.Old, c.New)
+		for _, m := range ms {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Benchmark, cell(scaler, m.Old), cell(scaler, m.New), delta(m))
+		}
+		tw.Flush()
+	}
+	if len(c.OnlyOld) > 0 {
+		fmt.Fprintf(&b, "\nonly in %s: %s\n", c.Old, strings.Join(c.OnlyOld, "; "))
+	}
+	if len(c.OnlyNew) > 0 {
+		fmt.Fprintf(&b, "\nonly in %s: %s\n", c.New, strings.Join(c.OnlyNew, "; "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (c *Comparison) writeHeader(b *strings.Builder) {
+	line := func(name string, cfg map[string]string) {
+		var parts []string
+		for _, k := range []string{"board", "platform", "firmware", "model", "model-sha256", "simulated", "power-source"} {
+			if v, ok := cfg[k]; ok {
+				if k == "model-sha256" && len(v) > 12 {
+					v = v[:12] + "…"
+				}
+				parts = append(parts, k+" "+v)
+			}
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "no board configuration lines")
+		}
+		fmt.Fprintf(b, "%s: %s\n", name, strings.Join(parts, ", "))
+	}
+	line(c.Old, c.OldConfig)
+	line(c.New, c.NewConfig)
+	for _, k := range c.ConfigDiffers {
+		fmt.Fprintf(b, "differs: %s (%q in %s, %q in %s)\n", k, c.OldConfig[k], c.Old, c.NewConfig[k], c.New)
+	}
+	if c.OldConfig["simulated"] == "true" {
+		fmt.Fprintln(b, "simulated: figures are modelled, not measured")
+	}
+}
+
+func cell(s benchunit.Scaler, st Stat) string {
+	return fmt.Sprintf("%s ± %s", s.Format(st.Center), st.summary.PctRangeString())
+}
+
+func delta(m Metric) string {
+	if m.TooFew {
+		return fmt.Sprintf("too few samples for a verdict (n=%d+%d; need %d a side)", m.Old.N, m.New.N, m.Need)
+	}
+	d := "~"
+	if m.Significant {
+		switch {
+		case m.Old.Center == 0:
+			d = "?"
+		default:
+			d = fmt.Sprintf("%+.2f%%", (m.New.Center/m.Old.Center-1)*100)
+		}
+	}
+	notes := ""
+	if !m.Significant && len(m.Notes) > 0 {
+		notes = "; " + strings.Join(m.Notes, "; ")
+	}
+	return fmt.Sprintf("%s (p=%.3f n=%d+%d%s)", d, m.P, m.Old.N, m.New.N, notes)
+}
+
+// fmtValue formats v in unit with SI or IEC prefixes.
+func fmtValue(v float64, unit string) string {
+	return benchunit.Scale(v, benchunit.ClassOf(unit)) + " " + unit
+}

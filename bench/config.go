@@ -1,0 +1,109 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/hwtest"
+)
+
+// configKeys are the configuration lines every benchmark output carries,
+// in this order. All are written whenever one changes, because a
+// configuration line holds for every later result until overwritten.
+var configKeys = []string{"board", "platform", "chip", "firmware", "model", "model-sha256", "quant",
+	"weights-in", "simulated", "power-source"}
+
+// boardID names a board in configuration lines. It must be stable across
+// runs, or benchstat puts two runs on one board in separate tables: an
+// inventory id for a leased board, "sim-PLATFORM" for a simulated one (its
+// pseudo-terminal changes every run), else the port.
+func boardID(dev Device, info *firmware.Info) string {
+	if hb, ok := dev.(*hwtest.Board); ok && hb.Entry.ID != "" {
+		return hb.Entry.ID
+	}
+	if info.Capabilities&firmware.CapSimulated != 0 {
+		return "sim-" + info.Platform
+	}
+	return dev.Name()
+}
+
+// writeConfigBlock writes cfg's lines (keys in configKeys order, values on
+// one line) and, if units, the Unit metadata lines.
+func writeConfigBlock(w io.Writer, cfg map[string]string, units bool) error {
+	var b strings.Builder
+	for _, k := range configKeys {
+		if v, ok := cfg[k]; ok {
+			fmt.Fprintf(&b, "%s: %s\n", k, oneLine(v))
+		}
+	}
+	if units {
+		for _, u := range unitTable {
+			fmt.Fprintf(&b, "Unit %s %s\n", u.name, u.meta)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// stdoutConfig tracks what this process has written to standard output.
+// It is the one piece of package state, because standard output is itself
+// one per process: the lines must be written once, in order with the
+// testing package's own output.
+var stdoutConfig = struct {
+	sync.Mutex
+	last  map[string]string
+	units bool
+	seen  map[string]bool // benchmarks that have written a result
+}{seen: map[string]bool{}}
+
+// emitConfig writes cfg as configuration lines before b's result.
+//
+// The testing package runs a benchmark function once (with b.Loop, all of
+// it) before it prints the benchmark's name, so lines written from the
+// first run of each benchmark precede its result line, where the Go
+// benchmark format wants them. Repeated runs (-count, -cpu) start after the
+// name is printed, mid-line: there nothing may be written, and a board or
+// model that changed between runs of one benchmark fails it rather than
+// mixing results silently.
+func emitConfig(b *testing.B, w io.Writer, cfg map[string]string) {
+	b.Helper()
+	if w != nil {
+		if err := writeConfigBlock(w, cfg, true); err != nil {
+			b.Fatalf("bench: write configuration lines: %v", err)
+		}
+		return
+	}
+	c := &stdoutConfig
+	c.Lock()
+	defer c.Unlock()
+	repeat := c.seen[b.Name()]
+	c.seen[b.Name()] = true
+	if maps.Equal(c.last, cfg) && c.units {
+		return
+	}
+	if repeat {
+		b.Fatalf("bench: %s ran before on %s and now on %s: its results would mix in one benchmark; pin the board (hwtest constraints) or run one board per go test invocation",
+			b.Name(), describe(c.last), describe(cfg))
+	}
+	if err := writeConfigBlock(os.Stdout, cfg, !c.units); err != nil {
+		b.Fatalf("bench: write configuration lines: %v", err)
+	}
+	c.last, c.units = maps.Clone(cfg), true
+}
+
+func describe(cfg map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		if k == "board" || k == "firmware" || k == "model-sha256" {
+			parts = append(parts, k+" "+cfg[k])
+		}
+	}
+	return strings.Join(parts, ", ")
+}

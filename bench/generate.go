@@ -1,0 +1,245 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/firmware"
+)
+
+// maxLatencySamples bounds the inter-token latencies one Generate keeps.
+const maxLatencySamples = 1 << 20
+
+// Generate benchmarks generation of model on dev: it loads the model once,
+// outside the timed region, then runs one generation per b.Loop iteration
+// and reports, with b.ReportMetric, from the board's own clock:
+//
+//	ns/op              the board's time for one generation (TTFT + decode), mean
+//	tok/s              decode throughput, (tokens-1) over decode time, all generations
+//	prefill-tok/s      prompt tokens after BOS over prefill time
+//	ttft-ns            time to first token, median
+//	itl-p50-ns, -p95-ns, -p99-ns   inter-token latency percentiles over every token
+//	peak-heap-B, peak-psram-B      the board's peak use during any generation
+//	free-heap-after-B  free heap after the last generation
+//	W, J/tok           average power and energy per generated token, only
+//	                   with a meter (WithMeter) or a board that measures
+//	                   its own power; the power-source line names which
+//
+// Before its first result it writes configuration lines to standard output
+// (see ConfigTo): board, platform, chip, firmware, model, model-sha256,
+// quant, weights-in, simulated and power-source, so that benchstat never
+// mixes results from different boards or models. Name sub-benchmarks with
+// Name so that benchstat can split them into columns.
+//
+// A generation that fails, returns fewer tokens than asked, or a board that
+// resets fails the benchmark. dev must have answered Hello; Generate
+// honours the Prompt, Tokens, Seed, ModelName, Quant, WithMeter and
+// ConfigTo options.
+func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
+	b.Helper()
+	s := newSettings(opts)
+	ctx := b.Context()
+	info := dev.Info()
+	switch {
+	case info == nil:
+		b.Fatal("bench.Generate: the board has not answered Hello: call Hello first (device.Open and hwtest.Lease do)")
+	case s.tokens < 1 || s.tokens > 65535:
+		b.Fatalf("bench.Generate: Tokens(%d) must be between 1 and 65535", s.tokens)
+	case len(model) == 0:
+		b.Fatal("bench.Generate: the model is empty: pass the model file's bytes")
+	}
+	load, err := dev.LoadModel(ctx, bytes.NewReader(model), int64(len(model)), device.LoadOptions{Name: s.modelName})
+	if err != nil {
+		b.Fatalf("bench.Generate: load the model: %v", err)
+	}
+	m0, err := dev.Metrics(ctx)
+	if err != nil {
+		b.Fatalf("bench.Generate: read the board's metrics: %v", err)
+	}
+	power := "none"
+	switch {
+	case s.meter != nil:
+		power = "meter " + s.meter.Name()
+	case info.Capabilities&firmware.CapPower != 0:
+		power = "board (METRICS after each generation, not integrated)"
+	}
+	emitConfig(b, s.config, map[string]string{
+		"board": boardID(dev, info), "platform": info.Platform, "chip": info.Chip, "firmware": info.Firmware,
+		"model": s.modelName, "model-sha256": hex.EncodeToString(load.SHA256[:]), "quant": s.quant,
+		"weights-in": load.Region, "simulated": strconv.FormatBool(info.Capabilities&firmware.CapSimulated != 0),
+		"power-source": power,
+	})
+
+	var acc genStats
+	uptime := m0.UptimeUS
+	for i := 0; b.Loop(); i++ {
+		req := device.GenerateRequest{Prompt: s.prompt, MaxTokens: s.tokens, Seed: s.seed + uint32(i)}
+		g, e, err := generateMetered(ctx, dev, req, s.meter)
+		if err != nil {
+			b.Fatalf("bench.Generate: generation %d: %v", i+1, err)
+		}
+		if err := checkTokens(g, s.tokens); err != nil {
+			b.Fatalf("bench.Generate: generation %d: %v", i+1, err)
+		}
+		m, err := dev.Metrics(ctx)
+		if err != nil {
+			b.Fatalf("bench.Generate: metrics after generation %d: %v", i+1, err)
+		}
+		if m.UptimeUS < uptime {
+			b.Fatalf("bench.Generate: the board reset after generation %d (uptime went back from %d µs to %d µs): its figures would mix two boots; check its power and log", i+1, uptime, m.UptimeUS)
+		}
+		uptime = m.UptimeUS
+		acc.add(g, m, e)
+	}
+	acc.report(b, s.meter != nil)
+}
+
+// Name returns a sub-benchmark name that benchstat splits into columns,
+// e.g. "platform=esp32s3/model=stories260k/quant=q4_0". Characters that
+// would split a name (space, /, =) become _.
+func Name(platform, model, quant string) string {
+	return fmt.Sprintf("platform=%s/model=%s/quant=%s", nameClean(platform), nameClean(model), nameClean(quant))
+}
+
+func nameClean(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c <= ' ' || c == '/' || c == '=' || c == 0x7f {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// generateMetered runs req, inside a meter window when m is set.
+func generateMetered(ctx context.Context, dev Device, req device.GenerateRequest, m Meter) (*device.Generation, *Energy, error) {
+	if m == nil {
+		g, err := dev.Generate(ctx, req)
+		return g, nil, err
+	}
+	if err := m.Begin(ctx); err != nil {
+		return nil, nil, fmt.Errorf("meter %s: begin: %w", m.Name(), err)
+	}
+	g, err := dev.Generate(ctx, req)
+	e, merr := m.End(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if merr != nil {
+		return nil, nil, fmt.Errorf("meter %s: end: %w", m.Name(), merr)
+	}
+	if !(e.Joules >= 0 && e.Seconds > 0) || math.IsInf(e.Joules, 0) || math.IsInf(e.Seconds, 0) {
+		return nil, nil, fmt.Errorf("meter %s: a window of %v J over %v s is not a measurement: check the meter's connection", m.Name(), e.Joules, e.Seconds)
+	}
+	return g, &e, nil
+}
+
+// checkTokens fails a generation that returned fewer tokens than asked:
+// its figures would describe a shorter generation than the one named.
+func checkTokens(g *device.Generation, want int) error {
+	if n := len(g.Tokens); n < want {
+		why := map[uint8]string{firmware.StopEOS: "the model produced end of sequence",
+			firmware.StopCancelled: "it was cancelled", firmware.StopContext: "the model's context is full"}[g.Summary.Stop]
+		if why == "" {
+			why = fmt.Sprintf("stop reason %d", g.Summary.Stop)
+		}
+		return fmt.Errorf("the board returned %d of %d tokens (%s): ask for fewer tokens or a shorter prompt", n, want, why)
+	}
+	return nil
+}
+
+// genStats accumulates Generate's figures.
+type genStats struct {
+	n                      int
+	boardNS                float64
+	decodeTokens, decodeUS float64
+	prefillTokens          float64
+	prefillUS              float64
+	ttftNS                 []float64
+	itlNS                  []float64
+	peakHeap, peakPSRAM    int64
+	freeAfter              int64
+	powerW                 []float64 // board readings
+	joules, genTokens      float64
+	meterSeconds           float64
+}
+
+func (a *genStats) add(g *device.Generation, m *firmware.Metrics, e *Energy) {
+	s := g.Summary
+	a.n++
+	a.boardNS += float64(uint64(s.TTFTUS)+uint64(s.DecodeUS)) * 1e3
+	if len(g.Tokens) > 1 && s.DecodeUS > 0 {
+		a.decodeTokens += float64(len(g.Tokens) - 1)
+		a.decodeUS += float64(s.DecodeUS)
+	}
+	if s.PromptTokens > 1 && s.PrefillUS > 0 {
+		a.prefillTokens += float64(s.PromptTokens - 1)
+		a.prefillUS += float64(s.PrefillUS)
+	}
+	a.ttftNS = append(a.ttftNS, float64(s.TTFTUS)*1e3)
+	for _, d := range g.InterTokenLatencies() {
+		if len(a.itlNS) < maxLatencySamples {
+			a.itlNS = append(a.itlNS, float64(d.Nanoseconds()))
+		}
+	}
+	a.peakHeap = max(a.peakHeap, int64(s.PeakHeap))
+	a.peakPSRAM = max(a.peakPSRAM, int64(s.PeakPSRAM))
+	a.freeAfter = int64(m.FreeHeap)
+	if m.HasPower {
+		a.powerW = append(a.powerW, float64(m.PowerUW)/1e6)
+	}
+	a.genTokens += float64(len(g.Tokens))
+	if e != nil {
+		a.joules += e.Joules
+		a.meterSeconds += e.Seconds
+	}
+}
+
+func (a *genStats) report(b *testing.B, metered bool) {
+	if a.n == 0 {
+		return
+	}
+	b.ReportMetric(a.boardNS/float64(a.n), "ns/op")
+	if a.decodeUS > 0 {
+		b.ReportMetric(a.decodeTokens/(a.decodeUS/1e6), "tok/s")
+	}
+	if a.prefillUS > 0 {
+		b.ReportMetric(a.prefillTokens/(a.prefillUS/1e6), "prefill-tok/s")
+	}
+	b.ReportMetric(median(a.ttftNS), "ttft-ns")
+	if len(a.itlNS) > 0 {
+		slices.Sort(a.itlNS)
+		b.ReportMetric(quantile(a.itlNS, 0.50), "itl-p50-ns")
+		b.ReportMetric(quantile(a.itlNS, 0.95), "itl-p95-ns")
+		b.ReportMetric(quantile(a.itlNS, 0.99), "itl-p99-ns")
+	}
+	b.ReportMetric(float64(a.peakHeap), "peak-heap-B")
+	if a.peakPSRAM > 0 {
+		b.ReportMetric(float64(a.peakPSRAM), "peak-psram-B")
+	}
+	b.ReportMetric(float64(a.freeAfter), "free-heap-after-B")
+	switch {
+	case metered && a.meterSeconds > 0 && a.genTokens > 0:
+		b.ReportMetric(a.joules/a.meterSeconds, "W")
+		b.ReportMetric(a.joules/a.genTokens, "J/tok")
+	case !metered && len(a.powerW) > 0 && a.genTokens > 0:
+		w := mean(a.powerW)
+		b.ReportMetric(w, "W")
+		b.ReportMetric(w*(a.boardNS/1e9)/a.genTokens, "J/tok")
+	}
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}

@@ -1,0 +1,160 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/perf/benchfmt"
+
+	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/hwtest"
+)
+
+// BenchmarkGenerate is what a user's benchmark looks like: a leased board
+// (simulated in the default build, real with -tags=hardware), one
+// sub-benchmark per model, named for benchstat's columns. Run it with
+//
+//	go test -run '^$' -bench Generate -count 10 ./bench > new.txt
+func BenchmarkGenerate(b *testing.B) {
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	for _, p := range []string{"esp32s3", "esp32p4"} {
+		b.Run(bench.Name(p, "stories260k", "f32"), func(b *testing.B) {
+			board := hwtest.Lease(b, hwtest.Platform(p))
+			bench.Generate(b, board, model, bench.Tokens(32), bench.ModelName("stories260k"), bench.Quant("f32"))
+		})
+	}
+}
+
+// runGenerate runs Generate under testing.Benchmark and returns the
+// result and the configuration lines.
+func runGenerate(t *testing.T, dev bench.Device, opts ...bench.Option) (testing.BenchmarkResult, string) {
+	t.Helper()
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	var cfg bytes.Buffer
+	opts = append([]bench.Option{bench.Tokens(16), bench.ModelName("stories260k"), bench.Quant("f32"), bench.ConfigTo(&cfg)}, opts...)
+	r := testing.Benchmark(func(b *testing.B) { bench.Generate(b, dev, model, opts...) })
+	return r, cfg.String()
+}
+
+func TestGenerateReportsBoardFigures(t *testing.T) {
+	dev := ptyBoard(t, sim.Options{Platform: "esp32s3"})
+	r, cfg := runGenerate(t, dev)
+	require.Positive(t, r.N, "the benchmark failed")
+
+	// The per-op time is the board's: a generation of 16 tokens on the
+	// modelled ESP32-S3 takes about TTFT + 15 × 53 ms, far above the
+	// host's time for it.
+	g, err := dev.Generate(t.Context(), device.GenerateRequest{Prompt: "Once upon a time", MaxTokens: 16, Seed: 42})
+	require.NoError(t, err)
+	boardNS := float64(uint64(g.Summary.TTFTUS)+uint64(g.Summary.DecodeUS)) * 1e3
+	assert.InEpsilon(t, boardNS, r.Extra["ns/op"], 0.01)
+	assert.InEpsilon(t, g.DecodeTokensPerSecond(), r.Extra["tok/s"], 0.01)
+	assert.InEpsilon(t, float64(g.Summary.TTFTUS)*1e3, r.Extra["ttft-ns"], 0.01)
+	for _, u := range []string{"prefill-tok/s", "itl-p50-ns", "itl-p95-ns", "itl-p99-ns", "peak-heap-B", "peak-psram-B", "free-heap-after-B"} {
+		assert.Positive(t, r.Extra[u], u)
+	}
+	assert.LessOrEqual(t, r.Extra["itl-p50-ns"], r.Extra["itl-p95-ns"])
+	assert.LessOrEqual(t, r.Extra["itl-p95-ns"], r.Extra["itl-p99-ns"])
+	assert.NotContains(t, r.Extra, "W", "the simulated board measures no power")
+
+	// The configuration lines and the result line read back as benchstat
+	// reads them: configuration attached, ns tidied to sec.
+	text := cfg + "BenchmarkGenerate/" + bench.Name("esp32s3", "stories260k", "f32") + "\t" + r.String() + "\n"
+	br := benchfmt.NewReader(strings.NewReader(text), "out.txt")
+	var res *benchfmt.Result
+	for br.Scan() {
+		switch rec := br.Result().(type) {
+		case *benchfmt.Result:
+			res = rec.Clone()
+		case *benchfmt.SyntaxError:
+			t.Fatalf("%v in\n%s", rec, text)
+		}
+	}
+	require.NotNil(t, res, text)
+	for k, want := range map[string]string{"board": "sim-esp32s3", "platform": "esp32s3", "firmware": sim.FirmwareVersion,
+		"simulated": "true", "model-sha256": bench.ModelSHA256(fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)), "power-source": "none", "weights-in": "psram"} {
+		assert.Equal(t, want, res.GetConfig(k), k)
+	}
+	v, ok := res.Value("itl-p95-sec")
+	assert.True(t, ok, "itl-p95-ns is tidied to itl-p95-sec")
+	assert.InEpsilon(t, r.Extra["itl-p95-ns"]/1e9, v, 1e-3)
+	assert.Equal(t, -1, br.Units().GetBetter("itl-p95-sec"))
+	assert.Equal(t, +1, br.Units().GetBetter("tok/s"))
+}
+
+func TestGenerateFailsOnBadRuns(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults sim.Faults
+	}{
+		{"fewer tokens than asked", sim.Faults{StopAfterTokens: 5}},
+		{"board resets mid-benchmark", sim.Faults{ResetAfterTokens: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dev := pipeBoard(t, sim.Options{Faults: tt.faults})
+			r, _ := runGenerate(t, dev)
+			assert.Zero(t, r.N, "a failed benchmark reports nothing")
+			assert.Empty(t, r.Extra)
+		})
+	}
+}
+
+// fakeMeter meters 0.5 W over 2 s per window.
+type fakeMeter struct{ windows int }
+
+func (m *fakeMeter) Name() string                { return "fake 0.5 W" }
+func (m *fakeMeter) Begin(context.Context) error { m.windows++; return nil }
+func (m *fakeMeter) End(context.Context) (bench.Energy, error) {
+	return bench.Energy{Joules: 1, Seconds: 2}, nil
+}
+
+// powerBoard is a board that reports measuring 1.25 W itself.
+type powerBoard struct{ *device.Device }
+
+func (p powerBoard) Info() *firmware.Info {
+	i := *p.Device.Info()
+	i.Capabilities |= firmware.CapPower
+	return &i
+}
+func (p powerBoard) Metrics(ctx context.Context) (*firmware.Metrics, error) {
+	m, err := p.Device.Metrics(ctx)
+	if err == nil {
+		m.HasPower, m.PowerUW = true, 1_250_000
+	}
+	return m, err
+}
+
+func TestGeneratePower(t *testing.T) {
+	t.Run("meter", func(t *testing.T) {
+		m := &fakeMeter{}
+		r, cfg := runGenerate(t, pipeBoard(t, sim.Options{}), bench.WithMeter(m))
+		require.Positive(t, r.N)
+		assert.Equal(t, r.N, m.windows, "one window per generation")
+		assert.InDelta(t, 0.5, r.Extra["W"], 1e-9)
+		assert.InDelta(t, 1.0/16, r.Extra["J/tok"], 1e-9)
+		assert.Contains(t, cfg, "power-source: meter fake 0.5 W\n")
+	})
+	t.Run("board", func(t *testing.T) {
+		r, cfg := runGenerate(t, powerBoard{pipeBoard(t, sim.Options{})})
+		require.Positive(t, r.N)
+		assert.InDelta(t, 1.25, r.Extra["W"], 1e-9)
+		assert.InEpsilon(t, 1.25*r.Extra["ns/op"]/1e9/16, r.Extra["J/tok"], 1e-6)
+		assert.Contains(t, cfg, "power-source: board")
+	})
+}
+
+func TestName(t *testing.T) {
+	assert.Equal(t, "platform=esp32s3/model=stories_260k_a_b/quant=q4_0", bench.Name("esp32s3", "stories 260k/a=b", "q4_0"))
+}
+
+var _ = fmt.Sprint
