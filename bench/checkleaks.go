@@ -2,13 +2,14 @@ package bench
 
 import (
 	"encoding/csv"
-	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/internal/atomicfile"
 )
 
 // CheckLeaks runs workload on dev for a warm-up (Warmup, default 5) and
@@ -94,7 +95,7 @@ func writeHeapArtifacts(dir string, rep *LeakReport) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	err := writeAtomic(filepath.Join(dir, "heap.csv"), func(f *os.File) error {
+	err := atomicfile.Write(filepath.Join(dir, "heap.csv"), 0o644, func(f io.Writer) error {
 		w := csv.NewWriter(f)
 		w.Write([]string{"iteration", "uptime_us", "free_heap_bytes", "largest_free_block_bytes"})
 		for _, s := range rep.Series {
@@ -107,31 +108,7 @@ func writeHeapArtifacts(dir string, rep *LeakReport) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "heap.svg"), func(f *os.File) error {
+	return atomicfile.Write(filepath.Join(dir, "heap.svg"), 0o644, func(f io.Writer) error {
 		return writeLeakPlot(f, rep, "svg")
 	})
-}
-
-// writeAtomic writes path through a temporary file renamed into place.
-func writeAtomic(path string, write func(*os.File) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

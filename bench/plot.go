@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tinyprof/tinyprof/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -36,7 +37,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 	}{{"latency", r.writeLatencyPlot}, {"heap", r.writeHeapPlot}} {
 		for _, format := range []string{"svg", "png"} {
 			path := filepath.Join(dir, c.name+"."+format)
-			if err := writeAtomic(path, func(f *os.File) error { return c.write(f, format) }); err != nil {
+			if err := atomicfile.Write(path, 0o644, func(f io.Writer) error { return c.write(f, format) }); err != nil {
 				return paths, fmt.Errorf("plots: %w", err)
 			}
 			paths = append(paths, path)

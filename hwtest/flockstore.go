@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tinyprof/tinyprof/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -208,28 +209,7 @@ func (s *FlockStore) SetHealth(ctx context.Context, id string, h Health) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.healthPath(id), append(data, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteFile(s.healthPath(id), append(data, '\n'), 0o644)
 }
 
 // List implements Store.

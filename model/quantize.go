@@ -7,8 +7,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
+
+	"github.com/tinyprof/tinyprof/internal/atomicfile"
 )
 
 // QuantizeOptions selects the output of Quantize.
@@ -105,28 +106,18 @@ func Quantize(ctx context.Context, in, out string, opts QuantizeOptions, progres
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	defer src.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp*")
-	if err != nil {
-		return nil, fmt.Errorf("quantize: %w", err)
-	}
-	defer os.Remove(tmp.Name())
 	q := &quantizer{ctx: ctx, src: src, plan: plan, progress: progress}
 	for _, p := range plan {
 		q.total += p.src.Bytes
 	}
-	if opts.Llama2C {
-		err = q.writeLlama2C(tmp, info, opts.GroupSize)
-	} else {
-		err = q.writeGGUF(tmp, info, src, opts.Type)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	err = atomicfile.Write(out, 0o644, func(w io.Writer) error {
+		if opts.Llama2C {
+			return q.writeLlama2C(w, info, opts.GroupSize)
+		}
+		return q.writeGGUF(w, info, src, opts.Type)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("quantize %s: %w", in, err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	rep := &QuantizeReport{FileBefore: info.FileSize}
 	for _, p := range plan {
