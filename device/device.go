@@ -73,9 +73,10 @@ type Device struct {
 	seq  uint16
 	info *firmware.Info // from the last Hello, guarded by mu
 
-	cur  atomic.Pointer[call] // the request in flight, if any
-	boot atomic.Uint32        // last boot id seen
-	logs logRing
+	cur      atomic.Pointer[call]          // the request in flight, if any
+	boot     atomic.Uint32                 // last boot id seen
+	rebooted atomic.Pointer[firmware.Info] // a reboot seen between requests
+	logs     logRing
 
 	rxBytes, frameBytes atomic.Int64
 	lastText            atomic.Pointer[string]
@@ -192,10 +193,14 @@ func (d *Device) dispatch(e firmware.Event) {
 	case *firmware.Info:
 		if f.Seq == 0 {
 			prev := d.boot.Swap(m.BootID)
-			d.addLog(LogLine{Text: fmt.Sprintf("board booted: %s %s boot id %08x", m.Platform, m.Firmware, m.BootID), Host: true})
-			if c := d.cur.Load(); c != nil && prev != 0 && prev != m.BootID {
-				c.deliver(inbound{reset: true, msg: m})
+			if prev != 0 && prev != m.BootID {
+				if c := d.cur.Load(); c != nil {
+					c.deliver(inbound{reset: true, msg: m})
+				} else {
+					d.rebooted.Store(m) // between requests: the next one reports it
+				}
 			}
+			d.addLog(LogLine{Text: fmt.Sprintf("board booted: %s %s boot id %08x", m.Platform, m.Firmware, m.BootID), Host: true})
 			return
 		}
 	case *firmware.Error:
@@ -236,8 +241,27 @@ func (c *call) deliver(in inbound) {
 }
 
 // begin takes the request lock and registers a call with a fresh sequence
-// number. The caller must call end.
+// number. If the board rebooted since the last request, the call's first
+// event reports it, so the caller learns its model and state are gone
+// rather than meeting a puzzling NO_MODEL. The caller must call end.
 func (d *Device) begin() *call {
+	c := d.register()
+	if info := d.rebooted.Swap(nil); info != nil {
+		c.ch <- inbound{reset: true, msg: info}
+	}
+	return c
+}
+
+// beginResync is begin for the requests that re-synchronise with a board
+// (Hello, Reset): a reboot since the last request is expected, not an error.
+func (d *Device) beginResync() *call {
+	c := d.register()
+	d.rebooted.Store(nil)
+	return c
+}
+
+// register takes the request lock and makes a call the one in flight.
+func (d *Device) register() *call {
 	d.mu.Lock()
 	c := &call{ch: make(chan inbound, 64), stop: make(chan struct{})}
 	d.renumber(c)

@@ -3,6 +3,8 @@ package device_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,4 +131,33 @@ func TestInMemoryPipe(t *testing.T) {
 	info, err := d.Hello(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, "rp2040", info.Platform)
+}
+
+// TestRebootBetweenRequestsIsReported: a board that reboots while the host
+// is idle loses its model; the next request says so instead of failing
+// with the board's puzzled NO_MODEL.
+func TestRebootBetweenRequestsIsReported(t *testing.T) {
+	d, b := open(t, sim.Options{Faults: sim.Faults{BootNoise: true}}, device.Options{})
+	_, err := d.LoadModel(t.Context(), bytes.NewReader(tiny), int64(len(tiny)), device.LoadOptions{})
+	require.NoError(t, err)
+	before := b.BootID()
+	b.Reboot() // as a brown-out or watchdog would, with no request in flight
+	require.NotEqual(t, before, b.BootID())
+	announced := fmt.Sprintf("boot id %08x", b.BootID())
+	require.Eventually(t, func() bool {
+		for _, l := range d.Logs() {
+			if l.Host && strings.Contains(l.Text, announced) {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond, "the host sees the new boot announcement")
+
+	_, err = d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 4})
+	require.ErrorIs(t, err, device.ErrBoardReset)
+	assert.Contains(t, err.Error(), "load the model again")
+
+	// Reported once: the board answers the next request.
+	_, err = d.Ping(t.Context(), nil)
+	require.NoError(t, err)
 }

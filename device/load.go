@@ -160,7 +160,7 @@ func (d *Device) checkInbound(op string, in inbound) (done bool, err error) {
 	case in.closed:
 		return true, d.wrap(op, in.err)
 	case in.reset:
-		return true, d.errorf(op, CodeBoardReset, nil, fmt.Sprintf("the board rebooted (boot id %08x); check its power and log", in.msg.(*firmware.Info).BootID))
+		return true, d.errorf(op, CodeBoardReset, nil, fmt.Sprintf("the board rebooted (boot id %08x), so its model and state are gone; check its power and log, then load the model again", in.msg.(*firmware.Info).BootID))
 	case in.err != nil:
 		return true, d.errorf(op, CodeBadResponse, in.err, "")
 	}

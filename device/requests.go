@@ -12,7 +12,9 @@ import (
 // Hello opens the session: it checks the board speaks this protocol version
 // and records what it reports. Call it before any other request.
 func (d *Device) Hello(ctx context.Context) (*firmware.Info, error) {
-	m, err := d.roundTrip(ctx, "hello", &firmware.Hello{ProtocolVersion: firmware.ProtocolVersion, MaxPayload: uint16(d.opts.MaxPayload)}, firmware.TypeInfo)
+	c := d.beginResync()
+	m, err := d.exchange(ctx, c, "hello", &firmware.Hello{ProtocolVersion: firmware.ProtocolVersion, MaxPayload: uint16(d.opts.MaxPayload)}, firmware.TypeInfo)
+	d.end(c)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +58,7 @@ func (d *Device) Metrics(ctx context.Context) (*firmware.Metrics, error) {
 // it to announce itself with a new boot id. It returns the new Info.
 func (d *Device) Reset(ctx context.Context) (*firmware.Info, error) {
 	old := d.boot.Load()
-	c := d.begin()
+	c := d.beginResync()
 	defer d.end(c)
 	if err := d.send(ctx, "reset", c.seq, &firmware.Reset{}); err != nil {
 		return nil, err
@@ -73,7 +75,7 @@ func (d *Device) HardReset(ctx context.Context) (*firmware.Info, error) {
 		return nil, d.errorf("hard reset", CodeNoResetLines, nil, "this transport cannot reset the board; use Reset")
 	}
 	old := d.boot.Load()
-	c := d.begin()
+	c := d.beginResync()
 	defer d.end(c)
 	if err := hr.HardReset(ctx); err != nil {
 		return nil, err
