@@ -177,3 +177,16 @@ func TestHighFileDescriptorIsAnErrorNotAPanic(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "open serial ports early")
 }
+
+// TestEmulatedBaudPacesTheUpload: with Baud set, the simulated board takes
+// bytes no faster than the wire would deliver them (8N1: 10 bits a byte).
+// Only a lower bound is asserted, which a busy machine cannot break.
+func TestEmulatedBaudPacesTheUpload(t *testing.T) {
+	d, _ := open(t, sim.Options{Baud: 115200}, device.Options{})
+	data := fixtures.Llama2C(fixtures.Stories260K, 1)[:8192] // the board rejects the format at the end; the pacing is what counts
+	start := time.Now()
+	_, err := d.LoadModel(t.Context(), bytes.NewReader(data), int64(len(data)), device.LoadOptions{})
+	require.Error(t, err)
+	min := time.Duration(float64(len(data)*10) / 115200 * float64(time.Second))
+	assert.GreaterOrEqual(t, time.Since(start), min, "8 KiB at 115200 baud takes at least %v", min)
+}
