@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,6 +67,7 @@ type Client struct {
 	readErr error
 	notify  chan struct{}
 	done    chan struct{}
+	closing atomic.Bool
 }
 
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
@@ -95,6 +97,7 @@ func (c *Client) Close() error {
 	if !ok {
 		return nil
 	}
+	c.closing.Store(true)
 	if err := rd.SetReadDeadline(time.Now()); err != nil {
 		return err
 	}
@@ -121,6 +124,13 @@ func (c *Client) readLoop() {
 			}
 		}
 		if err != nil {
+			// A transport's periodic read time-out (device.SerialPort
+			// has one) is a quiet line, not an end; the deadline Close
+			// sets is.
+			var te interface{ Timeout() bool }
+			if errors.As(err, &te) && te.Timeout() && !c.closing.Load() {
+				continue
+			}
 			c.mu.Lock()
 			c.readErr = err
 			c.mu.Unlock()

@@ -1,0 +1,232 @@
+// Package eembcsim is a simulated MLPerf Tiny (EEMBC EnergyRunner) DUT in
+// performance mode, behind a real pseudo-terminal, for tests and for
+// running `tiny-profiler benchmark --protocol eembc` without a board.
+//
+// It follows the reference firmware's command parser
+// (mlcommons/tiny benchmark/api/internally_implemented.cpp, see
+// shared/research/profiling_anchors.md §1.2–1.3): commands end in '%',
+// replies end in "\r\n", every command is answered by "m-ready", and
+// "infer N W" prints its two m-lap-us timestamps from a 32-bit microsecond
+// counter. The counter is virtual: each inference advances it by the
+// modelled InferenceUS, so a 10-second MLPerf window costs no real time.
+// Its timings are modelled, not measured.
+package eembcsim
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tinyprof/tinyprof/internal/pty"
+)
+
+// Options configures a simulated DUT. The zero value is a kws01 DUT taking
+// 16,760 µs per inference, like the NUCLEO-H7A3ZI-Q's kws01 result in
+// MLPerf Tiny v1.0 (profiling_anchors.md §1.8).
+type Options struct {
+	Vendor      string // m-name-dut-[Vendor]; default "tinyprof simulated"
+	Model       string // m-model-[Model]; default "kws01"
+	InferenceUS uint64 // modelled time of one inference; default 16760
+	PrePostUS   uint64 // th_pre + th_post inside the timed window; default 0
+	Results     int    // scores printed per inference; default 12 (kws01's classes)
+	MaxInput    int    // db load limit; default 27648 (MAX_DB_INPUT_SIZE)
+	Silent      bool   // answer nothing, as a board without the firmware
+	Chatty      bool   // print debug lines before replies, as many ports do
+}
+
+// DUT is a running simulated DUT. Close it when done (Start does it for you).
+type DUT struct {
+	// Path is the pseudo-terminal to open.
+	Path string
+
+	opts Options
+	pair *pty.Pair
+	done chan struct{}
+
+	mu     sync.Mutex
+	clock  uint64 // virtual µs since boot
+	want   int
+	buf    []byte
+	scores []float64
+}
+
+// Listen starts a DUT behind a new pseudo-terminal. The caller must Close it.
+func Listen(opts Options) (*DUT, error) {
+	if opts.Vendor == "" {
+		opts.Vendor = "tinyprof simulated"
+	}
+	if opts.Model == "" {
+		opts.Model = "kws01"
+	}
+	if opts.InferenceUS == 0 {
+		opts.InferenceUS = 16760
+	}
+	if opts.Results <= 0 {
+		opts.Results = 12
+	}
+	if opts.MaxInput <= 0 {
+		opts.MaxInput = 96 * 96 * 3
+	}
+	p, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("simulated EEMBC DUT: %w", err)
+	}
+	d := &DUT{Path: p.Path, opts: opts, pair: p, done: make(chan struct{}), clock: 1_000_000}
+	go d.run()
+	return d, nil
+}
+
+// Start starts a DUT and closes it when the test ends.
+func Start(tb testing.TB, opts Options) *DUT {
+	tb.Helper()
+	d, err := Listen(opts)
+	if err != nil {
+		tb.Fatalf("eembcsim.Start: %v", err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Close stops the DUT and waits for it.
+func (d *DUT) Close() error {
+	err := d.pair.Close()
+	<-d.done
+	return err
+}
+
+func (d *DUT) print(lines ...string) {
+	if d.opts.Silent {
+		return
+	}
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.WriteString(l + "\r\n")
+	}
+	_, _ = d.pair.Master.Write(b.Bytes())
+}
+
+func (d *DUT) run() {
+	defer close(d.done)
+	d.print("m-timestamp-mode-performance", "m-init-done", "m-ready")
+	var cmd []byte
+	buf := make([]byte, 512)
+	for {
+		n, err := d.pair.Master.Read(buf)
+		for _, c := range buf[:n] {
+			switch c {
+			case '%':
+				d.command(string(cmd))
+				cmd = cmd[:0]
+			case '\r', '\n':
+				// The reference parser takes these as part of the command,
+				// which then fails; the EEMBC guide warns against them.
+				cmd = append(cmd, c)
+			default:
+				if len(cmd) < 79 { // EE_CMD_SIZE 80 with the NUL
+					cmd = append(cmd, c)
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (d *DUT) command(cmd string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.opts.Chatty {
+		d.print("[dbg] rx " + strconv.Itoa(len(cmd)) + " bytes")
+	}
+	f := strings.Split(cmd, " ")
+	switch {
+	case cmd == "name":
+		d.print("m-name-dut-[" + d.opts.Vendor + "]")
+	case cmd == "profile":
+		d.print("m-profile-[ULPMark for tinyML Firmware V0.0.1]", "m-model-["+d.opts.Model+"]")
+	case cmd == "timestamp":
+		d.print(d.lap())
+	case len(f) == 3 && f[0] == "db" && f[1] == "load":
+		n, err := strconv.Atoi(f[2])
+		switch {
+		case err != nil || n <= 0:
+			d.print("e-[Command 'db load' must be >0 bytes]")
+		case n > d.opts.MaxInput:
+			d.print(fmt.Sprintf("Supplied buffer size %d exceeds maximum of %d", n, d.opts.MaxInput))
+		default:
+			d.want, d.buf = n, d.buf[:0]
+			d.print(fmt.Sprintf("m-[Expecting %d bytes]", n))
+		}
+	case len(f) == 2 && f[0] == "db":
+		if len(f[1])%2 != 0 {
+			d.print("e-[Insufficent number of hex digits]") // sic, as the reference prints it
+			break
+		}
+		b, err := hex.DecodeString(f[1])
+		if err != nil {
+			d.print("e-[Invalid hex digit]")
+			break
+		}
+		d.buf = append(d.buf, b...)
+		if len(d.buf) == d.want {
+			d.print("m-load-done")
+		}
+	case len(f) >= 2 && f[0] == "infer":
+		n, err := strconv.Atoi(f[1])
+		w := 10 // the reference's default when W is omitted
+		if len(f) == 3 {
+			w, _ = strconv.Atoi(f[2])
+		}
+		if err != nil || n <= 0 {
+			d.print("e-[infer requires a positive count]")
+			break
+		}
+		d.clock += uint64(w) * d.opts.InferenceUS
+		lines := []string{fmt.Sprintf("m-warmup-start-%d", w), "m-warmup-done", fmt.Sprintf("m-infer-start-%d", n), d.lap()}
+		d.clock += uint64(n)*d.opts.InferenceUS + d.opts.PrePostUS
+		d.scores = d.score()
+		lines = append(lines, d.lap(), "m-infer-done", d.results())
+		d.print(lines...)
+	case cmd == "results":
+		d.print(d.results())
+	default:
+		d.print("e-[Unknown command: " + cmd + "]")
+	}
+	d.print("m-ready")
+}
+
+// lap prints the 32-bit µs counter, as us_ticker_read() does.
+func (d *DUT) lap() string { return fmt.Sprintf("m-lap-us-%d", uint32(d.clock)) }
+
+// score derives deterministic class scores from the loaded input, so that
+// the same input always gives the same results.
+func (d *DUT) score() []float64 {
+	h := fnv.New64a()
+	h.Write(d.buf)
+	s := h.Sum64()
+	out := make([]float64, d.opts.Results)
+	for i := range out {
+		s = s*6364136223846793005 + 1442695040888963407
+		out[i] = float64(s>>40) / float64(1<<24)
+	}
+	return out
+}
+
+func (d *DUT) results() string {
+	var parts []string
+	for _, v := range d.scores {
+		parts = append(parts, strconv.FormatFloat(v, 'f', 3, 64))
+	}
+	if len(parts) == 0 {
+		for range d.opts.Results {
+			parts = append(parts, "0.000")
+		}
+	}
+	return "m-results-[" + strings.Join(parts, ",") + "]"
+}
