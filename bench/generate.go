@@ -28,9 +28,13 @@ const maxLatencySamples = 1 << 20
 //	itl-p50-ns, -p95-ns, -p99-ns   inter-token latency percentiles over every token
 //	peak-heap-B, peak-psram-B      the board's peak use during any generation
 //	free-heap-after-B  free heap after the last generation
-//	W, J/tok           average power and energy per generated token, only
-//	                   with a meter (WithMeter) or a board that measures
-//	                   its own power; the power-source line names which
+//	W, J/tok           average power over the generations and energy per
+//	                   generated token, only with a meter (WithMeter) or a
+//	                   board that measures its own power; the
+//	                   power-source line names which
+//	J/tok-min, -max    the bounds of J/tok from the windows' uncertainty
+//	idle-W             the board's power while idle before each generation
+//	                   (a meter only)
 //
 // Before its first result it writes configuration lines to standard output
 // (see ConfigTo): board, platform, chip, firmware, model, model-sha256,
@@ -63,13 +67,7 @@ func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
 	if err != nil {
 		b.Fatalf("bench.Generate: read the board's metrics: %v", err)
 	}
-	power := "none"
-	switch {
-	case s.meter != nil:
-		power = "meter " + s.meter.Name()
-	case info.Capabilities&firmware.CapPower != 0:
-		power = "board (METRICS after each generation, not integrated)"
-	}
+	power := powerSource(s.meter, info)
 	emitConfig(b, s.config, map[string]string{
 		"board": boardID(dev, info), "platform": info.Platform, "chip": info.Chip, "firmware": info.Firmware,
 		"model": s.modelName, "model-sha256": hex.EncodeToString(load.SHA256[:]), "quant": s.quant,
@@ -95,8 +93,8 @@ func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
 		if m.UptimeUS < uptime {
 			b.Fatalf("bench.Generate: the board reset after generation %d (uptime went back from %d µs to %d µs): its figures would mix two boots; check its power and log", i+1, uptime, m.UptimeUS)
 		}
+		acc.add(g, m, e, m.UptimeUS-uptime)
 		uptime = m.UptimeUS
-		acc.add(g, m, e)
 	}
 	acc.report(b, s.meter != nil)
 }
@@ -128,17 +126,35 @@ func generateMetered(ctx context.Context, dev Device, req device.GenerateRequest
 		return nil, nil, fmt.Errorf("meter %s: begin: %w", m.Name(), err)
 	}
 	g, err := dev.Generate(ctx, req)
-	e, merr := m.End(ctx)
 	if err != nil {
+		m.End(ctx, nil)
 		return nil, nil, err
 	}
-	if merr != nil {
-		return nil, nil, fmt.Errorf("meter %s: end: %w", m.Name(), merr)
+	e, err := m.End(ctx, g)
+	if err != nil {
+		return nil, nil, fmt.Errorf("meter %s: %w", m.Name(), err)
 	}
 	if !(e.Joules >= 0 && e.Seconds > 0) || math.IsInf(e.Joules, 0) || math.IsInf(e.Seconds, 0) {
 		return nil, nil, fmt.Errorf("meter %s: a window of %v J over %v s is not a measurement: check the meter's connection", m.Name(), e.Joules, e.Seconds)
 	}
+	if e.JoulesMin == 0 && e.JoulesMax == 0 {
+		e.JoulesMin, e.JoulesMax = e.Joules, e.Joules
+	}
 	return g, &e, nil
+}
+
+// powerSource says where Generate's and Profile's power figures come
+// from, for the power-source configuration line and reports.
+func powerSource(m Meter, info *firmware.Info) string {
+	switch {
+	case m != nil:
+		return "meter " + m.Name()
+	case info.Capabilities&firmware.CapPower != 0 && info.Capabilities&firmware.CapSimulated != 0:
+		return "board METRICS (modelled by the simulated board, not measured)"
+	case info.Capabilities&firmware.CapPower != 0:
+		return "board METRICS (the board's own power monitor, averaged between readings)"
+	}
+	return "none"
 }
 
 // checkTokens fails a generation that returned fewer tokens than asked:
@@ -166,12 +182,16 @@ type genStats struct {
 	itlNS                  []float64
 	peakHeap, peakPSRAM    int64
 	freeAfter              int64
-	powerW                 []float64 // board readings
+	boardJoules, boardSecs float64 // board readings: average power × uptime between readings
 	joules, genTokens      float64
+	joulesMin, joulesMax   float64
 	meterSeconds           float64
+	idleW                  []float64
 }
 
-func (a *genStats) add(g *device.Generation, m *firmware.Metrics, e *Energy) {
+// add accumulates one generation; dtUS is the board's uptime since the
+// reading before it, over which m's power is an average.
+func (a *genStats) add(g *device.Generation, m *firmware.Metrics, e *Energy, dtUS uint64) {
 	s := g.Summary
 	a.n++
 	a.boardNS += float64(uint64(s.TTFTUS)+uint64(s.DecodeUS)) * 1e3
@@ -192,13 +212,19 @@ func (a *genStats) add(g *device.Generation, m *firmware.Metrics, e *Energy) {
 	a.peakHeap = max(a.peakHeap, int64(s.PeakHeap))
 	a.peakPSRAM = max(a.peakPSRAM, int64(s.PeakPSRAM))
 	a.freeAfter = int64(m.FreeHeap)
-	if m.HasPower {
-		a.powerW = append(a.powerW, float64(m.PowerUW)/1e6)
+	if m.HasPower && dtUS > 0 {
+		a.boardJoules += float64(m.PowerUW) / 1e6 * float64(dtUS) / 1e6
+		a.boardSecs += float64(dtUS) / 1e6
 	}
 	a.genTokens += float64(len(g.Tokens))
 	if e != nil {
 		a.joules += e.Joules
+		a.joulesMin += e.JoulesMin
+		a.joulesMax += e.JoulesMax
 		a.meterSeconds += e.Seconds
+		if e.IdleWatts > 0 {
+			a.idleW = append(a.idleW, e.IdleWatts)
+		}
 	}
 }
 
@@ -229,10 +255,14 @@ func (a *genStats) report(b *testing.B, metered bool) {
 	case metered && a.meterSeconds > 0 && a.genTokens > 0:
 		b.ReportMetric(a.joules/a.meterSeconds, "W")
 		b.ReportMetric(a.joules/a.genTokens, "J/tok")
-	case !metered && len(a.powerW) > 0 && a.genTokens > 0:
-		w := mean(a.powerW)
-		b.ReportMetric(w, "W")
-		b.ReportMetric(w*(a.boardNS/1e9)/a.genTokens, "J/tok")
+		b.ReportMetric(a.joulesMin/a.genTokens, "J/tok-min")
+		b.ReportMetric(a.joulesMax/a.genTokens, "J/tok-max")
+		if len(a.idleW) > 0 {
+			b.ReportMetric(mean(a.idleW), "idle-W")
+		}
+	case !metered && a.boardSecs > 0 && a.genTokens > 0:
+		b.ReportMetric(a.boardJoules/a.boardSecs, "W")
+		b.ReportMetric(a.boardJoules/a.genTokens, "J/tok")
 	}
 }
 

@@ -32,6 +32,9 @@ func (r *Report) WriteBench(w io.Writer) error {
 	cfg := map[string]string{"board": board, "platform": r.Board.Platform, "chip": r.Board.Chip,
 		"firmware": r.Board.Firmware, "model": r.Model.Name, "model-sha256": r.Model.SHA256, "quant": r.Model.Quant,
 		"weights-in": r.Model.Region, "simulated": fmt.Sprint(r.Simulated), "power-source": "none"}
+	if r.Power != nil {
+		cfg["power-source"] = r.Power.Source
+	}
 	if err := writeConfigBlock(&b, cfg, true); err != nil {
 		return err
 	}
@@ -54,6 +57,9 @@ func (r *Report) WriteBench(w io.Writer) error {
 		}
 		if j := r.Config.Warmup + i; j < len(r.Memory.Series) {
 			fmt.Fprintf(&b, "\t%d free-heap-after-B", r.Memory.Series[j].FreeHeap)
+		}
+		if e := run.Energy; e != nil && e.Seconds > 0 && run.Tokens > 0 {
+			fmt.Fprintf(&b, "\t%.4g W\t%.4g J/tok", e.Joules/e.Seconds, e.Joules/float64(run.Tokens))
 		}
 		b.WriteByte('\n')
 	}
@@ -93,6 +99,21 @@ func (r *Report) WriteTable(w io.Writer) error {
 		bytesIEC(m.PeakHeap), bytesIEC(m.FreeHeapIdle), bytesIEC(m.FreeHeapBefore), bytesIEC(m.FreeHeapAfter), bytesIEC(m.MinFreeHeap), bytesIEC(m.LargestFreeBlock), label)
 	if r.Board.PSRAM > 0 {
 		p("psram\tpeak %s in use; free %s idle, %s with the model, %s after%s", bytesIEC(m.PeakPSRAM), bytesIEC(m.PSRAMFreeIdle), bytesIEC(m.PSRAMFreeBefore), bytesIEC(m.PSRAMFreeAfter), label)
+	}
+	if pw := r.Power; pw != nil {
+		plabel := label
+		if pw.Simulated {
+			plabel = " (simulated: modelled, not measured)"
+		}
+		p("power\t%.1f mW average over the generations; source: %s%s", pw.AverageWatts*1e3, pw.Source, plabel)
+		if pw.EnergyPerTokenMaxJ > 0 {
+			p("energy/token\t%.3f mJ (%.3f–%.3f, window edges ±%.3g ms)%s", pw.EnergyPerTokenJ*1e3, pw.EnergyPerTokenMinJ*1e3, pw.EnergyPerTokenMaxJ*1e3, pw.WindowUncertainty*1e3, plabel)
+		} else {
+			p("energy/token\t%.3f mJ (board readings averaged between METRICS, link time included)%s", pw.EnergyPerTokenJ*1e3, plabel)
+		}
+		if pw.IdleWatts > 0 {
+			p("idle power\t%.1f mW before each run, not in the figures above%s", pw.IdleWatts*1e3, plabel)
+		}
 	}
 	if d := m.FreeHeapBefore - m.FreeHeapAfter; d > 0 && len(r.Runs) > 0 {
 		p("heap drift\t%s less free after %d generations: run a leak check", bytesIEC(d), len(r.Runs)+r.Config.Warmup)

@@ -37,6 +37,9 @@ type Config struct {
 	ModelName string
 	// Quant labels the weights' format in benchmark names, e.g. "f32", "q8_0".
 	Quant string
+	// Meter, if set, meters every measured run (see PowerMeter); without
+	// one, power comes from the board's METRICS when it reports power.
+	Meter Meter
 	// Progress, if set, is told about each step: "upload" with bytes, or
 	// "run" with runs done of total.
 	Progress func(step string, done, total int64)
@@ -85,6 +88,28 @@ type Report struct {
 	Runs      []Run     `json:"runs"`
 	Summary   Summary   `json:"summary"`
 	Memory    Memory    `json:"memory"`
+	// Power is absent when neither a meter nor the board gave power.
+	Power *PowerReport `json:"power,omitempty"`
+}
+
+// PowerReport is the power and energy of the measured runs, and where the
+// figures came from.
+type PowerReport struct {
+	// Source is "meter …" (with how windows were found) or "board METRICS …".
+	Source string `json:"source"`
+	// Simulated is set when a simulated board or meter produced the figures.
+	Simulated bool `json:"simulated"`
+	// AverageWatts is the energy over the time metered.
+	AverageWatts float64 `json:"average_watts"`
+	// EnergyPerTokenJ is the energy over the tokens generated; Min and Max
+	// bound it from the windows' uncertainty (a meter only).
+	EnergyPerTokenJ    float64 `json:"energy_per_token_joules"`
+	EnergyPerTokenMinJ float64 `json:"energy_per_token_min_joules,omitempty"`
+	EnergyPerTokenMaxJ float64 `json:"energy_per_token_max_joules,omitempty"`
+	// IdleWatts is the board's power idle before the runs (a meter only).
+	IdleWatts float64 `json:"idle_watts,omitempty"`
+	// WindowUncertainty is the largest edge uncertainty of a window, seconds.
+	WindowUncertainty float64 `json:"window_uncertainty_seconds,omitempty"`
 }
 
 // Board identifies the board a report came from.
@@ -134,6 +159,8 @@ type Run struct {
 	PeakHeap        int64     `json:"peak_heap_bytes"`
 	PeakPSRAM       int64     `json:"peak_psram_bytes"`
 	Retries         int       `json:"retries"`
+	// Energy is the metered energy of the run, with a meter only.
+	Energy *Energy `json:"energy,omitempty"`
 }
 
 // Estimate is a median with its confidence interval. With too few runs
@@ -223,9 +250,14 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 
 	total := int64(cfg.Warmup + cfg.Runs)
 	uptime := loaded.UptimeUS
+	var pw powerAcc
 	for i := 0; i < cfg.Warmup+cfg.Runs; i++ {
 		seed := cfg.Seed + uint32(i)
-		g, err := dev.Generate(ctx, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed})
+		meter := cfg.Meter
+		if i < cfg.Warmup {
+			meter = nil
+		}
+		g, energy, err := generateMetered(ctx, dev, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed}, meter)
 		if err != nil {
 			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
 		}
@@ -239,6 +271,7 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		if m.UptimeUS < uptime {
 			return nil, fmt.Errorf("run %d of %d: the board reset (uptime went back from %d µs to %d µs): its figures would mix two boots; check its power and log", i+1, total, uptime, m.UptimeUS)
 		}
+		dt := m.UptimeUS - uptime
 		uptime = m.UptimeUS
 		rep.Memory.Series = append(rep.Memory.Series, Sample{UptimeSeconds: float64(m.UptimeUS) / 1e6,
 			FreeHeap: int64(m.FreeHeap), PSRAMFree: int64(m.PSRAMFree)})
@@ -246,8 +279,12 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		if i < cfg.Warmup {
 			continue
 		}
-		rep.Runs = append(rep.Runs, runOf(seed, g))
+		run := runOf(seed, g)
+		run.Energy = energy
+		pw.add(len(g.Tokens), energy, m, dt)
+		rep.Runs = append(rep.Runs, run)
 	}
+	rep.Power = pw.report(powerSource(cfg.Meter, info), rep.Simulated)
 	after, err := dev.Metrics(ctx)
 	if err != nil {
 		return nil, err
@@ -260,6 +297,51 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 	}
 	rep.Summary = summarize(rep.Runs)
 	return rep, nil
+}
+
+// powerAcc accumulates the runs' power figures.
+type powerAcc struct {
+	tokens                   float64
+	joules, jmin, jmax, secs float64
+	idle                     []float64
+	unc                      float64
+	metered, simulated       bool
+}
+
+func (a *powerAcc) add(tokens int, e *Energy, m *firmware.Metrics, dtUS uint64) {
+	switch {
+	case e != nil:
+		a.metered = true
+		a.tokens += float64(tokens)
+		a.joules, a.jmin, a.jmax, a.secs = a.joules+e.Joules, a.jmin+e.JoulesMin, a.jmax+e.JoulesMax, a.secs+e.Seconds
+		a.unc = max(a.unc, e.Uncertainty)
+		a.simulated = a.simulated || e.Simulated
+		if e.IdleWatts > 0 {
+			a.idle = append(a.idle, e.IdleWatts)
+		}
+	case m.HasPower && dtUS > 0:
+		// The board's reading averages since the previous one.
+		sec := float64(dtUS) / 1e6
+		a.tokens += float64(tokens)
+		a.joules += float64(m.PowerUW) / 1e6 * sec
+		a.secs += sec
+	}
+}
+
+func (a *powerAcc) report(source string, simulatedBoard bool) *PowerReport {
+	if a.tokens == 0 || a.secs == 0 {
+		return nil
+	}
+	r := &PowerReport{Source: source, Simulated: simulatedBoard || a.simulated,
+		AverageWatts: a.joules / a.secs, EnergyPerTokenJ: a.joules / a.tokens}
+	if a.metered {
+		r.EnergyPerTokenMinJ, r.EnergyPerTokenMaxJ = a.jmin/a.tokens, a.jmax/a.tokens
+		r.WindowUncertainty = a.unc
+		if len(a.idle) > 0 {
+			r.IdleWatts = mean(a.idle)
+		}
+	}
+	return r
 }
 
 func runOf(seed uint32, g *device.Generation) Run {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/sim"
 )
 
 // Board is a leased board: a connected *device.Device (its methods are
@@ -25,6 +26,7 @@ type Board struct {
 	Holder Holder
 
 	log     *boardLog
+	sim     *sim.Board // the simulated board behind a sim entry, if known
 	release func() error
 	once    sync.Once
 	relErr  error

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/journal"
 )
@@ -33,7 +34,7 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 	}
 	connect := l.Connect
 	if connect == nil {
-		connect = defaultConnect
+		connect = l.connectDefault
 	}
 
 	connect = l.journalled(connect)
@@ -84,6 +85,9 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 	l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "leased by " + h.String(), Details: holderDetails(h)})
 	log.note("leased %s (%s, %s) for %s", e.ID, info.Platform, info.Firmware, h.Test)
 	b := &Board{Device: dev, Entry: e, Holder: h, log: log}
+	if sb, ok := l.sims.Load(dev); ok {
+		b.sim = sb.(*sim.Board)
+	}
 	b.release = func() error {
 		l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "released by " + h.String(), Details: map[string]any{"released": true, "holder": h.String()}})
 		cerr := closeFn()

@@ -56,6 +56,10 @@ type Entry struct {
 	// from package sim, so that leasing, health and quarantine run the same
 	// code in CI as in the lab. The hardware build ignores it.
 	Sim bool `yaml:"sim,omitempty"`
+	// Meter, if set, is the power meter wired to the board (see
+	// MeterBinding and Board.Meter). A simulated board gets a simulated
+	// meter of that kind, wired to it.
+	Meter *MeterBinding `yaml:"meter,omitempty"`
 	// Notes is free text for people.
 	Notes string `yaml:"notes,omitempty"`
 
@@ -216,7 +220,7 @@ func (p *parser) yamlError(err error) error {
 	return errors.Join(errs...)
 }
 
-var knownKeys = []string{"id", "platform", "port", "baud", "features", "protocol", "firmware", "state", "sim", "notes"}
+var knownKeys = []string{"id", "platform", "port", "baud", "features", "protocol", "firmware", "state", "sim", "meter", "notes"}
 
 // entry decodes and checks one board; it records problems and reports
 // whether the entry is usable.
@@ -279,7 +283,20 @@ func (p *parser) entry(n *yaml.Node) (Entry, bool) {
 			p.errorf(lineOf(n, "features"), "board %q: feature %q must be one word, e.g. power-meter", e.ID, f)
 		}
 	}
+	if e.Meter != nil {
+		p.meter(e, valueOf(n, "meter"))
+	}
 	return e, len(p.errs) == before
+}
+
+// valueOf returns key's value node in mapping n, or n.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return n
 }
 
 // lineOf returns the line of key's value in mapping n, or n's line.

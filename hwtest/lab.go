@@ -46,6 +46,11 @@ type Lab struct {
 	// Journal, if set, receives an event for every lease, release, health
 	// check and quarantine (package journal).
 	Journal *journal.Journal
+
+	// sims maps each open connection made by the default Connect to its
+	// simulated board (*device.Device → *sim.Board), so that Board.Meter
+	// can wire a simulated meter to it.
+	sims sync.Map
 }
 
 // NewLab returns the Lab cfg describes for this build: simulated boards

@@ -18,6 +18,12 @@ const SimBoardsPerPlatform = 4
 // It is the simulated build's ConnectFunc, exposed so that a test can
 // build a Lab whose boards misbehave (so.Faults).
 func ConnectSim(ctx context.Context, e Entry, so sim.Options, opts device.Options) (*device.Device, func() error, error) {
+	dev, _, closeFn, err := connectSim(ctx, e, so, opts)
+	return dev, closeFn, err
+}
+
+// connectSim is ConnectSim that also returns the simulated board.
+func connectSim(ctx context.Context, e Entry, so sim.Options, opts device.Options) (*device.Device, *sim.Board, func() error, error) {
 	so.Platform = e.Platform
 	if e.Firmware != "" {
 		so.Firmware = e.Firmware
@@ -29,14 +35,14 @@ func ConnectSim(ctx context.Context, e Entry, so sim.Options, opts device.Option
 	}
 	b, err := sim.Listen(so)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	dev, err := device.Open(ctx, b.Path, opts)
 	if err != nil {
 		b.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return dev, func() error {
+	return dev, b, func() error {
 		return errors.Join(dev.Close(), b.Close())
 	}, nil
 }

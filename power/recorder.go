@@ -90,3 +90,31 @@ func (r *Recorder) Stop(ctx context.Context) (Trace, error) {
 	}
 	return t, errors.Join(err, r.m.Stop(ctx))
 }
+
+// Last returns the latest sample kept so far, and false if there is none
+// yet (or the limit was reached before any). It is how a caller waits
+// until the trace covers a time on the meter's clock.
+func (r *Recorder) Last() (Sample, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.trace.Samples) == 0 {
+		return Sample{}, false
+	}
+	return r.trace.Samples[len(r.trace.Samples)-1], true
+}
+
+// Err returns the error the meter returned while recording, if any; the
+// recording has then ended.
+func (r *Recorder) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Full reports whether the recorder reached its limit and is dropping
+// samples.
+func (r *Recorder) Full() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.trace.Dropped > 0
+}

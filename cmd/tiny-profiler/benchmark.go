@@ -14,7 +14,9 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/power"
 )
 
 func newBenchmark() *cobra.Command {
@@ -23,6 +25,7 @@ func newBenchmark() *cobra.Command {
 	var modelPath, format, output, baseline, plotDir string
 	var asJSON bool
 	var gates gateFlags
+	var meterKind, meterPort, simMeter string
 	c := &cobra.Command{
 		Use:   "benchmark",
 		Short: "Profile a model on a board: time to first token, tokens/s, heap and PSRAM",
@@ -43,7 +46,9 @@ histogram and a heap-over-time chart there, as SVG and PNG.`,
   tiny-profiler benchmark --device /dev/ttyUSB0 --model stories260K.bin --runs 20
   tiny-profiler benchmark --sim rp2040 --format bench > new.txt && benchstat old.txt new.txt
   tiny-profiler benchmark --device /dev/ttyUSB0 --baseline old.txt --fail-on 'p95 inter-token latency > 2x, tokens/s < -10%'
-  tiny-profiler benchmark --plot plots/`,
+  tiny-profiler benchmark --plot plots/
+  tiny-profiler benchmark --sim esp32s3 --sim-meter ppk2 --tokens 16
+  tiny-profiler benchmark --device /dev/ttyUSB0 --meter ppk2 --meter-port /dev/ttyACM1`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if asJSON {
@@ -87,11 +92,46 @@ histogram and a heap-over-time chart there, as SVG and PNG.`,
 				fmt.Fprintln(noteWriter(c, format), note)
 			}
 
+			switch {
+			case simMeter != "" && meterKind != "":
+				return usageError{fmt.Errorf("--meter and --sim-meter are exclusive: name one meter")}
+			case simMeter != "" && simMeter != "ppk2" && simMeter != "lpm01a":
+				return usageError{fmt.Errorf("--sim-meter must be ppk2 or lpm01a, not %q", simMeter)}
+			case meterKind != "" && meterKind != "ppk2" && meterKind != "lpm01a":
+				return usageError{fmt.Errorf("--meter must be ppk2 or lpm01a, not %q", meterKind)}
+			case meterKind != "" && meterPort == "":
+				return usageError{fmt.Errorf("--meter %s needs --meter-port PATH (the meter's serial port)", meterKind)}
+			case meterKind == "" && meterPort != "":
+				return usageError{fmt.Errorf("--meter-port needs --meter ppk2|lpm01a")}
+			}
+
 			conn, err := t.connect(c.Context(), device.Options{})
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
+			if simMeter != "" || meterKind != "" {
+				var m power.Meter
+				var closeMeter func()
+				if simMeter != "" {
+					if conn.board == nil {
+						return usageError{fmt.Errorf("--sim-meter wires a simulated meter to a simulated board: use --sim PLATFORM, or --meter with a real board")}
+					}
+					m, closeMeter, err = hwtest.SimMeter(c.Context(), conn.board, simMeter, 0)
+				} else {
+					m, err = hwtest.OpenMeterAt(c.Context(), meterKind, meterPort, 0, false)
+					closeMeter = func() {
+						if m != nil {
+							m.Close()
+						}
+					}
+				}
+				if err != nil {
+					return fmt.Errorf("open the power meter: %w", err)
+				}
+				defer closeMeter()
+				cfg.Meter = bench.NewPowerMeter(m, conn.dev, bench.PowerOptions{})
+			}
 			warnFit(c.ErrOrStderr(), data, conn.dev.Info().Platform)
 			prog := newProgress(c.ErrOrStderr())
 			cfg.Progress = func(step string, done, total int64) {
@@ -150,6 +190,9 @@ histogram and a heap-over-time chart there, as SVG and PNG.`,
 		},
 	}
 	t.flags(c)
+	c.Flags().StringVar(&meterKind, "meter", "", "meter energy per token with a power meter: ppk2 or lpm01a (board GPIO to PPK2 D0 / LPM01A D7; without the wire, clock alignment)")
+	c.Flags().StringVar(&meterPort, "meter-port", "", "the power meter's serial port, with --meter")
+	c.Flags().StringVar(&simMeter, "sim-meter", "", "wire a simulated ppk2 or lpm01a meter to the simulated board (figures are modelled, not measured)")
 	c.Flags().StringVar(&modelPath, "model", "", "model file to upload (default: the built-in stories260K-class llama2.c model)")
 	c.Flags().IntVar(&cfg.Tokens, "tokens", 64, "tokens to generate per run")
 	c.Flags().IntVar(&cfg.Runs, "runs", 10, "measured runs")

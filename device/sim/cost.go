@@ -41,6 +41,13 @@ func (c costModel) forward(pos int) time.Duration {
 	return time.Duration(sec * 1e9)
 }
 
+// reads adds what the forward pass at position pos reads from external
+// memory to rd: the weights, and the KV cache so far.
+func (c costModel) reads(pos int, rd *reads) {
+	rd.add(c.weightsIn, float64(c.weights))
+	rd.add(c.kvIn, float64(c.layers*int64(pos)*c.kvDim*2*4))
+}
+
 func bw(p platform.Platform, r platform.Region) float64 {
 	if b := p.Bandwidth.Of(r); b > 0 {
 		return b

@@ -69,6 +69,9 @@ func (b *Board) info() *firmware.Info {
 	if b.plat.PSRAM > 0 && b.plat.SRAM > 0 {
 		caps |= firmware.CapPSRAM
 	}
+	if b.pmodel != nil {
+		caps |= firmware.CapPower // modelled, as CapSimulated says
+	}
 	return &firmware.Info{ProtocolVersion: v, Firmware: b.Options.Firmware, Platform: b.plat.Name,
 		Chip: b.plat.Chip + " (simulated)", CPUMHz: uint16(b.plat.CPUMHz),
 		SRAM: clamp32(b.plat.SRAM), PSRAM: clamp32(b.plat.PSRAM), Flash: clamp32(b.plat.Flash),
@@ -123,7 +126,7 @@ func (b *Board) handle(e firmware.Event) {
 		return
 	}
 	b.mu.Lock()
-	b.state.workUS += 100 // dispatch overhead
+	b.state.addWork(100) // dispatch overhead
 	b.mu.Unlock()
 	switch m := msg.(type) {
 	case *firmware.Hello:
@@ -175,9 +178,14 @@ func (b *Board) metrics() *firmware.Metrics {
 	}
 	s.lastLoadAt, s.lastBusy = now, s.workUS
 	free := s.freeHeap()
-	return &firmware.Metrics{UptimeUS: now, FreeHeap: clamp32(free), MinFreeHeap: clamp32(s.heapMinFree),
+	m := &firmware.Metrics{UptimeUS: now, FreeHeap: clamp32(free), MinFreeHeap: clamp32(s.heapMinFree),
 		LargestFree: clamp32(s.heap.LargestFree(free)), PSRAMFree: clamp32(s.freePSRAM()), PSRAMMinFree: clamp32(s.psramMinFree),
 		CPULoad: load}
+	if b.pmodel != nil {
+		m.HasPower = true
+		m.PowerUW, m.CurrentUA, m.VoltageMV = b.powerReading()
+	}
+	return m
 }
 
 // modelCapacity is what region r can hold for weights now.
@@ -280,7 +288,11 @@ func (b *Board) modelEnd(seq uint16) {
 	}
 	s.model = &loaded{info: info, sha: up.sha, region: region}
 	// Loading copies the file into place at the region's speed.
-	s.workUS += uint64(float64(up.size) / bw(b.plat, region) * 1e6)
+	loadUS := uint64(float64(up.size) / bw(b.plat, region) * 1e6)
+	var rd reads
+	rd.add(region, float64(up.size))
+	s.power.add(s.internalUS(), loadUS, rd, false)
+	s.addWork(loadUS)
 	b.mu.Unlock()
 	b.send(seq, &firmware.ModelDone{SHA256: up.sha, Region: regionCode(region), Bytes: clamp32(info.WeightBytes), Parameters: clamp32(info.Parameters)})
 	b.log(firmware.LevelInfo, fmt.Sprintf("model loaded: %d params in %s", info.Parameters, region))

@@ -61,6 +61,7 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 	s.generations++
 	first := s.generations == 1
 	start := s.clockUS()
+	s.power.genStart = s.internalUS()
 	b.mu.Unlock()
 
 	b.wg.Add(1)
@@ -89,6 +90,10 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 		tUS += uint64(cm.forward(pos).Microseconds())
 	}
 	prefill := tUS
+	var rd reads // what the forward passes read from PSRAM and flash
+	for pos := 0; pos < prompt-1; pos++ {
+		cm.reads(pos, &rd)
+	}
 	rng := newTokenRNG(b.Options.Seed, m.Seed, m.Prompt)
 	var batch []firmware.Token
 	index, done := 0, 0
@@ -136,6 +141,7 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 			break
 		}
 		tUS += uint64(step.Microseconds())
+		cm.reads(pos, &rd)
 		if i == 0 {
 			firstUS = tUS
 		}
@@ -155,7 +161,8 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 	}
 	flush()
 	b.mu.Lock()
-	b.state.workUS += tUS
+	b.state.power.add(b.state.power.genStart, tUS, rd, true)
+	b.state.addWork(tUS)
 	release()
 	b.state.generating, b.state.cancel = false, false
 	b.mu.Unlock()

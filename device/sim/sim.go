@@ -9,8 +9,10 @@
 // A simulated board behaves like its catalogue platform: SRAM and PSRAM are
 // separate budgets, a model that does not fit is refused, and generation
 // time comes from a cost model (see cost.go) on a virtual clock,
-// deterministic for a seed. Every timing it reports is modelled, not
-// measured, and callers must label it so. Faults switch on misbehaviour one
+// deterministic for a seed. A platform with a power model
+// (power/powermodel) also reports its modelled power in METRICS and drives
+// simulated meters through Waveform (see power.go). Every figure it
+// reports is modelled, not measured, and callers must label it so. Faults switch on misbehaviour one
 // at a time.
 package sim
 
@@ -26,6 +28,7 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/internal/pty"
+	"github.com/tinyprof/tinyprof/power/powermodel"
 )
 
 // FirmwareVersion is what a simulated board reports as its firmware.
@@ -125,9 +128,10 @@ type Board struct {
 	// change them after the board has started.
 	Options Options
 
-	plat platform.Platform
-	conn io.ReadWriteCloser
-	pair *pty.Pair
+	plat   platform.Platform
+	pmodel *powermodel.Model // nil: no cited power figures for the platform
+	conn   io.ReadWriteCloser
+	pair   *pty.Pair
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -211,6 +215,9 @@ func Pipe(opts Options) (device.Transport, *Board, error) {
 }
 
 func (b *Board) start() {
+	if m, err := powermodel.Board(b.plat); err == nil {
+		b.pmodel = &m
+	}
 	b.stop = make(chan struct{})
 	b.state.init(b.Options, b.plat)
 	b.wg.Add(1)

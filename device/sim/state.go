@@ -36,8 +36,16 @@ type state struct {
 	rng    *rand.Rand
 	bootID uint32
 	resets int
-	booted time.Time // real time of the last boot
-	workUS uint64    // modelled busy time added to the clock
+	workUS uint64 // modelled busy time added to the clock since boot
+
+	// The board's own time line survives reboots, so that a meter wired
+	// to it keeps one clock: epoch is when the board was created, totalUS
+	// all modelled work since then, bootAt the internal time of the last
+	// boot (see internalUS).
+	epoch   time.Time
+	totalUS uint64
+	bootAt  uint64
+	power   powerState
 
 	heapTotal, psramTotal int64 // the heap region and PSRAM (PSRAM is the heap on Linux boards)
 	heapUsed, psramUsed   int64
@@ -63,7 +71,10 @@ func (s *state) init(o Options, p platform.Platform) {
 		s.rng = rand.New(rand.NewPCG(o.Seed, 0x7469_6e79_7072_6f66))
 	}
 	s.bootID = s.rng.Uint32() | 1
-	s.booted = time.Now()
+	if s.epoch.IsZero() {
+		s.epoch = time.Now()
+	}
+	s.bootAt = s.internalUS()
 	if p.SRAM > 0 {
 		s.heapTotal, s.psramTotal = p.SRAM, p.PSRAM
 		s.heapUsed = firmwareSRAM(p)
@@ -89,17 +100,32 @@ func (s *state) reboot(o Options, p platform.Platform) {
 		keep = nil
 	}
 	resets, rng, heap := s.resets+1, s.rng, s.heap
+	epoch, total, pw := s.epoch, s.totalUS, s.power
 	heap.reboot() // a reboot also frees leaked heap
-	*s = state{rng: rng, heap: heap}
+	*s = state{rng: rng, heap: heap, epoch: epoch, totalUS: total, power: pw}
 	s.init(o, p)
 	s.resets = resets
 	s.model = keep
 }
 
+// bootUS is the modelled time a boot takes before the clock is read.
+const bootUS = 300_000
+
 // clockUS is the board's clock: real time since boot plus modelled work,
 // plus 300 ms of modelled boot.
-func (s *state) clockUS() uint64 {
-	return 300_000 + uint64(time.Since(s.booted).Microseconds()) + s.workUS
+func (s *state) clockUS() uint64 { return bootUS + s.internalUS() - s.bootAt }
+
+// internalUS is the board's time line in µs since it was created: real
+// time plus every modelled busy interval. It never goes back, not even at
+// a reboot.
+func (s *state) internalUS() uint64 {
+	return uint64(time.Since(s.epoch).Microseconds()) + s.totalUS
+}
+
+// addWork advances the clock by us of modelled busy time.
+func (s *state) addWork(us uint64) {
+	s.workUS += us
+	s.totalUS += us
 }
 
 func (s *state) freeHeap() int64  { return s.heapTotal - s.heapUsed }

@@ -61,6 +61,8 @@ func Board(p platform.Platform) (Model, error) {
 	switch p.Name {
 	case "esp32s3":
 		return esp32s3(p), nil
+	case "esp32":
+		return esp32(p), nil
 	}
 	return Model{}, &power.Error{Op: "power model", Code: power.CodeNoModel,
 		Err:  fmt.Errorf("no cited power figures for platform %q", p.Name),
@@ -80,6 +82,26 @@ func esp32s3(p platform.Platform) Model {
 			{"per core per MHz", "0.05mA", "slope of the Xtensa LX7 ESP32-S2's Modem-sleep currents, 22 mA at 240 MHz and 14 mA at 80 MHz (ESP32-S2-WROOM Datasheet v1.1 Table 8), applied per computing core of the ESP32-S3's two LX7 cores", true},
 			{"psram", "20mA at full bandwidth", "assumed: tens of mA for an octal PSRAM streaming reads; not from a datasheet here", true},
 			{"flash", "15mA at full bandwidth", "assumed: quad/octal SPI flash read current of the order of 10–20 mA; not from a datasheet here", true},
+		},
+	}
+}
+
+// esp32 reads the ESP32 Series Datasheet v3.5, Table 6 "Power Consumption
+// by Power Modes", Modem-sleep (CPU on, radio off): 30–68 mA for dual-core
+// chips at 240 MHz, 27–44 mA at 160 MHz.
+func esp32(p platform.Platform) Model {
+	return Model{
+		Platform: p.Name, Supply: 3.3, cores: p.Cores, maxMHz: p.CPUMHz, bw: p.Bandwidth,
+		Idle:       30 * power.Milliampere,
+		PerCoreMHz: power.Current((68.0-30.0)/(2*240)) * power.Milliampere,
+		PSRAM:      20 * power.Milliampere,
+		Flash:      15 * power.Milliampere,
+		Figures: []Figure{
+			{"supply", "3.3V", "ESP32 Series Datasheet v3.5 §5 (current tables at VDD 3.3 V, 25 °C)", false},
+			{"idle", "30mA", "ESP32 Series Datasheet v3.5 Table 6, Modem-sleep at 240 MHz, dual-core: 30 mA ~ 68 mA; the lower end taken as both cores idle", true},
+			{"per core per MHz", "0.0792mA", "the same row's span, (68 − 30) mA over two cores at 240 MHz", true},
+			{"psram", "20mA at full bandwidth", "assumed, as for the ESP32-S3: tens of mA for a quad PSRAM streaming reads; not from a datasheet here", true},
+			{"flash", "15mA at full bandwidth", "assumed, as for the ESP32-S3: SPI flash read current of the order of 10–20 mA; not from a datasheet here", true},
 		},
 	}
 }

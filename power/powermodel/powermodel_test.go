@@ -40,6 +40,19 @@ func TestESP32S3(t *testing.T) {
 	}
 }
 
+func TestESP32(t *testing.T) {
+	p, err := platform.Lookup("esp32")
+	require.NoError(t, err)
+	m, err := powermodel.Board(p)
+	require.NoError(t, err)
+	// The datasheet row's two ends: idle, and both cores busy at 240 MHz.
+	assert.InDelta(t, 30e-3, float64(m.Current(powermodel.Activity{})), 1e-12)
+	assert.InDelta(t, 68e-3, float64(m.Current(powermodel.Activity{Cores: 2})), 1e-9)
+	for _, f := range m.Figures {
+		assert.NotEmpty(t, f.Source, f.Name)
+	}
+}
+
 func TestNoFiguresNoModel(t *testing.T) {
 	p, err := platform.Lookup("rp2040")
 	require.NoError(t, err)
