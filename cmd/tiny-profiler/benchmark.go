@@ -25,7 +25,8 @@ func newBenchmark() *cobra.Command {
 	var modelPath, format, output, baseline, plotDir string
 	var asJSON bool
 	var gates gateFlags
-	var meterKind, meterPort, simMeter string
+	var meterKind, meterPort, simMeter, protocol string
+	var mlperf eembcRun
 	c := &cobra.Command{
 		Use:   "benchmark",
 		Short: "Profile a model on a board: time to first token, tokens/s, heap and PSRAM",
@@ -41,14 +42,20 @@ With --baseline FILE (a --format bench output of an earlier run) it then
 compares this run with it as the compare command does, and exits with status 3
 when the gate trips; the default gate is the runbook's alert,
 'p95 inter-token latency > 2x'. With --plot DIR it writes a per-token latency
-histogram and a heap-over-time chart there, as SVG and PNG.`,
+histogram and a heap-over-time chart there, as SVG and PNG.
+
+With --protocol eembc the board runs MLPerf Tiny (EEMBC EnergyRunner)
+firmware instead of the tinyprof agent: benchmark runs five windows of at
+least ten seconds by the board's clock and reports the median throughput and
+its inverse, the latency, as MLPerf Tiny scores them.`,
 		Example: `  tiny-profiler benchmark
   tiny-profiler benchmark --device /dev/ttyUSB0 --model stories260K.bin --runs 20
   tiny-profiler benchmark --sim rp2040 --format bench > new.txt && benchstat old.txt new.txt
   tiny-profiler benchmark --device /dev/ttyUSB0 --baseline old.txt --fail-on 'p95 inter-token latency > 2x, tokens/s < -10%'
   tiny-profiler benchmark --plot plots/
   tiny-profiler benchmark --sim esp32s3 --sim-meter ppk2 --tokens 16
-  tiny-profiler benchmark --device /dev/ttyUSB0 --meter ppk2 --meter-port /dev/ttyACM1`,
+  tiny-profiler benchmark --device /dev/ttyUSB0 --meter ppk2 --meter-port /dev/ttyACM1
+  tiny-profiler benchmark --device /dev/ttyACM0 --protocol eembc`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if asJSON {
@@ -58,6 +65,16 @@ histogram and a heap-over-time chart there, as SVG and PNG.`,
 			case "table", "json", "bench":
 			default:
 				return usageError{fmt.Errorf("--format must be table, json or bench, not %q", format)}
+			}
+			switch protocol {
+			case "tinyprof":
+			case "eembc":
+				if format == "bench" || baseline != "" || modelPath != "" || meterKind != "" || simMeter != "" {
+					return usageError{fmt.Errorf("--protocol eembc takes the model the firmware was built with and reports table or JSON; drop --format bench, --baseline, --model and the meter flags")}
+				}
+				return mlperf.run(c, &t, format)
+			default:
+				return usageError{fmt.Errorf("--protocol must be tinyprof or eembc, not %q", protocol)}
 			}
 			if cfg.Runs < 0 || cfg.Tokens < 0 || cfg.Tokens > 65535 {
 				return usageError{fmt.Errorf("--runs must be positive and --tokens between 1 and 65535")}
@@ -190,6 +207,8 @@ histogram and a heap-over-time chart there, as SVG and PNG.`,
 		},
 	}
 	t.flags(c)
+	c.Flags().StringVar(&protocol, "protocol", "tinyprof", "what the board's firmware speaks: tinyprof (the agent) or eembc (MLPerf Tiny EnergyRunner firmware)")
+	mlperf.flags(c)
 	c.Flags().StringVar(&meterKind, "meter", "", "meter energy per token with a power meter: ppk2 or lpm01a (board GPIO to PPK2 D0 / LPM01A D7; without the wire, clock alignment)")
 	c.Flags().StringVar(&meterPort, "meter-port", "", "the power meter's serial port, with --meter")
 	c.Flags().StringVar(&simMeter, "sim-meter", "", "wire a simulated ppk2 or lpm01a meter to the simulated board (figures are modelled, not measured)")

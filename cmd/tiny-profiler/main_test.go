@@ -14,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/eembc/eembcsim"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware/flash"
 	"github.com/tinyprof/tinyprof/firmware/flash/flashtest"
@@ -72,6 +73,17 @@ func TestScripts(t *testing.T) {
 				release, err := store.TryAcquire(context.Background(), args[1], hwtest.Holder{PID: os.Getpid(), Host: host, Test: "TestScripts", Since: time.Now()})
 				ts.Check(err)
 				ts.Defer(func() { release() })
+			},
+			// eembcboard VAR starts a simulated MLPerf Tiny (EEMBC) DUT and
+			// sets $VAR to its pty path.
+			"eembcboard": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: eembcboard VAR")
+				}
+				d, err := eembcsim.Listen(eembcsim.Options{InferenceUS: 50_000})
+				ts.Check(err)
+				ts.Defer(func() { d.Close() })
+				ts.Setenv(args[0], d.Path)
 			},
 			// fixture NAME DEST copies a generated model file into the work dir.
 			"fixture": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/eembc"
+	"github.com/tinyprof/tinyprof/device/eembc/eembcsim"
+)
+
+// eembcRun is `benchmark --protocol eembc`: an MLPerf Tiny performance run
+// on a board with the EEMBC EnergyRunner firmware.
+type eembcRun struct {
+	windows   int
+	minWindow time.Duration
+	warmup    int
+	inputSize int
+}
+
+func (e *eembcRun) flags(c *cobra.Command) {
+	c.Flags().IntVar(&e.windows, "windows", 5, "with --protocol eembc: timed windows (the rules require 5)")
+	c.Flags().DurationVar(&e.minWindow, "min-window", 10*time.Second, "with --protocol eembc: shortest valid window by the board's clock")
+	c.Flags().IntVar(&e.warmup, "eembc-warmup", 10, "with --protocol eembc: untimed inferences before each window")
+	c.Flags().IntVar(&e.inputSize, "input-size", 490, "with --protocol eembc: bytes of each generated input tensor (kws01: 490)")
+}
+
+// run scores the board named by t. With --sim it starts a simulated DUT,
+// whose timings are modelled.
+func (e *eembcRun) run(c *cobra.Command, t *target, format string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if e.inputSize <= 0 || e.inputSize > 96*96*3 {
+		return usageError{fmt.Errorf("--input-size must be 1–%d bytes", 96*96*3)}
+	}
+	path, simulated := t.device, false
+	if t.sim != "" {
+		dut, err := eembcsim.Listen(eembcsim.Options{})
+		if err != nil {
+			return err
+		}
+		defer dut.Close()
+		path, simulated = dut.Path, true
+	}
+	port, err := device.OpenSerial(c.Context(), path, t.baud)
+	if err != nil {
+		return err
+	}
+	defer port.Close()
+	client := eembc.New(port, eembc.Options{Timeout: t.timeout, InferTimeout: 3*e.minWindow + 30*time.Second})
+	defer client.Close()
+
+	prog := newProgress(c.ErrOrStderr())
+	score, err := eembc.Run(c.Context(), client, eembc.ScoreConfig{
+		Inputs: eembcInputs(e.inputSize, 5), Windows: e.windows, MinWindow: e.minWindow, Warmup: e.warmup,
+		Progress: func(done, total int) { prog.update("MLPerf Tiny windows", int64(done), int64(total), "windows") },
+	})
+	prog.done()
+	if err != nil {
+		return err
+	}
+	out := c.OutOrStdout()
+	if format == "json" {
+		return writeJSON(out, struct {
+			Schema    string `json:"schema"`
+			Port      string `json:"port"`
+			Simulated bool   `json:"simulated"`
+			*eembc.Score
+		}{"tinyprof.mlperf-tiny/v1", path, simulated, score})
+	}
+	label := ""
+	if simulated {
+		label = " (simulated: modelled, not measured)"
+		fmt.Fprintln(out, "simulated EEMBC DUT: figures are modelled, not measured")
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "board\t%s on %s, %s, model %s\n", score.Name, path, score.Profile.Firmware, score.Profile.Model)
+	fmt.Fprintf(tw, "windows\t%d × infer %d %d\n", len(score.Windows), score.N, e.warmup)
+	for i, w := range score.Windows {
+		fmt.Fprintf(tw, "  window %d\t%.3f s, %.2f inf/s%s\n", i+1, float64(w.ElapsedUS)/1e6, w.Throughput(), label)
+	}
+	fmt.Fprintf(tw, "median throughput\t%.3f inf/s%s\n", score.MedianThroughput, label)
+	fmt.Fprintf(tw, "latency\t%.3f ms (1000 / median throughput)%s\n", score.LatencyMS, label)
+	valid := "yes"
+	if !score.Valid {
+		valid = fmt.Sprintf("no: %v", score.Problems)
+	}
+	fmt.Fprintf(tw, "valid run\t%s\n", valid)
+	return tw.Flush()
+}
+
+// eembcInputs makes n deterministic input tensors of size bytes. MLPerf
+// Tiny's median performance runs five different inputs; their values do
+// not change the timing of a fixed-size network.
+func eembcInputs(size, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		h := fnv.New64a()
+		b := make([]byte, size)
+		for off := 0; off < size; off += 8 {
+			h.Write([]byte{byte(i), byte(off), byte(off >> 8)})
+			var w [8]byte
+			binary.LittleEndian.PutUint64(w[:], h.Sum64())
+			copy(b[off:], w[:])
+		}
+		out[i] = b
+	}
+	return out
+}
