@@ -85,7 +85,8 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 // memory; it runs with b.mu held.
 func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, start uint64, first bool, peakHeap, peakPSRAM int64, release func()) {
 	prompt := promptTokens(m.Prompt)
-	var tUS uint64 // modelled time since start
+	var slept time.Duration // real time spent sleeping, with TimeScale
+	var tUS uint64          // modelled time since start
 	for pos := 0; pos < prompt-1; pos++ {
 		tUS += uint64(cm.forward(pos).Microseconds())
 	}
@@ -130,8 +131,12 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 			}
 			step = time.Duration(float64(step) * factor)
 		}
-		if b.Options.TimeScale > 0 && !b.sleep(time.Duration(float64(step)*b.Options.TimeScale)) {
-			return
+		if b.Options.TimeScale > 0 {
+			nap := time.Duration(float64(step) * b.Options.TimeScale)
+			if !b.sleep(nap) {
+				return
+			}
+			slept += nap
 		}
 		b.mu.Lock()
 		cancelled := b.state.cancel
@@ -162,7 +167,9 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 	flush()
 	b.mu.Lock()
 	b.state.power.add(b.state.power.genStart, tUS, rd, true)
-	b.state.addWork(tUS)
+	// The clock is real time plus modelled work: what was slept in real
+	// time already passed on it.
+	b.state.addWork(tUS - min(tUS, uint64(slept.Microseconds())))
 	release()
 	b.state.generating, b.state.cancel = false, false
 	b.mu.Unlock()

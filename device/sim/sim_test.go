@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -41,4 +42,35 @@ func TestRejectsUnknownFormat(t *testing.T) {
 	require.NoError(t, err)
 	defer port.Close()
 	require.NoError(t, conformance.Test(t.Context(), port, conformance.Options{AllowUnsupportedFormat: true}))
+}
+
+// TestTimeScaleDoesNotCountTwice: with TimeScale the generation's time
+// passes in real time, and the board's clock must not add it again.
+func TestTimeScaleDoesNotCountTwice(t *testing.T) {
+	tr, b, err := sim.Pipe(sim.Options{Platform: "esp32p4", TimeScale: 1})
+	require.NoError(t, err)
+	defer b.Close()
+	d := device.New(tr, device.Options{})
+	defer d.Close()
+	_, err = d.Hello(t.Context())
+	require.NoError(t, err)
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	_, err = d.LoadModel(t.Context(), bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
+	require.NoError(t, err)
+	start := time.Now()
+	before, err := d.Metrics(t.Context())
+	require.NoError(t, err)
+	g, err := d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 8})
+	require.NoError(t, err)
+	after, err := d.Metrics(t.Context())
+	require.NoError(t, err)
+	wall := time.Since(start)
+	genUS := uint64(g.Summary.TTFTUS + g.Summary.DecodeUS)
+	elapsed := after.UptimeUS - before.UptimeUS
+	// Between the two readings the board's clock advanced by real time,
+	// which includes the generation, plus 100 µs of modelled dispatch per
+	// request: not by the generation a second time. A busy machine only
+	// makes wall larger, so the bound cannot flake.
+	require.GreaterOrEqual(t, elapsed, genUS)
+	require.Less(t, elapsed, uint64(wall.Microseconds())+genUS/2, "elapsed %d µs for a %d µs generation in %v", elapsed, genUS, wall)
 }
