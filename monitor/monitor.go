@@ -21,6 +21,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/power"
 )
 
 // Source is a board that reports its resources; *device.Device is one.
@@ -46,7 +47,12 @@ type Sample struct {
 	CPULoad       float64 `json:"cpu_load_percent"`
 	HasPower      bool    `json:"has_power"`
 	PowerMW       float64 `json:"power_mw,omitempty"`
-	UptimeUS      uint64  `json:"uptime_us,omitempty"`
+	// PowerSource says where PowerMW came from: "meter ppk2 …" (the
+	// average since the previous sample) or "board" (its own METRICS).
+	PowerSource string `json:"power_source,omitempty"`
+	// PowerError is why a bound meter gave no figure this time.
+	PowerError string `json:"power_error,omitempty"`
+	UptimeUS   uint64 `json:"uptime_us,omitempty"`
 }
 
 // MemoryUsageKB returns the heap in use in KiB, as the runbook's
@@ -116,6 +122,17 @@ type Options struct {
 	BaselineSamples int
 	// History bounds the samples kept for windows. Default 10,000.
 	History int
+	// Power, if set, is a meter on the board's supply; its average since
+	// the previous sample replaces the board's own power reading.
+	Power PowerSource
+}
+
+// PowerSource is a power meter read continuously, such as *power.Averager.
+type PowerSource interface {
+	// Take returns the average power since the previous Take and the
+	// number of samples behind it.
+	Take() (power.Power, int64, error)
+	Info() power.Info
 }
 
 // Monitor polls one board. Its methods must be called from one goroutine.
@@ -170,7 +187,7 @@ func (m *Monitor) Sample(ctx context.Context) Update {
 		s.CPULoad = float64(met.CPULoad) / 10
 		s.UptimeUS = met.UptimeUS
 		if met.HasPower {
-			s.HasPower, s.PowerMW = true, float64(met.PowerUW)/1000
+			s.HasPower, s.PowerMW, s.PowerSource = true, float64(met.PowerUW)/1000, "board"
 		}
 		if info != nil {
 			s.HeapCapacity = int64(info.SRAM)
@@ -181,7 +198,25 @@ func (m *Monitor) Sample(ctx context.Context) Update {
 			}
 		}
 	}
+	if m.opts.Power != nil {
+		m.meterPower(&s)
+	}
 	return m.Observe(s)
+}
+
+// meterPower puts the bound meter's average into s, or says why it has none.
+func (m *Monitor) meterPower(s *Sample) {
+	p, n, err := m.opts.Power.Take()
+	info := m.opts.Power.Info()
+	if err != nil {
+		s.PowerError = err.Error()
+		return
+	}
+	src := fmt.Sprintf("meter %s on %s, %d samples", info.Kind, info.Port, n)
+	if info.Simulated {
+		src += ", simulated"
+	}
+	s.HasPower, s.PowerMW, s.PowerSource = true, float64(p)*1000, src
 }
 
 // Observe adds a sample taken elsewhere (or in a test) and evaluates the

@@ -20,6 +20,8 @@ import (
 	"github.com/tinyprof/tinyprof/firmware/flash/flashtest"
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/power"
+	"github.com/tinyprof/tinyprof/power/powersim"
 	"github.com/tinyprof/tinyprof/internal/pty"
 )
 
@@ -84,6 +86,19 @@ func TestScripts(t *testing.T) {
 				ts.Check(err)
 				ts.Defer(func() { d.Close() })
 				ts.Setenv(args[0], d.Path)
+			},
+			// simmeter VAR MILLIAMPS starts a simulated PPK2 whose device
+			// draws a constant current, and sets $VAR to its pty path.
+			"simmeter": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: simmeter VAR MILLIAMPS")
+				}
+				ma, err := strconv.ParseFloat(args[1], 64)
+				ts.Check(err)
+				m, err := powersim.ListenPPK2(powersim.PPK2Options{Waveform: powersim.Constant(power.Current(ma / 1000)), Paced: true})
+				ts.Check(err)
+				ts.Defer(func() { m.Close() })
+				ts.Setenv(args[0], m.Path)
 			},
 			// fixture NAME DEST copies a generated model file into the work dir.
 			"fixture": func(ts *testscript.TestScript, neg bool, args []string) {

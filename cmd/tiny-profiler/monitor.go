@@ -13,8 +13,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/monitor"
+	"github.com/tinyprof/tinyprof/power"
 )
 
 func init() {
@@ -26,6 +28,8 @@ func newMonitor() *cobra.Command {
 	var alerts string
 	var interval, duration time.Duration
 	var asJSON bool
+	var meterKind, meterPort string
+	var supply float64
 	c := &cobra.Command{
 		Use:   "monitor --device PATH|ID [--alerts FILE]",
 		Short: "Stream heap, CPU load and power live, evaluating alert rules",
@@ -75,6 +79,22 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 			}
 			defer closeFn()
 			opts := monitor.Options{Interval: interval, Board: label}
+			if meterKind != "" || meterPort != "" {
+				if meterKind == "" || meterPort == "" {
+					return usageError{fmt.Errorf("--meter KIND and --meter-port PATH go together")}
+				}
+				meter, err := hwtest.OpenMeterAt(ctx, meterKind, meterPort, power.Voltage(supply), false)
+				if err != nil {
+					return err
+				}
+				defer meter.Close()
+				avg, err := power.Average(ctx, meter)
+				if err != nil {
+					return err
+				}
+				defer avg.Stop(context.Background())
+				opts.Power = avg
+			}
 			if set != nil {
 				opts.Rules = set.Rules
 			}
@@ -107,6 +127,9 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 	c.Flags().DurationVar(&interval, "interval", time.Second, "time between polls")
 	c.Flags().DurationVar(&duration, "duration", 0, "stop after this long (default: until interrupted)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON lines even on a terminal")
+	c.Flags().StringVar(&meterKind, "meter", "", "show live power from a meter on the board's supply: ppk2 or lpm01a")
+	c.Flags().StringVar(&meterPort, "meter-port", "", "the meter's serial port, with --meter")
+	c.Flags().Float64Var(&supply, "supply", 3.3, "supply voltage the meter sources (V), with --meter")
 	return c
 }
 
@@ -133,9 +156,12 @@ func drawMonitor(w io.Writer, label string, u monitor.Update) {
 			fmt.Fprintf(&b, "  psram  %s %s used of %s\n", bar(float64(s.PSRAMUsed), float64(s.PSRAMCapacity)), kib(s.PSRAMUsed), kib(s.PSRAMCapacity))
 		}
 		fmt.Fprintf(&b, "  cpu    %s %.1f%%\n", bar(s.CPULoad, 100), s.CPULoad)
-		if s.HasPower {
-			fmt.Fprintf(&b, "  power  %.1f mW\n", s.PowerMW)
-		} else {
+		switch {
+		case s.HasPower:
+			fmt.Fprintf(&b, "  power  %.1f mW (%s)\n", s.PowerMW, s.PowerSource)
+		case s.PowerError != "":
+			fmt.Fprintf(&b, "  power  no reading: %s\n", s.PowerError)
+		default:
 			b.WriteString("  power  not measured by this board\n")
 		}
 	}
