@@ -14,20 +14,24 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/internal/atomicfile"
 )
 
-// target is the board a command talks to.
+// target is the board a command talks to: a port path, an inventory id,
+// or a simulated platform.
 type target struct {
-	device  string
-	sim     string
-	baud    int
-	timeout time.Duration
+	device    string
+	sim       string
+	inventory string
+	baud      int
+	timeout   time.Duration
 }
 
 func (t *target) flags(c *cobra.Command) {
 	c.Flags().StringVar(&t.device, "device", "", "the board: a serial port (/dev/ttyUSB0, /dev/serial/by-id/…) or an inventory id")
 	c.Flags().StringVar(&t.sim, "sim", "", "use a simulated board of this platform (figures are modelled, not measured)")
+	c.Flags().StringVar(&t.inventory, "inventory", "", "inventory file for ids (default $TINYPROF_INVENTORY, else the config directory's)")
 	c.Flags().IntVar(&t.baud, "baud", 115200, "serial line rate")
 	c.Flags().DurationVar(&t.timeout, "timeout", 2*time.Second, "how long to wait for each answer from the board")
 }
@@ -37,7 +41,7 @@ func (t *target) check() error {
 	case t.device != "" && t.sim != "":
 		return usageError{fmt.Errorf("--device and --sim are exclusive: name one board")}
 	case t.device == "" && t.sim == "":
-		return usageError{fmt.Errorf("name a board with --device PATH, or --sim PLATFORM for a simulated one (see `tiny-profiler detect-devices`)")}
+		return usageError{fmt.Errorf("name a board with --device PATH|ID, or --sim PLATFORM for a simulated one (see `tiny-profiler detect-devices`)")}
 	case t.baud <= 0:
 		return usageError{fmt.Errorf("--baud must be positive, got %d", t.baud)}
 	case t.timeout <= 0:
@@ -49,7 +53,8 @@ func (t *target) check() error {
 // connection is an open board, simulated or real.
 type connection struct {
 	dev   *device.Device
-	board *sim.Board // nil for a real board
+	board *sim.Board    // nil for a real board
+	entry *hwtest.Entry // the inventory entry --device named, if any
 }
 
 func (c *connection) Close() {
@@ -69,11 +74,11 @@ func (t *target) connect(ctx context.Context, opts device.Options) (*connection,
 	path, simPlatform := t.device, t.sim
 	if t.device != "" {
 		// --device is a port path or an inventory id (a USB serial number).
-		p, entry, err := resolve(t.device, "")
+		p, entry, err := resolve(t.device, t.inventory)
 		if err != nil {
 			return nil, err
 		}
-		path = p
+		path, conn.entry = p, entry
 		if entry != nil && entry.Sim {
 			simPlatform = entry.Platform
 		}

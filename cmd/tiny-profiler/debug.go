@@ -19,7 +19,7 @@ func init() {
 }
 
 func newDebugDevice() *cobra.Command {
-	var bf boardFlags
+	var bf target
 	var trace, reset bool
 	var duration, ping time.Duration
 	c := &cobra.Command{

@@ -20,9 +20,9 @@ import (
 	"github.com/tinyprof/tinyprof/firmware/flash/flashtest"
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/internal/pty"
 	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/powersim"
-	"github.com/tinyprof/tinyprof/internal/pty"
 )
 
 func TestMain(m *testing.M) {

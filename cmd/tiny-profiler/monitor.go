@@ -24,7 +24,7 @@ func init() {
 }
 
 func newMonitor() *cobra.Command {
-	var bf boardFlags
+	var bf target
 	var alerts string
 	var interval, duration time.Duration
 	var asJSON bool

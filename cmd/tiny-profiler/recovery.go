@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/journal"
@@ -20,24 +19,6 @@ import (
 
 func init() {
 	moreCommands = append(moreCommands, newEmergencyReset)
-}
-
-// boardFlags names one board by port path, inventory id or simulated
-// platform, for the operations commands.
-type boardFlags struct {
-	device    string
-	sim       string
-	inventory string
-	baud      int
-	timeout   time.Duration
-}
-
-func (b *boardFlags) flags(c *cobra.Command) {
-	c.Flags().StringVar(&b.device, "device", "", "the board: a serial port (/dev/ttyUSB0, /dev/serial/by-id/…) or an inventory id")
-	c.Flags().StringVar(&b.sim, "sim", "", "use a simulated board of this platform (figures are modelled, not measured)")
-	c.Flags().StringVar(&b.inventory, "inventory", "", "inventory file for ids (default $TINYPROF_INVENTORY, else the config directory's)")
-	c.Flags().IntVar(&b.baud, "baud", 115200, "serial line rate")
-	c.Flags().DurationVar(&b.timeout, "timeout", 2*time.Second, "how long to wait for each answer from the board")
 }
 
 // inventoryPath is flag, else TINYPROF_INVENTORY, else the default path.
@@ -86,51 +67,26 @@ func resolve(spec, inventory string) (path string, e *hwtest.Entry, err error) {
 	return p, &entry, err
 }
 
-// open connects to the board and says Hello. label names it for output.
-func (b *boardFlags) open(ctx context.Context, opts device.Options) (dev *device.Device, closeFn func() error, label string, err error) {
+// open connects to the board and says Hello, for the operations commands
+// that stream from it. label names it for output; closeFn releases it.
+func (t *target) open(ctx context.Context, opts device.Options) (dev *device.Device, closeFn func() error, label string, err error) {
+	conn, err := t.connect(ctx, opts)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	label = conn.dev.Name()
 	switch {
-	case b.device != "" && b.sim != "":
-		return nil, nil, "", usageError{errors.New("--device and --sim are exclusive: name one board")}
-	case b.device == "" && b.sim == "":
-		return nil, nil, "", usageError{errors.New("name a board with --device PATH|ID, or --sim PLATFORM for a simulated one (see `tiny-profiler detect-devices`)")}
-	case b.timeout <= 0 || b.baud <= 0:
-		return nil, nil, "", usageError{errors.New("--timeout and --baud must be positive")}
+	case conn.entry != nil && conn.entry.Sim:
+		label = conn.entry.ID + " (simulated)"
+	case conn.entry != nil:
+		label = conn.entry.ID + " on " + label
 	}
-	opts.Baud, opts.Timeout = b.baud, b.timeout
-	if b.sim != "" {
-		sb, err := sim.Listen(sim.Options{Platform: b.sim})
-		if err != nil {
-			return nil, nil, "", usageError{err}
-		}
-		d, err := device.Open(ctx, sb.Path, opts)
-		if err != nil {
-			sb.Close()
-			return nil, nil, "", err
-		}
-		return d, func() error { return errors.Join(d.Close(), sb.Close()) }, sb.Path, nil
-	}
-	path, e, err := resolve(b.device, b.inventory)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	if e != nil && e.Sim {
-		d, c, err := hwtest.ConnectSim(ctx, *e, sim.Options{}, opts)
-		return d, c, e.ID + " (simulated)", err
-	}
-	d, err := device.Open(ctx, path, opts)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	label = path
-	if e != nil {
-		label = e.ID + " on " + path
-	}
-	return d, d.Close, label, nil
+	return conn.dev, func() error { conn.Close(); return nil }, label, nil
 }
 
 func newEmergencyReset() *cobra.Command {
 	var all, asJSON bool
-	var bf boardFlags
+	var bf target
 	c := &cobra.Command{
 		Use:   "emergency-reset (--all-devices | --device PATH|ID)",
 		Short: "Hardware-reset every inventory board (or one), reporting each result",
