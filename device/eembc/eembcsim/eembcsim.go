@@ -36,7 +36,15 @@ type Options struct {
 	Results     int    // scores printed per inference; default 12 (kws01's classes)
 	MaxInput    int    // db load limit; default 27648 (MAX_DB_INPUT_SIZE)
 	Silent      bool   // answer nothing, as a board without the firmware
-	Chatty      bool   // print debug lines before replies, as many ports do
+	Chatty      bool   // print debug lines and a stale m-ready before replies, as many ports do
+	// Results, if set, are the scores every inference prints; otherwise
+	// they are derived from the input, deterministically.
+	FixedResults []float64
+	// ClockStart is the µs counter at boot; set it near 1<<32 to make the
+	// 32-bit timer wrap during a window. Default 1,000,000.
+	ClockStart uint64
+	OneLap     bool // print only one m-lap-us per infer (a broken port)
+	BadResults bool // print a malformed m-results line
 }
 
 // DUT is a running simulated DUT. Close it when done (Start does it for you).
@@ -76,7 +84,10 @@ func Listen(opts Options) (*DUT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulated EEMBC DUT: %w", err)
 	}
-	d := &DUT{Path: p.Path, opts: opts, pair: p, done: make(chan struct{}), clock: 1_000_000}
+	if opts.ClockStart == 0 {
+		opts.ClockStart = 1_000_000
+	}
+	d := &DUT{Path: p.Path, opts: opts, pair: p, done: make(chan struct{}), clock: opts.ClockStart}
 	go d.run()
 	return d, nil
 }
@@ -142,7 +153,7 @@ func (d *DUT) command(cmd string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.opts.Chatty {
-		d.print("[dbg] rx " + strconv.Itoa(len(cmd)) + " bytes")
+		d.print("[dbg] rx "+strconv.Itoa(len(cmd))+" bytes", "m-ready")
 	}
 	f := strings.Split(cmd, " ")
 	switch {
@@ -191,7 +202,10 @@ func (d *DUT) command(cmd string) {
 		lines := []string{fmt.Sprintf("m-warmup-start-%d", w), "m-warmup-done", fmt.Sprintf("m-infer-start-%d", n), d.lap()}
 		d.clock += uint64(n)*d.opts.InferenceUS + d.opts.PrePostUS
 		d.scores = d.score()
-		lines = append(lines, d.lap(), "m-infer-done", d.results())
+		if !d.opts.OneLap {
+			lines = append(lines, d.lap())
+		}
+		lines = append(lines, "m-infer-done", d.results())
 		d.print(lines...)
 	case cmd == "results":
 		d.print(d.results())
@@ -207,6 +221,9 @@ func (d *DUT) lap() string { return fmt.Sprintf("m-lap-us-%d", uint32(d.clock)) 
 // score derives deterministic class scores from the loaded input, so that
 // the same input always gives the same results.
 func (d *DUT) score() []float64 {
+	if d.opts.FixedResults != nil {
+		return d.opts.FixedResults
+	}
 	h := fnv.New64a()
 	h.Write(d.buf)
 	s := h.Sum64()
@@ -219,6 +236,9 @@ func (d *DUT) score() []float64 {
 }
 
 func (d *DUT) results() string {
+	if d.opts.BadResults {
+		return "m-results-[0.100,oops]"
+	}
 	var parts []string
 	for _, v := range d.scores {
 		parts = append(parts, strconv.FormatFloat(v, 'f', 3, 64))
