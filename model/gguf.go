@@ -109,8 +109,11 @@ func parseGGUF(r io.ReaderAt, size int64) (*ggufFile, error) {
 	if err := b.checkCount(nTensors, 25, "tensor count"); err != nil {
 		return nil, err
 	}
-	g := &ggufFile{version: version, meta: make(map[string]any, nKV), alignment: ggufDefaultAlignment}
-	g.kvs = make([]kvEntry, 0, nKV)
+	// Counts are claims until the entries are read: size the tables for at
+	// most a few thousand and let them grow with what is really there, so a
+	// small sparse file claiming millions of entries costs nothing.
+	g := &ggufFile{version: version, meta: make(map[string]any, min(nKV, initialEntries)), alignment: ggufDefaultAlignment}
+	g.kvs = make([]kvEntry, 0, min(nKV, initialEntries))
 	for i := range nKV {
 		if err := g.readKV(b, i); err != nil {
 			return nil, err
@@ -126,8 +129,8 @@ func parseGGUF(r io.ReaderAt, size int64) (*ggufFile, error) {
 		}
 		g.alignment = int64(a)
 	}
-	g.tensors = make([]Tensor, 0, nTensors)
-	names := make(map[string]struct{}, nTensors)
+	g.tensors = make([]Tensor, 0, min(nTensors, initialEntries))
+	names := make(map[string]struct{}, min(nTensors, initialEntries))
 	for i := range nTensors {
 		t, err := readTensorInfo(b, i)
 		if err != nil {
@@ -163,6 +166,9 @@ func parseGGUF(r io.ReaderAt, size int64) (*ggufFile, error) {
 	}
 	return g, nil
 }
+
+// initialEntries bounds the table sizes taken from a header's counts.
+const initialEntries = 4096
 
 func alignUp(x, a int64) int64 { return x + (a-x%a)%a }
 
