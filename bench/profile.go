@@ -281,6 +281,14 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		}
 		run := runOf(seed, g)
 		run.Energy = energy
+		if energy == nil && m.HasPower && dt > 0 {
+			// The board's own reading averages over the time since the
+			// previous one: the generation and the host's turn-around.
+			sec := float64(dt) / 1e6
+			j := float64(m.PowerUW) / 1e6 * sec
+			run.Energy = &Energy{Joules: j, JoulesMin: j, JoulesMax: j, Seconds: sec,
+				Window: "board METRICS since the previous reading", Simulated: rep.Simulated}
+		}
 		pw.add(len(g.Tokens), energy, m, dt)
 		rep.Runs = append(rep.Runs, run)
 	}

@@ -47,7 +47,9 @@ func theilSen(y []float64, conf float64) slopeEstimate {
 		i = j
 	}
 	c := normalQuantile(1-(1-conf)/2) * math.Sqrt(max(v, 0)/18)
-	lo := int(math.Floor((N - c) / 2)) // 0-based: rank (N-C)/2
+	// Sen (1968): the lower limit is the M1-th smallest slope, M1 = (N-C)/2,
+	// the upper the (M2+1)-th, M2 = (N+C)/2 (1-based), each rounded outward.
+	lo := int(math.Floor((N-c)/2)) - 1 // 0-based index of rank ⌊M1⌋; below 0: no bound
 	hi := int(math.Ceil((N + c) / 2))  // 0-based: rank (N+C)/2 + 1
 	est.Lo, est.Hi = math.Inf(-1), math.Inf(1)
 	// After selectKth(slopes, mid), slopes[:mid] hold the smaller half and

@@ -24,7 +24,8 @@ func TestTheilSenMatchesSorting(t *testing.T) {
 		assert.Equal(t, medianSorted(s), got.Slope, "n=%d", n)
 		assert.Equal(t, medianSorted(s), theilSenSlope(y), "n=%d", n)
 		c := normalQuantile(0.975) * math.Sqrt(tiedVariance(y)/18)
-		lo, hi := int(math.Floor((float64(len(s))-c)/2)), int(math.Ceil((float64(len(s))+c)/2))
+		// Sen (1968): the M1-th and (M2+1)-th smallest (1-based), rounded outward.
+		lo, hi := int(math.Floor((float64(len(s))-c)/2))-1, int(math.Ceil((float64(len(s))+c)/2))
 		if lo >= 0 {
 			assert.Equal(t, s[lo], got.Lo, "n=%d", n)
 		}
