@@ -85,8 +85,11 @@ type QuantizeReport struct {
 // input preserved (general.file_type updated) and its alignment kept, or
 // with opts.Llama2C a llama2.c int8 checkpoint. F32, F16 and BF16 source
 // tensors are quantized; other types are copied. It streams one chunk of
-// 64 Ki elements at a time, so memory stays bounded for any model size,
-// writes to a temporary file renamed into place on success, checks ctx
+// 64 Ki elements at a time, so memory does not grow with the model; the
+// llama2.c export also holds one tensor's float32 scales, which export.py
+// writes after its int8 values (1/16 of that tensor's int8 bytes at group
+// size 64: 8 MiB for a 7B model's embedding). It writes to a temporary
+// file renamed into place on success, checks ctx
 // between chunks and calls progress (if non-nil) with source bytes done and
 // total.
 func Quantize(ctx context.Context, in, out string, opts QuantizeOptions, progress func(done, total int64)) (*QuantizeReport, error) {
