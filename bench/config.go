@@ -18,7 +18,7 @@ import (
 // in this order. All are written whenever one changes, because a
 // configuration line holds for every later result until overwritten.
 var configKeys = []string{"board", "platform", "chip", "firmware", "model", "model-sha256", "quant",
-	"weights-in", "simulated", "power-source"}
+	"weights-in", "simulated", "power-source", "valid"}
 
 // boardID names a board in configuration lines. It must be stable across
 // runs, or benchstat puts two runs on one board in separate tables: an
@@ -35,12 +35,16 @@ func boardID(dev Device, info *firmware.Info) string {
 }
 
 // writeConfigBlock writes cfg's lines (keys in configKeys order, values on
-// one line) and, if units, the Unit metadata lines.
+// one line) and, if units, the Unit metadata lines. A key cfg lacks is
+// written empty, which clears it (benchfmt), so that a value from an
+// earlier block — MLPerf's valid, say — never sticks to later results.
 func writeConfigBlock(w io.Writer, cfg map[string]string, units bool) error {
 	var b strings.Builder
 	for _, k := range configKeys {
-		if v, ok := cfg[k]; ok {
+		if v := cfg[k]; v != "" {
 			fmt.Fprintf(&b, "%s: %s\n", k, oneLine(v))
+		} else {
+			fmt.Fprintf(&b, "%s:\n", k)
 		}
 	}
 	if units {

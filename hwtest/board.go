@@ -93,14 +93,17 @@ func FormatLog(lines []device.LogLine) string {
 	return b.String()
 }
 
-// writeLog writes the board's log as ID.log in dir and returns its path.
-func (b *Board) writeLog(dir string) (string, error) {
+// write writes the log of board id as ID.log in dir and returns its path.
+func (l *boardLog) write(dir, id string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, fileName(b.Entry.ID)+".log")
-	text := FormatLog(b.Log())
-	if d := b.log.dropped; d > 0 {
+	path := filepath.Join(dir, fileName(id)+".log")
+	text := FormatLog(l.snapshot())
+	l.mu.Lock()
+	d := l.dropped
+	l.mu.Unlock()
+	if d > 0 {
 		text += fmt.Sprintf("(%d further lines dropped)\n", d)
 	}
 	return path, os.WriteFile(path, []byte(text), 0o644)

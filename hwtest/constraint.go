@@ -27,14 +27,15 @@ func ID(id string) Constraint { return func(r *request) { r.id = id } }
 func Timeout(d time.Duration) Constraint { return func(r *request) { r.timeout = d } }
 
 type request struct {
+	protocol string // ProtocolTinyprof unless LeaseEEMBC set it
 	platform string
 	features []string
 	id       string
 	timeout  time.Duration
 }
 
-func newRequest(cs []Constraint) request {
-	var r request
+func newRequest(protocol string, cs []Constraint) request {
+	r := request{protocol: protocol}
 	for _, c := range cs {
 		if c != nil {
 			c(&r)
@@ -48,6 +49,11 @@ func (r request) matches(e Entry) (bool, string) {
 	switch {
 	case r.id != "" && e.ID != r.id:
 		return false, "id"
+	case protocolOf(e) != r.protocol:
+		if protocolOf(e) == ProtocolEEMBC {
+			return false, "protocol (eembc: lease it with LeaseEEMBC)"
+		}
+		return false, "protocol (" + protocolOf(e) + ": lease it with Lease)"
 	case r.platform != "" && !strings.EqualFold(strings.ReplaceAll(r.platform, "_", "-"), e.Platform):
 		return false, "platform"
 	}
@@ -70,6 +76,9 @@ func (r request) String() string {
 	if r.id != "" {
 		parts = append(parts, "id="+r.id)
 	}
+	if r.protocol == ProtocolEEMBC {
+		parts = append([]string{"protocol=eembc"}, parts...)
+	}
 	if len(parts) == 0 {
 		return "any board"
 	}
@@ -81,4 +90,13 @@ func (r request) describe(n int) string {
 		return r.String()
 	}
 	return fmt.Sprintf("%d boards with %s", n, r)
+}
+
+// protocolOf returns e's protocol, ProtocolTinyprof if the entry was built
+// in memory without one.
+func protocolOf(e Entry) string {
+	if e.Protocol == "" {
+		return ProtocolTinyprof
+	}
+	return e.Protocol
 }

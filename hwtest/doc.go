@@ -11,7 +11,8 @@
 // Which boards serve a lease is chosen when the test is compiled. In the
 // default build every lease is served by a simulated board (package
 // device/sim) behind a real pseudo-terminal: with no inventory, the lab is
-// SimBoardsPerPlatform boards of every catalogue platform; with one, its
+// SimBoardsPerPlatform boards of every catalogue platform and
+// SimEEMBCBoards MLPerf Tiny boards (sim-eembc-N); with one, its
 // `sim: true` entries. Built with -tags=hardware, leases are served only by
 // the real boards of the inventory. The two builds differ in two files with
 // opposite build constraints; leasing, health checks and quarantine are the
@@ -21,6 +22,16 @@
 // processes lease the same simulated entry one after the other, what they
 // share is the lease in the lease directory, not the board: each starts its
 // own simulated board for the time it holds the lease.
+//
+// # MLPerf Tiny boards
+//
+// An inventory entry names the protocol its firmware speaks: tinyprof (the
+// default) or eembc, a board running MLPerf Tiny's EEMBC EnergyRunner
+// firmware. Lease and LeaseN serve only tinyprof boards; LeaseEEMBC serves
+// only eembc ones, as an *eembc.Client ready for eembc.Run (see also
+// bench.MLPerf). A simulated eembc board is a DUT of package eembcsim, one
+// per lease. Leases, health records and quarantine are shared: an eembc
+// board's health check is name% and profile%.
 //
 // # Leases
 //

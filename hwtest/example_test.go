@@ -1,8 +1,10 @@
 package hwtest_test
 
 import (
+	"bytes"
 	"testing"
 
+	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/hwtest"
 )
 
@@ -29,6 +31,23 @@ func TestExampleLeaseN(t *testing.T) {
 	boards := hwtest.LeaseN(t, 2, hwtest.Platform("esp32s3"))
 	if boards[0].Entry.ID == boards[1].Entry.ID {
 		t.Fatal("the same board twice")
+	}
+}
+
+// An MLPerf Tiny board (inventory `protocol: eembc`) is leased with
+// LeaseEEMBC and scored with eembc.Run. In a plain go test it is a
+// simulated DUT (sim-eembc-1 or -2), whose clock is virtual: five 10-s
+// windows cost no real time.
+func TestExampleLeaseEEMBC(t *testing.T) {
+	b := hwtest.LeaseEEMBC(t)
+	inputs := [][]byte{bytes.Repeat([]byte{1}, 490)} // one kws01 input, used for every window
+	score, err := eembc.Run(t.Context(), b.Client, eembc.ScoreConfig{Inputs: inputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s (%s): %.2f inf/s, %.2f ms/inf, valid %v", b.Entry.ID, b.DUTProfile.Model, score.MedianThroughput, score.LatencyMS, score.Valid)
+	if hwtest.Simulated && score.LatencyMS != 16.76 {
+		t.Errorf("latency %v ms, want the simulated DUT's 16.76 ms", score.LatencyMS)
 	}
 }
 

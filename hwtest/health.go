@@ -13,39 +13,59 @@ import (
 	"github.com/tinyprof/tinyprof/journal"
 )
 
+// session is a connection a health check opened to one board: a tinyprof
+// device or an EEMBC client.
+type session interface {
+	// firmware is the firmware the board reported.
+	firmware() string
+	// simulated reports whether the board's figures are modelled.
+	simulated() bool
+	close() error
+}
+
+// checkFunc runs one health check of e, adding notes and the board's
+// output to log. With failed == nil it connects; otherwise failed is the
+// session of a check that failed, which it resets or replaces. A session
+// that connected but failed the check is returned open, with the error.
+type checkFunc func(ctx context.Context, e Entry, log *boardLog, failed session) (session, error)
+
+// checker returns the health check for e's protocol.
+func (l *Lab) checker(e Entry) checkFunc {
+	if protocolOf(e) == ProtocolEEMBC {
+		return l.eembcCheck()
+	}
+	return l.tinyprofCheck()
+}
+
+// checkedOut is a board that passed its health check under a lease.
+type checkedOut struct {
+	e       Entry
+	h       Holder
+	sess    session
+	log     *boardLog
+	release func() error // journals the release, closes sess and ends the lease
+}
+
 // checkout health-checks the board e, whose lease the caller holds, and
-// returns it ready for a test: connected, reset, Hello'd, pinged, and
-// reporting the platform and firmware the inventory expects. A board that
-// fails is reset once and checked again; if it fails again it is
-// quarantined, its lease released, and the error returned. prev is its
-// health record before this check.
-func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() error, prev Health) (*Board, error) {
+// returns it ready for a test: connected, and passing its protocol's
+// check (for a tinyprof board: reset, Hello'd, pinged, and reporting the
+// platform and firmware the inventory expects). A board that fails is
+// reset once and checked again; if it fails again it is quarantined, its
+// lease released, and the error returned. prev is its health record
+// before this check.
+func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() error, prev Health) (*checkedOut, error) {
 	cctx, cancel := context.WithTimeout(ctx, l.checkTimeout())
 	defer cancel()
 	log := &boardLog{}
-	opts := l.Device
-	if user := opts.OnLog; user != nil {
-		opts.OnLog = func(ll device.LogLine) { log.add(ll); user(ll) }
-	} else {
-		opts.OnLog = log.add
-	}
-	if e.Baud > 0 {
-		opts.Baud = e.Baud
-	}
-	connect := l.Connect
-	if connect == nil {
-		connect = l.connectDefault
-	}
-
-	connect = l.journalled(connect)
-	dev, closeFn, info, err := checkOnce(cctx, connect, e, opts, nil, nil)
+	check := l.checker(e)
+	s, err := check(cctx, e, log, nil)
 	if err != nil {
 		log.note("health check failed: %v; resetting the board and checking again", err)
 		first := err
-		dev, closeFn, info, err = checkOnce(cctx, connect, e, opts, dev, closeFn)
+		s, err = check(cctx, e, log, s)
 		if err != nil {
-			if dev != nil {
-				closeFn()
+			if s != nil {
+				s.close()
 			}
 			if ctx.Err() != nil { // out of time: that says nothing about the board
 				release()
@@ -75,28 +95,81 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 	if prev.Status != Healthy {
 		now := time.Now()
 		if err := l.Store.SetHealth(ctx, e.ID, Health{Status: Healthy, Since: now, Checked: now, By: h}); err != nil {
-			closeFn()
+			s.close()
 			release()
 			return nil, err
 		}
 	}
 	l.record(journal.Event{Board: e.ID, Kind: journal.KindHealth, Message: "health check passed",
-		Details: map[string]any{"status": "good", "firmware": info.Firmware, "by": h.String()}})
+		Details: map[string]any{"status": "good", "firmware": s.firmware(), "by": h.String()}})
 	l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "leased by " + h.String(), Details: holderDetails(h)})
-	log.note("leased %s (%s, %s) for %s", e.ID, info.Platform, info.Firmware, h.Test)
-	b := &Board{Device: dev, Entry: e, Holder: h, log: log}
-	if sb, ok := l.sims.Load(dev); ok {
-		b.sim = sb.(*sim.Board)
-	}
-	b.release = func() error {
+	log.note("leased %s (%s, %s) for %s", e.ID, e.Platform, s.firmware(), h.Test)
+	c := &checkedOut{e: e, h: h, sess: s, log: log}
+	c.release = func() error {
 		l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "released by " + h.String(), Details: map[string]any{"released": true, "holder": h.String()}})
-		cerr := closeFn()
+		cerr := s.close()
 		if rerr := release(); rerr != nil {
 			return rerr
 		}
 		return cerr
 	}
-	return b, nil
+	return c, nil
+}
+
+// tinyprofSession is a session with a board running the tinyprof agent.
+type tinyprofSession struct {
+	dev     *device.Device
+	info    *firmware.Info
+	closeFn func() error
+}
+
+func (s *tinyprofSession) firmware() string { return s.info.Firmware }
+func (s *tinyprofSession) simulated() bool {
+	return s.info.Capabilities&firmware.CapSimulated != 0
+}
+func (s *tinyprofSession) close() error { return s.closeFn() }
+
+// tinyprofCheck is the health check of a tinyprof board: connect (or
+// reset), Hello, ping, and compare what it reports with its entry.
+func (l *Lab) tinyprofCheck() checkFunc {
+	connect := l.Connect
+	if connect == nil {
+		connect = l.connectDefault
+	}
+	connect = l.journalled(connect)
+	return func(ctx context.Context, e Entry, log *boardLog, failed session) (session, error) {
+		opts := l.Device
+		if user := opts.OnLog; user != nil {
+			opts.OnLog = func(ll device.LogLine) { log.add(ll); user(ll) }
+		} else {
+			opts.OnLog = log.add
+		}
+		if e.Baud > 0 {
+			opts.Baud = e.Baud
+		}
+		var dev *device.Device
+		var closeFn func() error
+		if f, ok := failed.(*tinyprofSession); ok {
+			dev, closeFn = f.dev, f.closeFn
+		} else if failed != nil {
+			failed.close()
+		}
+		dev, closeFn, info, err := checkOnce(ctx, connect, e, opts, dev, closeFn)
+		if dev == nil {
+			return nil, err
+		}
+		return &tinyprofSession{dev: dev, info: info, closeFn: closeFn}, err
+	}
+}
+
+// newBoard wraps a checked-out tinyprof board.
+func (l *Lab) newBoard(c *checkedOut) *Board {
+	dev := c.sess.(*tinyprofSession).dev
+	b := &Board{Device: dev, Entry: c.e, Holder: c.h, log: c.log, release: c.release}
+	if sb, ok := l.sims.Load(dev); ok {
+		b.sim = sb.(*sim.Board)
+	}
+	return b
 }
 
 // journalled wraps connect so that every attempt is journalled as a
@@ -107,19 +180,30 @@ func (l *Lab) journalled(connect ConnectFunc) ConnectFunc {
 	}
 	return func(ctx context.Context, e Entry, opts device.Options) (*device.Device, func() error, error) {
 		dev, closeFn, err := connect(ctx, e, opts)
-		if err != nil && ctx.Err() != nil {
-			return dev, closeFn, err // out of time: that says nothing about the board
+		name := ""
+		if err == nil {
+			name = dev.Name()
 		}
-		ev := journal.Event{Board: e.ID, Kind: journal.KindConnect, Details: map[string]any{"ok": err == nil}}
-		if err != nil {
-			ev.Severity, ev.Message = journal.Error, "connect failed: "+err.Error()
-			ev.Details["error"] = err.Error()
-		} else {
-			ev.Message = "connected to " + dev.Name()
-		}
-		l.record(ev)
+		l.recordConnect(ctx, e, name, err)
 		return dev, closeFn, err
 	}
+}
+
+// recordConnect journals one attempt to connect to e (name is the port it
+// opened), unless the attempt ran out of time, which says nothing about
+// the board.
+func (l *Lab) recordConnect(ctx context.Context, e Entry, name string, err error) {
+	if l.Journal == nil || (err != nil && ctx.Err() != nil) {
+		return
+	}
+	ev := journal.Event{Board: e.ID, Kind: journal.KindConnect, Details: map[string]any{"ok": err == nil}}
+	if err != nil {
+		ev.Severity, ev.Message = journal.Error, "connect failed: "+err.Error()
+		ev.Details["error"] = err.Error()
+	} else {
+		ev.Message = "connected to " + name
+	}
+	l.record(ev)
 }
 
 func (l *Lab) checkTimeout() time.Duration {

@@ -71,7 +71,8 @@ type HealthResult struct {
 // lease each (a board another holder has is reported busy, not waited
 // for): connect, reset, hello, ping, platform and firmware against the
 // inventory, and memory sanity; with opts.Comprehensive also a model
-// upload, a short generation and a second metrics read. A board that fails
+// upload, a short generation and a second metrics read. An eembc board
+// gets its lease's check (name% and profile%) only. A board that fails
 // is reset and checked again; failing twice quarantines it (the status
 // Lease honours), passing clears a quarantine. Every result is journalled.
 // Boards the inventory marks maintenance or retired are reported, not
@@ -138,32 +139,27 @@ func (l *Lab) checkBoard(ctx context.Context, e Entry, opts HealthOptions) Healt
 
 	cctx, cancel := context.WithTimeout(ctx, l.checkTimeout())
 	defer cancel()
-	dopts := l.Device
-	if e.Baud > 0 {
-		dopts.Baud = e.Baud
+	check := l.checker(e)
+	log := &boardLog{}
+	attempt := func(failed session) (session, error) {
+		s, err := check(cctx, e, log, failed)
+		if err == nil {
+			if ts, ok := s.(*tinyprofSession); ok { // an EEMBC board's check is its protocol's
+				err = l.deepCheck(cctx, ts.dev, e, opts, &r)
+			}
+		}
+		return s, err
 	}
-	connect := l.Connect
-	if connect == nil {
-		connect = defaultConnect
-	}
-	connect = l.journalled(connect)
-
-	dev, closeFn, info, err := checkOnce(cctx, connect, e, dopts, nil, nil)
-	if err == nil {
-		err = l.deepCheck(cctx, dev, e, opts, &r)
-	}
+	s, err := attempt(nil)
 	if err != nil && ctx.Err() == nil && cctx.Err() == nil {
 		first := err
-		dev, closeFn, info, err = checkOnce(cctx, connect, e, dopts, dev, closeFn)
-		if err == nil {
-			err = l.deepCheck(cctx, dev, e, opts, &r)
-		}
+		s, err = attempt(s)
 		if err != nil && err.Error() != first.Error() {
 			err = fmt.Errorf("%v; after a reset: %w", first, err)
 		}
 	}
-	if dev != nil {
-		closeFn()
+	if s != nil {
+		s.close()
 	}
 	now := time.Now()
 	if err != nil {
@@ -183,8 +179,8 @@ func (l *Lab) checkBoard(ctx context.Context, e Entry, opts HealthOptions) Healt
 			Details: map[string]any{"failures": hl.Failures}})
 		return r
 	}
-	r.Verdict, r.Firmware = VerdictGood, info.Firmware
-	r.Simulated = info.Capabilities&firmware.CapSimulated != 0
+	r.Verdict, r.Firmware = VerdictGood, s.firmware()
+	r.Simulated = s.simulated()
 	since := prev.Health.Since
 	if prev.Health.Status != Healthy || since.IsZero() {
 		since = now

@@ -28,6 +28,16 @@ const (
 	Retired     State = "retired"     // out for good; kept for the record
 )
 
+// The protocols an inventory entry may name.
+const (
+	// ProtocolTinyprof is the tinyprof agent's framed protocol (package
+	// device): the default.
+	ProtocolTinyprof = "tinyprof"
+	// ProtocolEEMBC is the EEMBC EnergyRunner serial protocol of MLPerf
+	// Tiny's reference firmware (package device/eembc).
+	ProtocolEEMBC = "eembc"
+)
+
 // Entry is one board in the inventory.
 type Entry struct {
 	// ID is the board's identity: its USB serial number for a real board
@@ -43,8 +53,10 @@ type Entry struct {
 	// Features are what the board offers beyond its platform, e.g. "psram",
 	// "power-meter"; Feature constraints match against them.
 	Features []string `yaml:"features,flow,omitempty"`
-	// Protocol is the wire protocol the board's firmware speaks. Default
-	// and only value today: "tinyprof".
+	// Protocol is the wire protocol the board's firmware speaks:
+	// ProtocolTinyprof (the default) or ProtocolEEMBC, an MLPerf Tiny
+	// board running the EEMBC EnergyRunner firmware. Lease serves only
+	// the first kind, LeaseEEMBC only the second.
 	Protocol string `yaml:"protocol,omitempty"`
 	// Firmware, if set, is the firmware version the health check expects
 	// the board to report (a prefix match: "tinyprof-agent/0.3" accepts
@@ -267,10 +279,13 @@ func (p *parser) entry(n *yaml.Node) (Entry, bool) {
 	}
 	switch e.Protocol {
 	case "":
-		e.Protocol = "tinyprof"
-	case "tinyprof":
+		e.Protocol = ProtocolTinyprof
+	case ProtocolTinyprof, ProtocolEEMBC:
 	default:
-		p.errorf(lineOf(n, "protocol"), "board %q: unknown protocol %q (only \"tinyprof\" is supported)", e.ID, e.Protocol)
+		p.errorf(lineOf(n, "protocol"), "board %q: unknown protocol %q (use tinyprof, for the tinyprof agent, or eembc, for MLPerf Tiny's EnergyRunner firmware)", e.ID, e.Protocol)
+	}
+	if e.Protocol == ProtocolEEMBC && e.Meter != nil {
+		p.errorf(lineOf(n, "meter"), "board %q: hwtest wires no meter to an eembc board (EEMBCBoard has no Meter): remove `meter:`", e.ID)
 	}
 	if e.Baud < 0 {
 		p.errorf(lineOf(n, "baud"), "board %q: baud must be positive", e.ID)

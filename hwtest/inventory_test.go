@@ -25,6 +25,7 @@ boards:
     platform: rp2040
     sim: true
     state: maintenance
+  - {id: "0670FF", platform: stm32h7, protocol: eembc}
 `
 	inv, err := ParseInventory("lab.yaml", []byte(text))
 	require.NoError(t, err)
@@ -32,6 +33,7 @@ boards:
 		{ID: "3C84F00D1234", Platform: "esp32s3", Features: []string{"psram", "power-meter"}, Notes: "bench 2",
 			Protocol: "tinyprof", State: Good, Line: 3},
 		{ID: "sim-a", Platform: "rp2040", Sim: true, State: Maintenance, Protocol: "tinyprof", Line: 7},
+		{ID: "0670FF", Platform: "stm32h7", State: Good, Protocol: "eembc", Line: 11},
 	}
 	if diff := cmp.Diff(want, inv.Boards); diff != "" {
 		t.Errorf("boards (-want +got):\n%s", diff)
@@ -69,6 +71,10 @@ func TestParseInventoryErrors(t *testing.T) {
 		{"not a list", "boards: esp32s3\n", []string{"lab.yaml:1: `boards:` must be a list"}},
 		{"no boards key", "board:\n  - id: a\n", []string{`lab.yaml:1: unknown key "board"`, "missing `boards:`"}},
 		{"empty", "", []string{"lab.yaml: empty file"}},
+		{"bad protocol", "boards:\n  - id: a\n    platform: stm32h7\n    protocol: mlperf\n",
+			[]string{`lab.yaml:4: board "a": unknown protocol "mlperf" (use tinyprof, for the tinyprof agent, or eembc`}},
+		{"eembc with meter", "boards:\n  - id: a\n    platform: stm32h7\n    protocol: eembc\n    meter: {kind: ppk2, port: /dev/ttyACM1}\n",
+			[]string{`lab.yaml:5: board "a": hwtest wires no meter to an eembc board`}},
 		{"every problem", "boards:\n  - {id: a, platform: nope}\n  - {id: b}\n", []string{"lab.yaml:2:", "lab.yaml:3:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

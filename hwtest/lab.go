@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/journal"
 )
 
@@ -32,8 +33,17 @@ type Lab struct {
 	// build, the serial port (found by USB serial number) with
 	// -tags=hardware.
 	Connect ConnectFunc
+	// ConnectEEMBC opens a board whose protocol is eembc. Default
+	// ConnectEEMBC: a simulated DUT (package eembcsim) for a sim entry, the
+	// serial port otherwise.
+	ConnectEEMBC EEMBCConnectFunc
 	// Device configures each connection. OnLog is chained, not replaced.
+	// Its Timeout is also the EEMBC clients' default command timeout.
 	Device device.Options
+	// EEMBC configures the client of each eembc board (see LeaseEEMBC).
+	// Default: eembc's defaults, with Device.Timeout, if set, as the
+	// command timeout.
+	EEMBC eembc.Options
 	// Config supplies the pinned device and platform, the lease timeout,
 	// the log directory and whether infrastructure failures fail.
 	Config Config
@@ -202,9 +212,24 @@ func (l *Lab) Acquire(ctx context.Context, holder string, cs ...Constraint) (*Bo
 // done. It takes all n or none: locks are only ever tried, never waited
 // on while others are held, so two callers that each want two boards
 // cannot deadlock; a caller that gets fewer than n gives them back and
-// tries again after a randomised backoff.
+// tries again after a randomised backoff. Only boards of the tinyprof
+// protocol are served; see AcquireEEMBC for the others.
 func (l *Lab) AcquireN(ctx context.Context, holder string, n int, cs ...Constraint) ([]*Board, error) {
-	r, err := l.withConfig(newRequest(cs))
+	cs2, err := l.acquire(ctx, holder, n, ProtocolTinyprof, cs)
+	if err != nil {
+		return nil, err
+	}
+	boards := make([]*Board, len(cs2))
+	for i, c := range cs2 {
+		boards[i] = l.newBoard(c)
+	}
+	return boards, nil
+}
+
+// acquire is AcquireN for boards of the given protocol: it returns them
+// leased and health-checked.
+func (l *Lab) acquire(ctx context.Context, holder string, n int, protocol string, cs []Constraint) ([]*checkedOut, error) {
+	r, err := l.withConfig(newRequest(protocol, cs))
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +281,7 @@ func jitter(d time.Duration) time.Duration {
 // round makes one pass over the candidates. It returns the boards if it
 // got n healthy ones; otherwise whether waiting can help (false when every
 // candidate is quarantined).
-func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Board, bool, error) {
+func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*checkedOut, bool, error) {
 	type held struct {
 		e       Entry
 		release func() error
@@ -306,7 +331,7 @@ func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Boa
 		releaseAll()
 		return nil, usable >= n, nil
 	}
-	var boards []*Board
+	var boards []*checkedOut
 	healthy := true
 	for _, g := range got {
 		b, err := l.checkout(ctx, g.e, h, g.release, g.prev)
@@ -318,7 +343,7 @@ func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Boa
 	}
 	if !healthy {
 		for _, b := range boards {
-			b.Release()
+			b.release()
 		}
 		return nil, true, nil // try again: the next round skips the quarantined board
 	}

@@ -20,6 +20,8 @@ import (
 // this process or another — holds; the wait ends at the Timeout constraint,
 // -hwtest.lease-timeout, or the test's deadline less a margin for cleanup,
 // whichever is first. The lease ends in t.Cleanup, also after a panic.
+// Only boards whose protocol is tinyprof serve it; MLPerf Tiny boards
+// (`protocol: eembc`) are leased with LeaseEEMBC.
 //
 // The board's id, platform and firmware are recorded with t.Attr (so they
 // reach the JUnit report as properties); if the test fails, every line the
@@ -39,6 +41,14 @@ func Lease(tb testing.TB, cs ...Constraint) *Board {
 // them or none, so tests that each want several boards cannot deadlock.
 func LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 	tb.Helper()
+	return defaultLabFor(tb).LeaseN(tb, n, cs...)
+}
+
+// defaultLabFor returns the DefaultLab, or stops tb: skipped as
+// infrastructure if this host has no inventory, failed if the lab cannot
+// be set up.
+func defaultLabFor(tb testing.TB) *Lab {
+	tb.Helper()
 	lab, err := DefaultLab()
 	if errors.Is(err, fs.ErrNotExist) {
 		cfg, _ := currentConfig()
@@ -47,7 +57,7 @@ func LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 	if err != nil {
 		tb.Fatalf("hwtest: %v", err)
 	}
-	return lab.LeaseN(tb, n, cs...)
+	return lab
 }
 
 // Lease is the package-level Lease on l.
@@ -79,16 +89,17 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 		if info := b.Info(); info != nil {
 			tb.Attr("hwtest.firmware"+suffix, strings.ReplaceAll(info.Firmware, " ", "_"))
 		}
-		tb.Cleanup(func() { l.finish(tb, b) })
+		tb.Cleanup(func() { l.finish(tb, b.Entry.ID, b.log, b.Release) })
 	}
 	return boards
 }
 
-// finish ends b's lease and, if the test failed, attaches its log.
-func (l *Lab) finish(tb testing.TB, b *Board) {
+// finish ends the lease of board id with release and, if the test
+// failed, attaches its log.
+func (l *Lab) finish(tb testing.TB, id string, log *boardLog, release func() error) {
 	tb.Helper()
-	if err := b.Release(); err != nil {
-		tb.Logf("hwtest: releasing %s: %v", b.Entry.ID, err)
+	if err := release(); err != nil {
+		tb.Logf("hwtest: releasing %s: %v", id, err)
 	}
 	if !tb.Failed() {
 		return
@@ -99,16 +110,16 @@ func (l *Lab) finish(tb testing.TB, b *Board) {
 	} else {
 		dir = tb.ArtifactDir()
 	}
-	lines := b.Log()
-	path, err := b.writeLog(dir)
+	lines := log.snapshot()
+	path, err := log.write(dir, id)
 	if err != nil {
-		tb.Logf("hwtest: writing the log of %s: %v", b.Entry.ID, err)
+		tb.Logf("hwtest: writing the log of %s: %v", id, err)
 		path = "(not written)"
 	}
 	const show = 200
 	shown := lines[max(0, len(lines)-show):]
 	tb.Logf("hwtest: board %s printed %d lines (all in %s); the last %d:\n%s",
-		b.Entry.ID, len(lines), path, len(shown), FormatLog(shown))
+		id, len(lines), path, len(shown), FormatLog(shown))
 }
 
 // waitContext bounds the wait for a board: by -hwtest.lease-timeout and by

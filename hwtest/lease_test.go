@@ -344,7 +344,7 @@ func TestNewLabSimulated(t *testing.T) {
 	}
 	lab, err := NewLab(Config{LeaseDir: t.TempDir()})
 	require.NoError(t, err)
-	require.Len(t, lab.Boards, SimBoardsPerPlatform*11)
+	require.Len(t, lab.Boards, SimBoardsPerPlatform*11+SimEEMBCBoards)
 
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "lab.yaml")

@@ -24,17 +24,22 @@ func RequireHardware(tb testing.TB) {
 }
 
 // buildBoards returns the simulated build's boards: the sim entries of the
-// inventory cfg names, or, without one, SimBoardsPerPlatform boards of each
-// catalogue platform, named sim-PLATFORM-N. The default inventory path is
-// not read: a plain go test needs no lab configuration.
+// inventory cfg names, or, without one, SimBoardsPerPlatform tinyprof
+// boards of each catalogue platform, named sim-PLATFORM-N, and
+// SimEEMBCBoards eembc boards, named sim-eembc-N. The default inventory
+// path is not read: a plain go test needs no lab configuration.
 func buildBoards(cfg Config) ([]Entry, error) {
 	if cfg.Inventory == "" {
 		var boards []Entry
 		for _, p := range platform.Names() {
 			for i := 1; i <= SimBoardsPerPlatform; i++ {
 				boards = append(boards, Entry{ID: fmt.Sprintf("sim-%s-%d", p, i), Platform: p,
-					Protocol: "tinyprof", State: Good, Sim: true})
+					Protocol: ProtocolTinyprof, State: Good, Sim: true})
 			}
+		}
+		for i := 1; i <= SimEEMBCBoards; i++ {
+			boards = append(boards, Entry{ID: fmt.Sprintf("sim-eembc-%d", i), Platform: SimEEMBCPlatform,
+				Protocol: ProtocolEEMBC, State: Good, Sim: true})
 		}
 		return boards, nil
 	}
