@@ -125,7 +125,7 @@ func Example_benchmark() {
 	// weights-in: psram
 	// simulated: true
 	// power-source: none
-// valid:
+	// valid:
 	// Unit sec/op better=lower
 	// Unit tok/s better=higher
 	// Unit prefill-tok/s better=higher

@@ -54,6 +54,12 @@ type Journal struct {
 	opts Options
 	host string
 	pid  int
+
+	// Test hooks, nil outside tests: testHookListed runs in Read between
+	// listing the files and opening them; testHookSyncedDir after each
+	// fsync of the directory.
+	testHookListed    func()
+	testHookSyncedDir func()
 }
 
 // Open returns the journal in dir, creating the directory if needed. It
@@ -90,7 +96,7 @@ func (j *Journal) Append(ctx context.Context, events ...Event) error {
 		}
 		buf = append(buf, line...)
 	}
-	unlock, err := j.lock(ctx)
+	unlock, err := j.lock(ctx, unix.LOCK_EX)
 	if err != nil {
 		return err
 	}
@@ -98,9 +104,9 @@ func (j *Journal) Append(ctx context.Context, events ...Event) error {
 	if err := j.rotateIfFull(); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(j.Path(), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := j.openCurrent()
 	if err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return err
 	}
 	defer f.Close()
 	// A writer killed mid-line leaves a torn last line: start on a fresh
@@ -117,6 +123,29 @@ func (j *Journal) Append(ctx context.Context, events ...Event) error {
 		return fmt.Errorf("journal: sync %s: %w", j.Path(), err)
 	}
 	return nil
+}
+
+// openCurrent opens the current file for appending, creating it if
+// needed. A file it creates has its directory entry fsynced, so that an
+// fsynced event is not lost with a file whose name never reached the disk.
+// The caller holds the lock, so no other writer creates it meanwhile.
+func (j *Journal) openCurrent() (*os.File, error) {
+	f, err := os.OpenFile(j.Path(), os.O_RDWR|os.O_APPEND, 0)
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	f, err = os.OpenFile(j.Path(), os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := j.syncDir(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // encode returns e as one JSON line, bounded by MaxLine.
@@ -167,15 +196,18 @@ func endsTorn(f *os.File) (bool, error) {
 	return b[0] != '\n', nil
 }
 
-// lock takes the directory's writer lock, polling until ctx is done.
-func (j *Journal) lock(ctx context.Context) (func(), error) {
+// lock takes the directory's lock, polling until ctx is done: how is
+// unix.LOCK_EX for a writer, which may rotate, or unix.LOCK_SH for a
+// reader, which must see the files as no rotation has half moved them.
+// The returned func releases it.
+func (j *Journal) lock(ctx context.Context, how int) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(j.dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	delay := time.Millisecond
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
 		if err == nil {
 			return func() { f.Close() }, nil // closing drops the lock
 		}
@@ -188,7 +220,11 @@ func (j *Journal) lock(ctx context.Context) (func(), error) {
 		case <-ctx.Done():
 			t.Stop()
 			f.Close()
-			return nil, fmt.Errorf("journal: waiting for another writer: %w", ctx.Err())
+			who := "another writer"
+			if how == unix.LOCK_EX {
+				who = "other readers and writers"
+			}
+			return nil, fmt.Errorf("journal: waiting for %s: %w", who, ctx.Err())
 		case <-t.C:
 		}
 		delay = min(delay*2, 50*time.Millisecond)
@@ -220,20 +256,23 @@ func (j *Journal) rotateIfFull() error {
 	if err := os.Rename(j.Path(), j.rotated(1)); err != nil {
 		return fmt.Errorf("journal: rotate: %w", err)
 	}
-	return syncDir(j.dir)
+	return j.syncDir()
 }
 
 func (j *Journal) rotated(i int) string { return j.Path() + "." + strconv.Itoa(i) }
 
-// syncDir makes renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDir makes renames and new files in the journal's directory durable.
+func (j *Journal) syncDir() error {
+	d, err := os.Open(j.dir)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("journal: sync %s: %w", dir, err)
+		return fmt.Errorf("journal: sync %s: %w", j.dir, err)
+	}
+	if j.testHookSyncedDir != nil {
+		j.testHookSyncedDir()
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -184,13 +185,88 @@ func TestOpenErrors(t *testing.T) {
 
 func TestAppendWaitsForContext(t *testing.T) {
 	j := open(t, Options{})
-	unlock, err := j.lock(t.Context())
+	unlock, err := j.lock(t.Context(), unix.LOCK_EX)
 	require.NoError(t, err)
 	defer unlock()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	err = j.Append(ctx, Event{Kind: KindCommand})
 	require.ErrorIs(t, err, context.Canceled)
+	_, err = j.Read(ctx, Query{})
+	require.ErrorIs(t, err, context.Canceled, "a reader waits for a writer")
+}
+
+// TestReadHoldsOffRotation: a writer that would rotate the journal
+// between Read listing its files and opening them (the hook) finds the
+// lock taken, so Read returns every event exactly once, in order. The
+// writer is given a cancelled context, so it appends only if it can take
+// the lock at once: no waiting, no timing.
+func TestReadHoldsOffRotation(t *testing.T) {
+	j := open(t, Options{MaxSize: 300, Keep: 8})
+	ctx := t.Context()
+	const n = 20
+	for i := range n {
+		require.NoError(t, j.Append(ctx, Event{Time: t0.Add(time.Duration(i) * time.Second), Kind: KindCommand, Details: map[string]any{"i": i}}))
+	}
+	files, err := j.files()
+	require.NoError(t, err)
+	require.Greater(t, len(files), 2, "the journal has rotated files")
+	require.Less(t, len(files), 9, "no file was deleted")
+
+	now, cancel := context.WithCancel(ctx)
+	cancel()
+	var hookErr error
+	j.testHookListed = func() {
+		// The current file is full, so this append rotates first.
+		hookErr = j.Append(now, Event{Time: t0.Add(time.Hour), Kind: KindCommand, Details: map[string]any{"i": n}})
+	}
+	res, err := j.Read(ctx, Query{})
+	j.testHookListed = nil
+	require.NoError(t, err)
+	require.ErrorIs(t, hookErr, context.Canceled, "the writer must wait for the reader")
+	var got []float64
+	for _, e := range res.Events {
+		i, _ := e.Number("i")
+		got = append(got, i)
+	}
+	want := make([]float64, n)
+	for i := range want {
+		want[i] = float64(i)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events read (-want +got):\n%s", diff)
+	}
+	require.NoError(t, j.Append(ctx, Event{Kind: KindCommand}), "the reader released the lock")
+}
+
+// TestNewFileSyncsDirectory: every Append that creates the current file
+// (the first one, and the one after each rotation) fsyncs the directory
+// after creating it, so the new file's name is as durable as its events.
+func TestNewFileSyncsDirectory(t *testing.T) {
+	j := open(t, Options{MaxSize: 200, Keep: 2})
+	var seen []bool // at each directory sync: did the current file exist?
+	j.testHookSyncedDir = func() {
+		_, err := os.Stat(j.Path())
+		seen = append(seen, err == nil)
+	}
+	ctx := t.Context()
+	for i := range 10 {
+		_, err := os.Stat(j.Path())
+		creates := err != nil
+		if !creates {
+			st, err := os.Stat(j.Path())
+			require.NoError(t, err)
+			creates = st.Size() >= 200 // this append rotates, then creates
+		}
+		seen = nil
+		require.NoError(t, j.Append(ctx, Event{Kind: KindCommand, Details: map[string]any{"i": i}}))
+		if creates {
+			require.NotEmpty(t, seen, "append %d created the file without syncing the directory", i)
+			assert.True(t, seen[len(seen)-1], "append %d: the last directory sync came before the file was created", i)
+		} else {
+			assert.Empty(t, seen, "append %d to an existing file needs no directory sync", i)
+		}
+	}
 }
 
 func FuzzRead(f *testing.F) {

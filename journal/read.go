@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Query selects events. The zero Query selects every event.
@@ -68,21 +70,61 @@ type Result struct {
 // is skipped and reported in the Result, never an error; an error means a
 // file could not be read. Memory is bounded by q.MaxEvents and the
 // journal's line limit.
+//
+// Read takes the journal's lock shared while it lists and opens the
+// files, so that no writer rotates between the two (which would skip a
+// file or read one twice), and releases it before reading: writers wait
+// only for the open calls, and what they append meanwhile may or may not
+// be read. It waits for a writer until ctx is done.
 func (j *Journal) Read(ctx context.Context, q Query) (*Result, error) {
 	if q.MaxEvents <= 0 {
 		q.MaxEvents = 1_000_000
 	}
-	files, err := j.files()
+	files, err := j.openAll(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	res := &Result{}
-	for _, name := range files {
-		if err := j.readFile(ctx, name, q, res); err != nil {
+	for _, f := range files {
+		if err := j.readFile(ctx, f, q, res); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// openAll opens the journal's files, oldest first, under the shared lock.
+// The caller closes them.
+func (j *Journal) openAll(ctx context.Context) ([]*os.File, error) {
+	unlock, err := j.lock(ctx, unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	names, err := j.files()
+	if err != nil {
+		return nil, err
+	}
+	if j.testHookListed != nil {
+		j.testHookListed()
+	}
+	out := make([]*os.File, 0, len(names))
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			for _, f := range out {
+				f.Close()
+			}
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // files lists the journal's files, oldest first.
@@ -120,15 +162,8 @@ func (j *Journal) files() ([]string, error) {
 	return out, nil
 }
 
-func (j *Journal) readFile(ctx context.Context, path string, q Query, res *Result) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // rotated away since we listed the directory
-	}
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	defer f.Close()
+func (j *Journal) readFile(ctx context.Context, f *os.File, q Query, res *Result) error {
+	path := f.Name()
 	r := bufio.NewReaderSize(f, 64<<10)
 	base := filepath.Base(path)
 	for lineNo := 1; ; lineNo++ {

@@ -155,6 +155,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			verdict = "ok"
 			worst = cell(f.Detail)
 		}
+		if f.Undetermined {
+			verdict = "cannot judge"
+		}
 		if f.Breached {
 			verdict = "**crossed**"
 		}

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,64 @@ func TestBuildReportThresholds(t *testing.T) {
 	}
 }
 
+// spread returns n events of kind k spread evenly over d from start on
+// board, the ones whose index is in fail failed.
+func spread(k Kind, board string, start time.Time, d time.Duration, n int, fail ...int) []Event {
+	out := attempts(k, board, start, n, fail...)
+	for i := range out {
+		out[i].Time = start.Add(d * time.Duration(i) / time.Duration(n))
+	}
+	return out
+}
+
+// TestFailureRateIsJudgedInWindows: the runbook's "over 5 minutes" is a
+// sliding window over the events; the rate over the whole report period
+// is never the verdict.
+func TestFailureRateIsJudgedInWindows(t *testing.T) {
+	since, until := t0, t0.Add(2*time.Hour)
+	// 200 successful connections over two hours, about 8 in any 5
+	// minutes: never the 20 attempts a 5% rate needs.
+	quiet := spread(KindConnect, "a", since, 2*time.Hour, 200)
+	tests := []struct {
+		name         string
+		events       []Event
+		breached     bool
+		undetermined bool
+		detail       string
+	}{
+		{"a burst of 5 failures of 5 within 5 minutes breaches among quiet hours",
+			append(slices.Clone(quiet), attempts(KindConnect, "b", t0.Add(time.Hour+time.Second), 5, 0, 1, 2, 3, 4)...),
+			true, false, "5 of 14 failed (35.7%) in the 5m0s to 2026-11-26T13:00:05Z (fewer than 20 attempts: over 20 it would still be 25.0%)"},
+		{"1 failure of 3 within 5 minutes is not yet a rate",
+			append(slices.Clone(quiet), attempts(KindConnect, "b", t0.Add(time.Hour+time.Second), 3, 0)...),
+			false, true, "too few attempts in any 5-minute window to judge (1 failed of 203); over the whole period 0.5%"},
+		{"3 attempts over two hours, one failed: neither breach nor pass",
+			spread(KindConnect, "a", since, 2*time.Hour, 3, 1),
+			false, true, "too few attempts in any 5-minute window to judge (1 failed of 3); over the whole period 33.3%"},
+		{"quiet hours alone cannot be judged either",
+			quiet, false, true, "too few attempts in any 5-minute window to judge (0 failed of 200)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := BuildReport(&Result{Events: tt.events}, since, until)
+			f := r.Findings[0]
+			require.Equal(t, "device_connection_failure_rate", f.Threshold.Name)
+			assert.Equal(t, tt.breached, f.Breached, f.Detail)
+			assert.Equal(t, tt.undetermined, f.Undetermined, f.Detail)
+			assert.Contains(t, f.Detail, tt.detail)
+			var md strings.Builder
+			require.NoError(t, r.WriteMarkdown(&md))
+			if tt.breached {
+				assert.Equal(t, P2, r.Severity)
+				assert.Contains(t, md.String(), "**crossed**")
+			} else {
+				assert.Equal(t, Severity(""), r.Severity)
+				assert.Contains(t, md.String(), "cannot judge")
+			}
+		})
+	}
+}
+
 func TestReportMarkdown(t *testing.T) {
 	events := attempts(KindConnect, "sim-a", t0, 10, 2, 3)
 	events = append(events, Event{Time: t0.Add(time.Minute), Board: "sim-b|x", Kind: KindHealth, Severity: Error, Message: "bad: ping timeout\nafter reset"})
@@ -87,7 +146,7 @@ func TestReportMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"# Incident report: 2026-11-26T12:00:00Z to 2026-11-26T13:00:00Z",
 		"**Severity: P2** (medium",
-		"| device_connection_failure_rate | > 5% over 5 minutes | P2 | 10 events | 2 of 10 failed (20.0%) in all (fewer than 20 attempts in any 5m0s) | **crossed** |",
+		"| device_connection_failure_rate | > 5% over 5 minutes | P2 | 10 events | 2 of 10 failed (20.0%) in the 5m0s to 2026-11-26T12:00:09Z (fewer than 20 attempts: over 20 it would still be 10.0%) | **crossed** |",
 		"| model_loading_failure_rate | > 10% over 10 minutes | P1 | 0 events | - | no data |",
 		"- **Device Connection** (P2, escalate after 15m0s): Check physical connection",
 		"| sim-a | 10 | 2 |",

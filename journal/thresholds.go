@@ -66,6 +66,10 @@ type Finding struct {
 	Worst float64
 	// Breached reports whether Worst exceeds the threshold.
 	Breached bool
+	// Undetermined reports that the events could not show whether the
+	// threshold was crossed (a failure rate with too few attempts in any
+	// window): neither a breach nor a pass. Detail says why.
+	Undetermined bool
 	// At is when the worst value was seen; Detail says how it was
 	// measured; Boards are the boards whose events crossed the threshold.
 	At     time.Time
@@ -83,11 +87,18 @@ func failed(e *Event) bool {
 }
 
 // measureRate slides th.Window over the events of th.Kind in [since,
-// until] and finds the worst failure fraction in any window ending at an
-// event. Only windows holding at least 1/Limit attempts count (20 for 5%),
-// so that one failure among the first few attempts is not read as a
-// failure rate; when no window holds that many, the rate is taken over
-// every attempt in [since, until].
+// until], ending a window at each event, and finds the worst failure
+// fraction. The verdict rests on the windows alone, never on the rate over
+// the whole period, which would dilute a burst in hours of quiet.
+//
+// A window holding fewer than 1/Limit attempts (20 for 5%) is too small
+// for its fraction to be a rate (one failure among the first three
+// attempts is not 33%), so it is judged as if the attempts it lacks had
+// succeeded: k failures of n < 1/Limit attempts breach only when k of
+// 1/Limit would. Five failures of five attempts within five minutes
+// breach the 5% threshold that way; one of three does not. When no window
+// holds enough attempts and none breaches, the finding is Undetermined:
+// neither a breach nor a pass, with the whole period's rate as context.
 func measureRate(th Threshold, events []Event, since, until time.Time) Finding {
 	f := Finding{Threshold: th}
 	var evs []*Event
@@ -102,7 +113,7 @@ func measureRate(th Threshold, events []Event, since, until time.Time) Finding {
 	if f.Samples == 0 {
 		return f
 	}
-	minSamples := int(math.Ceil(1 / th.Limit))
+	minSamples := int(math.Ceil(1/th.Limit - 1e-9))
 	lo, fails, allFails := 0, 0, 0
 	worstFails, worstTotal := -1, 0
 	for hi, e := range evs {
@@ -117,19 +128,28 @@ func measureRate(th Threshold, events []Event, since, until time.Time) Finding {
 			lo++
 		}
 		total := hi - lo + 1
-		if total < minSamples {
+		// Below minSamples, the rate as if the missing attempts succeeded.
+		r := float64(fails) / float64(max(total, minSamples))
+		if total < minSamples && r <= th.Limit {
 			continue
 		}
-		if r := float64(fails) / float64(total); worstFails < 0 || r > f.Worst {
+		// On a tie with a window too small to be a rate, the one with
+		// more attempts says more.
+		if worstFails < 0 || r > f.Worst || (r == f.Worst && worstTotal < minSamples && total > worstTotal) {
 			f.Worst, f.At, worstFails, worstTotal = r, e.Time, fails, total
 		}
 	}
+	window := ftoa(th.Window.Minutes(), 0) + "-minute"
 	if worstFails < 0 {
-		worstFails, worstTotal = allFails, len(evs)
-		f.Worst, f.At = float64(allFails)/float64(len(evs)), evs[len(evs)-1].Time
-		f.Detail = pct(worstFails, worstTotal) + " in all (fewer than " + itoa(minSamples) + " attempts in any " + th.Window.String() + ")"
-	} else {
-		f.Detail = pct(worstFails, worstTotal) + " in the " + th.Window.String() + " to " + f.At.UTC().Format(time.RFC3339)
+		f.Undetermined = true
+		f.Detail = "too few attempts in any " + window + " window to judge (" + itoa(allFails) + " failed of " + itoa(len(evs)) +
+			"); over the whole period " + ftoa(100*float64(allFails)/float64(len(evs)), 1) + "%"
+		return f
+	}
+	f.Detail = pct(worstFails, worstTotal) + " in the " + th.Window.String() + " to " + f.At.UTC().Format(time.RFC3339)
+	if worstTotal < minSamples {
+		f.Detail += " (fewer than " + itoa(minSamples) + " attempts: over " + itoa(minSamples) + " it would still be " +
+			ftoa(100*f.Worst, 1) + "%)"
 	}
 	f.Breached = f.Worst > th.Limit
 	if f.Breached {

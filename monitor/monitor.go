@@ -260,14 +260,15 @@ func (m *Monitor) evaluate(r *ruleState, s Sample) (Alert, bool) {
 		cond = known && r.compare(v, r.Value)
 	} else {
 		raw, capacity, ok := s.value(r.Metric)
-		if !ok {
-			return Alert{}, false // no reading: the alert keeps its state
+		if !ok || (r.Unit == OfCapacity && capacity <= 0) {
+			// No reading: the alert keeps its state, but the run of
+			// true conditions is broken, so that a window is never
+			// taken to have held across polls that saw nothing.
+			r.since = time.Time{}
+			return Alert{}, false
 		}
 		switch r.Unit {
 		case OfCapacity:
-			if capacity <= 0 {
-				return Alert{}, false
-			}
 			v, known = 100*raw/capacity, true
 		case XBaseline:
 			base := r.Baseline
@@ -289,7 +290,9 @@ func (m *Monitor) evaluate(r *ruleState, s Sample) (Alert, bool) {
 			if r.since.IsZero() {
 				r.since = s.Time
 			}
-			cond = s.Time.Sub(r.since) >= r.Window
+			// The window delays firing, not staying fired: an alert that
+			// fired and still holds after a gap keeps firing.
+			cond = r.firing || s.Time.Sub(r.since) >= r.Window
 		} else {
 			r.since = time.Time{}
 		}

@@ -28,9 +28,11 @@ type Result struct {
 	Window Window `json:"window"`
 	// Energy is the trapezoid integral of current × voltage over the window.
 	Energy Energy `json:"energy_j"`
-	// EnergyMin and EnergyMax bound Energy given the window's uncertainty
-	// (the window shrunk and grown by it at both ends) and any lost samples
-	// inside it (taken as drawing between nothing and the peak power).
+	// EnergyMin and EnergyMax bound the true energy given the window's
+	// uncertainty (the window shrunk and grown by it at both ends), any
+	// lost samples inside it (taken as drawing between nothing and the
+	// peak power), and the meter's own error on each sample
+	// (Sample.CurrentError, taken at its worst: all in one direction).
 	EnergyMin Energy `json:"energy_min_j"`
 	EnergyMax Energy `json:"energy_max_j"`
 	// Average is Energy over the window's duration; Peak the largest
@@ -101,15 +103,20 @@ func Integrate(samples []Sample, w Window) (Result, error) {
 	res := Result{Window: w, Energy: Energy(seg.energy), Peak: Power(seg.peak), Samples: seg.inside, Missing: seg.missing}
 	res.Average = Power(seg.energy / w.Duration().Seconds())
 
-	lo, hi := seg.energy-seg.gapEnergy, seg.energy-seg.gapEnergy+seg.peak*seg.missing.Seconds()
+	// The meter's error counts at its worst over the window that gives
+	// each bound: the shrunk one for the minimum, the grown one for the
+	// maximum.
+	lo := seg.energy - seg.gapEnergy - seg.errEnergy
+	hi := seg.energy - seg.gapEnergy + seg.peak*seg.missing.Seconds() + seg.errEnergy
 	if u := w.Uncertainty; u > 0 {
 		if a, b := w.Start+u, w.End-u; a < b {
-			lo = span(samples, a, b).energy - seg.gapEnergy
+			in := span(samples, a, b)
+			lo = in.energy - seg.gapEnergy - in.errEnergy
 		} else {
 			lo = 0
 		}
-		a, b := max(w.Start-u, first), min(w.End+u, last)
-		hi = span(samples, a, b).energy - seg.gapEnergy + seg.peak*seg.missing.Seconds()
+		out := span(samples, max(w.Start-u, first), min(w.End+u, last))
+		hi = out.energy - seg.gapEnergy + seg.peak*seg.missing.Seconds() + out.errEnergy
 	}
 	res.EnergyMin, res.EnergyMax = Energy(math.Max(lo, 0)), Energy(math.Max(hi, seg.energy))
 	return res, nil
@@ -134,6 +141,7 @@ func noSamples(w Window, why, hint string) error {
 type segment struct {
 	energy    float64 // joules
 	gapEnergy float64 // the part of energy interpolated across lost samples
+	errEnergy float64 // the integral of the meter's error, Sample.CurrentError × voltage
 	peak      float64 // watts, over samples inside [a, b]
 	inside    int
 	missing   time.Duration
@@ -146,9 +154,9 @@ func span(s []Sample, a, b time.Duration) segment {
 	var seg segment
 	// i is the first sample at or after a.
 	i := sort.Search(len(s), func(k int) bool { return s[k].Time >= a })
-	t0, p0 := a, interpolate(s, i, a)
+	t0, p0, r0 := a, interpolate(s, i, a, samplePower), interpolate(s, i, a, powerError)
 	for ; i < len(s) && s[i].Time <= b; i++ {
-		p := float64(s[i].Power())
+		p, r := samplePower(s[i]), powerError(s[i])
 		if s[i].Voltage == 0 {
 			seg.noVoltage = true
 		}
@@ -157,16 +165,19 @@ func span(s []Sample, a, b time.Duration) segment {
 		dt := (s[i].Time - t0).Seconds()
 		e := (p0 + p) / 2 * dt
 		seg.energy += e
+		seg.errEnergy += (r0 + r) / 2 * dt
 		if s[i].Gap && i > 0 && s[i].Time > a {
 			seg.gapEnergy += e
 			seg.missing += s[i].Time - t0
 		}
-		t0, p0 = s[i].Time, p
+		t0, p0, r0 = s[i].Time, p, r
 	}
 	if t0 < b && i < len(s) {
-		p := interpolate(s, i, b)
-		e := (p0 + p) / 2 * (b - t0).Seconds()
+		p, r := interpolate(s, i, b, samplePower), interpolate(s, i, b, powerError)
+		dt := (b - t0).Seconds()
+		e := (p0 + p) / 2 * dt
 		seg.energy += e
+		seg.errEnergy += (r0 + r) / 2 * dt
 		if s[i].Gap {
 			seg.gapEnergy += e
 			seg.missing += b - t0
@@ -175,16 +186,23 @@ func span(s []Sample, a, b time.Duration) segment {
 	return seg
 }
 
-// interpolate returns the power at time t, where s[i] is the first sample
-// at or after t.
-func interpolate(s []Sample, i int, t time.Duration) float64 {
+func samplePower(s Sample) float64 { return float64(s.Power()) }
+
+// powerError bounds the error on a sample's power that comes from the
+// meter's error on its current.
+func powerError(s Sample) float64 { return math.Abs(float64(s.CurrentError.Times(s.Voltage))) }
+
+// interpolate returns f (the power, or its error) at time t, where s[i]
+// is the first sample at or after t. The interpolated power is a weighted
+// mean of two readings, so the same mean of their errors bounds its error.
+func interpolate(s []Sample, i int, t time.Duration, f func(Sample) float64) float64 {
 	if i >= len(s) {
-		return float64(s[len(s)-1].Power())
+		return f(s[len(s)-1])
 	}
 	if s[i].Time == t || i == 0 {
-		return float64(s[i].Power())
+		return f(s[i])
 	}
 	a, b := s[i-1], s[i]
-	f := float64(t-a.Time) / float64(b.Time-a.Time)
-	return float64(a.Power()) + f*float64(b.Power()-a.Power())
+	k := float64(t-a.Time) / float64(b.Time-a.Time)
+	return f(a) + k*(f(b)-f(a))
 }

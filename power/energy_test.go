@@ -78,6 +78,32 @@ func TestIntegrateUncertaintyBoundsTruth(t *testing.T) {
 	}
 }
 
+func TestIntegrateMeterErrorWidensBounds(t *testing.T) {
+	// The meter reads 1 A ± 10 mA for a second at 1 V; the device truly
+	// drew 1.009 A, inside the meter's error and outside its reading.
+	s := trace(1001, time.Millisecond, 1, func(time.Duration) power.Current { return 1 })
+	for i := range s {
+		s[i].CurrentError = 10 * power.Milliampere
+	}
+	const truth = 1.009 // J
+	w := power.Window{Start: 0, End: time.Second}
+	r, err := power.Integrate(s, w)
+	require.NoError(t, err)
+	assert.InDelta(t, 1.0, float64(r.Energy), 1e-12)
+	assert.InDelta(t, 0.99, float64(r.EnergyMin), 1e-12)
+	assert.InDelta(t, 1.01, float64(r.EnergyMax), 1e-12)
+	assert.LessOrEqual(t, float64(r.EnergyMin), truth)
+	assert.GreaterOrEqual(t, float64(r.EnergyMax), truth)
+
+	// With edge uncertainty, each bound takes the error over its own
+	// window: 0.98 s shrunk, 1 s grown (clipped to the trace).
+	w = power.Window{Start: 10 * time.Millisecond, End: 990 * time.Millisecond, Uncertainty: 10 * time.Millisecond}
+	r, err = power.Integrate(s, w)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.96*0.99, float64(r.EnergyMin), 1e-12)
+	assert.InDelta(t, 1.0*1.01, float64(r.EnergyMax), 1e-12)
+}
+
 func TestIntegrateGapWidensBounds(t *testing.T) {
 	s := trace(100, time.Millisecond, 1, func(time.Duration) power.Current { return 1 })
 	s = append(s[:40], s[60:]...) // 20 samples lost: 39 ms is followed by 60 ms

@@ -13,6 +13,13 @@ type Sample struct {
 	Time time.Duration
 	// Current is the current drawn by the device under test.
 	Current Current
+	// CurrentError bounds the meter's own error on Current: the true
+	// current lies within Current ± CurrentError. Drivers set it from the
+	// meter's resolution (a PPK2's current step of one ADC count in the
+	// sample's range) and its stated accuracy (an LPM01A's 2% of the
+	// reading); 0 means the meter states none, and Integrate then takes
+	// the reading as exact.
+	CurrentError Current
 	// Voltage is the supply voltage of the device under test: the voltage
 	// the meter sources, or the one the caller declared; 0 if unknown.
 	Voltage Voltage

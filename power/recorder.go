@@ -7,7 +7,7 @@ import (
 )
 
 // DefaultRecordLimit is the number of samples a Recorder keeps unless told
-// otherwise: about ten seconds of a PPK2 at 100 kS/s, 32 MiB.
+// otherwise: about ten seconds of a PPK2 at 100 kS/s, 40 MiB.
 const DefaultRecordLimit = 1 << 20
 
 // Trace is what a Recorder captured.

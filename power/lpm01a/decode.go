@@ -12,12 +12,19 @@ import (
 // two exponent digits, mantissa × 10^exp amperes ("6409-07" is 640.9 µA;
 // mlcommons/tiny power_manager_lpm.py help text).
 func ParseASCII(s string) (float64, error) {
+	amps, _, err := parseASCII(s)
+	return amps, err
+}
+
+// parseASCII decodes an ascii_dec value and returns with it its
+// resolution, one unit of the mantissa's last digit.
+func parseASCII(s string) (amps, step float64, err error) {
 	if len(s) != 7 || (s[4] != '-' && s[4] != '+') {
-		return 0, fmt.Errorf("%q is not an ascii_dec value (dddd±dd)", clip(s))
+		return 0, 0, fmt.Errorf("%q is not an ascii_dec value (dddd±dd)", clip(s))
 	}
 	for i, c := range []byte(s) {
 		if i != 4 && (c < '0' || c > '9') {
-			return 0, fmt.Errorf("%q is not an ascii_dec value (dddd±dd)", clip(s))
+			return 0, 0, fmt.Errorf("%q is not an ascii_dec value (dddd±dd)", clip(s))
 		}
 	}
 	m, _ := strconv.Atoi(s[:4])
@@ -25,8 +32,20 @@ func ParseASCII(s string) (float64, error) {
 	if s[4] == '-' {
 		e = -e
 	}
-	return float64(m) * math.Pow10(e), nil
+	return float64(m) * math.Pow10(e), math.Pow10(e), nil
 }
+
+// Accuracy is the PowerShield's stated accuracy in dynamic measurement,
+// the mode of a continuous acquisition: "fluctuating currents from 100 nA
+// to 50 mA with an accuracy in the range of 2%" (ST UM2243, X-NUCLEO-LPM01A
+// user manual, Rev 2, §10 "Dynamic current measurement principle"). Each
+// sample's CurrentError is this fraction of its reading plus one unit of
+// the output format's last digit.
+const Accuracy = 0.02
+
+// currentError bounds the error of a reading of amps whose output format
+// resolves step.
+func currentError(amps, step float64) float64 { return Accuracy*math.Abs(amps) + step }
 
 // FormatASCII encodes amps as ascii_dec with four significant digits.
 func FormatASCII(amps float64) string {
@@ -49,8 +68,12 @@ func FormatASCII(amps float64) string {
 // top nibble is the negative hexadecimal exponent and whose low 12 bits
 // are the mantissa ("52A0" is 0x2A0 × 16⁻⁵ = 640.9 µA).
 func ParseBinary(w uint16) float64 {
-	return float64(w&0xFFF) * math.Pow(16, -float64(w>>12))
+	return float64(w&0xFFF) * binaryStep(w)
 }
+
+// binaryStep is the resolution of bin_hexa word w: one unit of its
+// mantissa.
+func binaryStep(w uint16) float64 { return math.Pow(16, -float64(w>>12)) }
 
 // FormatBinary encodes amps as bin_hexa with the finest exponent that
 // keeps the mantissa in 12 bits. Exponent 0xF is never used: a word
@@ -83,8 +106,9 @@ const (
 type parsedLine struct {
 	kind    lineKind
 	values  []float64
-	seconds float64 // TimeStamp
-	event   int     // event number
+	steps   []float64 // the resolution of each value
+	seconds float64   // TimeStamp
+	event   int       // event number
 	text    string
 	bad     bool // a value line with undecodable parts
 }
@@ -118,12 +142,13 @@ func parseLine(b []byte) parsedLine {
 		out.kind = lineValue
 		for _, tok := range strings.Fields(s) {
 			for len(tok) >= 7 {
-				v, err := ParseASCII(tok[:7])
+				v, step, err := parseASCII(tok[:7])
 				if err != nil {
 					out.bad = true
 					break
 				}
 				out.values = append(out.values, v)
+				out.steps = append(out.steps, step)
 				tok = tok[7:]
 			}
 			if len(tok) > 0 && len(tok) < 7 {

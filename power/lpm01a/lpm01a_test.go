@@ -203,6 +203,28 @@ func TestEventsRefusedMeansNoEvents(t *testing.T) {
 	assert.False(t, m.Events())
 }
 
+// TestCurrentError: each sample carries the PowerShield's stated 2%
+// accuracy plus one unit of its output format's last digit.
+func TestCurrentError(t *testing.T) {
+	tests := []struct {
+		format lpm01a.Format
+		in     []byte
+		amps   float64
+		step   float64
+	}{
+		{lpm01a.ASCII, []byte("6409-07\r\n"), 640.9e-6, 1e-7},
+		{lpm01a.ASCII, []byte("1234-05\r\n"), 12.34e-3, 1e-5},
+		{lpm01a.Binary, []byte{0x52, 0xA0}, 0x2A0 / 1048576.0, 1 / 1048576.0},
+	}
+	for _, tt := range tests {
+		s, err := lpm01a.NewDecoderForTest(tt.format, 1000).Feed(tt.in)
+		require.NoError(t, err)
+		require.Len(t, s, 1)
+		assert.InDelta(t, tt.amps, float64(s[0].Current), 1e-15)
+		assert.InDelta(t, lpm01a.Accuracy*tt.amps+tt.step, float64(s[0].CurrentError), 1e-15, "%v %q", tt.format, tt.in)
+	}
+}
+
 func FuzzStream(f *testing.F) {
 	f.Add([]byte("6409-07\r\nTimeStamp: 001s 000ms, buff 00%\r\nevent 01 fal\r\n6409-07 6410-07\r\n"))
 	f.Add([]byte("\xf0abc\xff\xff\x52\xa0"))

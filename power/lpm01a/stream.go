@@ -10,10 +10,11 @@ import (
 	"github.com/tinyprof/tinyprof/power"
 )
 
-func (m *Meter) emit(amps float64) {
+// emit appends a reading of amps whose output format resolves step.
+func (m *Meter) emit(amps, step float64) {
 	m.ready = append(m.ready, power.Sample{
 		Time:    time.Duration(float64(m.index) * float64(time.Second) / float64(m.opts.Rate)),
-		Current: power.Current(amps), Voltage: m.opts.Supply,
+		Current: power.Current(amps), CurrentError: power.Current(currentError(amps, step)), Voltage: m.opts.Supply,
 		Marker: m.marker, Gap: m.gap,
 	})
 	m.marker, m.gap = false, false
@@ -52,8 +53,8 @@ func (m *Meter) decode() error {
 			if p.bad {
 				m.stats.Skipped++
 			}
-			for _, v := range p.values {
-				m.emit(v)
+			for i, v := range p.values {
+				m.emit(v, p.steps[i])
 			}
 		case lineTimestamp:
 			m.resync(p.seconds)
@@ -94,7 +95,8 @@ func (m *Meter) decodeBinary() error {
 			b = b[1+end+2:]
 			continue
 		}
-		m.emit(ParseBinary(uint16(b[0])<<8 | uint16(b[1])))
+		w := uint16(b[0])<<8 | uint16(b[1])
+		m.emit(ParseBinary(w), binaryStep(w))
 		b = b[2:]
 	}
 	m.pending = append(m.pending[:0], b...)

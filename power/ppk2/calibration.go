@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -182,4 +183,19 @@ const adcMult = 1.8 / 163840
 func (c *Calibration) Amperes(r int, adc uint32) float64 {
 	x := (float64(adc) - c.O[r]) * (adcMult / c.R[r])
 	return c.UG[r] * (x*(c.GS[r]*x+c.GI[r]) + (c.S[r]*float64(c.VDD)/1000 + c.I[r]))
+}
+
+// Resolution returns the current step of one ADC count (one unit of the
+// sample's 14-bit field, 4 in adc) at adc in range r: the larger of the
+// steps to the counts either side, since the calibration's quadratic term
+// makes them differ. It is how far a reading may lie from the current the
+// PPK2 measured; Nordic states no accuracy for the PPK2 that could be
+// added to it, so the shunts' and amplifiers' own error is not counted.
+func (c *Calibration) Resolution(r int, adc uint32) float64 {
+	a := c.Amperes(r, adc)
+	up := math.Abs(c.Amperes(r, adc+4) - a)
+	if adc < 4 {
+		return up
+	}
+	return math.Max(up, math.Abs(a-c.Amperes(r, adc-4)))
 }

@@ -2,6 +2,7 @@ package ppk2
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 
 	"github.com/tinyprof/tinyprof/power"
@@ -40,7 +41,8 @@ const (
 	spikeSamples = 3
 )
 
-// Decoder turns the PPK2's byte stream into samples. It keeps a partial
+// Decoder turns the PPK2's byte stream into samples, each with the current
+// step of one ADC count in its range as its CurrentError. It keeps a partial
 // sample across calls (USB buffers split samples), numbers samples from the
 // first one, detects lost samples from the 6-bit rolling counter, and
 // optionally applies Nordic's spike filter. A Decoder is not safe for
@@ -103,12 +105,17 @@ func (d *Decoder) one(dst []power.Sample, word uint32) []power.Sample {
 	d.started = true
 	d.next = (counter + 1) & counterMask
 	amps := d.cal.Amperes(rng, adc)
+	step := d.cal.Resolution(rng, adc)
 	if d.filter {
-		amps = d.spike(rng, amps)
+		// The filter's stand-in is as far from the measured current as
+		// it is: widen the error by that distance.
+		f := d.spike(rng, amps)
+		step += math.Abs(f - amps)
+		amps = f
 	}
 	dst = append(dst, power.Sample{
 		Time:    time.Duration(d.index) * SamplePeriod,
-		Current: power.Current(amps), Voltage: d.voltage,
+		Current: power.Current(amps), CurrentError: power.Current(step), Voltage: d.voltage,
 		Logic: logic, HasLogic: true, Gap: gap,
 	})
 	d.index++

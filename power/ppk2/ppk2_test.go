@@ -89,12 +89,34 @@ func TestSamplesMatchWaveform(t *testing.T) {
 	// Hand computation: 80 mA × 3 V × 2 ms = 480 µJ. The trapezoid over
 	// a step edge seen every 10 µs is off by at most the edge
 	// uncertainty's worth (2 × 5 µs of 2 ms), and the bounds must hold
-	// the truth up to the ADC's quantisation (under 0.1% at 80 mA).
-	const truth, quant = 480e-6, 1e-3
+	// the truth, the ADC's quantisation included.
+	const truth = 480e-6
 	assert.InEpsilon(t, truth, float64(r.Energy), 5e-3)
-	assert.LessOrEqual(t, float64(r.EnergyMin), truth*(1+quant))
-	assert.GreaterOrEqual(t, float64(r.EnergyMax), truth*(1-quant))
+	assert.LessOrEqual(t, float64(r.EnergyMin), truth)
+	assert.GreaterOrEqual(t, float64(r.EnergyMax), truth)
 	assert.Equal(t, 200, r.Samples)
+}
+
+// TestBoundsHoldQuantisedCurrent: a current that falls between two ADC
+// codes is read as one of them, and the energy bounds must still hold the
+// energy truly drawn, with no margin.
+func TestBoundsHoldQuantisedCurrent(t *testing.T) {
+	const amps, volts = 12.34567e-3, 3.0
+	sim := powersim.StartPPK2(t, powersim.PPK2Options{Waveform: powersim.Constant(amps)})
+	m := open(t, sim, ppk2.Options{Supply: volts})
+	require.NoError(t, m.Start(t.Context()))
+	s := readN(t, m, 1001)
+	require.NoError(t, m.Stop(t.Context()))
+	r, err := power.Integrate(s, power.Window{Start: 0, End: 10 * time.Millisecond})
+	require.NoError(t, err)
+	truth := amps * volts * 0.01
+	require.NotEqual(t, truth, float64(r.Energy), "the current must not lie on an ADC code")
+	assert.LessOrEqual(t, float64(r.EnergyMin), truth, "%v", r)
+	assert.GreaterOrEqual(t, float64(r.EnergyMax), truth, "%v", r)
+	for i, x := range s {
+		require.Positive(t, float64(x.CurrentError), "sample %d", i)
+		require.LessOrEqual(t, math.Abs(float64(x.Current)-amps), float64(x.CurrentError), "sample %d", i)
+	}
 }
 
 func TestLostSamplesDetected(t *testing.T) {
