@@ -288,11 +288,15 @@ func (d *Device) end(c *call) {
 // send writes m in a frame with sequence number seq. A write that blocks
 // past ctx closes the transport: a board that stops reading is dead.
 func (d *Device) send(ctx context.Context, op string, seq uint16, m firmware.Message) error {
+	if err := ctx.Err(); err != nil {
+		// Nothing written: the connection stays usable for the next call.
+		return d.errorf(op, CodeTimeout, err, "")
+	}
 	f := firmware.Frame{Type: m.Type(), Seq: seq, Payload: m.AppendPayload(nil)}
 	if d.opts.OnFrame != nil {
 		d.opts.OnFrame("tx", f)
 	}
-	stop := context.AfterFunc(ctx, func() { d.tr.Close() })
+	stop := context.AfterFunc(ctx, d.abort)
 	_, err := d.tr.Write(firmware.AppendFrame(nil, f))
 	if !stop() {
 		return d.errorf(op, CodeTimeout, ctx.Err(), "the board stopped reading; the connection was closed")
@@ -301,6 +305,16 @@ func (d *Device) send(ctx context.Context, op string, seq uint16, m firmware.Mes
 		return d.wrap(op, err)
 	}
 	return nil
+}
+
+// abort unblocks a write stuck on a board that stopped reading, and closes
+// the transport: closing alone does not wake a write blocked in the kernel.
+func (d *Device) abort() {
+	if a, ok := d.tr.(Aborter); ok {
+		a.Abort()
+		return
+	}
+	d.tr.Close()
 }
 
 // recv waits for the next inbound event for c, up to timeout.

@@ -161,3 +161,56 @@ func TestRebootBetweenRequestsIsReported(t *testing.T) {
 	_, err = d.Ping(t.Context(), nil)
 	require.NoError(t, err)
 }
+
+// TestBoardThatStopsReading: a board that no longer reads its UART fills
+// the line, and the host's write blocks in the kernel, where closing the
+// port does not reach it. The call must still end at its deadline.
+func TestBoardThatStopsReading(t *testing.T) {
+	b := sim.Start(t, sim.Options{Platform: "esp32p4", Faults: sim.Faults{StopReadingAfter: 3}}) // HELLO, MODEL_BEGIN, one chunk
+	d := device.New(mustSerial(t, t.Context(), b.Path), device.Options{Timeout: time.Hour, Retries: 1000})
+	defer d.Close()
+	_, err := d.Hello(t.Context())
+	require.NoError(t, err)
+	big := bytes.Repeat(tiny, 8) // more than the tty buffers hold
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err = d.LoadModel(ctx, bytes.NewReader(big), int64(len(big)), device.LoadOptions{Window: 64})
+	require.ErrorIs(t, err, device.ErrTimeout)
+	require.NoError(t, t.Context().Err(), "ended long before the test's own deadline")
+}
+
+// TestCancelledContextLeavesTheDeviceUsable: a call refused because its
+// context is already over writes nothing and closes nothing.
+func TestCancelledContextLeavesTheDeviceUsable(t *testing.T) {
+	d, _ := open(t, sim.Options{}, device.Options{})
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := d.Ping(done, nil)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = d.Ping(t.Context(), nil)
+	require.NoError(t, err, "the next call with a live context works")
+}
+
+// TestUploadOnANoisyLine: heavy corruption toward the board must end in a
+// finished upload or a typed error before the deadline, never a deadlock.
+func TestUploadOnANoisyLine(t *testing.T) {
+	for _, every := range []int{5, 2} {
+		t.Run(fmt.Sprintf("every %d frames corrupted", every), func(t *testing.T) {
+			b := sim.Start(t, sim.Options{Faults: sim.Faults{CorruptRxEvery: every}})
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			d := device.New(mustSerial(t, ctx, b.Path), fast)
+			defer d.Close()
+			_, err := d.Hello(ctx)
+			for i := 0; err != nil && i < 3; i++ {
+				_, err = d.Hello(ctx)
+			}
+			require.NoError(t, err)
+			_, err = d.LoadModel(ctx, bytes.NewReader(tiny), int64(len(tiny)), device.LoadOptions{})
+			if err != nil {
+				require.ErrorIs(t, err, device.ErrCRC)
+			}
+			require.NoError(t, ctx.Err(), "ended before the deadline")
+		})
+	}
+}

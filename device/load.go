@@ -79,58 +79,45 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 		return nil, d.errorf(op, CodeBadResponse, fmt.Errorf("board acknowledged offset %d, chunk %d for a %d-byte model", ack.Offset, chunk, size), "")
 	}
 
-	acked, next := int64(ack.Offset), int64(ack.Offset)
-	rewoundAt, stalls := int64(-1), 0
+	up := &uploader{d: d, op: op, size: size, acked: int64(ack.Offset), next: int64(ack.Offset), rewoundAt: -1,
+		progress: opts.Progress, res: res}
+	up.report()
 	buf := make([]byte, chunk)
-	report := func() {
-		if opts.Progress != nil {
-			opts.Progress(acked, size)
-		}
-	}
-	report()
-	for acked < size {
-		for next < size && next < acked+window*chunk {
-			n := min(chunk, size-next)
-			if _, err := r.ReadAt(buf[:n], next); err != nil && err != io.EOF {
-				return nil, fmt.Errorf("read model at %d: %w", next, err)
-			}
-			if err := d.send(ctx, op, c.seq, &firmware.ModelChunk{Offset: uint32(next), Data: buf[:n]}); err != nil {
+	for up.acked < size {
+		for up.next < size && up.next < up.acked+window*chunk {
+			// Take in what has arrived before writing more: a reader backed
+			// up behind a full inbox stops draining the line, the board
+			// then stops reading, and the write below would block forever.
+			if err := up.drain(c); err != nil {
 				return nil, err
 			}
-			next += n
+			if up.next >= size || up.next >= up.acked+window*chunk {
+				break
+			}
+			n := min(chunk, size-up.next)
+			if _, err := r.ReadAt(buf[:n], up.next); err != nil && err != io.EOF {
+				return nil, fmt.Errorf("read model at %d: %w", up.next, err)
+			}
+			if err := d.send(ctx, op, c.seq, &firmware.ModelChunk{Offset: uint32(up.next), Data: buf[:n]}); err != nil {
+				return nil, err
+			}
+			up.next += n
+		}
+		if up.acked >= size {
+			break
 		}
 		in, err := d.recv(ctx, c, d.opts.Timeout)
-		if err == errAttemptTimeout || in.bad {
-			if err == errAttemptTimeout {
-				stalls++
+		switch {
+		case err == errAttemptTimeout:
+			if err := up.stalled(); err != nil {
+				return nil, err
 			}
-			if stalls > d.opts.Retries {
-				return nil, d.errorf(op, CodeTimeout, fmt.Errorf("no acknowledgement past offset %d after %d tries", acked, stalls),
-					"the board stopped acknowledging; check its log")
+		case err != nil:
+			return nil, d.errorf(op, CodeTimeout, err, fmt.Sprintf("upload stopped at %d of %d bytes; run it again to resume", up.acked, size))
+		default:
+			if err := up.handle(in); err != nil {
+				return nil, err
 			}
-			if err == errAttemptTimeout || isDeviceBadFrame(in) {
-				next, rewoundAt = acked, acked // go back: a chunk or its ack was lost
-				res.Rewinds++
-			}
-			continue
-		}
-		if err != nil {
-			return nil, d.errorf(op, CodeTimeout, err, fmt.Sprintf("upload stopped at %d of %d bytes; run it again to resume", acked, size))
-		}
-		if done, err := d.checkInbound(op, in); done {
-			return nil, err
-		}
-		a, ok := in.msg.(*firmware.ModelAck)
-		if !ok {
-			continue
-		}
-		switch off := int64(a.Offset); {
-		case off > acked && off <= next:
-			acked, stalls, rewoundAt = off, 0, -1
-			report()
-		case off == acked && next > acked && rewoundAt != acked:
-			next, rewoundAt = acked, acked // duplicate ack: a chunk was lost
-			res.Rewinds++
 		}
 	}
 
@@ -187,4 +174,96 @@ func regionName(r uint8) string {
 		return "flash"
 	}
 	return fmt.Sprintf("region %d", r)
+}
+
+// uploader is the host side of a windowed, cumulatively acknowledged
+// upload (go-back-N): acked is what the board holds, next what comes next.
+type uploader struct {
+	d         *Device
+	op        string
+	size      int64
+	acked     int64
+	next      int64
+	rewoundAt int64 // the offset last gone back to, so one loss rewinds once
+	stalls    int   // time-outs without progress
+	bad       int   // corrupted frames without progress
+	progress  func(done, total int64)
+	res       *LoadResult
+}
+
+func (u *uploader) report() {
+	if u.progress != nil {
+		u.progress(u.acked, u.size)
+	}
+}
+
+// rewind goes back to the last acknowledged offset, once per offset.
+func (u *uploader) rewind() {
+	if u.rewoundAt != u.acked && u.next > u.acked {
+		u.next, u.rewoundAt = u.acked, u.acked
+		u.res.Rewinds++
+	}
+}
+
+// stalled handles a time-out: the window's chunks or their acks were lost.
+func (u *uploader) stalled() error {
+	u.stalls++
+	if u.stalls > u.d.opts.Retries && u.bad > 0 {
+		return u.d.errorf(u.op, CodeCRC, fmt.Errorf("%d corrupted frames and no acknowledgement past offset %d after %d tries", u.bad, u.acked, u.stalls),
+			"check the cable, baud rate and ground")
+	}
+	if u.stalls > u.d.opts.Retries {
+		return u.d.errorf(u.op, CodeTimeout, fmt.Errorf("no acknowledgement past offset %d after %d tries", u.acked, u.stalls),
+			"the board stopped acknowledging; check its log")
+	}
+	u.next, u.rewoundAt = u.acked, u.acked // resend the window, even from the same offset
+	u.res.Rewinds++
+	return nil
+}
+
+// handle takes one inbound event.
+func (u *uploader) handle(in inbound) error {
+	if in.bad {
+		u.bad++
+		// Every chunk of a window may be hit before one gets through.
+		if u.bad > u.d.opts.Retries*16 {
+			return u.d.errorf(u.op, CodeCRC, in.err, fmt.Sprintf("%d corrupted frames without progress past offset %d; check the cable, baud rate and ground", u.bad, u.acked))
+		}
+		if isDeviceBadFrame(in) && u.next > u.acked {
+			// The board lost one of our chunks: go back, even to an offset
+			// gone back to before, as long as something was sent since.
+			u.next, u.rewoundAt = u.acked, u.acked
+			u.res.Rewinds++
+		}
+		return nil
+	}
+	if done, err := u.d.checkInbound(u.op, in); done {
+		return err
+	}
+	a, ok := in.msg.(*firmware.ModelAck)
+	if !ok {
+		return nil
+	}
+	switch off := int64(a.Offset); {
+	case off > u.acked && off <= u.next:
+		u.acked, u.stalls, u.bad, u.rewoundAt = off, 0, 0, -1
+		u.report()
+	case off == u.acked:
+		u.rewind() // a duplicate ack: a chunk was lost
+	}
+	return nil
+}
+
+// drain handles every event already waiting, without blocking.
+func (u *uploader) drain(c *call) error {
+	for {
+		select {
+		case in := <-c.ch:
+			if err := u.handle(in); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
 }

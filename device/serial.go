@@ -103,6 +103,13 @@ func (s *SerialPort) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Abort discards what is queued for output, which wakes a Write blocked on a
+// peer that stopped reading, and closes the port.
+func (s *SerialPort) Abort() error {
+	_ = s.port.ResetOutputBuffer() // TCFLSH TCOFLUSH: the blocked write finds room
+	return s.Close()
+}
+
 // Close closes the port and releases its lock. It is safe to call twice.
 func (s *SerialPort) Close() error {
 	s.closeOnce.Do(func() {

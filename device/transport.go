@@ -26,6 +26,13 @@ type HardResetter interface {
 	HardReset(ctx context.Context) error
 }
 
+// Aborter is implemented by transports whose Write can block in the kernel
+// where Close does not reach it (a serial port whose peer stopped
+// reading). Abort must make a blocked Write return and close the transport.
+type Aborter interface {
+	Abort() error
+}
+
 // Named is implemented by transports that have a path or address to show
 // in errors and logs.
 type Named interface {

@@ -35,11 +35,21 @@ func (b *Board) serve() {
 			if !hung {
 				dec.Feed(buf[:n], b.handle)
 			}
+			if f := b.Options.Faults.StopReadingAfter; f > 0 && b.received() >= f {
+				<-b.stop // never read again
+				return
+			}
 		}
 		if err != nil {
 			return
 		}
 	}
+}
+
+func (b *Board) received() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state.rxFrames
 }
 
 // pace sleeps for n bytes at the emulated baud rate.

@@ -108,6 +108,10 @@ type Faults struct {
 	// inter-token latency, not its median.
 	StallEvery  int
 	StallFactor float64
+	// StopReadingAfter makes the board stop reading the line after it has
+	// received N frames, as a hung firmware does: the host's writes then
+	// fill the tty buffer and block.
+	StopReadingAfter int
 	// ResponseDelay delays every answer by this much real time.
 	ResponseDelay time.Duration
 	// Silent makes the board answer nothing at all, as a board without the
