@@ -28,8 +28,12 @@ type Options struct {
 	// or, during a generation or upload, the silence between two frames.
 	// Default 2s. The context of each call bounds the whole call.
 	Timeout time.Duration
+	// PrefillTimeout bounds the wait for a generation's first frame, which
+	// a board sends only after processing the whole prompt. Default 60s.
+	PrefillTimeout time.Duration
 	// Retries is how many times a request is sent again after a corrupted
-	// answer or a lost frame before the call fails with ErrCRC. Default 3.
+	// answer before the call fails with ErrCRC; a request met with silence
+	// is sent once more. Default 3.
 	Retries int
 	// MaxPayload is the largest frame payload the host accepts. Default
 	// firmware.MaxPayloadLimit.
@@ -50,6 +54,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Second
+	}
+	if o.PrefillTimeout <= 0 {
+		o.PrefillTimeout = 60 * time.Second
 	}
 	if o.Retries <= 0 {
 		o.Retries = 3
@@ -181,7 +188,7 @@ func (d *Device) dispatch(e firmware.Event) {
 	}
 	msg, err := firmware.Decode(f)
 	if err != nil {
-		if c := d.cur.Load(); c != nil && f.Seq == c.seq {
+		if c := d.cur.Load(); c != nil && f.Seq == c.Seq() {
 			c.deliver(inbound{seq: f.Seq, err: err})
 		}
 		return
@@ -211,7 +218,7 @@ func (d *Device) dispatch(e firmware.Event) {
 			return
 		}
 	}
-	if c := d.cur.Load(); c != nil && f.Seq == c.seq {
+	if c := d.cur.Load(); c != nil && f.Seq == c.Seq() {
 		c.deliver(inbound{seq: f.Seq, msg: msg})
 	}
 }
@@ -226,12 +233,16 @@ type inbound struct {
 	err    error
 }
 
-// call is one request in flight.
+// call is one request in flight. seq is written by the request's
+// goroutine (renumber) and read by the reader's, hence atomic.
 type call struct {
-	seq  uint16
+	seq  atomic.Uint32
 	ch   chan inbound
 	stop chan struct{}
 }
+
+// Seq returns the call's current sequence number.
+func (c *call) Seq() uint16 { return uint16(c.seq.Load()) }
 
 func (c *call) deliver(in inbound) {
 	select {
@@ -276,7 +287,7 @@ func (d *Device) renumber(c *call) {
 	if d.seq == 0 {
 		d.seq = 1
 	}
-	c.seq = d.seq
+	c.seq.Store(uint32(d.seq))
 }
 
 func (d *Device) end(c *call) {
@@ -355,7 +366,7 @@ func (d *Device) exchange(ctx context.Context, c *call, op string, req firmware.
 	rx0, frames0 := d.rxBytes.Load(), d.frameBytes.Load()
 	bad := 0
 	for attempt := 0; ; attempt++ {
-		if err := d.send(ctx, op, c.seq, req); err != nil {
+		if err := d.send(ctx, op, c.Seq(), req); err != nil {
 			return nil, err
 		}
 	wait:

@@ -93,20 +93,28 @@ func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation
 // the caller cancels and retries.
 func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Generate, onToken func(int, firmware.Token)) (g *Generation, damaged bool, err error) {
 	const op = "generate"
-	if err := d.send(ctx, op, c.seq, msg); err != nil {
+	if err := d.send(ctx, op, c.Seq(), msg); err != nil {
 		return nil, false, err
 	}
 	g = &Generation{}
-	sawBad := false
+	sawBad, heard := false, false
 	for {
-		in, err := d.recv(ctx, c, d.opts.Timeout)
+		// Nothing comes until the board has processed the prompt, which on
+		// a big model or a long prompt takes far longer than a round trip.
+		wait := d.opts.Timeout
+		if !heard {
+			wait = max(wait, d.opts.PrefillTimeout)
+		}
+		in, err := d.recv(ctx, c, wait)
 		switch {
 		case err == errAttemptTimeout && sawBad:
 			return nil, true, nil // the GEN_DONE was probably the corrupted frame
 		case err == errAttemptTimeout:
-			return nil, false, d.errorf(op, CodeTimeout, fmt.Errorf("no frame for %v after %d tokens", d.opts.Timeout, len(g.Tokens)),
+			d.stopGenerating(c)
+			return nil, false, d.errorf(op, CodeTimeout, fmt.Errorf("no frame for %v after %d tokens", wait, len(g.Tokens)),
 				"the board stopped mid-generation; check its log (debug-device)")
 		case err != nil:
+			d.stopGenerating(c)
 			return nil, false, d.errorf(op, CodeTimeout, err, fmt.Sprintf("cancelled after %d tokens", len(g.Tokens)))
 		case in.bad:
 			if isDeviceBadFrame(in) && len(g.Tokens) == 0 {
@@ -118,6 +126,7 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 		if done, err := d.checkInbound(op, in); done {
 			return nil, false, err
 		}
+		heard = true
 		switch m := in.msg.(type) {
 		case *firmware.Tokens:
 			if int(m.Index) != len(g.Tokens) {
@@ -139,10 +148,19 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 	}
 }
 
+// stopGenerating cancels a generation the host is giving up on, so that
+// the board is not left BUSY for the next request. It has its own short
+// deadline: the caller's context may be what ended.
+func (d *Device) stopGenerating(c *call) {
+	ctx, cancel := context.WithTimeout(context.Background(), min(d.opts.Timeout, time.Second))
+	defer cancel()
+	d.cancel(ctx, c)
+}
+
 // cancel stops the generation of c's sequence number and drains its last
 // frames, so that a retry starts on a quiet board.
 func (d *Device) cancel(ctx context.Context, c *call) {
-	if d.send(ctx, "cancel", c.seq, &firmware.Cancel{}) != nil {
+	if d.send(ctx, "cancel", c.Seq(), &firmware.Cancel{}) != nil {
 		return
 	}
 	for {

@@ -98,7 +98,7 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 			if _, err := r.ReadAt(buf[:n], up.next); err != nil && err != io.EOF {
 				return nil, fmt.Errorf("read model at %d: %w", up.next, err)
 			}
-			if err := d.send(ctx, op, c.seq, &firmware.ModelChunk{Offset: uint32(up.next), Data: buf[:n]}); err != nil {
+			if err := d.send(ctx, op, c.Seq(), &firmware.ModelChunk{Offset: uint32(up.next), Data: buf[:n]}); err != nil {
 				return nil, err
 			}
 			up.next += n

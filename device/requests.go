@@ -60,7 +60,7 @@ func (d *Device) Reset(ctx context.Context) (*firmware.Info, error) {
 	old := d.boot.Load()
 	c := d.beginResync()
 	defer d.end(c)
-	if err := d.send(ctx, "reset", c.seq, &firmware.Reset{}); err != nil {
+	if err := d.send(ctx, "reset", c.Seq(), &firmware.Reset{}); err != nil {
 		return nil, err
 	}
 	return d.awaitBoot(ctx, c, old, "reset")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/internal/atomicfile"
 )
 
 // Board is a leased board: a connected *device.Device (its methods are
@@ -106,5 +107,5 @@ func (l *boardLog) write(dir, id string) (string, error) {
 	if d > 0 {
 		text += fmt.Sprintf("(%d further lines dropped)\n", d)
 	}
-	return path, os.WriteFile(path, []byte(text), 0o644)
+	return path, atomicfile.WriteFile(path, []byte(text), 0o644)
 }

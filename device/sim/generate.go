@@ -85,12 +85,20 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 // memory; it runs with b.mu held.
 func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, start uint64, first bool, peakHeap, peakPSRAM int64, release func()) {
 	prompt := promptTokens(m.Prompt)
+	boot := b.BootID()      // a reboot ends this generation: it must not touch the new boot's state
 	var slept time.Duration // real time spent sleeping, with TimeScale
 	var tUS uint64          // modelled time since start
 	for pos := 0; pos < prompt-1; pos++ {
 		tUS += uint64(cm.forward(pos).Microseconds())
 	}
 	prefill := tUS
+	if b.Options.TimeScale > 0 {
+		nap := time.Duration(float64(prefill) * float64(time.Microsecond) * b.Options.TimeScale)
+		if !b.sleep(nap) {
+			return
+		}
+		slept += nap
+	}
 	var rd reads // what the forward passes read from PSRAM and flash
 	for pos := 0; pos < prompt-1; pos++ {
 		cm.reads(pos, &rd)
@@ -139,8 +147,11 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 			slept += nap
 		}
 		b.mu.Lock()
-		cancelled := b.state.cancel
+		cancelled, rebooted := b.state.cancel, b.state.bootID != boot
 		b.mu.Unlock()
+		if rebooted {
+			return // the board restarted under this generation
+		}
 		if cancelled || b.stopped() {
 			stop = firmware.StopCancelled // the interrupted step produced no token
 			break
@@ -166,6 +177,10 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 	}
 	flush()
 	b.mu.Lock()
+	if b.state.bootID != boot {
+		b.mu.Unlock()
+		return // rebooted while the last batch went out: its memory is gone already
+	}
 	b.state.power.add(b.state.power.genStart, tUS, rd, true)
 	// The clock is real time plus modelled work: what was slept in real
 	// time already passed on it.

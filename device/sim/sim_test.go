@@ -3,6 +3,7 @@ package sim_test
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/firmware/conformance"
 	"github.com/tinyprof/tinyprof/fixtures"
 )
@@ -73,4 +75,44 @@ func TestTimeScaleDoesNotCountTwice(t *testing.T) {
 	// makes wall larger, so the bound cannot flake.
 	require.GreaterOrEqual(t, elapsed, genUS)
 	require.Less(t, elapsed, uint64(wall.Microseconds())+genUS/2, "elapsed %d µs for a %d µs generation in %v", elapsed, genUS, wall)
+}
+
+// TestRebootDuringGenerationEndsIt: a board reset while it generates must
+// not keep sending that generation's tokens into the new boot, nor free
+// its memory into the new boot's accounts.
+func TestRebootDuringGenerationEndsIt(t *testing.T) {
+	tr, b, err := sim.Pipe(sim.Options{Platform: "esp32s3", TimeScale: 0.02})
+	require.NoError(t, err)
+	defer b.Close()
+	d := device.New(tr, device.Options{})
+	defer d.Close()
+	_, err = d.Hello(t.Context())
+	require.NoError(t, err)
+	before, err := d.Metrics(t.Context())
+	require.NoError(t, err)
+
+	// The model lives in PSRAM and is lost at the reboot; what matters is
+	// the heap of the new boot.
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	_, err = d.LoadModel(t.Context(), bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
+	require.NoError(t, err)
+	done, first := make(chan error, 1), make(chan struct{})
+	go func() {
+		var once sync.Once
+		_, err := d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 200,
+			OnToken: func(int, firmware.Token) { once.Do(func() { close(first) }) }})
+		done <- err
+	}()
+	<-first // the board is generating: about 0.2 s to go at TimeScale 0.02
+	b.Reboot()
+	require.ErrorIs(t, <-done, device.ErrBoardReset)
+
+	// Were the old generation still running, it would end within this wait
+	// and free its memory into the new boot. (Correct code passes however
+	// long the wait; only a stray goroutine needs it to show itself.)
+	time.Sleep(time.Second)
+	after, err := d.Metrics(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, before.FreeHeap, after.FreeHeap, "the new boot's heap is its own")
+	require.Equal(t, before.PSRAMFree, after.PSRAMFree)
 }
