@@ -570,6 +570,8 @@ static void dispatch(tp_agent *a, uint8_t type, uint16_t seq, rd *r)
     case T_CANCEL:
         if (a->gen_active)
             finish(a, STOP_CANCELLED);
+        else /* PROTOCOL.md 3.5: with no generation running, BAD_REQUEST */
+            send_error(a, seq, TP_ERR_BAD_REQUEST, T_CANCEL, "no generation running");
         break;
     default:
         send_error(a, seq, TP_ERR_UNKNOWN_COMMAND, type, "unknown command");

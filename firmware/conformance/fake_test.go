@@ -160,6 +160,10 @@ func (d *fake) chunk(seq uint16, m *firmware.ModelChunk) {
 }
 
 func (d *fake) end(seq uint16) {
+	if !d.upActive && d.loaded { // a repeated MODEL_END: answer again
+		d.send(seq, &firmware.ModelDone{SHA256: d.upSHA, Region: firmware.RegionSRAM, Bytes: d.upSize, Parameters: d.upSize / 4})
+		return
+	}
 	defer func() { d.upActive, d.upData = false, nil }()
 	if sha256.Sum256(d.upData) != d.upSHA {
 		d.fail(seq, firmware.TypeModelEnd, firmware.CodeBadChecksum)

@@ -19,6 +19,7 @@ const timingSlackUS = 1000
 
 // generation is what a device sent for one GENERATE.
 type generation struct {
+	seq    uint16 // the GENERATE's
 	tokens []firmware.Token
 	done   *firmware.GenDone
 }
@@ -31,6 +32,7 @@ func (s *session) generate(ctx context.Context, g *firmware.Generate, cancelAfte
 	if err != nil {
 		return out, err
 	}
+	out.seq = seq
 	deadline := time.Now().Add(s.opts.GenerateTimeout)
 	cancelled := false
 	for {
@@ -55,7 +57,8 @@ func (s *session) generate(ctx context.Context, g *firmware.Generate, cancelAfte
 		}
 		if cancelAfter > 0 && !cancelled && len(out.tokens) >= cancelAfter {
 			cancelled = true
-			if _, err := s.send(&firmware.Cancel{}); err != nil {
+			// PROTOCOL.md 3.5: CANCEL carries the GENERATE's seq.
+			if err := s.write(firmware.Encode(seq, &firmware.Cancel{})); err != nil {
 				return out, err
 			}
 		}
@@ -135,8 +138,23 @@ func checkGenerate(ctx context.Context, s *session) error {
 		if err := checkCancel(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("CANCEL: %w", err))
 		}
+		if err := checkCancelIdle(ctx, s); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkCancelIdle sends CANCEL with no generation running: BAD_REQUEST.
+func checkCancelIdle(ctx context.Context, s *session) error {
+	seq, err := s.send(&firmware.Cancel{})
+	if err != nil {
+		return err
+	}
+	if err := s.expectError(ctx, seq, firmware.CodeBadRequest); err != nil {
+		return fmt.Errorf("CANCEL with no generation running: %w", err)
+	}
+	return nil
 }
 
 // checkCancel cancels a long generation after its first batch.
@@ -150,7 +168,12 @@ func checkCancel(ctx context.Context, s *session) error {
 		return err
 	}
 	if gen.done.Stop == firmware.StopLength || gen.done.Stop == firmware.StopContext {
-		return nil // it finished before CANCEL arrived
+		// It finished before CANCEL arrived; the CANCEL then found nothing
+		// running, and must be answered BAD_REQUEST with its seq.
+		if err := s.expectError(ctx, gen.seq, firmware.CodeBadRequest); err != nil {
+			return fmt.Errorf("CANCEL after the generation ended: %w", err)
+		}
+		return nil
 	}
 	if gen.done.Stop != firmware.StopCancelled {
 		return fmt.Errorf("GEN_DONE stop %d after CANCEL, want %d", gen.done.Stop, firmware.StopCancelled)

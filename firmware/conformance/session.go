@@ -178,6 +178,22 @@ func (s *session) frame(ctx context.Context, seq uint16, timeout time.Duration) 
 	}
 }
 
+// expectError waits for the answer to seq and checks it is ERROR(code).
+func (s *session) expectError(ctx context.Context, seq uint16, code firmware.Code) error {
+	m, err := s.frame(ctx, seq, s.opts.Timeout)
+	if err != nil {
+		return err
+	}
+	e, ok := m.(*firmware.Error)
+	if !ok {
+		return fmt.Errorf("answered with %s, want ERROR(%v)", describe(m), code)
+	}
+	if e.Code != code {
+		return fmt.Errorf("ERROR(%v) %q, want ERROR(%v)", e.Code, e.Text, code)
+	}
+	return nil
+}
+
 // waitBadFrame waits until the device has reported more than n bad frames.
 func (s *session) waitBadFrame(ctx context.Context, n int) error {
 	deadline := time.Now().Add(s.opts.Timeout)

@@ -199,6 +199,15 @@ func uploadResumed(ctx context.Context, s *session, sum [32]byte, model []byte) 
 			return fmt.Errorf("MODEL_DONE region %d, want 1…3", m.Region)
 		}
 		s.loaded = true
+		// PROTOCOL.md 3.4: a host whose MODEL_DONE was lost sends MODEL_END
+		// again and must get the same answer.
+		_, again, err := s.request(ctx, &firmware.ModelEnd{})
+		if err != nil {
+			return fmt.Errorf("repeated MODEL_END: %w", err)
+		}
+		if d, ok := again.(*firmware.ModelDone); !ok || d.SHA256 != sum {
+			return fmt.Errorf("repeated MODEL_END answered with %s, want the loaded model's MODEL_DONE", describe(again))
+		}
 		return nil
 	case *firmware.Error:
 		if m.Code == firmware.CodeUnsupportedFormat && m.Request == firmware.TypeModelEnd && s.opts.AllowUnsupportedFormat {
