@@ -12,6 +12,7 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/device/eembc/eembcsim"
+	"github.com/tinyprof/tinyprof/hwtest"
 )
 
 // eembcRun is `benchmark --protocol eembc`: an MLPerf Tiny performance run
@@ -40,6 +41,20 @@ func (e *eembcRun) run(c *cobra.Command, t *target, format string) error {
 		return usageError{fmt.Errorf("--input-size must be 1–%d bytes", 96*96*3)}
 	}
 	path, simulated := t.device, false
+	if t.device != "" {
+		// A port path, or an inventory id of an EEMBC board.
+		p, entry, err := resolve(t.device, t.inventory)
+		if err != nil {
+			return err
+		}
+		if entry != nil && entry.Protocol != hwtest.ProtocolEEMBC {
+			return usageError{fmt.Errorf("inventory board %s runs the tinyprof agent, not EEMBC firmware: drop --protocol eembc", entry.ID)}
+		}
+		path = p
+		if entry != nil && entry.Sim {
+			t.sim = entry.Platform
+		}
+	}
 	if t.sim != "" {
 		dut, err := eembcsim.Listen(eembcsim.Options{})
 		if err != nil {
@@ -58,7 +73,7 @@ func (e *eembcRun) run(c *cobra.Command, t *target, format string) error {
 
 	prog := newProgress(c.ErrOrStderr())
 	score, err := eembc.Run(c.Context(), client, eembc.ScoreConfig{
-		Inputs: eembcInputs(e.inputSize, 5), Windows: e.windows, MinWindow: e.minWindow, Warmup: e.warmup,
+		Inputs: eembcInputs(e.inputSize, 5), Windows: e.windows, MinWindow: e.minWindow, Warmup: warmup(e.warmup),
 		Progress: func(done, total int) { prog.update("MLPerf Tiny windows", int64(done), int64(total), "windows") },
 	})
 	prog.done()
@@ -112,4 +127,13 @@ func eembcInputs(size, n int) [][]byte {
 		out[i] = b
 	}
 	return out
+}
+
+// warmup maps the flag to ScoreConfig, where 0 means the default (10) and
+// a negative count means none.
+func warmup(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
