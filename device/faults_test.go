@@ -45,6 +45,8 @@ func TestFaults(t *testing.T) {
 	}{
 		{"corrupted answers are retried", sim.Faults{CorruptTxEvery: 3}, ping, nil},
 		{"corrupted requests are retried", sim.Faults{CorruptRxEvery: 3}, ping, nil},
+		{"line noise toward the board", sim.Faults{FlipRxByteEvery: 23}, ping, nil},
+		{"upload through line noise", sim.Faults{FlipRxByteEvery: 3001}, load, nil},
 		{"dropped answers are retried", sim.Faults{DropTxEvery: 3}, ping, nil},
 		{"corruption beyond the budget", sim.Faults{CorruptTxEvery: 1}, ping, device.ErrCRC},
 		{"upload survives lost chunks", sim.Faults{DropRxEvery: 50}, load, nil},

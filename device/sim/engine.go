@@ -23,6 +23,7 @@ func (b *Board) serve() {
 	b.announce()
 	dec := firmware.NewDecoder(b.Options.MaxPayload)
 	buf := make([]byte, 4096)
+	rxBytes := 0
 	for {
 		n, err := b.conn.Read(buf)
 		if n > 0 {
@@ -32,6 +33,13 @@ func (b *Board) serve() {
 			b.mu.Lock()
 			hung := b.state.hung
 			b.mu.Unlock()
+			if every := b.Options.Faults.FlipRxByteEvery; every > 0 {
+				for i := range buf[:n] {
+					if rxBytes++; rxBytes%every == 0 {
+						buf[i] ^= 0x01
+					}
+				}
+			}
 			if !hung {
 				dec.Feed(buf[:n], b.handle)
 			}

@@ -75,6 +75,11 @@ type Faults struct {
 	// CorruptRxEvery treats every Nth frame the board receives as
 	// corrupted (it answers ERROR(BAD_FRAME)).
 	CorruptRxEvery int
+	// FlipRxByteEvery damages every Nth byte the board receives (XOR
+	// 0x01, so a 0x01 becomes a spurious 0x00 delimiter), before its
+	// decoder sees it: real line noise, which the board must resynchronise
+	// from and report as ERROR(BAD_FRAME).
+	FlipRxByteEvery int
 	// DropRxEvery ignores every Nth frame the board receives, as if lost.
 	DropRxEvery int
 	// DisconnectAfter closes the line after the board has sent N frames.
