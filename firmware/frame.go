@@ -142,8 +142,26 @@ func (d *Decoder) Feed(p []byte, emit func(Event)) {
 		d.buf = append(d.buf, b)
 		// len >= 2: a lone first byte may be a COBS code byte that happens
 		// to equal '\n'; the type byte after it settles the question.
-		if (b == '\n' && len(d.buf) >= 2 || len(d.buf) == maxTextLine) && !Type(d.buf[1]).Known() && isText(d.buf) {
+		switch {
+		case b == '\n' && len(d.buf) >= 2 && !Type(d.buf[1]).Known() && isText(d.buf):
 			d.emitText(emit)
+		case len(d.buf) == maxTextLine && !Type(d.buf[1]).Known():
+			// A long line without a newline: emit it in pieces, cut on a
+			// rune boundary, so it never grows into an "over-long frame".
+			start := len(d.buf) - 1 // find where the last character begins
+			for start > 0 && start > len(d.buf)-utf8.UTFMax && !utf8.RuneStart(d.buf[start]) {
+				start--
+			}
+			cut := len(d.buf)
+			if !utf8.FullRune(d.buf[start:]) {
+				cut = start // keep an unfinished character for the next piece
+			}
+			if isText(d.buf[:cut]) {
+				rest := append([]byte(nil), d.buf[cut:]...)
+				d.buf = d.buf[:cut]
+				d.emitText(emit)
+				d.buf = append(d.buf, rest...)
+			}
 		}
 	}
 }

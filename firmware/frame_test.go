@@ -2,6 +2,7 @@ package firmware
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -176,4 +177,28 @@ func FuzzMessages(f *testing.F) {
 			t.Fatalf("round trip of %v (-first +second):\n%s", Type(typ), diff)
 		}
 	})
+}
+
+// TestLongTextLinesArriveInPieces: a board printing a long line without a
+// newline (a progress bar, a hex dump) must not have it swallowed as an
+// over-long frame, even when the cut falls inside a multi-byte character.
+func TestLongTextLinesArriveInPieces(t *testing.T) {
+	line := strings.Repeat("é", 800) // 1600 bytes, past the longest frame; two bytes a character, so with the prefix a cut at 512 splits one
+	for _, prefix := range []string{"", "x"} {
+		got := feedAll(NewDecoder(DefaultMaxPayload), []byte(prefix+line), Encode(1, &Ping{}))
+		var text strings.Builder
+		frames := 0
+		for _, e := range got {
+			switch e.Kind {
+			case EventText:
+				text.WriteString(e.Text)
+			case EventFrame:
+				frames++
+			case EventBad:
+				t.Fatalf("prefix %q: text reported as a bad block: %v", prefix, e.Err)
+			}
+		}
+		assert.Equal(t, prefix+line, text.String(), "prefix %q: every character arrives", prefix)
+		assert.Equal(t, 1, frames)
+	}
 }
