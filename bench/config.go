@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -76,10 +77,19 @@ var stdoutConfig = struct {
 // name is printed, mid-line: there nothing may be written, and a board or
 // model that changed between runs of one benchmark fails it rather than
 // mixing results silently.
-func emitConfig(b *testing.B, w io.Writer, cfg map[string]string) {
+//
+// extraUnits are Unit lines of a benchmark's own units (MLPerf's inf/s),
+// written with every block.
+func emitConfig(b *testing.B, w io.Writer, cfg map[string]string, extraUnits string) {
 	b.Helper()
+	block := func(units bool) []byte {
+		var buf bytes.Buffer
+		writeConfigBlock(&buf, cfg, units) // a bytes.Buffer does not fail
+		buf.WriteString(extraUnits)
+		return buf.Bytes()
+	}
 	if w != nil {
-		if err := writeConfigBlock(w, cfg, true); err != nil {
+		if _, err := w.Write(block(true)); err != nil {
 			b.Fatalf("bench: write configuration lines: %v", err)
 		}
 		return
@@ -93,10 +103,10 @@ func emitConfig(b *testing.B, w io.Writer, cfg map[string]string) {
 		return
 	}
 	if repeat {
-		b.Fatalf("bench: %s ran before on %s and now on %s: its results would mix in one benchmark; pin the board (hwtest constraints) or run one board per go test invocation",
+		b.Fatalf("bench: %s ran before on %s and now on %s (or its validity changed): its results would mix in one benchmark; pin the board (hwtest constraints) or run one board per go test invocation",
 			b.Name(), describe(c.last), describe(cfg))
 	}
-	if err := writeConfigBlock(os.Stdout, cfg, !c.units); err != nil {
+	if _, err := os.Stdout.Write(block(!c.units)); err != nil {
 		b.Fatalf("bench: write configuration lines: %v", err)
 	}
 	c.last, c.units = maps.Clone(cfg), true

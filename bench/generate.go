@@ -73,7 +73,7 @@ func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
 		"model": s.modelName, "model-sha256": hex.EncodeToString(load.SHA256[:]), "quant": s.quant,
 		"weights-in": load.Region, "simulated": strconv.FormatBool(info.Capabilities&firmware.CapSimulated != 0),
 		"power-source": power,
-	})
+	}, "")
 
 	var acc genStats
 	uptime := m0.UptimeUS

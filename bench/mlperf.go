@@ -1,10 +1,6 @@
 package bench
 
 import (
-	"bytes"
-	"io"
-	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -66,12 +62,12 @@ func MLPerf(b *testing.B, board *hwtest.EEMBCBoard, cfg eembc.ScoreConfig, opts 
 	for _, p := range problems {
 		b.Logf("bench.MLPerf: not a valid MLPerf Tiny run: %s", p)
 	}
-	emitMLPerfConfig(b, s.config, map[string]string{
+	emitConfig(b, s.config, map[string]string{
 		"board": board.Entry.ID, "platform": board.Entry.Platform, "chip": "", "firmware": last.Profile.Firmware,
 		"model": last.Profile.Model, "model-sha256": "", "quant": "", "weights-in": "",
 		"simulated": strconv.FormatBool(board.Entry.Sim), "power-source": "",
 		"valid": strconv.FormatBool(valid),
-	})
+	}, mlperfUnits)
 
 	tput := make([]float64, len(scores))
 	for i, sc := range scores {
@@ -89,37 +85,3 @@ func MLPerf(b *testing.B, board *hwtest.EEMBCBoard, cfg eembc.ScoreConfig, opts 
 
 // mlperfUnits are the metadata lines of MLPerf's own units.
 const mlperfUnits = "Unit inf/s better=higher\nUnit ms/inf better=lower\n"
-
-// emitMLPerfConfig is emitConfig for MLPerf, whose block adds a valid
-// line and its units to the keys every benchmark writes.
-func emitMLPerfConfig(b *testing.B, w io.Writer, cfg map[string]string) {
-	b.Helper()
-	block := func(units bool) []byte {
-		var buf bytes.Buffer
-		writeConfigBlock(&buf, cfg, units) // a bytes.Buffer does not fail
-		buf.WriteString(mlperfUnits)
-		return buf.Bytes()
-	}
-	if w != nil {
-		if _, err := w.Write(block(true)); err != nil {
-			b.Fatalf("bench: write configuration lines: %v", err)
-		}
-		return
-	}
-	c := &stdoutConfig
-	c.Lock()
-	defer c.Unlock()
-	repeat := c.seen[b.Name()]
-	c.seen[b.Name()] = true
-	if maps.Equal(c.last, cfg) && c.units {
-		return
-	}
-	if repeat {
-		b.Fatalf("bench: %s ran before on %s and now on %s (or its validity changed): its results would mix in one benchmark; pin the board (hwtest constraints) or run one board per go test invocation",
-			b.Name(), describe(c.last), describe(cfg))
-	}
-	if _, err := os.Stdout.Write(block(!c.units)); err != nil {
-		b.Fatalf("bench: write configuration lines: %v", err)
-	}
-	c.last, c.units = maps.Clone(cfg), true
-}
