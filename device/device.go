@@ -357,11 +357,14 @@ var errAttemptTimeout = errors.New("attempt timed out")
 func (d *Device) roundTrip(ctx context.Context, op string, req firmware.Message, want firmware.Type) (firmware.Message, error) {
 	c := d.begin()
 	defer d.end(c)
-	return d.exchange(ctx, c, op, req, want)
+	return d.exchange(ctx, c, op, req, want, 0)
 }
 
-// exchange is roundTrip within a call the caller has begun.
-func (d *Device) exchange(ctx context.Context, c *call, op string, req firmware.Message, want firmware.Type) (firmware.Message, error) {
+// exchange is roundTrip within a call the caller has begun. stale is how
+// many corrupted-frame reports may still be on their way from earlier
+// traffic of the call (chunks in flight), tolerated on top of the retry
+// budget.
+func (d *Device) exchange(ctx context.Context, c *call, op string, req firmware.Message, want firmware.Type, stale int) (firmware.Message, error) {
 	start := time.Now()
 	rx0, frames0 := d.rxBytes.Load(), d.frameBytes.Load()
 	bad := 0
@@ -383,7 +386,7 @@ func (d *Device) exchange(ctx context.Context, c *call, op string, req firmware.
 		}
 		if in.bad {
 			bad++
-			if bad > d.opts.Retries {
+			if bad > d.opts.Retries+stale {
 				return nil, d.errorf(op, CodeCRC, in.err, fmt.Sprintf("%d corrupted frames; check the cable, baud rate and ground", bad))
 			}
 			d.renumber(c)

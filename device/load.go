@@ -67,7 +67,7 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 	c := d.begin()
 	defer d.end(c)
 	m, err := d.exchange(ctx, c, op, &firmware.ModelBegin{Size: uint32(size), SHA256: sum,
-		ChunkSize: uint16(opts.ChunkSize), Window: uint8(min(opts.Window, 255)), Name: opts.Name}, firmware.TypeModelAck)
+		ChunkSize: uint16(opts.ChunkSize), Window: uint8(min(opts.Window, 255)), Name: opts.Name}, firmware.TypeModelAck, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,12 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 		}
 	}
 
-	m, err = d.exchange(ctx, c, op, &firmware.ModelEnd{}, firmware.TypeModelDone)
+	// Chunks still in flight may yet be reported corrupted, up to twice each
+	// (a damaged delimiter splits a frame in two): not MODEL_END's fault.
+	if err := up.drain(c); err != nil {
+		return nil, err
+	}
+	m, err = d.exchange(ctx, c, op, &firmware.ModelEnd{}, firmware.TypeModelDone, 2*int(window))
 	if err != nil {
 		return nil, err
 	}

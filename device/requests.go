@@ -13,7 +13,7 @@ import (
 // and records what it reports. Call it before any other request.
 func (d *Device) Hello(ctx context.Context) (*firmware.Info, error) {
 	c := d.beginResync()
-	m, err := d.exchange(ctx, c, "hello", &firmware.Hello{ProtocolVersion: firmware.ProtocolVersion, MaxPayload: uint16(d.opts.MaxPayload)}, firmware.TypeInfo)
+	m, err := d.exchange(ctx, c, "hello", &firmware.Hello{ProtocolVersion: firmware.ProtocolVersion, MaxPayload: uint16(d.opts.MaxPayload)}, firmware.TypeInfo, 0)
 	d.end(c)
 	if err != nil {
 		return nil, err
