@@ -100,11 +100,11 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			if t.device == "" && t.sim == "" {
 				t.sim, note = pickDefault()
 			}
-			data, name, quant, err := loadModel(modelPath)
+			mf, err := loadModel(modelPath)
 			if err != nil {
 				return err
 			}
-			cfg.ModelName, cfg.Quant = name, quant
+			cfg.ModelName, cfg.Quant = mf.name, mf.quant
 			if note != "" {
 				fmt.Fprintln(noteWriter(c, format), note)
 			}
@@ -149,7 +149,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 				defer closeMeter()
 				cfg.Meter = bench.NewPowerMeter(m, conn.dev, bench.PowerOptions{})
 			}
-			warnFit(c.ErrOrStderr(), data, conn.dev.Info().Platform)
+			warnFit(c.ErrOrStderr(), mf, conn.dev.Info().Platform)
 			prog := newProgress(c.ErrOrStderr())
 			cfg.Progress = func(step string, done, total int64) {
 				if step == "upload" {
@@ -158,7 +158,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 					prog.update("generating", done, total, "runs")
 				}
 			}
-			rep, err := bench.Profile(c.Context(), conn.dev, bytes.NewReader(data), int64(len(data)), cfg)
+			rep, err := bench.Profile(c.Context(), conn.dev, bytes.NewReader(mf.data), int64(len(mf.data)), cfg)
 			prog.done()
 			if err != nil {
 				return err
@@ -259,21 +259,32 @@ func pickDefault() (simPlatform, note string) {
 	return "esp32s3", note
 }
 
-// loadModel reads the model file, or builds the built-in one.
-func loadModel(path string) (data []byte, name, quant string, err error) {
+// modelFile is the model a benchmark uploads, analysed once.
+type modelFile struct {
+	data        []byte
+	name, quant string
+	info        *model.Info // nil if analysis failed
+	infoErr     error
+}
+
+// loadModel reads the model file, or builds the built-in one, and analyses
+// its header.
+func loadModel(path string) (*modelFile, error) {
+	m := &modelFile{name: "stories260k", quant: "unknown"}
 	if path == "" {
-		return fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed), "stories260k", "f32", nil
+		m.data = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	} else {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read model: %w", err)
+		}
+		m.data, m.name = data, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
-	data, err = os.ReadFile(path)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("read model: %w", err)
+	m.info, m.infoErr = model.AnalyzeReader(bytes.NewReader(m.data), int64(len(m.data)))
+	if m.info != nil {
+		m.quant = quantLabel(m.info)
 	}
-	name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	quant = "unknown"
-	if info, err := model.AnalyzeReader(bytes.NewReader(data), int64(len(data))); err == nil {
-		quant = quantLabel(info)
-	}
-	return data, name, quant, nil
+	return m, nil
 }
 
 // quantLabel names the dominant weight type of a model.
@@ -294,17 +305,16 @@ func quantLabel(info *model.Info) string {
 
 // warnFit prints the model package's verdict when the model will not fit
 // the board; the board has the last word.
-func warnFit(w io.Writer, data []byte, plat string) {
-	info, err := model.AnalyzeReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		fmt.Fprintf(w, "warning: cannot analyse the model (%v); uploading it anyway\n", err)
+func warnFit(w io.Writer, m *modelFile, plat string) {
+	if m.infoErr != nil {
+		fmt.Fprintf(w, "warning: cannot analyse the model (%v); uploading it anyway\n", m.infoErr)
 		return
 	}
 	p, err := platform.Lookup(plat)
 	if err != nil {
 		return
 	}
-	if _, err := model.Fit(info, p, model.FitConfig{}); err != nil {
+	if _, err := model.Fit(m.info, p, model.FitConfig{}); err != nil {
 		fmt.Fprintf(w, "warning: %v\n", err)
 	}
 }
