@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
+
+	"github.com/tinyprof/tinyprof/internal/errtext"
 )
 
 // Code classifies a device error so that callers can branch on it with
@@ -52,22 +53,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("device")
-	if e.Port != "" {
-		b.WriteString(" " + e.Port)
-	}
-	if e.Op != "" {
-		b.WriteString(": " + e.Op)
-	}
-	b.WriteString(": " + e.Code.String())
-	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	if e.Hint != "" {
-		b.WriteString(" (" + e.Hint + ")")
-	}
-	return b.String()
+	return errtext.Format("device", e.Port, e.Op, e.Code.String(), e.Err, e.Hint)
 }
 
 // Unwrap returns the cause.

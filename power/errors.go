@@ -2,7 +2,8 @@ package power
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/tinyprof/tinyprof/internal/errtext"
 )
 
 // Code classifies a meter or energy error so that callers can branch on it
@@ -47,22 +48,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("power")
-	if e.Meter != "" {
-		b.WriteString(" " + e.Meter)
-	}
-	if e.Op != "" {
-		b.WriteString(": " + e.Op)
-	}
-	b.WriteString(": " + e.Code.String())
-	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	if e.Hint != "" {
-		b.WriteString(" (" + e.Hint + ")")
-	}
-	return b.String()
+	return errtext.Format("power", e.Meter, e.Op, e.Code.String(), e.Err, e.Hint)
 }
 
 // Unwrap returns the cause.
