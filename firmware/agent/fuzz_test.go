@@ -27,7 +27,7 @@ const probeTimeout = 10 * time.Second
 // still answers a PING after each input. The cleanup fails the run if the
 // agent printed a sanitizer report.
 //
-//	go test ./firmware/agent -run '^$' -fuzz FuzzAgent -fuzztime 30s
+//	go test ./firmware/agent -run '^$' -fuzz FuzzAgent -fuzztime 200000x
 func FuzzAgent(f *testing.F) {
 	for _, seed := range fuzzSeeds(f) {
 		f.Add(seed)
