@@ -20,6 +20,13 @@ type GenerateRequest struct {
 	// the calling goroutine. If a corrupted batch forces the generation to be
 	// run again, indexes start over from 0.
 	OnToken func(index int, t firmware.Token)
+	// SampleEvery, if positive, reads the board's memory (a GET_METRICS
+	// with the GENERATE's sequence number, PROTOCOL.md §3.5) at most this
+	// often while it generates, so that a report shows memory during the
+	// generation and not only around it. A request goes out when a frame
+	// arrives and SampleEvery has passed since the previous one, so the
+	// cadence is never finer than the board's token batches.
+	SampleEvery time.Duration
 }
 
 // Generation is a finished generation with the board's own timings.
@@ -27,6 +34,17 @@ type Generation struct {
 	Tokens  []firmware.Token // every generated token with its device timestamp
 	Summary firmware.GenDone
 	Retries int // runs lost to corruption before this one
+	// Samples are the board's answers to the memory reads sent while it
+	// generated (GenerateRequest.SampleEvery), in the order it sent them.
+	Samples []firmware.Metrics
+	// SamplesLost counts memory reads whose answer never arrived. Each
+	// METRICS reply restarts the board's power and CPU-load averages, so
+	// when one is lost the next reply's averages cover less than the time
+	// since the previous reply the host saw: do not integrate across it.
+	SamplesLost int
+	// SamplingRefused is set when the board answered a memory read during
+	// the generation with an ERROR (firmware older than sampling).
+	SamplingRefused bool
 }
 
 // TTFT returns the board's time from accepting the request to the first
@@ -74,7 +92,7 @@ func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation
 	c := d.begin()
 	defer d.end(c)
 	for attempt := 0; ; attempt++ {
-		g, damaged, err := d.generateOnce(ctx, c, msg, req.OnToken)
+		g, damaged, err := d.generateOnce(ctx, c, msg, req.OnToken, req.SampleEvery)
 		if err != nil || !damaged {
 			if g != nil {
 				g.Retries = attempt
@@ -91,13 +109,14 @@ func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation
 
 // generateOnce runs one attempt. damaged reports lost frames, in which case
 // the caller cancels and retries.
-func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Generate, onToken func(int, firmware.Token)) (g *Generation, damaged bool, err error) {
+func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Generate, onToken func(int, firmware.Token), every time.Duration) (g *Generation, damaged bool, err error) {
 	const op = "generate"
 	if err := d.send(ctx, op, c.Seq(), msg); err != nil {
 		return nil, false, err
 	}
 	g = &Generation{}
 	sawBad, heard := false, false
+	lastAsk, asking := time.Now(), false // the memory read in flight
 	for {
 		// Nothing comes until the board has processed the prompt, which on
 		// a big model or a long prompt takes far longer than a round trip.
@@ -116,6 +135,12 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 		case err != nil:
 			d.stopGenerating(c)
 			return nil, false, d.errorf(op, CodeTimeout, err, fmt.Sprintf("cancelled after %d tokens", len(g.Tokens)))
+		case in.bad && isDeviceBadFrame(in) && asking:
+			// Most likely our memory read was damaged on the way; it
+			// will not be answered. Count it lost: it cannot be known.
+			asking = false
+			g.SamplesLost++
+			continue
 		case in.bad:
 			if isDeviceBadFrame(in) && len(g.Tokens) == 0 {
 				return nil, true, nil // our GENERATE was corrupted
@@ -123,11 +148,20 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 			sawBad = true
 			continue
 		}
+		if e, ok := in.msg.(*firmware.Error); ok && asking && e.Request == firmware.TypeGetMetrics {
+			asking, every, g.SamplingRefused = false, 0, true // firmware that cannot sample mid-generation
+			continue
+		}
 		if done, err := d.checkInbound(op, in); done {
 			return nil, false, err
 		}
 		heard = true
 		switch m := in.msg.(type) {
+		case *firmware.Metrics:
+			if asking {
+				g.Samples = append(g.Samples, *m)
+				asking = false
+			}
 		case *firmware.Tokens:
 			if int(m.Index) != len(g.Tokens) {
 				return nil, true, nil // a batch was lost
@@ -143,7 +177,40 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 				return nil, true, nil
 			}
 			g.Summary = *m
+			if asking {
+				d.awaitSample(ctx, c, g)
+			}
 			return g, false, nil
+		}
+		if every > 0 && !asking && time.Since(lastAsk) >= every {
+			if err := d.send(ctx, op, c.Seq(), &firmware.GetMetrics{}); err != nil {
+				d.stopGenerating(c)
+				return nil, false, err
+			}
+			lastAsk, asking = time.Now(), true
+		}
+	}
+}
+
+// awaitSample waits for the answer to a memory read still in flight when
+// the generation ended: a board answers it after GEN_DONE, and the next
+// request must not start until it has, or that answer would reset the
+// power average the next METRICS reports.
+func (d *Device) awaitSample(ctx context.Context, c *call, g *Generation) {
+	for {
+		in, err := d.recv(ctx, c, d.opts.Timeout)
+		switch {
+		case err != nil || in.closed || in.reset || in.bad:
+			g.SamplesLost++
+			return
+		}
+		switch m := in.msg.(type) {
+		case *firmware.Metrics:
+			g.Samples = append(g.Samples, *m)
+			return
+		case *firmware.Error:
+			g.SamplingRefused = true
+			return
 		}
 	}
 }

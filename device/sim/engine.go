@@ -189,19 +189,28 @@ func (b *Board) metrics() *firmware.Metrics {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := &b.state
-	now := s.clockUS()
-	load := uint16(0)
-	if dt := now - s.lastLoadAt; dt > 0 && s.lastLoadAt > 0 {
-		load = uint16(min(1000, (s.workUS-s.lastBusy)*1000/dt))
+	internal, now := s.internalUS(), s.clockUS()
+	var load uint16
+	if s.generating {
+		// Answered between two tokens, as a single-threaded board does:
+		// at the time of the last one, with its work recorded. The core
+		// is busy generating; the load average resumes after it.
+		internal = s.power.record()
+		now = bootUS + internal - s.bootAt
+		load = 1000
+	} else {
+		if dt := now - s.lastLoadAt; dt > 0 && s.lastLoadAt > 0 {
+			load = uint16(min(1000, (s.workUS-s.lastBusy)*1000/dt))
+		}
+		s.lastLoadAt, s.lastBusy = now, s.workUS
 	}
-	s.lastLoadAt, s.lastBusy = now, s.workUS
 	free := s.freeHeap()
 	m := &firmware.Metrics{UptimeUS: now, FreeHeap: clamp32(free), MinFreeHeap: clamp32(s.heapMinFree),
 		LargestFree: clamp32(s.heap.LargestFree(free)), PSRAMFree: clamp32(s.freePSRAM()), PSRAMMinFree: clamp32(s.psramMinFree),
 		CPULoad: load}
 	if b.pmodel != nil {
 		m.HasPower = true
-		m.PowerUW, m.CurrentUA, m.VoltageMV = b.powerReading()
+		m.PowerUW, m.CurrentUA, m.VoltageMV = b.powerReading(internal)
 	}
 	return m
 }

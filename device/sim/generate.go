@@ -61,7 +61,7 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 	s.generations++
 	first := s.generations == 1
 	start := s.clockUS()
-	s.power.genStart = s.internalUS()
+	s.power.beginGen(s.internalUS())
 	b.mu.Unlock()
 
 	b.wg.Add(1)
@@ -103,6 +103,7 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 	for pos := 0; pos < prompt-1; pos++ {
 		cm.reads(pos, &rd)
 	}
+	b.progress(boot, tUS, rd)
 	rng := newTokenRNG(b.Options.Seed, m.Seed, m.Prompt)
 	var batch []firmware.Token
 	index, done := 0, 0
@@ -158,6 +159,7 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 		}
 		tUS += uint64(step.Microseconds())
 		cm.reads(pos, &rd)
+		b.progress(boot, tUS, rd)
 		if i == 0 {
 			firstUS = tUS
 		}
@@ -181,7 +183,8 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 		b.mu.Unlock()
 		return // rebooted while the last batch went out: its memory is gone already
 	}
-	b.state.power.add(b.state.power.genStart, tUS, rd, true)
+	b.state.power.progress(tUS, rd)
+	b.state.power.record()
 	// The clock is real time plus modelled work: what was slept in real
 	// time already passed on it.
 	b.state.addWork(tUS - min(tUS, uint64(slept.Microseconds())))
@@ -195,6 +198,16 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 		sum.DecodeUS = uint32(tUS - firstUS)
 	}
 	b.send(seq, sum)
+}
+
+// progress reports a generation's modelled work so far to the power time
+// line, unless the board rebooted under it.
+func (b *Board) progress(boot uint32, us uint64, rd reads) {
+	b.mu.Lock()
+	if b.state.bootID == boot && b.state.generating {
+		b.state.power.progress(us, rd)
+	}
+	b.mu.Unlock()
 }
 
 // tokenRNG is a splitmix64 stream: token ids depend only on the board's

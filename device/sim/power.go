@@ -36,7 +36,8 @@ const maxActivity = 4096
 type activity struct {
 	from, to uint64 // internal µs
 	act      powermodel.Activity
-	gen      bool // a generation: the GPIO line is raised
+	gen      bool   // a generation: the GPIO line is raised
+	origin   uint64 // a generation's: the internal µs it began (it may span several entries)
 }
 
 // reads counts bytes read from each external memory.
@@ -52,11 +53,48 @@ func (r *reads) add(region platform.Region, n float64) {
 }
 
 // powerState is the board's power time line, guarded by Board.mu.
+//
+// A running generation is recorded in pieces: its goroutine reports its
+// progress after every token, and a METRICS reading during it (or its end)
+// records the activity up to there, so that readings between tokens
+// integrate exactly what was dissipated up to them.
 type powerState struct {
 	segs     []activity
 	forgot   uint64 // internal µs before which the time line was trimmed
 	genStart uint64 // internal µs at which the running generation began
 	lastRead uint64 // internal µs of the last METRICS power reading
+
+	progressUS, recordedUS      uint64 // of the running generation: modelled µs done, and recorded
+	progressRead, recordedReads reads  // and what those read
+}
+
+// progress notes that the running generation has done us µs of modelled
+// work reading rd (both cumulative).
+func (p *powerState) progress(us uint64, rd reads) { p.progressUS, p.progressRead = us, rd }
+
+// record adds the running generation's activity up to its progress to the
+// time line, and returns the internal time up to which it is recorded.
+func (p *powerState) record() uint64 {
+	if d := p.progressUS - p.recordedUS; p.progressUS > p.recordedUS {
+		rd := reads{psram: p.progressRead.psram - p.recordedReads.psram, flash: p.progressRead.flash - p.recordedReads.flash}
+		p.addGen(p.genStart+p.recordedUS, d, rd)
+		p.recordedUS, p.recordedReads = p.progressUS, p.progressRead
+	}
+	return p.genStart + p.recordedUS
+}
+
+// beginGen starts recording a generation at internal time at.
+func (p *powerState) beginGen(at uint64) {
+	p.genStart, p.progressUS, p.recordedUS = at, 0, 0
+	p.progressRead, p.recordedReads = reads{}, reads{}
+}
+
+// addGen records dur µs of the running generation.
+func (p *powerState) addGen(from, dur uint64, rd reads) {
+	p.add(from, dur, rd, true)
+	if n := len(p.segs); n > 0 && p.segs[n-1].gen {
+		p.segs[n-1].origin = p.genStart
+	}
 }
 
 // add records dur µs of one computing core reading rd, from internal time
@@ -107,7 +145,7 @@ func (p *powerState) energy(m *powermodel.Model, a, b uint64) float64 {
 // ends).
 func (s *state) horizon() uint64 {
 	if s.generating {
-		return s.power.genStart
+		return s.power.genStart + s.power.recordedUS
 	}
 	return s.internalUS()
 }
@@ -212,7 +250,7 @@ func (b *Board) Waveform(opts WaveformOptions) (powersim.Waveform, error) {
 		act, gen := b.state.power.at(at)
 		var start, end uint64
 		if opts.Line == LinePulse {
-			start, end = b.state.power.genEdges(at)
+			start, end = b.state.power.genEdges(at, b.state.generating)
 		}
 		b.mu.Unlock()
 		r := powersim.Reading{Current: b.pmodel.Current(act)}
@@ -233,8 +271,10 @@ func (b *Board) Waveform(opts WaveformOptions) (powersim.Waveform, error) {
 }
 
 // genEdges returns the start and end of the generation whose pulses
-// (PulseWidth after each edge) may cover t, or zeros.
-func (p *powerState) genEdges(t uint64) (uint64, uint64) {
+// (PulseWidth after each edge) may cover t, or zeros. A generation may be
+// recorded in several entries; the end of the one still running (running
+// set) is not known yet, and is returned as the largest time.
+func (p *powerState) genEdges(t uint64, running bool) (uint64, uint64) {
 	w := uint64(PulseWidth / time.Microsecond)
 	for i := len(p.segs) - 1; i >= 0; i-- {
 		s := p.segs[i]
@@ -242,7 +282,14 @@ func (p *powerState) genEdges(t uint64) (uint64, uint64) {
 			continue
 		}
 		if s.from <= t && t < s.to+w {
-			return s.from, s.to
+			end := s.to
+			for k := i + 1; k < len(p.segs) && p.segs[k].gen && p.segs[k].origin == s.origin; k++ {
+				end = p.segs[k].to
+			}
+			if running && s.origin == p.genStart {
+				end = math.MaxUint64
+			}
+			return s.origin, end
 		}
 		if s.to+w <= t {
 			break
@@ -268,12 +315,12 @@ func (b *Board) waitFor(t uint64) bool {
 	}
 }
 
-// powerReading returns the METRICS power fields: the average power and
-// current since the previous reading (or since the board was created),
-// and the supply voltage. It runs with b.mu held.
-func (b *Board) powerReading() (uw, ua uint32, mv uint16) {
+// powerReading returns the METRICS power fields for a reading at internal
+// time now: the average power and current since the previous reading (or
+// since the board was created), and the supply voltage. It runs with b.mu
+// held.
+func (b *Board) powerReading(now uint64) (uw, ua uint32, mv uint16) {
 	s := &b.state
-	now := s.internalUS()
 	from := s.power.lastRead
 	s.power.lastRead = now
 	m := b.pmodel

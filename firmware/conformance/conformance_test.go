@@ -38,6 +38,7 @@ func TestFaultyFakes(t *testing.T) {
 		{"skipped batch index", faults{skipIndex: true}, conformance.Options{}, []string{"TOKENS index 17 after 16 tokens"}},
 		{"wrong ttft", faults{ttftOff: true}, conformance.Options{}, []string{"ttft_us"}},
 		{"nondeterministic", faults{randomTokens: true}, conformance.Options{}, []string{"two generations with seed 42 differ"}},
+		{"refuses GET_METRICS during a generation", faults{busyMetrics: true}, conformance.Options{}, []string{"second run, with GET_METRICS during it: GET_METRICS sent during the generation", "want METRICS"}},
 		{"hangs after upload", faults{hangAfterUpload: true}, conformance.Options{}, []string{"repeated MODEL_END", "remaining checks skipped"}},
 	}
 	for _, tt := range tests {

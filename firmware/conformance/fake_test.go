@@ -24,6 +24,7 @@ type faults struct {
 	randomTokens    bool // ignores the seed
 	logEverywhere   bool // sends a LOG before every answer
 	hangAfterUpload bool // stops answering once a model is loaded
+	busyMetrics     bool // refuses GET_METRICS sent with a GENERATE's seq
 }
 
 // fake is an in-process device that speaks the protocol over a net.Conn.
@@ -39,6 +40,7 @@ type fake struct {
 	upData   []byte
 	upActive bool
 	loaded   bool
+	genSeq   uint16 // the last GENERATE's
 }
 
 // startFake starts a fake device and returns the host's end of the line.
@@ -118,6 +120,10 @@ func (d *fake) event(e firmware.Event) {
 		}
 		d.send(f.Seq, &firmware.Pong{Data: data})
 	case *firmware.GetMetrics:
+		if d.f.busyMetrics && f.Seq == d.genSeq {
+			d.fail(f.Seq, f.Type, firmware.CodeBusy)
+			return
+		}
 		d.send(f.Seq, &firmware.Metrics{UptimeUS: d.clock, FreeHeap: 1000, MinFreeHeap: 900, LargestFree: 800})
 	case *firmware.ModelBegin:
 		d.begin(f.Seq, m)
@@ -126,6 +132,7 @@ func (d *fake) event(e firmware.Event) {
 	case *firmware.ModelEnd:
 		d.end(f.Seq)
 	case *firmware.Generate:
+		d.genSeq = f.Seq
 		d.generate(f.Seq, m)
 	case *firmware.Cancel:
 	default:

@@ -19,14 +19,22 @@ const timingSlackUS = 1000
 
 // generation is what a device sent for one GENERATE.
 type generation struct {
-	seq    uint16 // the GENERATE's
-	tokens []firmware.Token
-	done   *firmware.GenDone
+	seq     uint16 // the GENERATE's
+	tokens  []firmware.Token
+	done    *firmware.GenDone
+	metrics *firmware.Metrics // the answer to a GET_METRICS sent during it
 }
 
 // generate runs g and collects its TOKENS and GEN_DONE. If cancelAfter is
 // positive it sends CANCEL once that many tokens have arrived.
 func (s *session) generate(ctx context.Context, g *firmware.Generate, cancelAfter int) (generation, error) {
+	return s.generateSampled(ctx, g, cancelAfter, false)
+}
+
+// generateSampled is generate that, if sample is set, also sends
+// GET_METRICS with the GENERATE's seq after the first batch (PROTOCOL.md
+// §3.5) and requires its METRICS, between the tokens or after GEN_DONE.
+func (s *session) generateSampled(ctx context.Context, g *firmware.Generate, cancelAfter int, sample bool) (generation, error) {
 	var out generation
 	seq, err := s.send(g)
 	if err != nil {
@@ -34,13 +42,18 @@ func (s *session) generate(ctx context.Context, g *firmware.Generate, cancelAfte
 	}
 	out.seq = seq
 	deadline := time.Now().Add(s.opts.GenerateTimeout)
-	cancelled := false
+	cancelled, asked := false, false
 	for {
 		m, err := s.frame(ctx, seq, time.Until(deadline))
 		if err != nil {
 			return out, fmt.Errorf("GENERATE (seq %d) after %d tokens: %w", seq, len(out.tokens), err)
 		}
 		switch m := m.(type) {
+		case *firmware.Metrics:
+			if !asked || out.metrics != nil {
+				return out, fmt.Errorf("an unrequested METRICS with the GENERATE's seq %d", seq)
+			}
+			out.metrics = m
 		case *firmware.Tokens:
 			if int(m.Index) != len(out.tokens) {
 				return out, fmt.Errorf("TOKENS index %d after %d tokens: a batch was lost or repeated", m.Index, len(out.tokens))
@@ -51,9 +64,28 @@ func (s *session) generate(ctx context.Context, g *firmware.Generate, cancelAfte
 			out.tokens = append(out.tokens, m.Tokens...)
 		case *firmware.GenDone:
 			out.done = m
+			if asked && out.metrics == nil {
+				// The request may have reached the device after its last
+				// token: it is answered all the same.
+				m, err := s.frame(ctx, seq, s.opts.Timeout)
+				if err != nil {
+					return out, fmt.Errorf("GET_METRICS sent during the generation (seq %d): %w", seq, err)
+				}
+				mm, ok := m.(*firmware.Metrics)
+				if !ok {
+					return out, fmt.Errorf("GET_METRICS sent during the generation (seq %d) answered with %s, want METRICS", seq, describe(m))
+				}
+				out.metrics = mm
+			}
 			return out, nil
 		default:
 			return out, fmt.Errorf("GENERATE answered with %s", describe(m))
+		}
+		if sample && !asked && len(out.tokens) > 0 {
+			asked = true
+			if err := s.write(firmware.Encode(seq, &firmware.GetMetrics{})); err != nil {
+				return out, err
+			}
 		}
 		if cancelAfter > 0 && !cancelled && len(out.tokens) >= cancelAfter {
 			cancelled = true
@@ -126,9 +158,14 @@ func checkGenerate(ctx context.Context, s *session) error {
 		errs = append(errs, fmt.Errorf("GEN_DONE prompt_tokens 0 for the prompt %q", g.Prompt))
 	}
 
-	b, err := s.generate(ctx, g, 0)
+	// The second run reads the memory while it generates; it must not
+	// change what is generated.
+	b, err := s.generateSampled(ctx, g, 0, true)
 	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("second run: %w", err))...)
+		return errors.Join(append(errs, fmt.Errorf("second run, with GET_METRICS during it: %w", err))...)
+	}
+	if err := b.verify(g.MaxTokens); err != nil {
+		errs = append(errs, fmt.Errorf("second run, with GET_METRICS during it: %w", err))
 	}
 	if diff := cmp.Diff(ids(a.tokens), ids(b.tokens)); diff != "" {
 		errs = append(errs, fmt.Errorf("two generations with seed %d differ (-first +second):\n%s", g.Seed, diff))
