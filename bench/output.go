@@ -40,7 +40,7 @@ func (r *Report) WriteBench(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "prompt: %s\n", oneLine(r.Config.Prompt))
 	name := r.benchName()
-	for i, run := range r.Runs {
+	for _, run := range r.Runs {
 		secs := run.TTFTSeconds + run.DecodeSeconds
 		fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.4g tok/s", name, secs*1e9, run.DecodeTokPerSec)
 		if run.PrefillSeconds > 0 && run.PromptTokens > 1 {
@@ -55,8 +55,9 @@ func (r *Report) WriteBench(w io.Writer) error {
 		if r.Board.PSRAM > 0 {
 			fmt.Fprintf(&b, "\t%d peak-psram-B", run.PeakPSRAM)
 		}
-		if j := r.Config.Warmup + i; j < len(r.Memory.Series) {
-			fmt.Fprintf(&b, "\t%d free-heap-after-B", r.Memory.Series[j].FreeHeap)
+		fmt.Fprintf(&b, "\t%d free-heap-after-B", run.FreeHeapAfter)
+		if run.SamplesDuring > 0 {
+			fmt.Fprintf(&b, "\t%d min-free-heap-gen-B", run.MinFreeHeapDuring)
 		}
 		if e := run.Energy; e != nil && e.Seconds > 0 && run.Tokens > 0 {
 			fmt.Fprintf(&b, "\t%.4g W\t%.4g J/tok", e.Joules/e.Seconds, e.Joules/float64(run.Tokens))
@@ -97,6 +98,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	m := r.Memory
 	p("heap\tpeak %s in use; free %s idle, %s with the model, %s after; lowest ever %s; largest block %s%s",
 		bytesIEC(m.PeakHeap), bytesIEC(m.FreeHeapIdle), bytesIEC(m.FreeHeapBefore), bytesIEC(m.FreeHeapAfter), bytesIEC(m.MinFreeHeap), bytesIEC(m.LargestFreeBlock), label)
+	if m.SamplesDuring > 0 {
+		p("heap during\tleast free %s, over %d reads taken while the board generated%s", bytesIEC(m.MinFreeHeapDuring), m.SamplesDuring, label)
+	} else if r.Config.SampleEverySeconds == 0 {
+		p("heap during\tnot read during the generations (sampling off); the peak above is the board's own")
+	} else {
+		p("heap during\tno read landed inside a generation (each ended before one; the peak above is the board's own)")
+	}
 	if r.Board.PSRAM > 0 {
 		p("psram\tpeak %s in use; free %s idle, %s with the model, %s after%s", bytesIEC(m.PeakPSRAM), bytesIEC(m.PSRAMFreeIdle), bytesIEC(m.PSRAMFreeBefore), bytesIEC(m.PSRAMFreeAfter), label)
 	}

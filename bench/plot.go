@@ -104,16 +104,20 @@ func (r *Report) writeLatencyPlot(w io.Writer, format string) error {
 	return writePlot(w, p, format)
 }
 
-// writeHeapPlot draws free heap sampled after every run against the
-// board's uptime, and below it, on a board with PSRAM, free PSRAM: two
-// scales, since PSRAM is tens of times larger.
+// writeHeapPlot draws free heap against the board's uptime — read during
+// the generations (marked) and after each — and below it, on a board with
+// PSRAM, free PSRAM: two scales, since PSRAM is tens of times larger.
 func (r *Report) writeHeapPlot(w io.Writer, format string) error {
-	var heap, psram plotter.XYs
+	var heap, psram, heapDuring, psramDuring plotter.XYs
 	for _, s := range r.Memory.Series {
-		heap = append(heap, plotter.XY{X: s.UptimeSeconds, Y: float64(s.FreeHeap) / 1024})
-		psram = append(psram, plotter.XY{X: s.UptimeSeconds, Y: float64(s.PSRAMFree) / 1024})
+		h := plotter.XY{X: s.UptimeSeconds, Y: float64(s.FreeHeap) / 1024}
+		ps := plotter.XY{X: s.UptimeSeconds, Y: float64(s.PSRAMFree) / 1024}
+		heap, psram = append(heap, h), append(psram, ps)
+		if s.During {
+			heapDuring, psramDuring = append(heapDuring, h), append(psramDuring, ps)
+		}
 	}
-	panel := func(title, name string, xys plotter.XYs, color int) (*plot.Plot, error) {
+	panel := func(title, name string, xys, during plotter.XYs, color int) (*plot.Plot, error) {
 		p := plot.New()
 		p.Title.Text = title
 		p.X.Label.Text = "board uptime (s)"
@@ -123,15 +127,33 @@ func (r *Report) writeHeapPlot(w io.Writer, format string) error {
 			p.Title.Text += " (no samples)"
 			return p, nil
 		}
-		return p, addSeries(p, name, xys, color)
+		if err := addSeries(p, name, xys, color); err != nil {
+			return nil, err
+		}
+		if len(during) > 0 {
+			sc, err := plotter.NewScatter(during)
+			if err != nil {
+				return nil, err
+			}
+			sc.Color = plotColor(color)
+			sc.Shape = draw.RingGlyph{}
+			sc.Radius = vg.Points(4)
+			p.Add(sc)
+			p.Legend.Add("read during a generation", sc)
+		}
+		return p, nil
 	}
-	top, err := panel("Free memory after each run — "+r.titleSuffix(), "free heap", heap, 0)
+	title := "Free memory during and after each run — "
+	if r.Memory.SamplesDuring == 0 {
+		title = "Free memory after each run (no read landed inside a generation) — "
+	}
+	top, err := panel(title+r.titleSuffix(), "free heap", heap, heapDuring, 0)
 	if err != nil {
 		return err
 	}
 	plots := [][]*plot.Plot{{top}}
 	if r.Board.PSRAM > 0 {
-		bottom, err := panel("", "free PSRAM", psram, 1)
+		bottom, err := panel("", "free PSRAM", psram, psramDuring, 1)
 		if err != nil {
 			return err
 		}

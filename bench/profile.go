@@ -43,6 +43,11 @@ type Config struct {
 	// Progress, if set, is told about each step: "upload" with bytes, or
 	// "run" with runs done of total.
 	Progress func(step string, done, total int64)
+	// SampleEvery is how often the board's memory is read while it
+	// generates (device.GenerateRequest.SampleEvery): default 100 ms,
+	// about one read per token batch; negative for none. A simulated
+	// board at full speed usually finishes before the first read.
+	SampleEvery time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -66,6 +71,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ModelName == "" {
 		c.ModelName = "model"
+	}
+	if c.SampleEvery == 0 {
+		c.SampleEvery = 100 * time.Millisecond
+	}
+	if c.SampleEvery < 0 {
+		c.SampleEvery = 0
 	}
 	if c.Quant == "" {
 		c.Quant = "unknown"
@@ -144,6 +155,9 @@ type RunConfig struct {
 	Runs   int    `json:"runs"`
 	Warmup int    `json:"warmup"`
 	Seed   uint32 `json:"seed"`
+	// SampleEverySeconds is how often memory was read during a
+	// generation; 0 when it was not.
+	SampleEverySeconds float64 `json:"sample_every_seconds"`
 }
 
 // Run is one measured generation, in the board's time.
@@ -158,7 +172,12 @@ type Run struct {
 	ITLSeconds      []float64 `json:"inter_token_latency_seconds"` // every gap between consecutive tokens
 	PeakHeap        int64     `json:"peak_heap_bytes"`
 	PeakPSRAM       int64     `json:"peak_psram_bytes"`
-	Retries         int       `json:"retries"`
+	FreeHeapAfter   int64     `json:"free_heap_after_bytes"` // read once the run ended
+	// MinFreeHeapDuring is the least free heap read during the run, of
+	// SamplesDuring reads; 0 with none.
+	MinFreeHeapDuring int64 `json:"min_free_heap_during_bytes,omitempty"`
+	SamplesDuring     int   `json:"samples_during"`
+	Retries           int   `json:"retries"`
 	// Energy is the metered energy of the run, with a meter only.
 	Energy *Energy `json:"energy,omitempty"`
 }
@@ -186,24 +205,41 @@ type Summary struct {
 
 // Memory is what the board reported about its memory around the runs.
 type Memory struct {
-	FreeHeapIdle     int64    `json:"free_heap_idle_bytes"`  // before the model was uploaded
-	PSRAMFreeIdle    int64    `json:"psram_free_idle_bytes"` // before the model was uploaded
-	FreeHeapBefore   int64    `json:"free_heap_before_bytes"`
-	FreeHeapAfter    int64    `json:"free_heap_after_bytes"`
-	MinFreeHeap      int64    `json:"min_free_heap_bytes"`
-	LargestFreeBlock int64    `json:"largest_free_block_bytes"`
-	PSRAMFreeBefore  int64    `json:"psram_free_before_bytes"`
-	PSRAMFreeAfter   int64    `json:"psram_free_after_bytes"`
-	PeakHeap         int64    `json:"peak_heap_bytes"`
-	PeakPSRAM        int64    `json:"peak_psram_bytes"`
-	Series           []Sample `json:"series"` // sampled after each run
+	FreeHeapIdle     int64 `json:"free_heap_idle_bytes"`  // before the model was uploaded
+	PSRAMFreeIdle    int64 `json:"psram_free_idle_bytes"` // before the model was uploaded
+	FreeHeapBefore   int64 `json:"free_heap_before_bytes"`
+	FreeHeapAfter    int64 `json:"free_heap_after_bytes"`
+	MinFreeHeap      int64 `json:"min_free_heap_bytes"`
+	LargestFreeBlock int64 `json:"largest_free_block_bytes"`
+	PSRAMFreeBefore  int64 `json:"psram_free_before_bytes"`
+	PSRAMFreeAfter   int64 `json:"psram_free_after_bytes"`
+	PeakHeap         int64 `json:"peak_heap_bytes"`
+	PeakPSRAM        int64 `json:"peak_psram_bytes"`
+	// MinFreeHeapDuring is the least free heap read during any
+	// generation, and SamplesDuring how many reads were taken then.
+	MinFreeHeapDuring int64 `json:"min_free_heap_during_bytes,omitempty"`
+	SamplesDuring     int   `json:"samples_during"`
+	// Series is every reading from the first run on, in board time: during
+	// the generations (Config.SampleEvery) and after each.
+	Series []Sample `json:"series"`
 }
 
 // Sample is one memory reading.
 type Sample struct {
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	FreeHeap      int64   `json:"free_heap_bytes"`
+	LargestFree   int64   `json:"largest_free_block_bytes"`
 	PSRAMFree     int64   `json:"psram_free_bytes"`
+	// Run is the generation it belongs to, counting warm-up runs from 1;
+	// During says it was read while that generation ran (before its last
+	// token), not after it.
+	Run    int  `json:"run"`
+	During bool `json:"during_generation"`
+}
+
+func sampleOf(m *firmware.Metrics, run int, during bool) Sample {
+	return Sample{UptimeSeconds: float64(m.UptimeUS) / 1e6, FreeHeap: int64(m.FreeHeap), LargestFree: int64(m.LargestFree),
+		PSRAMFree: int64(m.PSRAMFree), Run: run, During: during}
 }
 
 // Profile uploads the model (size bytes from r) to dev, runs cfg.Warmup
@@ -219,7 +255,8 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		Simulated: info.Capabilities&firmware.CapSimulated != 0,
 		Board: Board{Port: dev.Name(), Platform: info.Platform, Chip: info.Chip, Firmware: info.Firmware,
 			CPUMHz: int(info.CPUMHz), SRAM: int64(info.SRAM), PSRAM: int64(info.PSRAM), Flash: int64(info.Flash)},
-		Config: RunConfig{Prompt: cfg.Prompt, Tokens: cfg.Tokens, Runs: cfg.Runs, Warmup: cfg.Warmup, Seed: cfg.Seed},
+		Config: RunConfig{Prompt: cfg.Prompt, Tokens: cfg.Tokens, Runs: cfg.Runs, Warmup: cfg.Warmup, Seed: cfg.Seed,
+			SampleEverySeconds: cfg.SampleEvery.Seconds()},
 	}
 	progress := func(step string, done, total int64) {
 		if cfg.Progress != nil {
@@ -257,7 +294,8 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		if i < cfg.Warmup {
 			meter = nil
 		}
-		g, energy, err := generateMetered(ctx, dev, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed}, meter)
+		g, energy, err := generateMetered(ctx, dev, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed,
+			SampleEvery: cfg.SampleEvery}, meter)
 		if err != nil {
 			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
 		}
@@ -268,28 +306,53 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		if err != nil {
 			return nil, err
 		}
-		if m.UptimeUS < uptime {
-			return nil, fmt.Errorf("run %d of %d: the board reset (uptime went back from %d µs to %d µs): its figures would mix two boots; check its power and log", i+1, total, uptime, m.UptimeUS)
+		// The readings since the previous run's last, in board order: the
+		// board's power figures average over the time since the reading
+		// before, so their sum over the run is its energy.
+		readings := append(append(make([]firmware.Metrics, 0, len(g.Samples)+1), g.Samples...), *m)
+		lastToken := g.Summary.StartUS
+		if n := len(g.Tokens); n > 0 {
+			lastToken = g.Tokens[n-1].TimeUS
 		}
-		dt := m.UptimeUS - uptime
-		uptime = m.UptimeUS
-		rep.Memory.Series = append(rep.Memory.Series, Sample{UptimeSeconds: float64(m.UptimeUS) / 1e6,
-			FreeHeap: int64(m.FreeHeap), PSRAMFree: int64(m.PSRAMFree)})
+		start := uptime
+		var boardJ float64
+		run := runOf(seed, g)
+		for k := range readings {
+			r := &readings[k]
+			if r.UptimeUS < uptime {
+				return nil, fmt.Errorf("run %d of %d: the board reset (uptime went back from %d µs to %d µs): its figures would mix two boots; check its power and log", i+1, total, uptime, r.UptimeUS)
+			}
+			boardJ += float64(r.PowerUW) / 1e6 * float64(r.UptimeUS-uptime) / 1e6
+			uptime = r.UptimeUS
+			during := k < len(g.Samples) && r.UptimeUS <= lastToken
+			rep.Memory.Series = append(rep.Memory.Series, sampleOf(r, i+1, during))
+			if during {
+				run.SamplesDuring++
+				if run.MinFreeHeapDuring == 0 || int64(r.FreeHeap) < run.MinFreeHeapDuring {
+					run.MinFreeHeapDuring = int64(r.FreeHeap)
+				}
+			}
+		}
+		dt := uptime - start
 		progress("run", int64(i+1), total)
 		if i < cfg.Warmup {
 			continue
 		}
-		run := runOf(seed, g)
+		run.FreeHeapAfter = int64(m.FreeHeap)
 		run.Energy = energy
-		if energy == nil && m.HasPower && dt > 0 {
-			// The board's own reading averages over the time since the
+		// A lost read restarted the board's average without telling us:
+		// no figure rather than a wrong one.
+		boardPower := energy == nil && m.HasPower && dt > 0 && g.SamplesLost == 0
+		if boardPower {
+			// The board's own readings average over the time since the
 			// previous one: the generation and the host's turn-around.
 			sec := float64(dt) / 1e6
-			j := float64(m.PowerUW) / 1e6 * sec
-			run.Energy = &Energy{Joules: j, JoulesMin: j, JoulesMax: j, Seconds: sec,
-				Window: "board METRICS since the previous reading", Simulated: rep.Simulated}
+			run.Energy = &Energy{Joules: boardJ, JoulesMin: boardJ, JoulesMax: boardJ, Seconds: sec,
+				Window: "board METRICS since the previous run's last reading", Simulated: rep.Simulated}
 		}
-		pw.add(len(g.Tokens), energy, m, dt)
+		if energy != nil || boardPower {
+			pw.add(len(g.Tokens), run.Energy, energy != nil)
+		}
 		rep.Runs = append(rep.Runs, run)
 	}
 	rep.Power = pw.report(powerSource(cfg.Meter, info), rep.Simulated)
@@ -302,6 +365,14 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 	for _, r := range rep.Runs {
 		rep.Memory.PeakHeap = max(rep.Memory.PeakHeap, r.PeakHeap)
 		rep.Memory.PeakPSRAM = max(rep.Memory.PeakPSRAM, r.PeakPSRAM)
+	}
+	for _, s := range rep.Memory.Series {
+		if s.During {
+			rep.Memory.SamplesDuring++
+			if rep.Memory.MinFreeHeapDuring == 0 || s.FreeHeap < rep.Memory.MinFreeHeapDuring {
+				rep.Memory.MinFreeHeapDuring = s.FreeHeap
+			}
+		}
 	}
 	rep.Summary = summarize(rep.Runs)
 	return rep, nil
@@ -316,23 +387,20 @@ type powerAcc struct {
 	metered, simulated       bool
 }
 
-func (a *powerAcc) add(tokens int, e *Energy, m *firmware.Metrics, dtUS uint64) {
-	switch {
-	case e != nil:
-		a.metered = true
-		a.tokens += float64(tokens)
-		a.joules, a.jmin, a.jmax, a.secs = a.joules+e.Joules, a.jmin+e.JoulesMin, a.jmax+e.JoulesMax, a.secs+e.Seconds
-		a.unc = max(a.unc, e.Uncertainty)
-		a.simulated = a.simulated || e.Simulated
-		if e.IdleWatts > 0 {
-			a.idle = append(a.idle, e.IdleWatts)
-		}
-	case m.HasPower && dtUS > 0:
-		// The board's reading averages since the previous one.
-		sec := float64(dtUS) / 1e6
-		a.tokens += float64(tokens)
-		a.joules += float64(m.PowerUW) / 1e6 * sec
-		a.secs += sec
+// add adds one run's energy: from a meter (metered), or from the board's
+// readings.
+func (a *powerAcc) add(tokens int, e *Energy, metered bool) {
+	a.tokens += float64(tokens)
+	a.joules, a.secs = a.joules+e.Joules, a.secs+e.Seconds
+	if !metered {
+		return
+	}
+	a.metered = true
+	a.jmin, a.jmax = a.jmin+e.JoulesMin, a.jmax+e.JoulesMax
+	a.unc = max(a.unc, e.Uncertainty)
+	a.simulated = a.simulated || e.Simulated
+	if e.IdleWatts > 0 {
+		a.idle = append(a.idle, e.IdleWatts)
 	}
 }
 

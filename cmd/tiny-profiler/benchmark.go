@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,12 +28,17 @@ func newBenchmark() *cobra.Command {
 	var gates gateFlags
 	var meterKind, meterPort, simMeter, protocol string
 	var mlperf eembcRun
+	var sampleEvery time.Duration
 	c := &cobra.Command{
 		Use:   "benchmark",
 		Short: "Profile a model on a board: time to first token, tokens/s, heap and PSRAM",
 		Long: `benchmark uploads a model to a board, runs warm-up and measured generations,
 and reports decode speed, time to first token, inter-token latency percentiles
-and memory, all from the board's own timestamps.
+and memory, all from the board's own timestamps. Memory is read before and
+after each run and, every --sample-every, while the board generates, when the
+KV cache and activations are held (a simulated board runs as fast as the host
+can unless --sim-time-scale slows it, so reads rarely land inside its
+generations).
 
 With no --device or --sim and no board attached, it uses a simulated esp32s3
 and a built-in stories260K-class model, and says so: figures from a simulated
@@ -54,6 +60,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
   tiny-profiler benchmark --device /dev/ttyUSB0 --baseline old.txt --fail-on 'p95 inter-token latency > 2x, tokens/s < -10%'
   tiny-profiler benchmark --plot plots/
   tiny-profiler benchmark --sim esp32s3 --sim-meter ppk2 --tokens 16
+  tiny-profiler benchmark --sim esp32s3 --sim-time-scale 1 --runs 3 --plot plots/
   tiny-profiler benchmark --device /dev/ttyUSB0 --meter ppk2 --meter-port /dev/ttyACM1
   tiny-profiler benchmark --device /dev/ttyACM0 --protocol eembc`,
 		Args: cobra.NoArgs,
@@ -78,6 +85,14 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			}
 			if cfg.Runs < 0 || cfg.Tokens < 0 || cfg.Tokens > 65535 {
 				return usageError{fmt.Errorf("--runs must be positive and --tokens between 1 and 65535")}
+			}
+			switch {
+			case sampleEvery < 0:
+				return usageError{fmt.Errorf("--sample-every must be 0 (no reads during generations) or positive, got %v", sampleEvery)}
+			case sampleEvery == 0:
+				cfg.SampleEvery = -1
+			default:
+				cfg.SampleEvery = max(sampleEvery, 5*time.Millisecond) // not a flood on a 115200-baud line
 			}
 			if baseline == "" && c.Flags().Changed("fail-on") {
 				return usageError{fmt.Errorf("--fail-on needs --baseline FILE to compare with (or use the compare command)")}
@@ -224,6 +239,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 	c.Flags().StringVar(&baseline, "baseline", "", "compare with this earlier --format bench output and gate on it (see --fail-on)")
 	c.Flags().StringVar(&baseline, "baseline-comparison", "", "same as --baseline (the runbook's spelling)")
 	c.Flags().StringVar(&plotDir, "plot", "", "write latency and heap charts (SVG and PNG) into this directory")
+	c.Flags().DurationVar(&sampleEvery, "sample-every", 100*time.Millisecond, "read the board's memory this often while it generates (0: only between runs)")
 	gates.flags(c, "")
 	return c
 }

@@ -26,6 +26,7 @@ type target struct {
 	inventory string
 	baud      int
 	timeout   time.Duration
+	simScale  float64
 }
 
 func (t *target) flags(c *cobra.Command) {
@@ -34,6 +35,7 @@ func (t *target) flags(c *cobra.Command) {
 	c.Flags().StringVar(&t.inventory, "inventory", "", "inventory file for ids (default $TINYPROF_INVENTORY, else the config directory's)")
 	c.Flags().IntVar(&t.baud, "baud", 115200, "serial line rate")
 	c.Flags().DurationVar(&t.timeout, "timeout", 2*time.Second, "how long to wait for each answer from the board")
+	c.Flags().Float64Var(&t.simScale, "sim-time-scale", 0, "a simulated board takes this × its modelled time in real time (1: as a real board would; 0: as fast as the host can)")
 }
 
 func (t *target) check() error {
@@ -46,6 +48,8 @@ func (t *target) check() error {
 		return usageError{fmt.Errorf("--baud must be positive, got %d", t.baud)}
 	case t.timeout <= 0:
 		return usageError{fmt.Errorf("--timeout must be positive, got %v", t.timeout)}
+	case t.simScale < 0 || t.simScale > 100:
+		return usageError{fmt.Errorf("--sim-time-scale must be between 0 and 100, got %v", t.simScale)}
 	}
 	return nil
 }
@@ -84,7 +88,7 @@ func (t *target) connect(ctx context.Context, opts device.Options) (*connection,
 		}
 	}
 	if simPlatform != "" {
-		b, err := sim.Listen(sim.Options{Platform: simPlatform})
+		b, err := sim.Listen(sim.Options{Platform: simPlatform, TimeScale: t.simScale})
 		if err != nil {
 			return nil, usageError{err}
 		}

@@ -1,0 +1,80 @@
+package bench_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/fixtures"
+)
+
+// TestProfileSamplesMemoryDuringGeneration profiles a board that generates
+// in (scaled) real time, so that memory reads land inside the generations:
+// they show the generation's buffers held, the report and its chart mark
+// them, and the board's power readings, split by them, still add up to
+// the energy the simulator dissipated in each run.
+func TestProfileSamplesMemoryDuringGeneration(t *testing.T) {
+	b := sim.Start(t, sim.Options{Platform: "esp32s3", TimeScale: 0.25})
+	dev, err := device.Open(t.Context(), b.Path, device.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { dev.Close() })
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+
+	// 16 tokens at about 19 tok/s: about 0.2 s of real time per run.
+	rep, err := bench.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
+		bench.Config{Runs: 3, Warmup: -1, Tokens: 16, SampleEvery: 10 * time.Millisecond})
+	require.NoError(t, err)
+	require.Len(t, rep.Runs, 3)
+
+	m := rep.Memory
+	require.NotZero(t, m.SamplesDuring, "reads every 10 ms over three 0.2 s generations")
+	assert.Less(t, m.MinFreeHeapDuring, m.FreeHeapBefore, "the KV cache and activations are held during a generation")
+	assert.Equal(t, m.FreeHeapBefore, m.FreeHeapAfter, "and freed after it")
+	during := 0
+	for i, s := range m.Series {
+		require.True(t, s.Run >= 1 && s.Run <= 3, "sample %d of run %d", i, s.Run)
+		if i > 0 {
+			assert.GreaterOrEqual(t, s.UptimeSeconds, m.Series[i-1].UptimeSeconds, "the series is in board time")
+		}
+		if s.During {
+			during++
+			assert.Less(t, s.FreeHeap, m.FreeHeapBefore, "sample %d", i)
+		} else {
+			assert.Equal(t, m.FreeHeapBefore, s.FreeHeap, "sample %d, after its generation", i)
+		}
+	}
+	assert.Equal(t, m.SamplesDuring, during)
+	for _, r := range rep.Runs {
+		assert.Equal(t, m.FreeHeapAfter, r.FreeHeapAfter)
+		if r.SamplesDuring > 0 {
+			assert.Less(t, r.MinFreeHeapDuring, r.FreeHeapAfter)
+		}
+	}
+
+	// Each run's board energy against the simulator's own integral, from
+	// the previous run's last reading to this run's.
+	last := map[int]float64{}
+	for _, s := range m.Series {
+		last[s.Run] = s.UptimeSeconds
+	}
+	for k := 2; k <= 3; k++ {
+		e := rep.Runs[k-1].Energy
+		require.NotNil(t, e, "run %d: the simulated esp32s3 reports its power", k)
+		want, err := b.Energy(uint64(last[k-1]*1e6+0.5), uint64(last[k]*1e6+0.5))
+		require.NoError(t, err)
+		assert.InEpsilon(t, float64(want), e.Joules, 1e-3, "run %d", k)
+	}
+
+	var text bytes.Buffer
+	require.NoError(t, rep.WriteTable(&text))
+	assert.Contains(t, text.String(), "reads taken while the board generated")
+	var out bytes.Buffer
+	require.NoError(t, rep.WriteBench(&out))
+	assert.Contains(t, out.String(), "min-free-heap-gen-B")
+}
