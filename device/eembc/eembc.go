@@ -68,6 +68,11 @@ type Client struct {
 	notify  chan struct{}
 	done    chan struct{}
 	closing atomic.Bool
+
+	// stale is set while a command has ended without its "m-ready" (a
+	// time-out): that m-ready may still come, after the next command is
+	// sent, and would end that command's reply early.
+	stale bool
 }
 
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
@@ -184,7 +189,9 @@ func (c *Client) next(ctx context.Context, t *time.Timer) (string, error) {
 // Command sends cmd (without its '%') and returns the "m-" lines of the
 // reply, without "m-ready". It returns a *DUTError if the DUT printed an
 // "e-" line, and ignores other lines (debug output). Lines left over from
-// before the command are discarded.
+// before the command are discarded. After a command that timed out, the
+// next one first resynchronises with a "name" command, whose reply is
+// recognisable, so that a late "m-ready" cannot end its reply early.
 func (c *Client) Command(ctx context.Context, cmd string) ([]string, error) {
 	return c.command(ctx, cmd, c.opts.Timeout, "")
 }
@@ -197,12 +204,18 @@ func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration,
 	if len(cmd)+1 > MaxCommand || strings.ContainsAny(cmd, "%\r\n") {
 		return nil, fmt.Errorf("eembc: command %q: longer than %d bytes or contains %%, CR or LF", cmd, MaxCommand-1)
 	}
+	if c.stale && want == "" {
+		if _, err := c.command(ctx, "name", timeout, "m-name-dut-"); err != nil {
+			return nil, fmt.Errorf("eembc: %s: resynchronising after a command that timed out: %w", cmd, err)
+		}
+	}
 	c.mu.Lock()
 	c.lines = c.lines[:0]
 	c.mu.Unlock()
 	if _, err := io.WriteString(c.rw, cmd+"%"); err != nil {
 		return nil, fmt.Errorf("eembc: %s: write: %w", cmd, err)
 	}
+	c.stale = true // until its m-ready
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	var out []string
@@ -217,9 +230,11 @@ func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration,
 		switch {
 		case strings.HasSuffix(l, "m-ready"):
 			if dutErr != nil {
+				c.stale = false
 				return out, dutErr
 			}
 			if seen {
+				c.stale = false
 				return out, nil
 			}
 		case strings.HasPrefix(l, "e-"):
