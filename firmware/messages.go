@@ -286,6 +286,15 @@ func (m *Tokens) UnmarshalPayload(p []byte) error {
 		return r.err
 	}
 	t := r.uvarint()
+	// Every uvarint ends in a byte below 0x80; two make a token. One
+	// allocation of the right size, bounded by the payload.
+	ends := 0
+	for _, c := range r.b {
+		if c < 0x80 {
+			ends++
+		}
+	}
+	m.Tokens = make([]Token, 0, ends/2)
 	for r.err == nil && len(r.b) > 0 {
 		id, dt := r.uvarint(), r.uvarint()
 		if id > 1<<32-1 {
