@@ -29,6 +29,7 @@ type Board struct {
 	log     *boardLog
 	sim     *sim.Board // the simulated board behind a sim entry, if known
 	release func() error
+	recheck func() error
 	once    sync.Once
 	relErr  error
 }

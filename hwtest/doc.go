@@ -50,6 +50,10 @@
 // fails again it is quarantined — status, reason and time recorded beside
 // its lock — and the next candidate is tried. A quarantined board stays out
 // until Lab.RecheckAfter has passed and a health check passes it again.
+// When a test fails, its boards are asked for a quick answer (a PING, or
+// name% for an EEMBC board) before their leases end; a board that no
+// longer answers is quarantined as well, with the test named in the reason,
+// so that the next test does not inherit a broken board.
 //
 // Failures of the lab rather than of the code under test — no board could
 // be leased, a board broke — skip the test with a reason beginning

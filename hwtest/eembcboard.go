@@ -38,6 +38,7 @@ type EEMBCBoard struct {
 
 	log     *boardLog
 	release func() error
+	recheck func() error
 	once    sync.Once
 	relErr  error
 }
@@ -105,6 +106,10 @@ type eembcSession struct {
 
 func (s *eembcSession) firmware() string { return s.profile.Firmware }
 func (s *eembcSession) simulated() bool  { return s.sim }
+func (s *eembcSession) probe(ctx context.Context) error {
+	_, err := s.client.Name(ctx)
+	return err
+}
 func (s *eembcSession) close() error {
 	return errors.Join(s.client.Close(), s.closeFn())
 }
@@ -186,7 +191,7 @@ func (l *Lab) AcquireEEMBC(ctx context.Context, holder string, cs ...Constraint)
 	c := cos[0]
 	s := c.sess.(*eembcSession)
 	return &EEMBCBoard{Client: s.client, Entry: c.e, Holder: c.h, DUTName: s.name, DUTProfile: s.profile,
-		log: c.log, release: c.release}, nil
+		log: c.log, release: c.release, recheck: c.recheck}, nil
 }
 
 // LeaseEEMBC is Lease for MLPerf Tiny boards: it returns an exclusive,
@@ -221,6 +226,6 @@ func (l *Lab) LeaseEEMBC(tb testing.TB, cs ...Constraint) *EEMBCBoard {
 	tb.Attr("hwtest.platform", b.Entry.Platform)
 	tb.Attr("hwtest.firmware", strings.ReplaceAll(b.DUTProfile.Firmware, " ", "_"))
 	tb.Attr("hwtest.model", b.DUTProfile.Model)
-	tb.Cleanup(func() { l.finish(tb, b.Entry.ID, b.log, b.Release) })
+	tb.Cleanup(func() { l.finish(tb, b.Entry.ID, b.log, b.recheck, b.Release) })
 	return b
 }

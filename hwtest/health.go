@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tinyprof/tinyprof/device"
@@ -20,6 +21,8 @@ type session interface {
 	firmware() string
 	// simulated reports whether the board's figures are modelled.
 	simulated() bool
+	// probe asks the board for a quick answer (a PING, a name%).
+	probe(ctx context.Context) error
 	close() error
 }
 
@@ -44,6 +47,9 @@ type checkedOut struct {
 	sess    session
 	log     *boardLog
 	release func() error // journals the release, closes sess and ends the lease
+	// recheck, after a failed test, probes the board if it is still
+	// leased, and quarantines it if it no longer answers; the error says so.
+	recheck func() error
 }
 
 // checkout health-checks the board e, whose lease the caller holds, and
@@ -75,16 +81,7 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 			if err.Error() != reason {
 				reason += "; after a reset: " + err.Error()
 			}
-			now := time.Now()
-			hl := Health{Status: Quarantined, Reason: reason, Since: prev.Since, Checked: now, Failures: prev.Failures + 1, By: h}
-			if prev.Status != Quarantined {
-				hl.Since = now
-			}
-			serr := l.Store.SetHealth(context.Background(), e.ID, hl)
-			l.record(journal.Event{Board: e.ID, Kind: journal.KindHealth, Severity: journal.Error,
-				Message: "health check failed: " + reason, Details: map[string]any{"status": "bad", "reason": reason, "by": h.String()}})
-			l.record(journal.Event{Board: e.ID, Kind: journal.KindFault, Severity: journal.Error,
-				Message: "quarantined: " + reason, Details: map[string]any{"failures": hl.Failures}})
+			serr := l.quarantine(e, h, prev, reason, "health check failed: "+reason)
 			release()
 			if serr != nil {
 				return nil, fmt.Errorf("board %s failed its health check (%s) and could not be quarantined: %w", e.ID, reason, serr)
@@ -105,7 +102,26 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 	l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "leased by " + h.String(), Details: holderDetails(h)})
 	log.note("leased %s (%s, %s) for %s", e.ID, e.Platform, s.firmware(), h.Test)
 	c := &checkedOut{e: e, h: h, sess: s, log: log}
+	var released atomic.Bool
+	c.recheck = func() error {
+		if released.Load() {
+			return nil // the test let it go: nothing to ask
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), min(l.checkTimeout(), 10*time.Second))
+		defer cancel()
+		perr := s.probe(ctx)
+		if perr == nil {
+			return nil
+		}
+		reason := fmt.Sprintf("stopped answering during %s: %v", h.Test, perr)
+		log.note("after the failed test: %s; quarantining the board", reason)
+		if err := l.quarantine(e, h, Health{Status: Healthy, Failures: prev.Failures}, reason, reason); err != nil {
+			return fmt.Errorf("board %s %s, and could not be quarantined: %w", e.ID, reason, err)
+		}
+		return fmt.Errorf("board %s %s: quarantined until a health check passes it (tiny-profiler health-check); an infrastructure failure as much as a test failure", e.ID, reason)
+	}
 	c.release = func() error {
+		released.Store(true)
 		l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "released by " + h.String(), Details: map[string]any{"released": true, "holder": h.String()}})
 		cerr := s.close()
 		if rerr := release(); rerr != nil {
@@ -114,6 +130,23 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 		return cerr
 	}
 	return c, nil
+}
+
+// quarantine records board e, whose lease h holds, as quarantined for
+// reason and journals it, the health event with message. prev is its
+// health record before.
+func (l *Lab) quarantine(e Entry, h Holder, prev Health, reason, message string) error {
+	now := time.Now()
+	hl := Health{Status: Quarantined, Reason: reason, Since: prev.Since, Checked: now, Failures: prev.Failures + 1, By: h}
+	if prev.Status != Quarantined {
+		hl.Since = now
+	}
+	serr := l.Store.SetHealth(context.Background(), e.ID, hl)
+	l.record(journal.Event{Board: e.ID, Kind: journal.KindHealth, Severity: journal.Error,
+		Message: message, Details: map[string]any{"status": "bad", "reason": reason, "by": h.String()}})
+	l.record(journal.Event{Board: e.ID, Kind: journal.KindFault, Severity: journal.Error,
+		Message: "quarantined: " + reason, Details: map[string]any{"failures": hl.Failures}})
+	return serr
 }
 
 // tinyprofSession is a session with a board running the tinyprof agent.
@@ -128,6 +161,10 @@ func (s *tinyprofSession) simulated() bool {
 	return s.info.Capabilities&firmware.CapSimulated != 0
 }
 func (s *tinyprofSession) close() error { return s.closeFn() }
+func (s *tinyprofSession) probe(ctx context.Context) error {
+	_, err := s.dev.Ping(ctx, []byte("hwtest"))
+	return err
+}
 
 // tinyprofCheck is the health check of a tinyprof board: connect (or
 // reset), Hello, ping, and compare what it reports with its entry.
@@ -165,7 +202,7 @@ func (l *Lab) tinyprofCheck() checkFunc {
 // newBoard wraps a checked-out tinyprof board.
 func (l *Lab) newBoard(c *checkedOut) *Board {
 	dev := c.sess.(*tinyprofSession).dev
-	b := &Board{Device: dev, Entry: c.e, Holder: c.h, log: c.log, release: c.release}
+	b := &Board{Device: dev, Entry: c.e, Holder: c.h, log: c.log, release: c.release, recheck: c.recheck}
 	if sb, ok := l.sims.Load(dev); ok {
 		b.sim = sb.(*sim.Board)
 	}

@@ -89,15 +89,21 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 		if info := b.Info(); info != nil {
 			tb.Attr("hwtest.firmware"+suffix, strings.ReplaceAll(info.Firmware, " ", "_"))
 		}
-		tb.Cleanup(func() { l.finish(tb, b.Entry.ID, b.log, b.Release) })
+		tb.Cleanup(func() { l.finish(tb, b.Entry.ID, b.log, b.recheck, b.Release) })
 	}
 	return boards
 }
 
 // finish ends the lease of board id with release and, if the test
-// failed, attaches its log.
-func (l *Lab) finish(tb testing.TB, id string, log *boardLog, release func() error) {
+// failed, asks the board for a quick answer first (recheck), quarantining
+// it if it no longer gives one, and attaches its log.
+func (l *Lab) finish(tb testing.TB, id string, log *boardLog, recheck, release func() error) {
 	tb.Helper()
+	if tb.Failed() && recheck != nil {
+		if err := recheck(); err != nil {
+			tb.Logf("hwtest: %v", err)
+		}
+	}
 	if err := release(); err != nil {
 		tb.Logf("hwtest: releasing %s: %v", id, err)
 	}

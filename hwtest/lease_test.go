@@ -270,6 +270,7 @@ func TestLeaseAttrsAndLogs(t *testing.T) {
 		li, err := lab.Store.Inspect(t.Context(), "sim-a")
 		require.NoError(t, err)
 		require.False(t, li.Held, "released in cleanup")
+		require.Equal(t, Healthy, li.Health.Status, "a failed test on a board that still answers leaves it in service")
 
 		want := filepath.Join(ft.artifactDir, "sim-a.log")
 		if logDir != "" {
@@ -360,4 +361,38 @@ func TestNewLabSimulated(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
 	_, err = NewLab(Config{LeaseDir: filepath.Join(file, "sub")})
 	require.ErrorContains(t, err, "is not usable")
+}
+
+// A board that stops answering during a test that then fails is
+// quarantined when the lease ends, so that the next test does not get it;
+// a failed test on a board that still answers leaves it in service.
+func TestBoardThatBreaksMidTestIsQuarantined(t *testing.T) {
+	lab := testLab(t, simBoards("esp32s3", "sim-a")...)
+	lab.Connect = simConnect(map[string]sim.Options{"sim-a": {Faults: sim.Faults{HangAfter: 12}}})
+	lab.Device.Timeout = 300 * time.Millisecond
+	ft := newFakeTB(t, "TestBroke")
+	ft.run(func(tb testing.TB) {
+		b := lab.Lease(tb)
+		for range 20 {
+			if _, err := b.Ping(tb.Context(), nil); err != nil {
+				tb.(*fakeTB).Fail()
+				return
+			}
+		}
+		t.Error("the board never hung")
+	})
+	require.True(t, ft.failed)
+	li, err := lab.Store.Inspect(t.Context(), "sim-a")
+	require.NoError(t, err)
+	require.False(t, li.Held, "released after the check")
+	require.Equal(t, Quarantined, li.Health.Status)
+	require.Contains(t, li.Health.Reason, "stopped answering during TestBroke")
+	require.Equal(t, 1, li.Health.Failures)
+	logs := strings.Join(ft.logs, "\n")
+	require.Contains(t, logs, "hwtest: board sim-a stopped answering during TestBroke")
+	require.Contains(t, logs, "quarantined until a health check passes it")
+	require.Contains(t, logs, "after the failed test", "the note is in the board's log too")
+
+	_, err = lab.Acquire(t.Context(), "TestNext", ID("sim-a"))
+	require.ErrorIs(t, err, ErrQuarantined, "the next test does not get it")
 }
