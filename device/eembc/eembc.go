@@ -206,7 +206,7 @@ func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration,
 	}
 	if c.stale && want == "" {
 		if _, err := c.command(ctx, "name", timeout, "m-name-dut-"); err != nil {
-			return nil, fmt.Errorf("eembc: %s: resynchronising after a command that timed out: %w", cmd, err)
+			return nil, fmt.Errorf("eembc: %s: resynchronising after a command that ended without its m-ready: %w", cmd, err)
 		}
 	}
 	c.mu.Lock()
