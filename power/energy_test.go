@@ -282,7 +282,10 @@ func TestRecorder(t *testing.T) {
 		m := &fakeMeter{failAt: 30}
 		r, err := power.Record(t.Context(), m, 0)
 		require.NoError(t, err)
-		for r.Len() < 30 {
+		// Wait for the failing read itself: 30 samples are in one read
+		// before it, and a Stop between the two would end the recording
+		// cleanly (a flake CI once hit).
+		for r.Err() == nil {
 			time.Sleep(time.Millisecond)
 		}
 		tr, err := r.Stop(t.Context())
