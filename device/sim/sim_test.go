@@ -99,11 +99,11 @@ func TestRebootDuringGenerationEndsIt(t *testing.T) {
 	done, first := make(chan error, 1), make(chan struct{})
 	go func() {
 		var once sync.Once
-		_, err := d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 200,
+		_, err := d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 480,
 			OnToken: func(int, firmware.Token) { once.Do(func() { close(first) }) }})
 		done <- err
 	}()
-	<-first // the board is generating: about 0.2 s to go at TimeScale 0.02
+	<-first // the board is generating: about half a second to go at TimeScale 0.02
 	b.Reboot()
 	require.ErrorIs(t, <-done, device.ErrBoardReset)
 
