@@ -294,7 +294,9 @@ func (m *Tokens) UnmarshalPayload(p []byte) error {
 			ends++
 		}
 	}
-	m.Tokens = make([]Token, 0, ends/2)
+	if ends >= 2 { // a batch with no token decodes as nil, as before
+		m.Tokens = make([]Token, 0, ends/2)
+	}
 	for r.err == nil && len(r.b) > 0 {
 		id, dt := r.uvarint(), r.uvarint()
 		if id > 1<<32-1 {
