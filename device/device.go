@@ -328,25 +328,35 @@ func (d *Device) abort() {
 	d.tr.Close()
 }
 
-// recv waits for the next inbound event for c, up to timeout.
+// recv waits for the next inbound event for c, up to timeout. Answers
+// queued before c was renumbered are dropped: they belong to an attempt
+// given up on (e.g. the ERROR a CANCEL gets when the generation had
+// already ended).
 func (d *Device) recv(ctx context.Context, c *call, timeout time.Duration) (inbound, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	select {
-	case in := <-c.ch:
-		return in, nil
-	case <-ctx.Done():
-		return inbound{}, ctx.Err()
-	case <-t.C:
-		return inbound{}, errAttemptTimeout
-	case <-d.done:
-		// Let a delivered-then-closed event win over the bare close.
+	for {
 		select {
 		case in := <-c.ch:
+			if in.seq != 0 && in.seq != c.Seq() {
+				continue
+			}
 			return in, nil
-		default:
+		case <-ctx.Done():
+			return inbound{}, ctx.Err()
+		case <-t.C:
+			return inbound{}, errAttemptTimeout
+		case <-d.done:
+			// Let a delivered-then-closed event win over the bare close.
+			select {
+			case in := <-c.ch:
+				if in.seq == 0 || in.seq == c.Seq() {
+					return in, nil
+				}
+			default:
+			}
+			return inbound{closed: true, err: d.readErr}, nil
 		}
-		return inbound{closed: true, err: d.readErr}, nil
 	}
 }
 

@@ -37,6 +37,24 @@ func TestFaults(t *testing.T) {
 		}
 		return err
 	}
+	// Short generations back to back: a corrupted batch near the end of
+	// one gets the CANCEL an ERROR(BAD_REQUEST), which arrives after the
+	// retry has begun and must not be taken for its answer.
+	gens := func(ctx context.Context, d *device.Device) error {
+		if err := load(ctx, d); err != nil {
+			return err
+		}
+		for i := range 8 {
+			g, err := d.Generate(ctx, device.GenerateRequest{MaxTokens: 16, Seed: uint32(i)})
+			if err != nil {
+				return fmt.Errorf("generation %d: %w", i, err)
+			}
+			if len(g.Tokens) != 16 {
+				t.Errorf("generation %d has %d tokens", i, len(g.Tokens))
+			}
+		}
+		return nil
+	}
 	tests := []struct {
 		name   string
 		faults sim.Faults
@@ -53,6 +71,7 @@ func TestFaults(t *testing.T) {
 		{"upload survives corrupted chunks", sim.Faults{CorruptRxEvery: 40}, load, nil},
 		{"upload survives lost acks", sim.Faults{DropTxEvery: 60}, load, nil},
 		{"generation survives corrupted batches", sim.Faults{CorruptTxEvery: 1200}, gen, nil},
+		{"retried generations ignore late answers", sim.Faults{CorruptTxEvery: 23}, gens, nil},
 		{"disconnect", sim.Faults{DisconnectAfter: 3}, ping, device.ErrClosed},
 		{"hang", sim.Faults{HangAfter: 3}, ping, device.ErrTimeout},
 		{"reset mid-generation", sim.Faults{ResetAfterTokens: 20}, gen, device.ErrBoardReset},
