@@ -340,9 +340,11 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		}
 		run.FreeHeapAfter = int64(m.FreeHeap)
 		run.Energy = energy
-		// A lost read restarted the board's average without telling us:
-		// no figure rather than a wrong one.
-		boardPower := energy == nil && m.HasPower && dt > 0 && g.SamplesLost == 0
+		// A lost read restarted the board's average without telling us,
+		// and a run retried after corruption dissipated two generations'
+		// energy for one generation's tokens: no figure rather than a
+		// wrong one.
+		boardPower := energy == nil && m.HasPower && dt > 0 && g.SamplesLost == 0 && g.Retries == 0
 		if boardPower {
 			// The board's own readings average over the time since the
 			// previous one: the generation and the host's turn-around.

@@ -78,3 +78,26 @@ func TestProfileSamplesMemoryDuringGeneration(t *testing.T) {
 	require.NoError(t, rep.WriteBench(&out))
 	assert.Contains(t, out.String(), "min-free-heap-gen-B")
 }
+
+// TestProfileRetriedRunHasNoBoardEnergy: a run retried after a corrupted
+// batch dissipated two generations' energy for one generation's tokens,
+// so the board's readings give it no energy figure; the other runs keep
+// theirs.
+func TestProfileRetriedRunHasNoBoardEnergy(t *testing.T) {
+	dev := pipeBoard(t, sim.Options{Platform: "esp32s3", Faults: sim.Faults{CorruptTxEvery: 23}})
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	rep, err := bench.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
+		bench.Config{Runs: 6, Warmup: -1, Tokens: 16, SampleEvery: -1})
+	require.NoError(t, err)
+	retried := 0
+	for i, r := range rep.Runs {
+		if r.Retries > 0 {
+			retried++
+			assert.Nil(t, r.Energy, "run %d was retried", i+1)
+		} else {
+			assert.NotNil(t, r.Energy, "run %d", i+1)
+		}
+	}
+	require.NotZero(t, retried, "every 23rd frame is corrupted: some run loses a batch")
+	require.NotNil(t, rep.Power, "the runs that were not retried still give a figure")
+}

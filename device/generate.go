@@ -23,9 +23,11 @@ type GenerateRequest struct {
 	// SampleEvery, if positive, reads the board's memory (a GET_METRICS
 	// with the GENERATE's sequence number, PROTOCOL.md §3.5) at most this
 	// often while it generates, so that a report shows memory during the
-	// generation and not only around it. A request goes out when a frame
-	// arrives and SampleEvery has passed since the previous one, so the
-	// cadence is never finer than the board's token batches.
+	// generation and not only around it. A read goes out when a TOKENS
+	// batch arrives, SampleEvery has passed since the previous read and
+	// none is in flight, so there is at most one per batch: the board
+	// answers between two tokens, and each answer costs it a heap walk and
+	// some 60 bytes on the line.
 	SampleEvery time.Duration
 }
 
@@ -37,9 +39,10 @@ type Generation struct {
 	// Samples are the board's answers to the memory reads sent while it
 	// generated (GenerateRequest.SampleEvery), in the order it sent them.
 	Samples []firmware.Metrics
-	// SamplesLost counts memory reads whose answer never arrived. Each
-	// METRICS reply restarts the board's power and CPU-load averages, so
-	// when one is lost the next reply's averages cover less than the time
+	// SamplesLost counts memory reads whose answer never arrived (within
+	// the request Timeout), and reads made by runs lost to corruption
+	// (Retries). Each METRICS reply restarts the board's power average, so
+	// when one is lost the next reply's average covers less than the time
 	// since the previous reply the host saw: do not integrate across it.
 	SamplesLost int
 	// SamplingRefused is set when the board answered a memory read during
@@ -91,14 +94,17 @@ func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation
 
 	c := d.begin()
 	defer d.end(c)
+	lost := 0 // reads of the attempts lost to corruption
 	for attempt := 0; ; attempt++ {
-		g, damaged, err := d.generateOnce(ctx, c, msg, req.OnToken, req.SampleEvery)
+		g, damaged, reads, err := d.generateOnce(ctx, c, msg, req.OnToken, req.SampleEvery)
 		if err != nil || !damaged {
 			if g != nil {
 				g.Retries = attempt
+				g.SamplesLost += lost
 			}
 			return g, err
 		}
+		lost += reads
 		if attempt >= d.opts.Retries {
 			return nil, d.errorf(op, CodeCRC, fmt.Errorf("token batches lost in %d runs", attempt+1), "check the cable, baud rate and ground")
 		}
@@ -109,15 +115,25 @@ func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation
 
 // generateOnce runs one attempt. damaged reports lost frames, in which case
 // the caller cancels and retries.
-func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Generate, onToken func(int, firmware.Token), every time.Duration) (g *Generation, damaged bool, err error) {
+// reads counts the memory reads it sent.
+func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Generate, onToken func(int, firmware.Token), every time.Duration) (g *Generation, damaged bool, reads int, err error) {
 	const op = "generate"
 	if err := d.send(ctx, op, c.Seq(), msg); err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	g = &Generation{}
 	sawBad, heard := false, false
 	lastAsk, asking := time.Now(), false // the memory read in flight
+	batchesSince := 0                    // TOKENS batches since it was sent
 	for {
+		if asking && batchesSince >= 2 && time.Since(lastAsk) > d.opts.Timeout {
+			// The board answers between two tokens, so its answer would
+			// have come before a second batch: it, or the request, was
+			// corrupted on the way. Give up on it; the next batch asks
+			// again.
+			asking = false
+			g.SamplesLost++
+		}
 		// Nothing comes until the board has processed the prompt, which on
 		// a big model or a long prompt takes far longer than a round trip.
 		wait := d.opts.Timeout
@@ -127,14 +143,14 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 		in, err := d.recv(ctx, c, wait)
 		switch {
 		case err == errAttemptTimeout && sawBad:
-			return nil, true, nil // the GEN_DONE was probably the corrupted frame
+			return nil, true, reads, nil // the GEN_DONE was probably the corrupted frame
 		case err == errAttemptTimeout:
 			d.stopGenerating(c)
-			return nil, false, d.errorf(op, CodeTimeout, fmt.Errorf("no frame for %v after %d tokens", wait, len(g.Tokens)),
+			return nil, false, reads, d.errorf(op, CodeTimeout, fmt.Errorf("no frame for %v after %d tokens", wait, len(g.Tokens)),
 				"the board stopped mid-generation; check its log (debug-device)")
 		case err != nil:
 			d.stopGenerating(c)
-			return nil, false, d.errorf(op, CodeTimeout, err, fmt.Sprintf("cancelled after %d tokens", len(g.Tokens)))
+			return nil, false, reads, d.errorf(op, CodeTimeout, err, fmt.Sprintf("cancelled after %d tokens", len(g.Tokens)))
 		case in.bad && isDeviceBadFrame(in) && asking:
 			// Most likely our memory read was damaged on the way; it
 			// will not be answered. Count it lost: it cannot be known.
@@ -143,7 +159,7 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 			continue
 		case in.bad:
 			if isDeviceBadFrame(in) && len(g.Tokens) == 0 {
-				return nil, true, nil // our GENERATE was corrupted
+				return nil, true, reads, nil // our GENERATE was corrupted
 			}
 			sawBad = true
 			continue
@@ -153,7 +169,7 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 			continue
 		}
 		if done, err := d.checkInbound(op, in); done {
-			return nil, false, err
+			return nil, false, reads, err
 		}
 		heard = true
 		switch m := in.msg.(type) {
@@ -164,7 +180,7 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 			}
 		case *firmware.Tokens:
 			if int(m.Index) != len(g.Tokens) {
-				return nil, true, nil // a batch was lost
+				return nil, true, reads, nil // a batch was lost
 			}
 			for _, t := range m.Tokens {
 				if onToken != nil {
@@ -172,22 +188,24 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 				}
 				g.Tokens = append(g.Tokens, t)
 			}
+			batchesSince++
 		case *firmware.GenDone:
 			if int(m.Tokens) != len(g.Tokens) {
-				return nil, true, nil
+				return nil, true, reads, nil
 			}
 			g.Summary = *m
 			if asking {
 				d.awaitSample(ctx, c, g)
 			}
-			return g, false, nil
+			return g, false, reads, nil
 		}
-		if every > 0 && !asking && time.Since(lastAsk) >= every {
+		if _, batch := in.msg.(*firmware.Tokens); batch && every > 0 && !asking && time.Since(lastAsk) >= every {
 			if err := d.send(ctx, op, c.Seq(), &firmware.GetMetrics{}); err != nil {
 				d.stopGenerating(c)
-				return nil, false, err
+				return nil, false, reads, err
 			}
-			lastAsk, asking = time.Now(), true
+			lastAsk, asking, batchesSince = time.Now(), true, 0
+			reads++
 		}
 	}
 }
@@ -200,7 +218,13 @@ func (d *Device) awaitSample(ctx context.Context, c *call, g *Generation) {
 	for {
 		in, err := d.recv(ctx, c, d.opts.Timeout)
 		switch {
-		case err != nil || in.closed || in.reset || in.bad:
+		case err == nil && in.reset:
+			// The board rebooted after GEN_DONE: the next request must
+			// learn of it, as it would have between requests.
+			d.rebooted.Store(in.msg.(*firmware.Info))
+			g.SamplesLost++
+			return
+		case err != nil || in.closed || in.bad:
 			g.SamplesLost++
 			return
 		}
