@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,6 +104,7 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 	log.note("leased %s (%s, %s) for %s", e.ID, e.Platform, s.firmware(), h.Test)
 	c := &checkedOut{e: e, h: h, sess: s, log: log}
 	var released atomic.Bool
+	closeSess := sync.OnceValue(s.close)
 	c.recheck = func() error {
 		if released.Load() {
 			return nil // the test let it go: nothing to ask
@@ -113,9 +115,21 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 		if perr == nil {
 			return nil
 		}
-		reason := fmt.Sprintf("stopped answering during %s: %v", h.Test, perr)
+		// The test's own connection may be what broke (closed, aborted
+		// by a cancelled context) or the board may have rebooted: judge
+		// the board by its health check on a fresh connection.
+		closeSess()
+		fresh, cerr := l.checker(e)(ctx, e, log, nil)
+		if fresh != nil {
+			fresh.close()
+		}
+		if cerr == nil {
+			log.note("after the failed test: %v; on a fresh connection the board passes its health check", perr)
+			return nil
+		}
+		reason := fmt.Sprintf("stopped answering during %s: %v; on a fresh connection: %v", h.Test, perr, cerr)
 		log.note("after the failed test: %s; quarantining the board", reason)
-		if err := l.quarantine(e, h, Health{Status: Healthy, Failures: prev.Failures}, reason, reason); err != nil {
+		if err := l.quarantine(e, h, Health{Status: Healthy}, reason, reason); err != nil {
 			return fmt.Errorf("board %s %s, and could not be quarantined: %w", e.ID, reason, err)
 		}
 		return fmt.Errorf("board %s %s: quarantined until a health check passes it (tiny-profiler health-check); an infrastructure failure as much as a test failure", e.ID, reason)
@@ -123,7 +137,7 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 	c.release = func() error {
 		released.Store(true)
 		l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "released by " + h.String(), Details: map[string]any{"released": true, "holder": h.String()}})
-		cerr := s.close()
+		cerr := closeSess()
 		if rerr := release(); rerr != nil {
 			return rerr
 		}

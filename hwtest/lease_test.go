@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -363,12 +364,20 @@ func TestNewLabSimulated(t *testing.T) {
 	require.ErrorContains(t, err, "is not usable")
 }
 
-// A board that stops answering during a test that then fails is
-// quarantined when the lease ends, so that the next test does not get it;
-// a failed test on a board that still answers leaves it in service.
+// A board that stops answering during a test that then fails, and does
+// not answer a fresh connection either, is quarantined when the lease
+// ends, so that the next test does not get it. A failed test whose own
+// connection broke, on a board that still answers, leaves it in service.
 func TestBoardThatBreaksMidTestIsQuarantined(t *testing.T) {
 	lab := testLab(t, simBoards("esp32s3", "sim-a")...)
-	lab.Connect = simConnect(map[string]sim.Options{"sim-a": {Faults: sim.Faults{HangAfter: 12}}})
+	var connects atomic.Int32
+	lab.Connect = func(ctx context.Context, e Entry, opts device.Options) (*device.Device, func() error, error) {
+		f := sim.Faults{HangAfter: 12} // hangs during the test
+		if connects.Add(1) > 1 {
+			f = sim.Faults{Silent: true} // and stays broken
+		}
+		return ConnectSim(ctx, e, sim.Options{Faults: f}, opts)
+	}
 	lab.Device.Timeout = 300 * time.Millisecond
 	ft := newFakeTB(t, "TestBroke")
 	ft.run(func(tb testing.TB) {
@@ -387,6 +396,7 @@ func TestBoardThatBreaksMidTestIsQuarantined(t *testing.T) {
 	require.False(t, li.Held, "released after the check")
 	require.Equal(t, Quarantined, li.Health.Status)
 	require.Contains(t, li.Health.Reason, "stopped answering during TestBroke")
+	require.Contains(t, li.Health.Reason, "on a fresh connection")
 	require.Equal(t, 1, li.Health.Failures)
 	logs := strings.Join(ft.logs, "\n")
 	require.Contains(t, logs, "hwtest: board sim-a stopped answering during TestBroke")
@@ -395,4 +405,17 @@ func TestBoardThatBreaksMidTestIsQuarantined(t *testing.T) {
 
 	_, err = lab.Acquire(t.Context(), "TestNext", ID("sim-a"))
 	require.ErrorIs(t, err, ErrQuarantined, "the next test does not get it")
+
+	// A test that broke its own connection, on a board that is fine.
+	lab2 := testLab(t, simBoards("esp32s3", "sim-b")...)
+	ft = newFakeTB(t, "TestClosedIt")
+	ft.run(func(tb testing.TB) {
+		b := lab2.Lease(tb)
+		b.Device.Close()
+		tb.(*fakeTB).Fail()
+	})
+	li, err = lab2.Store.Inspect(t.Context(), "sim-b")
+	require.NoError(t, err)
+	require.Equal(t, Healthy, li.Health.Status, "judged on a fresh connection: %s", li.Health.Reason)
+	require.Contains(t, strings.Join(ft.logs, "\n"), "on a fresh connection the board passes its health check")
 }
