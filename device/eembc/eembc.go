@@ -69,10 +69,10 @@ type Client struct {
 	done    chan struct{}
 	closing atomic.Bool
 
-	// stale is set while a command has ended without its "m-ready" (a
-	// time-out): that m-ready may still come, after the next command is
-	// sent, and would end that command's reply early.
-	stale bool
+	// stale is the last command if it ended without its "m-ready" (a
+	// time-out): its reply may still come, after the next command is
+	// sent, and would be taken for that command's.
+	stale string
 }
 
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
@@ -190,8 +190,10 @@ func (c *Client) next(ctx context.Context, t *time.Timer) (string, error) {
 // reply, without "m-ready". It returns a *DUTError if the DUT printed an
 // "e-" line, and ignores other lines (debug output). Lines left over from
 // before the command are discarded. After a command that timed out, the
-// next one first resynchronises with a "name" command, whose reply is
-// recognisable, so that a late "m-ready" cannot end its reply early.
+// next one first resynchronises: it sends "name" (or "profile" if "name"
+// was the command that timed out) and reads until that command's own
+// reply has ended, so that a late reply cannot be taken for the next
+// command's.
 func (c *Client) Command(ctx context.Context, cmd string) ([]string, error) {
 	return c.command(ctx, cmd, c.opts.Timeout, "")
 }
@@ -204,18 +206,28 @@ func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration,
 	if len(cmd)+1 > MaxCommand || strings.ContainsAny(cmd, "%\r\n") {
 		return nil, fmt.Errorf("eembc: command %q: longer than %d bytes or contains %%, CR or LF", cmd, MaxCommand-1)
 	}
-	if c.stale && want == "" {
-		if _, err := c.command(ctx, "name", timeout, "m-name-dut-"); err != nil {
+	if c.stale != "" {
+		probe, probeWant := "name", "m-name-dut-"
+		if c.stale == "name" {
+			probe, probeWant = "profile", "m-model-"
+		}
+		if _, err := c.exchange(ctx, probe, timeout, probeWant); err != nil {
 			return nil, fmt.Errorf("eembc: %s: resynchronising after a command that ended without its m-ready: %w", cmd, err)
 		}
 	}
+	return c.exchange(ctx, cmd, timeout, want)
+}
+
+// exchange sends cmd and reads its reply, as command does, without
+// resynchronising first.
+func (c *Client) exchange(ctx context.Context, cmd string, timeout time.Duration, want string) ([]string, error) {
 	c.mu.Lock()
 	c.lines = c.lines[:0]
 	c.mu.Unlock()
 	if _, err := io.WriteString(c.rw, cmd+"%"); err != nil {
 		return nil, fmt.Errorf("eembc: %s: write: %w", cmd, err)
 	}
-	c.stale = true // until its m-ready
+	c.stale = cmd // until its m-ready
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	var out []string
@@ -230,11 +242,11 @@ func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration,
 		switch {
 		case strings.HasSuffix(l, "m-ready"):
 			if dutErr != nil {
-				c.stale = false
+				c.stale = ""
 				return out, dutErr
 			}
 			if seen {
-				c.stale = false
+				c.stale = ""
 				return out, nil
 			}
 		case strings.HasPrefix(l, "e-"):

@@ -2,6 +2,7 @@ package eembc_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -14,40 +15,43 @@ import (
 	"github.com/tinyprof/tinyprof/device/eembc"
 )
 
-// TestLateReadyDoesNotEndTheNextReply: a DUT that answers a command only
-// after the host gave up on it prints that command's "m-ready" while the
-// next command is being answered. The next command must not take it for
-// its own end.
-func TestLateReadyDoesNotEndTheNextReply(t *testing.T) {
+// lateDUT answers its first command only once the next command is in, as
+// a DUT that was slower than the host's time-out does, and every later
+// command at once. It records the commands it got.
+func lateDUT(t *testing.T) (*eembc.Client, func() []string) {
 	host, dut := net.Pipe()
+	var mu sync.Mutex
 	var sent []string
 	var wg sync.WaitGroup
+	reply := func(cmd string) string {
+		switch cmd {
+		case "name%":
+			return "m-name-dut-[late]\r\nm-ready\r\n"
+		case "profile%":
+			return "m-profile-[ULPMark-ML]\r\nm-model-[kws01]\r\nm-ready\r\n"
+		case "db load 4%":
+			return "m-[Expecting 4 bytes]\r\nm-ready\r\n"
+		}
+		return "e-[unknown command]\r\nm-ready\r\n"
+	}
 	wg.Go(func() {
 		r := bufio.NewReader(dut)
-		late := false
+		late := ""
 		for n := 0; ; n++ {
 			cmd, err := r.ReadString('%')
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			sent = append(sent, cmd)
+			mu.Unlock()
 			if n == 0 {
-				late = true // answered only once the next command is in
+				late = reply(cmd) // answered only once the next command is in
 				continue
 			}
-			var reply string
-			if late {
-				reply, late = "m-ready\r\n", false
-			}
-			switch cmd {
-			case "name%":
-				reply += "m-name-dut-[late]\r\nm-ready\r\n"
-			case "db load 4%":
-				reply += "m-[Expecting 4 bytes]\r\nm-ready\r\n"
-			default:
-				reply += "e-[unknown command]\r\nm-ready\r\n"
-			}
-			if _, err := io.WriteString(dut, reply); err != nil {
+			out := late + reply(cmd)
+			late = ""
+			if _, err := io.WriteString(dut, out); err != nil {
 				return
 			}
 		}
@@ -59,16 +63,33 @@ func TestLateReadyDoesNotEndTheNextReply(t *testing.T) {
 		dut.Close()
 		wg.Wait()
 	})
+	return c, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), sent...) }
+}
 
-	_, err := c.Command(t.Context(), "db load 4")
-	require.ErrorIs(t, err, eembc.ErrNoReady)
+// TestLateReplyIsNotTheNextCommands: a DUT's late reply to a command the
+// host gave up on arrives while the next command is answered. It must not
+// be taken for that command's reply, whichever command timed out.
+func TestLateReplyIsNotTheNextCommands(t *testing.T) {
+	for _, tt := range []struct {
+		first string
+		call  func(ctx context.Context, c *eembc.Client) error
+		sync  string // the resynchronising command
+	}{
+		{"db load 4", func(ctx context.Context, c *eembc.Client) error { _, err := c.Command(ctx, "db load 4"); return err }, "name%"},
+		{"name", func(ctx context.Context, c *eembc.Client) error { _, err := c.Name(ctx); return err }, "profile%"},
+	} {
+		t.Run(tt.first, func(t *testing.T) {
+			c, sent := lateDUT(t)
+			require.ErrorIs(t, tt.call(t.Context(), c), eembc.ErrNoReady)
 
-	lines, err := c.Command(t.Context(), "db load 4")
-	require.NoError(t, err)
-	assert.Equal(t, []string{"m-[Expecting 4 bytes]"}, lines, "the reply to this command, not the late m-ready")
+			lines, err := c.Command(t.Context(), "db load 4")
+			require.NoError(t, err)
+			assert.Equal(t, []string{"m-[Expecting 4 bytes]"}, lines, "the reply to this command, not the late one")
 
-	lines, err = c.Command(t.Context(), "db load 4")
-	require.NoError(t, err)
-	assert.Equal(t, []string{"m-[Expecting 4 bytes]"}, lines)
-	assert.Equal(t, []string{"db load 4%", "name%", "db load 4%", "db load 4%"}, sent, "one resynchronisation, after the time-out only")
+			lines, err = c.Command(t.Context(), "db load 4")
+			require.NoError(t, err)
+			assert.Equal(t, []string{"m-[Expecting 4 bytes]"}, lines)
+			assert.Equal(t, []string{tt.first + "%", tt.sync, "db load 4%", "db load 4%"}, sent(), "one resynchronisation, after the time-out only")
+		})
+	}
 }
