@@ -190,20 +190,20 @@ func (b *Board) metrics() *firmware.Metrics {
 	defer b.mu.Unlock()
 	s := &b.state
 	internal, now := s.internalUS(), s.clockUS()
-	var load uint16
 	if s.generating {
 		// Answered between two tokens, as a single-threaded board does:
-		// at the time of the last one, with its work recorded. The core
-		// is busy generating; the load average resumes after it.
+		// at the time of the last one, with its work recorded.
 		internal = s.power.record()
 		now = bootUS + internal - s.bootAt
-		load = 1000
-	} else {
-		if dt := now - s.lastLoadAt; dt > 0 && s.lastLoadAt > 0 {
-			load = uint16(min(1000, (s.workUS-s.lastBusy)*1000/dt))
-		}
-		s.lastLoadAt, s.lastBusy = now, s.workUS
 	}
+	// CPU load and power average since the previous reading, as they
+	// would on a board (PROTOCOL.md §3.5).
+	var load uint16
+	busy := s.busyUS()
+	if dt := now - s.lastLoadAt; now > s.lastLoadAt && s.lastLoadAt > 0 && busy >= s.lastBusy {
+		load = uint16(min(1000, (busy-s.lastBusy)*1000/dt))
+	}
+	s.lastLoadAt, s.lastBusy = now, busy
 	free := s.freeHeap()
 	m := &firmware.Metrics{UptimeUS: now, FreeHeap: clamp32(free), MinFreeHeap: clamp32(s.heapMinFree),
 		LargestFree: clamp32(s.heap.LargestFree(free)), PSRAMFree: clamp32(s.freePSRAM()), PSRAMMinFree: clamp32(s.psramMinFree),

@@ -188,6 +188,7 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 	// The clock is real time plus modelled work: what was slept in real
 	// time already passed on it.
 	b.state.addWork(tUS - min(tUS, uint64(slept.Microseconds())))
+	b.state.sleptBusyUS += min(tUS, uint64(slept.Microseconds()))
 	release()
 	b.state.generating, b.state.cancel = false, false
 	b.mu.Unlock()

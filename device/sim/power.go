@@ -30,7 +30,7 @@ import (
 
 // maxActivity bounds the time line; older entries are forgotten (a meter
 // only asks about the recent past).
-const maxActivity = 4096
+const maxActivity = 16384
 
 // activity is one busy interval on the board's internal time line.
 type activity struct {

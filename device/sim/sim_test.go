@@ -15,6 +15,7 @@ import (
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/firmware/conformance"
 	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/power/powermodel"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -115,4 +116,42 @@ func TestRebootDuringGenerationEndsIt(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, before.FreeHeap, after.FreeHeap, "the new boot's heap is its own")
 	require.Equal(t, before.PSRAMFree, after.PSRAMFree)
+}
+
+// TestRebootDuringSampledGeneration: memory reads during a generation
+// record its power up to them; a reboot then must start the new boot
+// after that record, so that the new boot's idle readings are idle and
+// its clock runs on from there.
+func TestRebootDuringSampledGeneration(t *testing.T) {
+	tr, b, err := sim.Pipe(sim.Options{Platform: "esp32s3", TimeScale: 0.05})
+	require.NoError(t, err)
+	defer b.Close()
+	d := device.New(tr, device.Options{})
+	defer d.Close()
+	_, err = d.Hello(t.Context())
+	require.NoError(t, err)
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	_, err = d.LoadModel(t.Context(), bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
+	require.NoError(t, err)
+
+	var once sync.Once
+	_, err = d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 480, SampleEvery: time.Millisecond,
+		OnToken: func(i int, _ firmware.Token) {
+			if i >= 40 {
+				once.Do(b.Reboot)
+			}
+		}})
+	require.ErrorIs(t, err, device.ErrBoardReset)
+
+	pm, err := b.PowerModel()
+	require.NoError(t, err)
+	idle := float64(pm.Power(powermodel.Activity{})) * 1e6 // µW
+	first, err := d.Metrics(t.Context())
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
+	second, err := d.Metrics(t.Context())
+	require.NoError(t, err)
+	require.Greater(t, second.UptimeUS, first.UptimeUS)
+	require.InEpsilon(t, idle, float64(second.PowerUW), 0.01, "the new boot idles at idle power")
+	require.LessOrEqual(t, second.CPULoad, uint16(10), "and its core is idle but for answering requests")
 }

@@ -64,6 +64,19 @@ type state struct {
 	hung               bool
 	lastLoadAt         uint64 // clock at the last METRICS, for CPU load
 	lastBusy           uint64
+	// sleptBusyUS is generation work that passed in real time (TimeScale)
+	// rather than on the clock by addWork: busy all the same.
+	sleptBusyUS uint64
+}
+
+// busyUS is the board's busy time in this boot, for CPU load: modelled
+// work, including a running generation's up to what is recorded.
+func (s *state) busyUS() uint64 {
+	b := s.workUS + s.sleptBusyUS
+	if s.generating {
+		b += s.power.recordedUS
+	}
+	return b
 }
 
 func (s *state) init(o Options, p platform.Platform) {
@@ -100,6 +113,14 @@ func (s *state) reboot(o Options, p platform.Platform) {
 		keep = nil
 	}
 	resets, rng, heap := s.resets+1, s.rng, s.heap
+	if s.generating {
+		// The generation ran until now: record it, and let the new boot
+		// begin after it on the board's time line, which a TimeScale
+		// below 1 can put ahead of real time.
+		if end := s.power.record(); end > s.internalUS() {
+			s.totalUS += end - s.internalUS()
+		}
+	}
 	epoch, total, pw := s.epoch, s.totalUS, s.power
 	heap.reboot() // a reboot also frees leaked heap
 	*s = state{rng: rng, heap: heap, epoch: epoch, totalUS: total, power: pw}
