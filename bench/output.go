@@ -100,6 +100,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		bytesIEC(m.PeakHeap), bytesIEC(m.FreeHeapIdle), bytesIEC(m.FreeHeapBefore), bytesIEC(m.FreeHeapAfter), bytesIEC(m.MinFreeHeap), bytesIEC(m.LargestFreeBlock), label)
 	if m.SamplesDuring > 0 {
 		p("heap during\tleast free %s, over %d reads taken while the board generated%s", bytesIEC(m.MinFreeHeapDuring), m.SamplesDuring, label)
+	} else if m.SamplingRefused {
+		p("heap during\tnot read during the generations: the board's firmware refused reads then (update the agent); the peak above is the board's own")
 	} else if r.Config.SampleEverySeconds == 0 {
 		p("heap during\tnot read during the generations (sampling off); the peak above is the board's own")
 	} else {

@@ -219,6 +219,9 @@ type Memory struct {
 	// generation, and SamplesDuring how many reads were taken then.
 	MinFreeHeapDuring int64 `json:"min_free_heap_during_bytes,omitempty"`
 	SamplesDuring     int   `json:"samples_during"`
+	// SamplingRefused is set when the board's firmware answered a read
+	// during a generation with an ERROR: it cannot be sampled then.
+	SamplingRefused bool `json:"sampling_refused,omitempty"`
 	// Series is every reading from the first run on, in board time: during
 	// the generations (Config.SampleEvery) and after each.
 	Series []Sample `json:"series"`
@@ -326,6 +329,7 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 			uptime = r.UptimeUS
 			during := k < len(g.Samples) && r.UptimeUS <= lastToken
 			rep.Memory.Series = append(rep.Memory.Series, sampleOf(r, i+1, during))
+			rep.Memory.SamplingRefused = rep.Memory.SamplingRefused || g.SamplingRefused
 			if during {
 				run.SamplesDuring++
 				if run.MinFreeHeapDuring == 0 || int64(r.FreeHeap) < run.MinFreeHeapDuring {

@@ -101,3 +101,19 @@ func TestProfileRetriedRunHasNoBoardEnergy(t *testing.T) {
 	require.NotZero(t, retried, "every 23rd frame is corrupted: some run loses a batch")
 	require.NotNil(t, rep.Power, "the runs that were not retried still give a figure")
 }
+
+// TestProfileSamplingRefused: firmware that refuses reads during a
+// generation is profiled all the same, and the report says why it has no
+// reads from inside the generations.
+func TestProfileSamplingRefused(t *testing.T) {
+	dev := ptyBoard(t, sim.Options{Platform: "esp32s3", TimeScale: 0.25, Faults: sim.Faults{BusyMetrics: true}})
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	rep, err := bench.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
+		bench.Config{Runs: 2, Warmup: -1, Tokens: 16, SampleEvery: 10 * time.Millisecond})
+	require.NoError(t, err)
+	assert.True(t, rep.Memory.SamplingRefused)
+	assert.Zero(t, rep.Memory.SamplesDuring)
+	var text bytes.Buffer
+	require.NoError(t, rep.WriteTable(&text))
+	assert.Contains(t, text.String(), "firmware refused reads then")
+}

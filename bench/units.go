@@ -27,6 +27,7 @@ var unitTable = []unitInfo{
 	{"peak-heap-B", "better=lower", "peak heap", nil},
 	{"peak-psram-B", "better=lower", "peak psram", nil},
 	{"free-heap-after-B", "better=higher", "free heap after", nil},
+	{"min-free-heap-gen-B", "better=higher", "least free heap during generation", []string{"heap during generation"}},
 	{"W", "better=lower", "average power", []string{"power"}},
 	{"J/tok", "better=lower", "energy per token", []string{"energy"}},
 }

@@ -82,3 +82,18 @@ func TestMemorySampledDuringGeneration(t *testing.T) {
 		require.Equal(t, plain.Tokens[i].ID, g.Tokens[i].ID)
 	}
 }
+
+// TestSamplingRefused: firmware that answers reads during a generation
+// with ERROR(BUSY) still generates; the host stops asking and says so.
+func TestSamplingRefused(t *testing.T) {
+	d, _ := open(t, sim.Options{Platform: "esp32s3", TimeScale: 0.25, Faults: sim.Faults{BusyMetrics: true}}, device.Options{})
+	_, err := d.LoadModel(t.Context(), bytes.NewReader(tiny), int64(len(tiny)), device.LoadOptions{})
+	require.NoError(t, err)
+	g, err := d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 16, SampleEvery: time.Millisecond})
+	require.NoError(t, err)
+	assert.Len(t, g.Tokens, 16)
+	assert.True(t, g.SamplingRefused)
+	assert.Empty(t, g.Samples)
+	_, err = d.Metrics(t.Context())
+	require.NoError(t, err, "between generations the board answers")
+}

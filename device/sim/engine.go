@@ -152,6 +152,13 @@ func (b *Board) handle(e firmware.Event) {
 	case *firmware.Ping:
 		b.send(seq, &firmware.Pong{Data: m.Data})
 	case *firmware.GetMetrics:
+		b.mu.Lock()
+		busy := b.state.generating && b.Options.Faults.BusyMetrics
+		b.mu.Unlock()
+		if busy {
+			b.send(seq, &firmware.Error{Code: firmware.CodeBusy, Request: firmware.TypeGetMetrics, Text: "generating"})
+			return
+		}
 		b.send(seq, b.metrics())
 	case *firmware.Reset:
 		b.send(seq, &firmware.ResetAck{})

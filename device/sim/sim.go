@@ -119,6 +119,9 @@ type Faults struct {
 	StopReadingAfter int
 	// ResponseDelay delays every answer by this much real time.
 	ResponseDelay time.Duration
+	// BusyMetrics answers GET_METRICS during a generation with
+	// ERROR(BUSY), as firmware older than PROTOCOL.md §3.5's reads would.
+	BusyMetrics bool
 	// Silent makes the board answer nothing at all, as a board without the
 	// agent would; with Garbage it prints binary noise instead.
 	Silent bool

@@ -155,3 +155,17 @@ func TestRebootDuringSampledGeneration(t *testing.T) {
 	require.InEpsilon(t, idle, float64(second.PowerUW), 0.01, "the new boot idles at idle power")
 	require.LessOrEqual(t, second.CPULoad, uint16(10), "and its core is idle but for answering requests")
 }
+
+// TestConformanceCatchesBusyMetrics: the suite fails a board that refuses
+// reads during a generation, as older firmware does, and says why.
+func TestConformanceCatchesBusyMetrics(t *testing.T) {
+	b := sim.Start(t, sim.Options{Platform: "esp32s3", TimeScale: 0.25, Faults: sim.Faults{BusyMetrics: true}})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	port, err := device.OpenSerial(ctx, b.Path, 0)
+	require.NoError(t, err)
+	defer port.Close()
+	err = conformance.Test(ctx, port, conformance.Options{Model: fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)})
+	require.ErrorContains(t, err, "GET_METRICS sent during the generation")
+	require.ErrorContains(t, err, "want METRICS between two tokens")
+}

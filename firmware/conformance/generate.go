@@ -48,6 +48,9 @@ func (s *session) generateSampled(ctx context.Context, g *firmware.Generate, can
 		if err != nil {
 			return out, fmt.Errorf("GENERATE (seq %d) after %d tokens: %w", seq, len(out.tokens), err)
 		}
+		if e, ok := m.(*firmware.Error); ok && asked && out.metrics == nil && e.Request == firmware.TypeGetMetrics {
+			return out, fmt.Errorf("GET_METRICS sent during the generation (seq %d) answered with %s, want METRICS between two tokens (PROTOCOL.md §3.5)", seq, describe(m))
+		}
 		switch m := m.(type) {
 		case *firmware.Metrics:
 			if !asked || out.metrics != nil {
