@@ -136,6 +136,7 @@ func Example_benchmark() {
 	// Unit peak-heap-B better=lower
 	// Unit peak-psram-B better=lower
 	// Unit free-heap-after-B better=higher
+	// Unit min-free-heap-gen-B better=higher
 	// Unit W better=lower
 	// Unit J/tok better=lower
 	// 80 tok/s, first token after 61.9 ms, p95 inter-token latency 12.47 ms (modelled)

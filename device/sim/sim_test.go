@@ -169,3 +169,16 @@ func TestConformanceCatchesBusyMetrics(t *testing.T) {
 	require.ErrorContains(t, err, "GET_METRICS sent during the generation")
 	require.ErrorContains(t, err, "want METRICS between two tokens")
 }
+
+// TestConformanceRealTime runs the suite on a board that takes its
+// modelled time: its prompt processing is a silence longer than the
+// serial port's 100 ms read time-out, which is a quiet line, not an end.
+func TestConformanceRealTime(t *testing.T) {
+	b := sim.Start(t, sim.Options{Platform: "esp32s3", TimeScale: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	port, err := device.OpenSerial(ctx, b.Path, 0)
+	require.NoError(t, err)
+	defer port.Close()
+	require.NoError(t, conformance.Test(ctx, port, conformance.Options{Model: fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed), MaxTokens: 8}))
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tinyprof/tinyprof/firmware"
@@ -24,9 +25,10 @@ type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
 // session owns the reader goroutine and the request sequence numbers of one
 // Test run. Only the goroutine that called Test uses its methods.
 type session struct {
-	rw   io.ReadWriter
-	opts Options
-	seq  uint16
+	rw      io.ReadWriter
+	opts    Options
+	seq     uint16
+	closing atomic.Bool // close is stopping the reader
 
 	mu       sync.Mutex
 	queue    []firmware.Event
@@ -72,6 +74,13 @@ func (s *session) readLoop() {
 			s.signal()
 		}
 		if err != nil {
+			// A serial port's periodic read time-out (device.SerialPort
+			// has one) is a quiet line — a board working on a long
+			// prompt — not an end; the deadline close sets is.
+			var te interface{ Timeout() bool }
+			if errors.As(err, &te) && te.Timeout() && !s.closing.Load() {
+				continue
+			}
 			s.mu.Lock()
 			s.readErr = err
 			s.mu.Unlock()
@@ -95,6 +104,7 @@ func (s *session) close() {
 	if !ok {
 		return
 	}
+	s.closing.Store(true)
 	if rd.SetReadDeadline(time.Now()) != nil {
 		return
 	}
