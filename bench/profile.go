@@ -293,6 +293,7 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 	var pw powerAcc
 	for i := 0; i < cfg.Warmup+cfg.Runs; i++ {
 		seed := cfg.Seed + uint32(i)
+		asked := dev.MetricsRequests()
 		meter := cfg.Meter
 		if i < cfg.Warmup {
 			meter = nil
@@ -348,7 +349,10 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		// and a run retried after corruption dissipated two generations'
 		// energy for one generation's tokens: no figure rather than a
 		// wrong one.
-		boardPower := energy == nil && m.HasPower && dt > 0 && g.SamplesLost == 0 && g.Retries == 0
+		// So did a resent METRICS request: the board may have answered one
+		// the host never saw.
+		resent := dev.MetricsRequests() != asked+int64(g.Reads)+1
+		boardPower := energy == nil && m.HasPower && dt > 0 && g.SamplesLost == 0 && g.Retries == 0 && !resent
 		if boardPower {
 			// The board's own readings average over the time since the
 			// previous one: the generation and the host's turn-around.

@@ -86,6 +86,7 @@ type Device struct {
 	logs     logRing
 
 	rxBytes, frameBytes atomic.Int64
+	metricsSent         atomic.Int64
 	lastText            atomic.Pointer[string]
 
 	done      chan struct{} // closed when the reader stops
@@ -122,6 +123,12 @@ func New(tr Transport, opts Options) *Device {
 
 // Name returns the transport's path or address.
 func (d *Device) Name() string { return d.name }
+
+// MetricsRequests returns how many GET_METRICS requests the Device has
+// sent: Metrics calls, their resends, and reads during generations. Each
+// one the board answered restarted its power average, so a caller that
+// integrates the board's power compares it with the requests it made.
+func (d *Device) MetricsRequests() int64 { return d.metricsSent.Load() }
 
 // Transport returns the transport the Device reads and writes.
 func (d *Device) Transport() Transport { return d.tr }
@@ -307,6 +314,9 @@ func (d *Device) send(ctx context.Context, op string, seq uint16, m firmware.Mes
 	if d.opts.OnFrame != nil {
 		d.opts.OnFrame("tx", f)
 	}
+	if f.Type == firmware.TypeGetMetrics {
+		d.metricsSent.Add(1)
+	}
 	stop := context.AfterFunc(ctx, d.abort)
 	_, err := d.tr.Write(firmware.AppendFrame(nil, f))
 	if !stop() {
@@ -348,14 +358,17 @@ func (d *Device) recv(ctx context.Context, c *call, timeout time.Duration) (inbo
 			return inbound{}, errAttemptTimeout
 		case <-d.done:
 			// Let a delivered-then-closed event win over the bare close.
-			select {
-			case in := <-c.ch:
-				if in.seq == 0 || in.seq == c.Seq() {
-					return in, nil
+			for {
+				select {
+				case in := <-c.ch:
+					if in.seq == 0 || in.seq == c.Seq() {
+						return in, nil
+					}
+					continue
+				default:
 				}
-			default:
+				return inbound{closed: true, err: d.readErr}, nil
 			}
-			return inbound{closed: true, err: d.readErr}, nil
 		}
 	}
 }

@@ -48,6 +48,10 @@ type Generation struct {
 	// SamplingRefused is set when the board answered a memory read during
 	// the generation with an ERROR (firmware older than sampling).
 	SamplingRefused bool
+	// Reads is how many memory reads were sent, in every attempt: with
+	// the METRICS requests around the generation, what the board's power
+	// average was restarted by.
+	Reads int
 }
 
 // TTFT returns the board's time from accepting the request to the first
@@ -101,11 +105,13 @@ func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation
 			if g != nil {
 				g.Retries = attempt
 				g.SamplesLost += lost
+				g.Reads = lost + reads
 			}
 			return g, err
 		}
 		lost += reads
 		if attempt >= d.opts.Retries {
+			d.stopGenerating(c) // do not leave the board BUSY for the next request
 			return nil, d.errorf(op, CodeCRC, fmt.Errorf("token batches lost in %d runs", attempt+1), "check the cable, baud rate and ground")
 		}
 		d.cancel(ctx, c)
@@ -129,9 +135,10 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 		if asking && batchesSince >= 2 && time.Since(lastAsk) > d.opts.Timeout {
 			// The board answers between two tokens, so its answer would
 			// have come before a second batch: it, or the request, was
-			// corrupted on the way. Give up on it; the next batch asks
-			// again.
-			asking = false
+			// corrupted on the way. Give up on it, and on reading during
+			// this generation: a late answer would be taken for the next
+			// read's, and the power figures are lost anyway.
+			asking, every = false, 0
 			g.SamplesLost++
 		}
 		// Nothing comes until the board has processed the prompt, which on
@@ -154,7 +161,7 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 		case in.bad && isDeviceBadFrame(in) && asking:
 			// Most likely our memory read was damaged on the way; it
 			// will not be answered. Count it lost: it cannot be known.
-			asking = false
+			asking, every = false, 0
 			g.SamplesLost++
 			continue
 		case in.bad:
@@ -164,7 +171,9 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 			sawBad = true
 			continue
 		}
-		if e, ok := in.msg.(*firmware.Error); ok && asking && e.Request == firmware.TypeGetMetrics {
+		if e, ok := in.msg.(*firmware.Error); ok && e.Request == firmware.TypeGetMetrics {
+			// A refusal, or the late one of a read given up on: either
+			// way not the generation's end.
 			asking, every, g.SamplingRefused = false, 0, true // firmware that cannot sample mid-generation
 			continue
 		}
@@ -259,9 +268,13 @@ func (d *Device) cancel(ctx context.Context, c *call) {
 		if err != nil || in.closed || in.reset {
 			return
 		}
-		switch in.msg.(type) {
-		case *firmware.GenDone, *firmware.Error:
+		switch m := in.msg.(type) {
+		case *firmware.GenDone:
 			return
+		case *firmware.Error:
+			if m.Request != firmware.TypeGetMetrics {
+				return // the CANCEL's own (no generation running), or the generation's
+			}
 		}
 	}
 }

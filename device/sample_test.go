@@ -2,6 +2,7 @@ package device_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -96,4 +97,22 @@ func TestSamplingRefused(t *testing.T) {
 	assert.Empty(t, g.Samples)
 	_, err = d.Metrics(t.Context())
 	require.NoError(t, err, "between generations the board answers")
+}
+
+// TestGiveUpCancels: a generation given up after its retries is
+// cancelled, so the board is not left BUSY for the next request.
+func TestGiveUpCancels(t *testing.T) {
+	d, _ := open(t, sim.Options{Platform: "esp32s3", TimeScale: 0.1, Faults: sim.Faults{CorruptTxEvery: 4}}, device.Options{Timeout: 300 * time.Millisecond})
+	_, err := d.LoadModel(t.Context(), bytes.NewReader(tiny), int64(len(tiny)), device.LoadOptions{})
+	require.NoError(t, err)
+	gaveUp := 0
+	for i := range 4 {
+		_, err := d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 64, Seed: uint32(i)})
+		var fe *firmware.Error
+		require.False(t, errors.As(err, &fe) && fe.Code == firmware.CodeBusy, "generation %d met a board still busy with an abandoned one: %v", i, err)
+		if errors.Is(err, device.ErrCRC) {
+			gaveUp++
+		}
+	}
+	require.NotZero(t, gaveUp, "with every 4th frame corrupted, a 64-token generation loses batches in every run")
 }

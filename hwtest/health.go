@@ -109,23 +109,31 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 		if released.Load() {
 			return nil // the test let it go: nothing to ask
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), min(l.checkTimeout(), 10*time.Second))
-		defer cancel()
-		perr := s.probe(ctx)
+		pctx, cancel := context.WithTimeout(context.Background(), min(l.checkTimeout(), 10*time.Second))
+		perr := s.probe(pctx)
+		cancel()
 		if perr == nil {
 			return nil
 		}
 		// The test's own connection may be what broke (closed, aborted
 		// by a cancelled context) or the board may have rebooted: judge
-		// the board by its health check on a fresh connection.
+		// the board by its health check on a fresh connection, with a
+		// check's own time.
 		closeSess()
-		fresh, cerr := l.checker(e)(ctx, e, log, nil)
+		cctx, cancel := context.WithTimeout(context.Background(), l.checkTimeout())
+		defer cancel()
+		fresh, cerr := l.checker(e)(cctx, e, log, nil)
 		if fresh != nil {
 			fresh.close()
 		}
 		if cerr == nil {
 			log.note("after the failed test: %v; on a fresh connection the board passes its health check", perr)
 			return nil
+		}
+		if cctx.Err() != nil {
+			// Out of time: that says nothing about the board.
+			log.note("after the failed test: %v; the check on a fresh connection ran out of time (%v): not judged", perr, cerr)
+			return fmt.Errorf("board %s did not answer after the test (%v) and could not be checked in %v: left in service", e.ID, perr, l.checkTimeout())
 		}
 		reason := fmt.Sprintf("stopped answering during %s: %v; on a fresh connection: %v", h.Test, perr, cerr)
 		log.note("after the failed test: %s; quarantining the board", reason)

@@ -60,8 +60,11 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 	s.generating, s.cancel = true, false
 	s.generations++
 	first := s.generations == 1
-	start := s.clockUS()
-	s.power.beginGen(s.internalUS())
+	// One reading of the clock for both: a read answered at the last
+	// token must report exactly that token's time.
+	at := s.internalUS()
+	start := bootUS + at - s.bootAt
+	s.power.beginGen(at)
 	b.mu.Unlock()
 
 	b.wg.Add(1)
@@ -167,10 +170,7 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 		done++
 		if first && b.Options.Faults.ResetAfterTokens > 0 && done >= b.Options.Faults.ResetAfterTokens {
 			flush()
-			b.mu.Lock()
-			b.state.generating = false
-			b.mu.Unlock()
-			b.reboot()
+			b.reboot() // records the generation so far, and ends it
 			return
 		}
 		if len(batch) >= batchTokens || tUS-(batch[0].TimeUS-start) >= batchUS {
