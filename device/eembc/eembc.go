@@ -69,10 +69,19 @@ type Client struct {
 	done    chan struct{}
 	closing atomic.Bool
 
-	// stale is the last command if it ended without its "m-ready" (a
-	// time-out): its reply may still come, after the next command is
-	// sent, and would be taken for that command's.
-	stale string
+	// stale lists the commands that ended without their "m-ready" (a
+	// time-out) since the last reply that ended properly: their replies
+	// may still come, after the next command is sent, and would be taken
+	// for that command's.
+	stale []string
+}
+
+// probes are the commands a resynchronisation may send: side-effect free,
+// with a reply that names itself.
+var probes = []struct{ cmd, want string }{
+	{"name", "m-name-dut-"},
+	{"profile", "m-model-"},
+	{"results", "m-results-"},
 }
 
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
@@ -206,28 +215,37 @@ func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration,
 	if len(cmd)+1 > MaxCommand || strings.ContainsAny(cmd, "%\r\n") {
 		return nil, fmt.Errorf("eembc: command %q: longer than %d bytes or contains %%, CR or LF", cmd, MaxCommand-1)
 	}
-	if c.stale != "" {
-		probe, probeWant := "name", "m-name-dut-"
-		if c.stale == "name" {
-			probe, probeWant = "profile", "m-model-"
+	if len(c.stale) > 0 {
+		// A probe none of the stale commands was, so that their late
+		// replies cannot pass for its own.
+		p := probes[0]
+		for _, q := range probes {
+			if !slices.Contains(c.stale, q.cmd) {
+				p = q
+				break
+			}
 		}
-		if _, err := c.exchange(ctx, probe, timeout, probeWant); err != nil {
+		if _, err := c.exchange(ctx, p.cmd, timeout, p.want, true); err != nil {
 			return nil, fmt.Errorf("eembc: %s: resynchronising after a command that ended without its m-ready: %w", cmd, err)
 		}
 	}
-	return c.exchange(ctx, cmd, timeout, want)
+	return c.exchange(ctx, cmd, timeout, want, false)
 }
 
 // exchange sends cmd and reads its reply, as command does, without
-// resynchronising first.
-func (c *Client) exchange(ctx context.Context, cmd string, timeout time.Duration, want string) ([]string, error) {
+// resynchronising first. A probe takes every "e-" line and "m-ready"
+// before its own reply's line for the end of a late reply.
+func (c *Client) exchange(ctx context.Context, cmd string, timeout time.Duration, want string, probe bool) ([]string, error) {
 	c.mu.Lock()
 	c.lines = c.lines[:0]
 	c.mu.Unlock()
 	if _, err := io.WriteString(c.rw, cmd+"%"); err != nil {
 		return nil, fmt.Errorf("eembc: %s: write: %w", cmd, err)
 	}
-	c.stale = cmd // until its m-ready
+	c.stale = append(c.stale, cmd) // until its m-ready
+	if len(c.stale) > len(probes) {
+		c.stale = c.stale[len(c.stale)-len(probes):]
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	var out []string
@@ -241,12 +259,16 @@ func (c *Client) exchange(ctx context.Context, cmd string, timeout time.Duration
 		l = strings.TrimSpace(l)
 		switch {
 		case strings.HasSuffix(l, "m-ready"):
+			if probe && !seen {
+				out, dutErr = nil, nil // a late reply ended
+				continue
+			}
 			if dutErr != nil {
-				c.stale = ""
+				c.stale = c.stale[:0]
 				return out, dutErr
 			}
 			if seen {
-				c.stale = ""
+				c.stale = c.stale[:0]
 				return out, nil
 			}
 		case strings.HasPrefix(l, "e-"):
