@@ -118,7 +118,7 @@ func TestProfileSamplingRefused(t *testing.T) {
 	dev := ptyBoard(t, sim.Options{Platform: "esp32s3", TimeScale: 0.25, Faults: sim.Faults{BusyMetrics: true}})
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
 	rep, err := bench.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
-		bench.Config{Runs: 2, Warmup: -1, Tokens: 16, SampleEvery: 10 * time.Millisecond})
+		bench.Config{Runs: 2, Warmup: -1, Tokens: 32, SampleEvery: 10 * time.Millisecond})
 	require.NoError(t, err)
 	assert.True(t, rep.Memory.SamplingRefused)
 	assert.Zero(t, rep.Memory.SamplesDuring)

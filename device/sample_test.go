@@ -90,9 +90,10 @@ func TestSamplingRefused(t *testing.T) {
 	d, _ := open(t, sim.Options{Platform: "esp32s3", TimeScale: 0.25, Faults: sim.Faults{BusyMetrics: true}}, device.Options{})
 	_, err := d.LoadModel(t.Context(), bytes.NewReader(tiny), int64(len(tiny)), device.LoadOptions{})
 	require.NoError(t, err)
-	g, err := d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 16, SampleEvery: time.Millisecond})
+	// 48 tokens at a quarter of real time: about 0.6 s to send a read in.
+	g, err := d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 48, SampleEvery: time.Millisecond})
 	require.NoError(t, err)
-	assert.Len(t, g.Tokens, 16)
+	assert.Len(t, g.Tokens, 48)
 	assert.True(t, g.SamplingRefused)
 	assert.Empty(t, g.Samples)
 	_, err = d.Metrics(t.Context())
