@@ -120,8 +120,7 @@ func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation
 }
 
 // generateOnce runs one attempt. damaged reports lost frames, in which case
-// the caller cancels and retries.
-// reads counts the memory reads it sent.
+// the caller cancels and retries; reads counts the memory reads it sent.
 func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Generate, onToken func(int, firmware.Token), every time.Duration) (g *Generation, damaged bool, reads int, err error) {
 	const op = "generate"
 	if err := d.send(ctx, op, c.Seq(), msg); err != nil {
@@ -172,9 +171,11 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 			continue
 		}
 		if e, ok := in.msg.(*firmware.Error); ok && e.Request == firmware.TypeGetMetrics {
-			// A refusal, or the late one of a read given up on: either
-			// way not the generation's end.
-			asking, every, g.SamplingRefused = false, 0, true // firmware that cannot sample mid-generation
+			// A refusal of the read in flight (firmware that cannot
+			// sample mid-generation), or the late one of a read given up
+			// on: either way not the generation's end.
+			g.SamplingRefused = g.SamplingRefused || asking
+			asking, every = false, 0
 			continue
 		}
 		if done, err := d.checkInbound(op, in); done {
