@@ -1,7 +1,6 @@
 package sim_test
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,22 +9,14 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
-	"github.com/tinyprof/tinyprof/fixtures"
 )
 
 // pipeDevice is a simulated board on an in-memory connection with the
 // built-in model loaded.
 func pipeDevice(t *testing.T, opts sim.Options) *device.Device {
 	t.Helper()
-	tr, b, err := sim.Pipe(opts)
-	require.NoError(t, err)
-	dev := device.New(tr, device.Options{})
-	t.Cleanup(func() { dev.Close(); b.Close() })
-	_, err = dev.Hello(t.Context())
-	require.NoError(t, err)
-	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-	_, err = dev.LoadModel(t.Context(), bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
-	require.NoError(t, err)
+	dev, _ := openPipe(t, opts)
+	loadTiny(t, dev)
 	return dev
 }
 

@@ -50,16 +50,8 @@ func TestRejectsUnknownFormat(t *testing.T) {
 // TestTimeScaleDoesNotCountTwice: with TimeScale the generation's time
 // passes in real time, and the board's clock must not add it again.
 func TestTimeScaleDoesNotCountTwice(t *testing.T) {
-	tr, b, err := sim.Pipe(sim.Options{Platform: "esp32p4", TimeScale: 1})
-	require.NoError(t, err)
-	defer b.Close()
-	d := device.New(tr, device.Options{})
-	defer d.Close()
-	_, err = d.Hello(t.Context())
-	require.NoError(t, err)
-	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-	_, err = d.LoadModel(t.Context(), bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
-	require.NoError(t, err)
+	d, _ := openPipe(t, sim.Options{Platform: "esp32p4", TimeScale: 1})
+	loadTiny(t, d)
 	start := time.Now()
 	before, err := d.Metrics(t.Context())
 	require.NoError(t, err)
@@ -82,21 +74,13 @@ func TestTimeScaleDoesNotCountTwice(t *testing.T) {
 // not keep sending that generation's tokens into the new boot, nor free
 // its memory into the new boot's accounts.
 func TestRebootDuringGenerationEndsIt(t *testing.T) {
-	tr, b, err := sim.Pipe(sim.Options{Platform: "esp32s3", TimeScale: 0.02})
-	require.NoError(t, err)
-	defer b.Close()
-	d := device.New(tr, device.Options{})
-	defer d.Close()
-	_, err = d.Hello(t.Context())
-	require.NoError(t, err)
+	d, b := openPipe(t, sim.Options{Platform: "esp32s3", TimeScale: 0.02})
 	before, err := d.Metrics(t.Context())
 	require.NoError(t, err)
 
 	// The model lives in PSRAM and is lost at the reboot; what matters is
 	// the heap of the new boot.
-	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-	_, err = d.LoadModel(t.Context(), bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
-	require.NoError(t, err)
+	loadTiny(t, d)
 	done, first := make(chan error, 1), make(chan struct{})
 	go func() {
 		var once sync.Once
@@ -123,19 +107,11 @@ func TestRebootDuringGenerationEndsIt(t *testing.T) {
 // after that record, so that the new boot's idle readings are idle and
 // its clock runs on from there.
 func TestRebootDuringSampledGeneration(t *testing.T) {
-	tr, b, err := sim.Pipe(sim.Options{Platform: "esp32s3", TimeScale: 0.05})
-	require.NoError(t, err)
-	defer b.Close()
-	d := device.New(tr, device.Options{})
-	defer d.Close()
-	_, err = d.Hello(t.Context())
-	require.NoError(t, err)
-	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-	_, err = d.LoadModel(t.Context(), bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
-	require.NoError(t, err)
+	d, b := openPipe(t, sim.Options{Platform: "esp32s3", TimeScale: 0.05})
+	loadTiny(t, d)
 
 	var once sync.Once
-	_, err = d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 480, SampleEvery: time.Millisecond,
+	_, err := d.Generate(t.Context(), device.GenerateRequest{MaxTokens: 480, SampleEvery: time.Millisecond,
 		OnToken: func(i int, _ firmware.Token) {
 			if i >= 40 {
 				once.Do(b.Reboot)
@@ -181,4 +157,24 @@ func TestConformanceRealTime(t *testing.T) {
 	require.NoError(t, err)
 	defer port.Close()
 	require.NoError(t, conformance.Test(ctx, port, conformance.Options{Model: fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed), MaxTokens: 8}))
+}
+
+// openPipe is a simulated board on an in-memory line, Hello'd.
+func openPipe(t *testing.T, opts sim.Options) (*device.Device, *sim.Board) {
+	t.Helper()
+	tr, b, err := sim.Pipe(opts)
+	require.NoError(t, err)
+	d := device.New(tr, device.Options{})
+	t.Cleanup(func() { d.Close(); b.Close() })
+	_, err = d.Hello(t.Context())
+	require.NoError(t, err)
+	return d, b
+}
+
+// loadTiny uploads the built-in stories260K-class model.
+func loadTiny(t *testing.T, d *device.Device) {
+	t.Helper()
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	_, err := d.LoadModel(t.Context(), bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
+	require.NoError(t, err)
 }
