@@ -330,7 +330,6 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 			uptime = r.UptimeUS
 			during := k < len(g.Samples) && r.UptimeUS <= lastToken
 			rep.Memory.Series = append(rep.Memory.Series, sampleOf(r, i+1, during))
-			rep.Memory.SamplingRefused = rep.Memory.SamplingRefused || g.SamplingRefused
 			if during {
 				run.SamplesDuring++
 				if run.MinFreeHeapDuring == 0 || int64(r.FreeHeap) < run.MinFreeHeapDuring {
@@ -339,18 +338,17 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 			}
 		}
 		dt := uptime - start
+		rep.Memory.SamplingRefused = rep.Memory.SamplingRefused || g.SamplingRefused
 		progress("run", int64(i+1), total)
 		if i < cfg.Warmup {
 			continue
 		}
 		run.FreeHeapAfter = int64(m.FreeHeap)
 		run.Energy = energy
-		// A lost read restarted the board's average without telling us,
-		// and a run retried after corruption dissipated two generations'
-		// energy for one generation's tokens: no figure rather than a
-		// wrong one.
-		// So did a resent METRICS request: the board may have answered one
-		// the host never saw.
+		// No figure rather than a wrong one when a lost read or a resent
+		// METRICS request restarted the board's average without the host
+		// seeing that reading, or when the run was retried after
+		// corruption (two generations' energy for one generation's tokens).
 		resent := dev.MetricsRequests() != asked+int64(g.Reads)+1
 		boardPower := energy == nil && m.HasPower && dt > 0 && g.SamplesLost == 0 && g.Retries == 0 && !resent
 		if boardPower {
