@@ -26,13 +26,8 @@ func TestConformance(t *testing.T) {
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
 	for _, p := range []string{"esp32s3", "esp32p4", "stm32h7"} {
 		t.Run(p, func(t *testing.T) {
-			b := sim.Start(t, sim.Options{Platform: p, Faults: sim.Faults{BootNoise: true}})
-			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-			defer cancel()
-			port, err := device.OpenSerial(ctx, b.Path, 0)
-			require.NoError(t, err)
-			defer port.Close()
-			require.NoError(t, conformance.Test(ctx, port, conformance.Options{Model: model, ModelName: "stories260k.bin"}))
+			require.NoError(t, conform(t, sim.Options{Platform: p, Faults: sim.Faults{BootNoise: true}},
+				conformance.Options{Model: model, ModelName: "stories260k.bin"}))
 		})
 	}
 }
@@ -135,13 +130,8 @@ func TestRebootDuringSampledGeneration(t *testing.T) {
 // TestConformanceCatchesBusyMetrics: the suite fails a board that refuses
 // reads during a generation, as older firmware does, and says why.
 func TestConformanceCatchesBusyMetrics(t *testing.T) {
-	b := sim.Start(t, sim.Options{Platform: "esp32s3", TimeScale: 0.25, Faults: sim.Faults{BusyMetrics: true}})
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	port, err := device.OpenSerial(ctx, b.Path, 0)
-	require.NoError(t, err)
-	defer port.Close()
-	err = conformance.Test(ctx, port, conformance.Options{Model: fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)})
+	err := conform(t, sim.Options{Platform: "esp32s3", TimeScale: 0.25, Faults: sim.Faults{BusyMetrics: true}},
+		conformance.Options{Model: fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)})
 	require.ErrorContains(t, err, "GET_METRICS sent during the generation")
 	require.ErrorContains(t, err, "want METRICS between two tokens")
 }
@@ -150,13 +140,21 @@ func TestConformanceCatchesBusyMetrics(t *testing.T) {
 // modelled time: its prompt processing is a silence longer than the
 // serial port's 100 ms read time-out, which is a quiet line, not an end.
 func TestConformanceRealTime(t *testing.T) {
-	b := sim.Start(t, sim.Options{Platform: "esp32s3", TimeScale: 1})
+	require.NoError(t, conform(t, sim.Options{Platform: "esp32s3", TimeScale: 1},
+		conformance.Options{Model: fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed), MaxTokens: 8}))
+}
+
+// conform runs the conformance suite against a simulated board behind a
+// pty, through the real serial stack, within a minute.
+func conform(t *testing.T, opts sim.Options, copts conformance.Options) error {
+	t.Helper()
+	b := sim.Start(t, opts)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	port, err := device.OpenSerial(ctx, b.Path, 0)
 	require.NoError(t, err)
 	defer port.Close()
-	require.NoError(t, conformance.Test(ctx, port, conformance.Options{Model: fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed), MaxTokens: 8}))
+	return conformance.Test(ctx, port, copts)
 }
 
 // openPipe is a simulated board on an in-memory line, Hello'd.
