@@ -15,6 +15,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // TestHelperHoldPort is not a test: run by TestPortBusyAcrossProcesses as
@@ -25,7 +26,7 @@ func TestHelperHoldPort(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process only")
 	}
-	p, err := device.OpenSerial(t.Context(), path, 0)
+	p, err := serialport.Open(t.Context(), path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // Options configures a Device. The zero value is usable; each field's
@@ -99,9 +100,9 @@ type Device struct {
 // open.
 func Open(ctx context.Context, path string, opts Options) (*Device, error) {
 	opts = opts.withDefaults()
-	port, err := OpenSerial(ctx, path, opts.Baud)
+	port, err := serialport.Open(ctx, path, opts.Baud)
 	if err != nil {
-		return nil, err
+		return nil, portError("open", path, err)
 	}
 	d := New(port, opts)
 	if _, err := d.Hello(ctx); err != nil {
@@ -454,10 +455,36 @@ func (d *Device) wrap(op string, err error) error {
 	if errors.As(err, &de) {
 		return &Error{Op: op, Port: d.name, Code: de.Code, Err: de.Err, Hint: de.Hint}
 	}
+	var pe *serialport.Error
+	if errors.As(err, &pe) {
+		return portError(op, d.name, err)
+	}
 	if err == nil {
 		err = errors.New("transport closed")
 	}
 	return &Error{Op: op, Port: d.name, Code: CodeClosed, Err: err, Hint: "the connection was lost; reopen the device"}
+}
+
+// portCodes maps a serial-port failure to the device error code that
+// callers branch on.
+var portCodes = map[serialport.Kind]Code{
+	serialport.Missing: CodePortMissing, serialport.Busy: CodePortBusy,
+	serialport.Permission: CodePermission, serialport.Timeout: CodeTimeout,
+	serialport.Closed: CodeClosed, serialport.NoResetLines: CodeNoResetLines,
+}
+
+// portError turns a *serialport.Error into a *Error with the same cause and
+// hint, so errors.Is against the Err… sentinels works on every path.
+func portError(op, port string, err error) error {
+	var pe *serialport.Error
+	if !errors.As(err, &pe) {
+		return &Error{Op: op, Port: port, Code: CodeClosed, Err: err}
+	}
+	code, ok := portCodes[pe.Kind]
+	if !ok {
+		code = CodeClosed
+	}
+	return &Error{Op: op, Port: port, Code: code, Err: pe.Err, Hint: pe.Hint}
 }
 
 func remoteHint(c firmware.Code) string {

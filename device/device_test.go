@@ -17,6 +17,7 @@ import (
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -173,7 +174,7 @@ func TestHighFileDescriptorIsAnErrorNotAPanic(t *testing.T) {
 		}
 		files = append(files, f)
 	}
-	_, err := device.OpenSerial(t.Context(), b.Path, 0)
+	_, err := serialport.Open(t.Context(), b.Path, 0)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "open serial ports early")
 }

@@ -3,7 +3,6 @@ package device
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/tinyprof/tinyprof/internal/errtext"
 )
@@ -80,15 +79,6 @@ var (
 	ErrBadResponse  = &Error{Code: CodeBadResponse}
 	ErrNoResetLines = &Error{Code: CodeNoResetLines}
 )
-
-// timeoutError is what transports return when a read times out. It
-// satisfies os.ErrDeadlineExceeded and net.Error's Timeout.
-type timeoutError struct{}
-
-func (timeoutError) Error() string        { return "read timed out" }
-func (timeoutError) Timeout() bool        { return true }
-func (timeoutError) Temporary() bool      { return true }
-func (timeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
 
 // isTimeout reports whether err is a read timeout rather than a failure.
 func isTimeout(err error) bool {

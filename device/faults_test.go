@@ -13,6 +13,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // fast keeps fault tests quick: a short per-attempt timeout.
@@ -102,9 +103,9 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-func mustSerial(t *testing.T, ctx context.Context, path string) *device.SerialPort {
+func mustSerial(t *testing.T, ctx context.Context, path string) *serialport.Port {
 	t.Helper()
-	p, err := device.OpenSerial(ctx, path, 0)
+	p, err := serialport.Open(ctx, path, 0)
 	require.NoError(t, err)
 	return p
 }

@@ -78,7 +78,7 @@ func (d *Device) HardReset(ctx context.Context) (*firmware.Info, error) {
 	c := d.beginResync()
 	defer d.end(c)
 	if err := hr.HardReset(ctx); err != nil {
-		return nil, err
+		return nil, d.wrap("hard reset", err)
 	}
 	return d.awaitBoot(ctx, c, old, "hard reset")
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // ConnectEntry opens the board e describes in either build: a simulated
@@ -38,7 +39,7 @@ func PortOf(e Entry) (string, error) {
 	if e.Port != "" {
 		return e.Port, nil
 	}
-	p, err := device.FindBySerial(e.ID)
+	p, err := serialport.FindBySerial(e.ID)
 	if err != nil {
 		return "", fmt.Errorf("find board %s: %w", e.ID, err)
 	}

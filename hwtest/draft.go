@@ -7,11 +7,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // DraftInventory returns a first inventory for the boards attached to this
-// host, as listed by device.Detect, for a person to check and complete:
+// host, as listed by serialport.Detect, for a person to check and complete:
 // `tiny-profiler detect-devices --write-inventory FILE`.
 //
 // A port with a USB serial number becomes an entry with that id and no
@@ -20,7 +20,7 @@ import (
 // nothing is suggested it is left empty, which LoadInventory reports until
 // someone fills it in. A port without a serial number is pinned by path,
 // with a comment saying so. Non-USB ports (on-board UARTs) are skipped.
-func DraftInventory(ports []device.Port) []byte {
+func DraftInventory(ports []serialport.Info) []byte {
 	var list []*yaml.Node
 	seen := map[string]bool{}
 	for _, p := range ports {

@@ -13,6 +13,7 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/device/eembc/eembcsim"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // EEMBCBoard is a leased MLPerf Tiny board, one whose inventory entry says
@@ -71,7 +72,7 @@ func ConnectEEMBC(ctx context.Context, e Entry) (io.ReadWriter, func() error, er
 	if err != nil {
 		return nil, nil, err
 	}
-	port, err := device.OpenSerial(ctx, path, e.Baud)
+	port, err := serialport.Open(ctx, path, e.Baud)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open eembc board %s: %w", e.ID, err)
 	}
@@ -87,7 +88,7 @@ func ConnectEEMBCSim(ctx context.Context, e Entry, so eembcsim.Options) (io.Read
 	if err != nil {
 		return nil, nil, err
 	}
-	port, err := device.OpenSerial(ctx, dut.Path, e.Baud)
+	port, err := serialport.Open(ctx, dut.Path, e.Baud)
 	if err != nil {
 		dut.Close()
 		return nil, nil, fmt.Errorf("open simulated eembc board %s: %w", e.ID, err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // Simulated reports whether this build serves leases with simulated
@@ -52,7 +53,7 @@ func defaultConnect(ctx context.Context, e Entry, opts device.Options) (*device.
 	}
 	path := e.Port
 	if path == "" {
-		p, err := device.FindBySerial(e.ID)
+		p, err := serialport.FindBySerial(e.ID)
 		if err != nil {
 			return nil, nil, fmt.Errorf("find board %s: %w", e.ID, err)
 		}

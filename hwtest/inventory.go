@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 // State is the lab's standing verdict on a board, kept in the inventory by

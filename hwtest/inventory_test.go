@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 func TestParseInventory(t *testing.T) {
@@ -110,7 +110,7 @@ func TestLoadInventory(t *testing.T) {
 }
 
 func TestDraftInventory(t *testing.T) {
-	ports := []device.Port{
+	ports := []serialport.Info{
 		{Path: "/dev/ttyACM0", USB: true, VID: "303A", PID: "1001", SerialNumber: "F4:12:FA:00:11:22",
 			Manufacturer: "Espressif", Bridge: "Espressif USB-Serial/JTAG", Platforms: []string{"esp32s3", "esp32p4"}},
 		{Path: "/dev/ttyUSB0", USB: true, VID: "1A86", PID: "7523", Bridge: "CH340", Platforms: []string{"esp32", "esp32s3"}},
@@ -131,7 +131,7 @@ func TestDraftInventory(t *testing.T) {
 	require.Equal(t, "ttyUSB0", inv.Boards[1].ID)
 
 	// A board no USB id identifies drafts an empty platform, which check rejects.
-	bad := DraftInventory([]device.Port{{Path: "/dev/ttyUSB3", USB: true, VID: "FFFF", PID: "0001", SerialNumber: "X1"}})
+	bad := DraftInventory([]serialport.Info{{Path: "/dev/ttyUSB3", USB: true, VID: "FFFF", PID: "0001", SerialNumber: "X1"}})
 	_, err = ParseInventory("draft.yaml", bad)
 	require.ErrorContains(t, err, `draft.yaml:`)
 	require.ErrorContains(t, err, `has no platform`)

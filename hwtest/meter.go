@@ -12,6 +12,7 @@ import (
 	"github.com/tinyprof/tinyprof/power/lpm01a"
 	"github.com/tinyprof/tinyprof/power/powersim"
 	"github.com/tinyprof/tinyprof/power/ppk2"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // ErrNoMeter matches, with errors.Is, the error OpenMeter returns for a
@@ -70,7 +71,7 @@ func (b *Board) OpenMeter(ctx context.Context) (power.Meter, func(), error) {
 	}
 	port := mb.Port
 	if port == "" {
-		p, err := device.FindBySerial(mb.ID)
+		p, err := serialport.FindBySerial(mb.ID)
 		if err != nil {
 			return nil, nil, fmt.Errorf("board %s: find its %s meter %s: %w", b.Entry.ID, mb.Kind, mb.ID, err)
 		}

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 // Simulated reports whether this build serves leases with simulated

@@ -13,11 +13,12 @@ import (
 
 	"github.com/tinyprof/tinyprof/bench"
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 func newBenchmark() *cobra.Command {
@@ -261,7 +262,7 @@ func noteWriter(c *cobra.Command, format string) io.Writer {
 // that is attached is never used without being named: the user says which.
 func pickDefault() (simPlatform, note string) {
 	note = "no device named: using a simulated esp32s3 (figures are modelled, not measured)"
-	if ports, err := device.Detect(); err == nil {
+	if ports, err := serialport.Detect(); err == nil {
 		var known []string
 		for _, p := range ports {
 			if len(p.Platforms) > 0 {

@@ -11,10 +11,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/platform"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 func newDetectDevices() *cobra.Command {
@@ -25,7 +26,7 @@ func newDetectDevices() *cobra.Command {
 		Short: "List serial ports and the boards their USB ids suggest",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ports, err := device.Detect()
+			ports, err := serialport.Detect()
 			if err != nil {
 				return err
 			}
@@ -37,7 +38,7 @@ func newDetectDevices() *cobra.Command {
 			}
 			if asJSON {
 				if ports == nil {
-					ports = []device.Port{}
+					ports = []serialport.Info{}
 				}
 				return writeJSON(c.OutOrStdout(), ports)
 			}
@@ -159,7 +160,7 @@ func newSystemInfo() *cobra.Command {
 			res := struct {
 				Port      string             `json:"port"`
 				Simulated bool               `json:"simulated"`
-				Host      *device.Port       `json:"host_port,omitempty"`
+				Host      *serialport.Info   `json:"host_port,omitempty"`
 				Info      *firmware.Info     `json:"info"`
 				Metrics   *firmware.Metrics  `json:"metrics"`
 				Catalogue *platform.Platform `json:"catalogue,omitempty"`
@@ -202,12 +203,12 @@ func newSystemInfo() *cobra.Command {
 }
 
 // hostPort finds what the host knows about the port at path.
-func hostPort(path string) *device.Port {
+func hostPort(path string) *serialport.Info {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return nil
 	}
-	ports, _ := device.Detect()
+	ports, _ := serialport.Detect()
 	for _, p := range ports {
 		if r, err := filepath.EvalSymlinks(p.Path); err == nil && r == real {
 			return &p

@@ -9,10 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/device/eembc/eembcsim"
 	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // eembcRun is `benchmark --protocol eembc`: an MLPerf Tiny performance run
@@ -63,7 +63,7 @@ func (e *eembcRun) run(c *cobra.Command, t *target, format string) error {
 		defer dut.Close()
 		path, simulated = dut.Path, true
 	}
-	port, err := device.OpenSerial(c.Context(), path, t.baud)
+	port, err := serialport.Open(c.Context(), path, t.baud)
 	if err != nil {
 		return err
 	}

@@ -11,10 +11,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/firmware/flash"
 	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/platform"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 func init() {
@@ -163,7 +164,7 @@ func awaitBoard(c *cobra.Command, path, serial, plat string, wait time.Duration)
 	for {
 		port := path
 		if serial != "" {
-			if p, err := device.FindBySerial(serial); err == nil {
+			if p, err := serialport.FindBySerial(serial); err == nil {
 				port = p.Path
 			} else {
 				lastErr = err

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/eembc/eembcsim"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware/flash"
@@ -23,6 +22,7 @@ import (
 	"github.com/tinyprof/tinyprof/internal/pty"
 	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/powersim"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 func TestMain(m *testing.M) {
@@ -59,7 +59,7 @@ func TestScripts(t *testing.T) {
 				if len(args) != 1 {
 					ts.Fatalf("usage: hold PATH")
 				}
-				p, err := device.OpenSerial(context.Background(), args[0], 0)
+				p, err := serialport.Open(context.Background(), args[0], 0)
 				ts.Check(err)
 				ts.Defer(func() { p.Close() })
 			},

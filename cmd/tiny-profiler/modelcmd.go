@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 func newAnalyzeModel() *cobra.Command {

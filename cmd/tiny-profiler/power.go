@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/lpm01a"
 	"github.com/tinyprof/tinyprof/power/powermodel"

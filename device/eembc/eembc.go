@@ -138,7 +138,7 @@ func (c *Client) readLoop() {
 			}
 		}
 		if err != nil {
-			// A transport's periodic read time-out (device.SerialPort
+			// A transport's periodic read time-out (serialport.Port
 			// has one) is a quiet line, not an end; the deadline Close
 			// sets is.
 			var te interface{ Timeout() bool }

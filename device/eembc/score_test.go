@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/device/eembc/eembcsim"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // TestRunScoresAsMLPerfTiny drives a simulated DUT through the serial
@@ -18,7 +18,7 @@ import (
 // throughput, latency as its inverse.
 func TestRunScoresAsMLPerfTiny(t *testing.T) {
 	dut := eembcsim.Start(t, eembcsim.Options{InferenceUS: 16760, Chatty: true})
-	port, err := device.OpenSerial(t.Context(), dut.Path, 115200)
+	port, err := serialport.Open(t.Context(), dut.Path, 115200)
 	require.NoError(t, err)
 	defer port.Close()
 	c := eembc.New(port, eembc.Options{})
@@ -44,7 +44,7 @@ func TestRunScoresAsMLPerfTiny(t *testing.T) {
 
 func TestRunFlagsRuleBreaks(t *testing.T) {
 	dut := eembcsim.Start(t, eembcsim.Options{})
-	port, err := device.OpenSerial(t.Context(), dut.Path, 115200)
+	port, err := serialport.Open(t.Context(), dut.Path, 115200)
 	require.NoError(t, err)
 	defer port.Close()
 	c := eembc.New(port, eembc.Options{})
@@ -57,7 +57,7 @@ func TestRunFlagsRuleBreaks(t *testing.T) {
 
 func TestRunOnASilentDUT(t *testing.T) {
 	dut := eembcsim.Start(t, eembcsim.Options{Silent: true})
-	port, err := device.OpenSerial(t.Context(), dut.Path, 115200)
+	port, err := serialport.Open(t.Context(), dut.Path, 115200)
 	require.NoError(t, err)
 	defer port.Close()
 	c := eembc.New(port, eembc.Options{Timeout: 200 * time.Millisecond})

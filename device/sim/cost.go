@@ -3,8 +3,8 @@ package sim
 import (
 	"time"
 
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 // The cost model. A small transformer on an MCU is memory-bound: every

@@ -3,8 +3,8 @@ package sim
 import (
 	"time"
 
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 // Token batches are sent every batchTokens tokens or batchUS of device time.

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/powermodel"
 	"github.com/tinyprof/tinyprof/power/powersim"

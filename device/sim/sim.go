@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/internal/pty"
+	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power/powermodel"
 )
 

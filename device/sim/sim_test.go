@@ -16,6 +16,7 @@ import (
 	"github.com/tinyprof/tinyprof/firmware/conformance"
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/power/powermodel"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -36,7 +37,7 @@ func TestConformance(t *testing.T) {
 // run is conformant.
 func TestRejectsUnknownFormat(t *testing.T) {
 	b := sim.Start(t, sim.Options{})
-	port, err := device.OpenSerial(t.Context(), b.Path, 0)
+	port, err := serialport.Open(t.Context(), b.Path, 0)
 	require.NoError(t, err)
 	defer port.Close()
 	require.NoError(t, conformance.Test(t.Context(), port, conformance.Options{AllowUnsupportedFormat: true}))
@@ -151,7 +152,7 @@ func conform(t *testing.T, opts sim.Options, copts conformance.Options) error {
 	b := sim.Start(t, opts)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	port, err := device.OpenSerial(ctx, b.Path, 0)
+	port, err := serialport.Open(ctx, b.Path, 0)
 	require.NoError(t, err)
 	defer port.Close()
 	return conformance.Test(ctx, port, copts)

@@ -4,8 +4,8 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 // firmwareSRAM is the internal RAM the simulated firmware itself uses

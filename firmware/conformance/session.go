@@ -74,7 +74,7 @@ func (s *session) readLoop() {
 			s.signal()
 		}
 		if err != nil {
-			// A serial port's periodic read time-out (device.SerialPort
+			// A serial port's periodic read time-out (serialport.Port
 			// has one) is a quiet line — a board working on a long
 			// prompt — not an end; the deadline close sets is.
 			var te interface{ Timeout() bool }

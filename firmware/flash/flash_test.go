@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/tinyprof/tinyprof/device/platform"
 	"github.com/tinyprof/tinyprof/firmware/flash"
 	"github.com/tinyprof/tinyprof/firmware/flash/flashtest"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 // Flash offsets. ESP: the second-stage bootloader sits at 0x1000 on the

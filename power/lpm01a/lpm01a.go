@@ -27,8 +27,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/power"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // Baud is the PowerShield's VCP rate.
@@ -128,7 +128,7 @@ type Meter struct {
 // Open opens the PowerShield on the serial port at path, takes control of
 // it and configures it. The caller must Close it, which hands control back.
 func Open(ctx context.Context, path string, opts Options) (*Meter, error) {
-	port, err := device.OpenSerial(ctx, path, Baud)
+	port, err := serialport.Open(ctx, path, Baud)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ package powermodel
 import (
 	"fmt"
 
-	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power"
 )
 

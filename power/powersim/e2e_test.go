@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/tinyprof/tinyprof/device/platform"
+	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/lpm01a"
 	"github.com/tinyprof/tinyprof/power/powermodel"

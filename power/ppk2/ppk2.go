@@ -18,8 +18,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/power"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // Opcodes (first byte of each command).
@@ -106,7 +106,7 @@ type Meter struct {
 // processes), reads its calibration and configures it. The caller must
 // Close it.
 func Open(ctx context.Context, path string, opts Options) (*Meter, error) {
-	port, err := device.OpenSerial(ctx, path, 0)
+	port, err := serialport.Open(ctx, path, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func Open(ctx context.Context, path string, opts Options) (*Meter, error) {
 
 // New configures a PPK2 on an open port, whose Read must return an error
 // satisfying os.ErrDeadlineExceeded after a short quiet spell (as
-// device.SerialPort does): it asks for the metadata block, parses the
+// serialport.Port does): it asks for the metadata block, parses the
 // calibration, sets the mode and, in source mode, the voltage. On success
 // the Meter owns port.
 func New(ctx context.Context, port io.ReadWriteCloser, name string, opts Options) (*Meter, error) {

@@ -1,4 +1,12 @@
-package device
+// Package serialport opens serial ports for tinyprof — a board's console, a
+// power meter's USB link, a pseudo-terminal — and finds them on this host.
+//
+// It is a leaf: the board's protocol client (device), the meter drivers
+// (power/ppk2, power/lpm01a) and the lab all open ports through it, and it
+// imports nothing else of tinyprof but the error formatter. An open Port
+// holds an advisory lock (flock) on the device node, so two tinyprof
+// processes never share a board, and errors say who holds a busy port.
+package serialport
 
 import (
 	"context"
@@ -16,22 +24,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// serialReadTimeout bounds each Read on a serial port, so that a reader
-// notices Close and quiet lines; go.bug.st/serial reports its expiry as
-// (0, nil), which SerialPort turns into a timeout error.
-const serialReadTimeout = 100 * time.Millisecond
+// readTimeout bounds each Read on a serial port, so that a reader notices
+// Close and quiet lines; go.bug.st/serial reports its expiry as (0, nil),
+// which Port turns into a timeout error.
+const readTimeout = 100 * time.Millisecond
 
 // maxSelectFD is FD_SETSIZE on Linux.
 const maxSelectFD = 1024
 
-// SerialPort is a Transport over a serial port (a USB-serial bridge, a
-// native USB CDC port, or a pseudo-terminal) using go.bug.st/serial.
+// Port is an open serial port (a USB-serial bridge, a native USB CDC port,
+// or a pseudo-terminal) using go.bug.st/serial. It satisfies
+// device.Transport: Read returns a timeout error (Timeout() true, matching
+// os.ErrDeadlineExceeded) after a quiet period of about 100 ms, and Close
+// unblocks a pending Read.
 //
 // It holds an advisory lock (flock) on the device node for as long as it is
 // open: the kernel's exclusive-open flag (TIOCEXCL) does not stop root, and
 // the lock also excludes pyserial tools opened with exclusive=True, such as
 // esptool.
-type SerialPort struct {
+type Port struct {
 	path string
 	port serial.Port
 	lock *os.File
@@ -40,12 +51,12 @@ type SerialPort struct {
 	closeErr  error
 }
 
-// OpenSerial opens the serial port at path at the given baud rate (0 means
+// Open opens the serial port at path at the given baud rate (0 means
 // 115200) and locks it. It fails at once, without waiting, when another
-// process holds the lock.
-func OpenSerial(ctx context.Context, path string, baud int) (*SerialPort, error) {
+// process holds the lock. The caller must Close the port.
+func Open(ctx context.Context, path string, baud int) (*Port, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, &Error{Op: "open", Port: path, Code: CodeTimeout, Err: err}
+		return nil, &Error{Op: "open", Port: path, Kind: Timeout, Err: err}
 	}
 	if baud == 0 {
 		baud = 115200
@@ -59,7 +70,7 @@ func OpenSerial(ctx context.Context, path string, baud int) (*SerialPort, error)
 	// port's fd comes next after the lock's: refuse rather than crash later.
 	if fd := lock.Fd(); fd >= maxSelectFD-8 {
 		lock.Close()
-		return nil, &Error{Op: "open", Port: path, Code: CodeClosed,
+		return nil, &Error{Op: "open", Port: path, Kind: Closed,
 			Err:  fmt.Errorf("file descriptor %d is too high for the serial library's select()", fd),
 			Hint: "the process has too many files open; open serial ports early, before other files"}
 	}
@@ -70,48 +81,48 @@ func OpenSerial(ctx context.Context, path string, baud int) (*SerialPort, error)
 	}
 	// Bytes the board sent before we opened are stale: drop them.
 	_ = port.ResetInputBuffer()
-	if err := port.SetReadTimeout(serialReadTimeout); err != nil {
+	if err := port.SetReadTimeout(readTimeout); err != nil {
 		port.Close()
 		lock.Close()
-		return nil, &Error{Op: "open", Port: path, Code: CodeClosed, Err: err}
+		return nil, &Error{Op: "open", Port: path, Kind: Closed, Err: err}
 	}
-	return &SerialPort{path: path, port: port, lock: lock}, nil
+	return &Port{path: path, port: port, lock: lock}, nil
 }
 
 // Name returns the port's path.
-func (s *SerialPort) Name() string { return s.path }
+func (s *Port) Name() string { return s.path }
 
 // Read reads from the port; see Transport for the timeout contract.
-func (s *SerialPort) Read(p []byte) (int, error) {
+func (s *Port) Read(p []byte) (int, error) {
 	n, err := s.port.Read(p)
 	if n == 0 && err == nil && len(p) > 0 {
 		return 0, timeoutError{}
 	}
 	if err != nil {
-		return n, &Error{Op: "read", Port: s.path, Code: CodeClosed, Err: err,
+		return n, &Error{Op: "read", Port: s.path, Kind: Closed, Err: err,
 			Hint: "the board was unplugged or reset its USB; find it again by serial number"}
 	}
 	return n, nil
 }
 
 // Write writes p to the port.
-func (s *SerialPort) Write(p []byte) (int, error) {
+func (s *Port) Write(p []byte) (int, error) {
 	n, err := s.port.Write(p)
 	if err != nil {
-		return n, &Error{Op: "write", Port: s.path, Code: CodeClosed, Err: err}
+		return n, &Error{Op: "write", Port: s.path, Kind: Closed, Err: err}
 	}
 	return n, nil
 }
 
 // Abort discards what is queued for output, which wakes a Write blocked on a
 // peer that stopped reading, and closes the port.
-func (s *SerialPort) Abort() error {
+func (s *Port) Abort() error {
 	_ = s.port.ResetOutputBuffer() // TCFLSH TCOFLUSH: the blocked write finds room
 	return s.Close()
 }
 
 // Close closes the port and releases its lock. It is safe to call twice.
-func (s *SerialPort) Close() error {
+func (s *Port) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeErr = s.port.Close()
 		s.lock.Close() // closing the fd drops the flock
@@ -123,7 +134,7 @@ func (s *SerialPort) Close() error {
 // EN), with esptool's classic sequence, leaving both lines released so the
 // board boots its application rather than the ROM bootloader. A port
 // without modem lines (a pseudo-terminal) returns ErrNoResetLines.
-func (s *SerialPort) HardReset(ctx context.Context) error {
+func (s *Port) HardReset(ctx context.Context) error {
 	steps := []struct {
 		dtr, rts bool
 		wait     time.Duration
@@ -140,7 +151,7 @@ func (s *SerialPort) HardReset(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return &Error{Op: "hard reset", Port: s.path, Code: CodeTimeout, Err: ctx.Err()}
+			return &Error{Op: "hard reset", Port: s.path, Kind: Timeout, Err: ctx.Err()}
 		case <-time.After(st.wait):
 		}
 	}
@@ -149,10 +160,10 @@ func (s *SerialPort) HardReset(ctx context.Context) error {
 
 func resetLineError(path string, err error) error {
 	if errors.Is(err, syscall.ENOTTY) || strings.Contains(err.Error(), "inappropriate ioctl") {
-		return &Error{Op: "hard reset", Port: path, Code: CodeNoResetLines, Err: err,
+		return &Error{Op: "hard reset", Port: path, Kind: NoResetLines, Err: err,
 			Hint: "this port has no DTR/RTS lines; use a protocol reset or press the board's reset button"}
 	}
-	return &Error{Op: "hard reset", Port: path, Code: CodeClosed, Err: err}
+	return &Error{Op: "hard reset", Port: path, Kind: Closed, Err: err}
 }
 
 // lockPort takes an exclusive flock on the device node.
@@ -164,9 +175,9 @@ func lockPort(path string) (*os.File, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, &Error{Op: "open", Port: path, Code: CodePortBusy, Err: err, Hint: busyHint(path)}
+			return nil, &Error{Op: "open", Port: path, Kind: Busy, Err: err, Hint: busyHint(path)}
 		}
-		return nil, &Error{Op: "open", Port: path, Code: CodePortBusy, Err: err}
+		return nil, &Error{Op: "open", Port: path, Kind: Busy, Err: err}
 	}
 	return f, nil
 }
@@ -176,16 +187,16 @@ func openError(path string, err error) error {
 	var pe *serial.PortError
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return &Error{Op: "open", Port: path, Code: CodePortMissing, Err: err, Hint: portsHint()}
+		return &Error{Op: "open", Port: path, Kind: Missing, Err: err, Hint: portsHint()}
 	case errors.Is(err, os.ErrPermission) || errors.As(err, &pe) && pe.Code() == serial.PermissionDenied:
-		return &Error{Op: "open", Port: path, Code: CodePermission, Err: err,
+		return &Error{Op: "open", Port: path, Kind: Permission, Err: err,
 			Hint: "add yourself to the dialout group (sudo usermod -aG dialout $USER) and log in again"}
 	case errors.Is(err, syscall.EBUSY) || errors.As(err, &pe) && pe.Code() == serial.PortBusy:
-		return &Error{Op: "open", Port: path, Code: CodePortBusy, Err: err, Hint: busyHint(path)}
+		return &Error{Op: "open", Port: path, Kind: Busy, Err: err, Hint: busyHint(path)}
 	case errors.As(err, &pe) && pe.Code() == serial.InvalidSerialPort:
-		return &Error{Op: "open", Port: path, Code: CodePortMissing, Err: err, Hint: "the path is not a serial port; " + portsHint()}
+		return &Error{Op: "open", Port: path, Kind: Missing, Err: err, Hint: "the path is not a serial port; " + portsHint()}
 	}
-	return &Error{Op: "open", Port: path, Code: CodeClosed, Err: err}
+	return &Error{Op: "open", Port: path, Kind: Closed, Err: err}
 }
 
 // portsHint lists the serial ports that exist, for a port-missing error.

@@ -1,4 +1,4 @@
-package device
+package serialport
 
 import (
 	"testing"
@@ -24,7 +24,7 @@ func TestClassify(t *testing.T) {
 		{"DEAD", "BEEF", "", nil},
 	}
 	for _, tt := range tests {
-		p := Port{VID: tt.vid, PID: tt.pid, USB: true}
+		p := Info{VID: tt.vid, PID: tt.pid, USB: true}
 		Classify(&p)
 		if p.Bridge != tt.bridge {
 			t.Errorf("%s:%s bridge = %q, want %q", tt.vid, tt.pid, p.Bridge, tt.bridge)

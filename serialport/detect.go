@@ -1,4 +1,4 @@
-package device
+package serialport
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"go.bug.st/serial/enumerator"
 )
 
-// Port is a serial port found on this host.
-type Port struct {
+// Info describes a serial port found on this host.
+type Info struct {
 	Path         string   `json:"path"`
 	USB          bool     `json:"usb"`
 	VID          string   `json:"vid,omitempty"` // upper-case hex, e.g. "303A"
@@ -54,7 +54,7 @@ var knownUSB = []struct {
 }
 
 // Classify fills in Bridge and Platforms from p's USB ids.
-func Classify(p *Port) {
+func Classify(p *Info) {
 	vid, pid := strings.ToUpper(p.VID), strings.ToUpper(p.PID)
 	for _, k := range knownUSB {
 		if k.id.vid == vid && (k.id.pid == "" || k.id.pid == pid) {
@@ -69,17 +69,17 @@ func Classify(p *Port) {
 // serial.GetPortsList it never opens a port, so it does not disturb a port
 // another process is using (bugst/go-serial#210). Pseudo-terminals are not
 // listed; address a simulated board by its path.
-func Detect() ([]Port, error) {
+func Detect() ([]Info, error) {
 	details, err := enumerator.GetDetailedPortsList()
 	if err != nil {
 		return nil, fmt.Errorf("list serial ports: %w", err)
 	}
-	var ports []Port
+	var ports []Info
 	for _, d := range details {
 		if d == nil || d.Name == "" {
 			continue // a port whose sysfs device link is missing
 		}
-		p := Port{Path: d.Name, USB: d.IsUSB, VID: strings.ToUpper(d.VID), PID: strings.ToUpper(d.PID),
+		p := Info{Path: d.Name, USB: d.IsUSB, VID: strings.ToUpper(d.VID), PID: strings.ToUpper(d.PID),
 			SerialNumber: d.SerialNumber, Manufacturer: d.Manufacturer, Product: d.Product}
 		if p.USB {
 			Classify(&p)
@@ -92,16 +92,16 @@ func Detect() ([]Port, error) {
 
 // FindBySerial returns the port whose USB serial number is serial: after a
 // flash or a replug /dev/ttyUSBn may change, the serial number does not.
-func FindBySerial(serial string) (Port, error) {
+func FindBySerial(serial string) (Info, error) {
 	ports, err := Detect()
 	if err != nil {
-		return Port{}, err
+		return Info{}, err
 	}
 	for _, p := range ports {
 		if p.SerialNumber == serial {
 			return p, nil
 		}
 	}
-	return Port{}, &Error{Op: "find", Port: serial, Code: CodePortMissing,
+	return Info{}, &Error{Op: "find", Port: serial, Kind: Missing,
 		Err: fmt.Errorf("no port with USB serial number %q", serial), Hint: portsHint()}
 }
