@@ -95,7 +95,7 @@ func TestScripts(t *testing.T) {
 				}
 				ma, err := strconv.ParseFloat(args[1], 64)
 				ts.Check(err)
-				m, err := powersim.ListenPPK2(powersim.PPK2Options{Waveform: powersim.Constant(power.Current(ma / 1000)), Paced: true})
+				m, err := powersim.ListenPPK2(powersim.PPK2Options{Waveform: power.Constant(power.Current(ma / 1000)), Paced: true})
 				ts.Check(err)
 				ts.Defer(func() { m.Close() })
 				ts.Setenv(args[0], m.Path)

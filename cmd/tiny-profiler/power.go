@@ -178,7 +178,7 @@ func (f *powerFlags) open(ctx context.Context) (power.Meter, func(), error) {
 // demoWaveform is the simulated meter's device: a modelled ESP32-S3 at
 // supply that idles and, 100 ms in every 200 ms, decodes on one core from
 // PSRAM with its GPIO (meter logic D0) raised.
-func demoWaveform(supply power.Voltage) (powersim.Waveform, error) {
+func demoWaveform(supply power.Voltage) (power.Waveform, error) {
 	p, err := platform.Lookup("esp32s3")
 	if err != nil {
 		return nil, err
@@ -190,11 +190,11 @@ func demoWaveform(supply power.Voltage) (powersim.Waveform, error) {
 	scale := float64(model.Supply) / float64(supply) // same power at another supply
 	idle := model.Current(powermodel.Activity{}) * power.Current(scale)
 	active := model.Current(powermodel.Activity{Cores: 1, PSRAMBytesPerSec: p.Bandwidth.PSRAM}) * power.Current(scale)
-	return func(t time.Duration) powersim.Reading {
+	return func(t time.Duration) power.Reading {
 		if t%(200*time.Millisecond) >= 100*time.Millisecond {
-			return powersim.Reading{Current: active, Logic: 1}
+			return power.Reading{Current: active, Logic: 1}
 		}
-		return powersim.Reading{Current: idle}
+		return power.Reading{Current: idle}
 	}, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/powermodel"
-	"github.com/tinyprof/tinyprof/power/powersim"
 )
 
 // The simulated board's power. A board whose platform has a power model
@@ -205,7 +204,7 @@ type WaveformOptions struct {
 	// Line is how the GPIO is driven. Default LineLevel.
 	Line Line
 	// Bit is the meter input the GPIO is wired to: bit n of
-	// powersim.Reading.Logic (PPK2 Dn; the LPM01A's D7 is bit 0). Default 0.
+	// power.Reading.Logic (PPK2 Dn; the LPM01A's D7 is bit 0). Default 0.
 	Bit uint
 }
 
@@ -221,7 +220,7 @@ type WaveformOptions struct {
 // generation's modelled seconds as fast as the reader takes them. When
 // the board is closed it returns no current. It fails with
 // power.ErrNoModel for a platform without a power model.
-func (b *Board) Waveform(opts WaveformOptions) (powersim.Waveform, error) {
+func (b *Board) Waveform(opts WaveformOptions) (power.Waveform, error) {
 	if b.pmodel == nil {
 		_, err := powermodel.Board(b.plat)
 		return nil, err
@@ -233,7 +232,7 @@ func (b *Board) Waveform(opts WaveformOptions) (powersim.Waveform, error) {
 	var anchor uint64
 	last := time.Duration(-1)
 	mask := uint8(1) << opts.Bit
-	return func(t time.Duration) powersim.Reading {
+	return func(t time.Duration) power.Reading {
 		mu.Lock()
 		if t < last || last < 0 {
 			b.mu.Lock()
@@ -244,7 +243,7 @@ func (b *Board) Waveform(opts WaveformOptions) (powersim.Waveform, error) {
 		at := anchor + uint64(t/time.Microsecond)
 		mu.Unlock()
 		if !b.waitFor(at) {
-			return powersim.Reading{}
+			return power.Reading{}
 		}
 		b.mu.Lock()
 		act, gen := b.state.power.at(at)
@@ -253,7 +252,7 @@ func (b *Board) Waveform(opts WaveformOptions) (powersim.Waveform, error) {
 			start, end = b.state.power.genEdges(at, b.state.generating)
 		}
 		b.mu.Unlock()
-		r := powersim.Reading{Current: b.pmodel.Current(act)}
+		r := power.Reading{Current: b.pmodel.Current(act)}
 		switch opts.Line {
 		case LineLevel:
 			if gen {

@@ -69,10 +69,10 @@ func TestConfigurationSequence(t *testing.T) {
 // markWave pulses D7 (logic bit 0) for 2 ms at the start and at the end of
 // each window and draws active in between: the MLPerf Tiny wiring, where
 // the board toggles a timestamp pin.
-func markWave(idle, active power.Current, windows ...[2]time.Duration) powersim.Waveform {
+func markWave(idle, active power.Current, windows ...[2]time.Duration) power.Waveform {
 	const pulse = 2 * time.Millisecond
-	return func(t time.Duration) powersim.Reading {
-		r := powersim.Reading{Current: idle}
+	return func(t time.Duration) power.Reading {
+		r := power.Reading{Current: idle}
 		for _, w := range windows {
 			if t >= w[0] && t < w[1] {
 				r.Current = active
@@ -117,7 +117,7 @@ func TestEnergyFromEvents(t *testing.T) {
 }
 
 func TestBinaryFormat(t *testing.T) {
-	sim := powersim.StartLPM01A(t, powersim.LPM01AOptions{Waveform: powersim.Constant(640.9 * power.Microampere)})
+	sim := powersim.StartLPM01A(t, powersim.LPM01AOptions{Waveform: power.Constant(640.9 * power.Microampere)})
 	m, err := lpm01a.Open(t.Context(), sim.Path, lpm01a.Options{Rate: 20000, Format: lpm01a.Binary})
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })

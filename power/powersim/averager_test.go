@@ -16,7 +16,7 @@ import (
 // TestAveragerReadsLivePower: a live monitor's power is the average over
 // each reading interval, in constant memory.
 func TestAveragerReadsLivePower(t *testing.T) {
-	sim := powersim.StartPPK2(t, powersim.PPK2Options{Waveform: powersim.Constant(20e-3)})
+	sim := powersim.StartPPK2(t, powersim.PPK2Options{Waveform: power.Constant(20e-3)})
 	m, err := ppk2.Open(t.Context(), sim.Path, ppk2.Options{Supply: 3.3, Simulated: true})
 	require.NoError(t, err)
 	defer m.Close()

@@ -38,7 +38,7 @@ func newBoard(t *testing.T, gens ...[2]time.Duration) board {
 		active: m.Current(powermodel.Activity{Cores: 1, PSRAMBytesPerSec: p.Bandwidth.PSRAM})}
 }
 
-func (b board) wave() powersim.Waveform { return powersim.Pulses(b.idle, b.active, b.gens...) }
+func (b board) wave() power.Waveform { return power.Pulses(b.idle, b.active, b.gens...) }
 
 // dissipated is the energy the board really drew in generation i.
 func (b board) dissipated(i int) float64 {

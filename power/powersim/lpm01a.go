@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/internal/pty"
+	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/lpm01a"
 )
 
@@ -18,7 +19,7 @@ import (
 type LPM01AOptions struct {
 	// Waveform is the device under test; bit 0 of its Logic is the D7
 	// event input. Default a constant 1 mA.
-	Waveform Waveform
+	Waveform power.Waveform
 	// Version is what "version" answers; default "1.0.6".
 	Version string
 	// Paced streams at the configured rate on the wall clock; otherwise
@@ -78,7 +79,7 @@ func StartLPM01A(tb testing.TB, opts LPM01AOptions) *LPM01A {
 // ListenLPM01A starts a simulated PowerShield. The caller must Close it.
 func ListenLPM01A(opts LPM01AOptions) (*LPM01A, error) {
 	if opts.Waveform == nil {
-		opts.Waveform = Constant(1e-3)
+		opts.Waveform = power.Constant(1e-3)
 	}
 	if opts.Version == "" {
 		opts.Version = "1.0.6"

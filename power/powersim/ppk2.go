@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/internal/pty"
+	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/ppk2"
 )
 
@@ -27,7 +28,7 @@ const DefaultPPK2Metadata = "Calibrated: 0\nR0: 1003.3506\nR1: 101.5865\nR2: 10.
 // start.
 type PPK2Options struct {
 	// Waveform is the device under test; default a constant 10 mA.
-	Waveform Waveform
+	Waveform power.Waveform
 	// Metadata is the block sent for GetMetadata; default
 	// DefaultPPK2Metadata. Set it to something else to simulate a
 	// corrupt calibration or another protocol.
@@ -82,7 +83,7 @@ func StartPPK2(tb testing.TB, opts PPK2Options) *PPK2 {
 // ListenPPK2 starts a simulated PPK2. The caller must Close it.
 func ListenPPK2(opts PPK2Options) (*PPK2, error) {
 	if opts.Waveform == nil {
-		opts.Waveform = Constant(10e-3)
+		opts.Waveform = power.Constant(10e-3)
 	}
 	if opts.Metadata == "" {
 		opts.Metadata = DefaultPPK2Metadata

@@ -65,7 +65,7 @@ func TestConfigurationSequence(t *testing.T) {
 
 func TestSamplesMatchWaveform(t *testing.T) {
 	// 1 ms idle at 50 µA, then 2 ms at 80 mA with D0 high, then idle.
-	wave := powersim.Pulses(50*power.Microampere, 80*power.Milliampere, [2]time.Duration{time.Millisecond, 3 * time.Millisecond})
+	wave := power.Pulses(50*power.Microampere, 80*power.Milliampere, [2]time.Duration{time.Millisecond, 3 * time.Millisecond})
 	sim := powersim.StartPPK2(t, powersim.PPK2Options{Waveform: wave})
 	m := open(t, sim, ppk2.Options{Supply: 3 * power.Volt})
 	require.NoError(t, m.Start(t.Context()))
@@ -102,7 +102,7 @@ func TestSamplesMatchWaveform(t *testing.T) {
 // energy truly drawn, with no margin.
 func TestBoundsHoldQuantisedCurrent(t *testing.T) {
 	const amps, volts = 12.34567e-3, 3.0
-	sim := powersim.StartPPK2(t, powersim.PPK2Options{Waveform: powersim.Constant(amps)})
+	sim := powersim.StartPPK2(t, powersim.PPK2Options{Waveform: power.Constant(amps)})
 	m := open(t, sim, ppk2.Options{Supply: volts})
 	require.NoError(t, m.Start(t.Context()))
 	s := readN(t, m, 1001)
