@@ -3,8 +3,9 @@ package bench
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
+
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 // Gate is one rule of a regression gate, such as the runbook's
@@ -48,22 +49,11 @@ func ParseGates(s string) ([]Gate, error) {
 			return nil, fmt.Errorf("gate %q: unknown metric %q: use one of %s", rule, name, strings.Join(names, ", "))
 		}
 		g.Unit = u.name
-		switch {
-		case strings.HasSuffix(th, "x"):
-			r, err := strconv.ParseFloat(strings.TrimSuffix(th, "x"), 64)
-			if err != nil || !(r > 0) || math.IsInf(r, 0) {
-				return nil, fmt.Errorf("gate %q: threshold %q is not a positive ratio such as 2x", rule, th)
-			}
-			g.Ratio = r
-		case strings.HasSuffix(th, "%"):
-			p, err := strconv.ParseFloat(strings.TrimSuffix(th, "%"), 64)
-			if err != nil || !(p > -100) || math.IsInf(p, 0) {
-				return nil, fmt.Errorf("gate %q: threshold %q is not a change above -100%% such as +10%% or -10%%", rule, th)
-			}
-			g.Ratio = 1 + p/100
-		default:
-			return nil, fmt.Errorf("gate %q: threshold %q needs a unit: x for a ratio (2x) or %% for a change (-10%%)", rule, th)
+		r, err := runbook.ParseChange(th)
+		if err != nil {
+			return nil, fmt.Errorf("gate %q: threshold %w", rule, err)
 		}
+		g.Ratio = r
 		gates = append(gates, g)
 	}
 	if len(gates) == 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 // session is a connection a health check opened to one board: a tinyprof
@@ -164,9 +165,9 @@ func (l *Lab) quarantine(e Entry, h Holder, prev Health, reason, message string)
 		hl.Since = now
 	}
 	serr := l.Store.SetHealth(context.Background(), e.ID, hl)
-	l.record(journal.Event{Board: e.ID, Kind: journal.KindHealth, Severity: journal.Error,
+	l.record(journal.Event{Board: e.ID, Kind: journal.KindHealth, Severity: runbook.Error,
 		Message: message, Details: map[string]any{"status": "bad", "reason": reason, "by": h.String()}})
-	l.record(journal.Event{Board: e.ID, Kind: journal.KindFault, Severity: journal.Error,
+	l.record(journal.Event{Board: e.ID, Kind: journal.KindFault, Severity: runbook.Error,
 		Message: "quarantined: " + reason, Details: map[string]any{"failures": hl.Failures}})
 	return serr
 }
@@ -257,7 +258,7 @@ func (l *Lab) recordConnect(ctx context.Context, e Entry, name string, err error
 	}
 	ev := journal.Event{Board: e.ID, Kind: journal.KindConnect, Details: map[string]any{"ok": err == nil}}
 	if err != nil {
-		ev.Severity, ev.Message = journal.Error, "connect failed: "+err.Error()
+		ev.Severity, ev.Message = runbook.Error, "connect failed: "+err.Error()
 		ev.Details["error"] = err.Error()
 	} else {
 		ev.Message = "connected to " + name

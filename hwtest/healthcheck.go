@@ -12,6 +12,7 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 // Verdict is a health check's conclusion about one board.
@@ -98,9 +99,9 @@ func (l *Lab) HealthCheck(ctx context.Context, opts HealthOptions) ([]HealthResu
 			Details: map[string]any{"status": string(r.Verdict), "reason": r.Reason, "comprehensive": opts.Comprehensive}}
 		switch r.Verdict {
 		case VerdictBad:
-			ev.Severity, ev.Message = journal.Error, "health-check: bad: "+r.Reason
+			ev.Severity, ev.Message = runbook.Error, "health-check: bad: "+r.Reason
 		case VerdictMaintenance, VerdictBusy, VerdictRetired:
-			ev.Severity = journal.Warning
+			ev.Severity = runbook.Warning
 			if r.Reason != "" {
 				ev.Message += ": " + r.Reason
 			}
@@ -175,7 +176,7 @@ func (l *Lab) checkBoard(ctx context.Context, e Entry, opts HealthOptions) Healt
 		if serr := l.Store.SetHealth(ctx, e.ID, hl); serr != nil {
 			r.Reason += fmt.Sprintf(" (and it could not be quarantined: %v)", serr)
 		}
-		l.record(journal.Event{Board: e.ID, Kind: journal.KindFault, Severity: journal.Error, Message: "quarantined: " + r.Reason,
+		l.record(journal.Event{Board: e.ID, Kind: journal.KindFault, Severity: runbook.Error, Message: "quarantined: " + r.Reason,
 			Details: map[string]any{"failures": hl.Failures}})
 		return r
 	}
@@ -209,7 +210,7 @@ func (l *Lab) deepCheck(ctx context.Context, dev *device.Device, e Entry, opts H
 	lr, err := dev.LoadModel(ctx, bytes.NewReader(opts.Model), int64(len(opts.Model)), device.LoadOptions{Name: "health-check"})
 	ev := journal.Event{Board: e.ID, Kind: journal.KindModelLoad, Details: map[string]any{"ok": err == nil, "bytes": len(opts.Model)}}
 	if err != nil {
-		ev.Severity, ev.Message = journal.Error, "model load failed: "+err.Error()
+		ev.Severity, ev.Message = runbook.Error, "model load failed: "+err.Error()
 	} else {
 		ev.Message = fmt.Sprintf("model loaded into %s in %v", lr.Region, lr.Duration.Round(time.Millisecond))
 	}

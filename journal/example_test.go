@@ -34,15 +34,3 @@ func ExampleBuildReport() {
 	// severity: P2
 	// device_connection_failure_rate > 5% over 5 minutes: 2 of 20 failed (10.0%) in the 5m0s to 2026-11-26T10:01:35Z; first action: Check physical connection
 }
-
-func ExampleParseTime() {
-	now := time.Date(2026, 11, 26, 14, 30, 0, 0, time.UTC)
-	for _, s := range []string{"2 hours ago", "90 minutes ago", "2026-11-26T09:00:00Z"} {
-		t, _ := journal.ParseTime(s, now)
-		fmt.Println(t.Format(time.RFC3339))
-	}
-	// Output:
-	// 2026-11-26T12:30:00Z
-	// 2026-11-26T13:00:00Z
-	// 2026-11-26T09:00:00Z
-}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 // FileName is the name of the journal's current file in its directory;
@@ -155,7 +157,7 @@ func (j *Journal) encode(e Event) ([]byte, error) {
 	}
 	e.Time = e.Time.UTC()
 	if e.Severity == "" {
-		e.Severity = Info
+		e.Severity = runbook.Info
 	}
 	if e.Kind == "" {
 		return nil, errors.New("journal: event has no kind")

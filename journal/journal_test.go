@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,7 +36,7 @@ func TestAppendRead(t *testing.T) {
 	ctx := t.Context()
 	in := []Event{
 		{Time: t0, Board: "sim-a", Kind: KindConnect, Details: map[string]any{"ok": true}},
-		{Time: t0.Add(time.Minute), Board: "sim-b", Kind: KindConnect, Severity: Error, Details: map[string]any{"ok": false}},
+		{Time: t0.Add(time.Minute), Board: "sim-b", Kind: KindConnect, Severity: runbook.Error, Details: map[string]any{"ok": false}},
 		{Time: t0.Add(2 * time.Minute), Kind: KindCommand, Message: "health-check"},
 	}
 	require.NoError(t, j.Append(ctx, in[0]))
@@ -47,7 +49,7 @@ func TestAppendRead(t *testing.T) {
 		assert.Equal(t, os.Getpid(), res.Events[i].PID)
 		res.Events[i].Host, res.Events[i].PID = "", 0
 	}
-	in[0].Severity, in[2].Severity = Info, Info
+	in[0].Severity, in[2].Severity = runbook.Info, runbook.Info
 	if diff := cmp.Diff(in, res.Events); diff != "" {
 		t.Errorf("read back (-want +got):\n%s", diff)
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 // Report is an incident report over a window of the journal: what
@@ -28,7 +30,7 @@ type Report struct {
 	Boards []BoardSummary
 	// Severity is the worst incident severity that follows: of crossed
 	// thresholds and fired alerts. "" when nothing was crossed.
-	Severity Severity
+	Severity runbook.Severity
 	// Torn, BadLines and Dropped carry Result's notes on the journal.
 	Torn, BadLines, Dropped int
 }
@@ -55,7 +57,7 @@ func BuildReport(res *Result, since, until time.Time) *Report {
 		r.Events = append(r.Events, e)
 		if e.Kind == KindAlert && e.Text("state") == "firing" {
 			r.Alerts = append(r.Alerts, e)
-			if e.Severity.Rank() > r.Severity.Rank() && e.Severity.Rank() >= P3.Rank() {
+			if e.Severity.Rank() > r.Severity.Rank() && e.Severity.Rank() >= runbook.P3.Rank() {
 				r.Severity = e.Severity
 			}
 		}
@@ -248,26 +250,26 @@ func cell(s string) string {
 	return s
 }
 
-func severityMeaning(s Severity) string {
+func severityMeaning(s runbook.Severity) string {
 	switch s {
-	case P0:
+	case runbook.P0:
 		return "critical: complete service outage, data loss risk"
-	case P1:
+	case runbook.P1:
 		return "high: major functionality impaired"
-	case P2:
+	case runbook.P2:
 		return "medium: limited functionality impaired, workarounds available"
-	case P3:
+	case runbook.P3:
 		return "low: minor issues, no immediate impact"
 	}
 	return string(s)
 }
 
 // escalation is the runbook's internal escalation for s.
-func escalation(s Severity) string {
+func escalation(s runbook.Severity) string {
 	switch s {
-	case P0, P1:
+	case runbook.P0, runbook.P1:
 		return "Runbook: notify the on-call engineer immediately."
-	case P2:
+	case runbook.P2:
 		return "Runbook: open an issue and assign it to the relevant team."
 	}
 	return "Runbook: add to the backlog."

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 // attempts returns n events of kind k a second apart from start on board,
@@ -29,30 +31,30 @@ func TestBuildReportThresholds(t *testing.T) {
 	tests := []struct {
 		name     string
 		events   []Event
-		severity Severity
+		severity runbook.Severity
 		crossed  []string
 	}{
 		{"empty window", nil, "", nil},
 		{"connections all fine", attempts(KindConnect, "a", t0, 40), "", nil},
 		{"1 of 40 connections failed is 2.5%: under 5%", attempts(KindConnect, "a", t0, 40, 7), "", nil},
-		{"3 of 40 connections failed is 7.5%: P2", attempts(KindConnect, "a", t0, 40, 1, 2, 3), P2, []string{"device_connection_failure_rate"}},
+		{"3 of 40 connections failed is 7.5%: P2", attempts(KindConnect, "a", t0, 40, 1, 2, 3), runbook.P2, []string{"device_connection_failure_rate"}},
 		{"failures spread beyond 5 minutes are not one window",
 			append(append(attempts(KindConnect, "a", t0, 20, 0), attempts(KindConnect, "a", t0.Add(10*time.Minute), 20, 0)...), attempts(KindConnect, "a", t0.Add(20*time.Minute), 20, 0)...),
 			"", nil},
-		{"model loads 2 of 10 failed: P1", attempts(KindModelLoad, "b", t0, 10, 4, 5), P1, []string{"model_loading_failure_rate"}},
+		{"model loads 2 of 10 failed: P1", attempts(KindModelLoad, "b", t0, 10, 4, 5), runbook.P1, []string{"model_loading_failure_rate"}},
 		{"latency 2.5x the board's earlier p95: P2", []Event{
 			{Time: t0.Add(-time.Hour), Board: "a", Kind: KindInference, Details: map[string]any{"p95_ms": 50.0}},
 			{Time: t0.Add(time.Minute), Board: "a", Kind: KindInference, Details: map[string]any{"p95_ms": 125.0}},
-		}, P2, []string{"inference_latency_p95"}},
+		}, runbook.P2, []string{"inference_latency_p95"}},
 		{"latency 1.5x an explicit baseline", []Event{
 			{Time: t0.Add(time.Minute), Board: "a", Kind: KindInference, Details: map[string]any{"p95_ms": 75.0, "baseline_ms": 50.0}},
 		}, "", nil},
 		{"memory 95% of capacity: P1", []Event{
 			{Time: t0.Add(time.Minute), Board: "a", Kind: KindMemory, Details: map[string]any{"used": 95.0, "capacity": 100.0, "region": "heap"}},
-		}, P1, []string{"memory_usage"}},
+		}, runbook.P1, []string{"memory_usage"}},
 		{"an alert that fired sets the severity", []Event{
-			{Time: t0.Add(time.Minute), Board: "a", Kind: KindAlert, Severity: P3, Details: map[string]any{"rule": "cpu", "state": "firing"}},
-		}, P3, nil},
+			{Time: t0.Add(time.Minute), Board: "a", Kind: KindAlert, Severity: runbook.P3, Details: map[string]any{"rule": "cpu", "state": "firing"}},
+		}, runbook.P3, nil},
 		{"events outside the window do not count", attempts(KindConnect, "a", t0.Add(-time.Hour), 10, 1, 2, 3), "", nil},
 	}
 	for _, tt := range tests {
@@ -125,10 +127,10 @@ func TestFailureRateIsJudgedInWindows(t *testing.T) {
 			var md strings.Builder
 			require.NoError(t, r.WriteMarkdown(&md))
 			if tt.breached {
-				assert.Equal(t, P2, r.Severity)
+				assert.Equal(t, runbook.P2, r.Severity)
 				assert.Contains(t, md.String(), "**crossed**")
 			} else {
-				assert.Equal(t, Severity(""), r.Severity)
+				assert.Equal(t, runbook.Severity(""), r.Severity)
 				assert.Contains(t, md.String(), "cannot judge")
 			}
 		})
@@ -137,7 +139,7 @@ func TestFailureRateIsJudgedInWindows(t *testing.T) {
 
 func TestReportMarkdown(t *testing.T) {
 	events := attempts(KindConnect, "sim-a", t0, 10, 2, 3)
-	events = append(events, Event{Time: t0.Add(time.Minute), Board: "sim-b|x", Kind: KindHealth, Severity: Error, Message: "bad: ping timeout\nafter reset"})
+	events = append(events, Event{Time: t0.Add(time.Minute), Board: "sim-b|x", Kind: KindHealth, Severity: runbook.Error, Message: "bad: ping timeout\nafter reset"})
 	r := BuildReport(&Result{Events: events, Torn: 1}, t0, t0.Add(time.Hour))
 	r.Source = "/state/journal"
 	var md strings.Builder

@@ -4,6 +4,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 // Threshold is one of the incident runbook's alert thresholds, as
@@ -22,7 +24,7 @@ type Threshold struct {
 	// thresholds.
 	Window time.Duration
 	// Severity is the incident severity a breach carries.
-	Severity Severity
+	Severity runbook.Severity
 	// Incident is the runbook's quick-reference row: "Device Connection",
 	// "Model Loading", "Performance".
 	Incident string
@@ -44,13 +46,13 @@ type Threshold struct {
 //	memory_usage                    > 90% of device capacity P1
 func RunbookThresholds() []Threshold {
 	return []Threshold{
-		{Name: "device_connection_failure_rate", Text: "> 5% over 5 minutes", Kind: KindConnect, Limit: 0.05, Window: 5 * time.Minute, Severity: P2,
+		{Name: "device_connection_failure_rate", Text: "> 5% over 5 minutes", Kind: KindConnect, Limit: 0.05, Window: 5 * time.Minute, Severity: runbook.P2,
 			Incident: "Device Connection", FirstAction: "Check physical connection", Command: "tiny-profiler detect-devices; tiny-profiler test-connection --device PORT", Escalation: 15 * time.Minute},
-		{Name: "model_loading_failure_rate", Text: "> 10% over 10 minutes", Kind: KindModelLoad, Limit: 0.10, Window: 10 * time.Minute, Severity: P1,
+		{Name: "model_loading_failure_rate", Text: "> 10% over 10 minutes", Kind: KindModelLoad, Limit: 0.10, Window: 10 * time.Minute, Severity: runbook.P1,
 			Incident: "Model Loading", FirstAction: "Verify model size/format", Command: "tiny-profiler analyze-model FILE --platform P", Escalation: 30 * time.Minute},
-		{Name: "inference_latency_p95", Text: "> 2x baseline", Kind: KindInference, Limit: 2, Severity: P2,
+		{Name: "inference_latency_p95", Text: "> 2x baseline", Kind: KindInference, Limit: 2, Severity: runbook.P2,
 			Incident: "Performance", FirstAction: "Run baseline benchmark", Command: "tiny-profiler benchmark --device PORT", Escalation: 20 * time.Minute},
-		{Name: "memory_usage", Text: "> 90% of device capacity", Kind: KindMemory, Limit: 0.90, Severity: P1,
+		{Name: "memory_usage", Text: "> 90% of device capacity", Kind: KindMemory, Limit: 0.90, Severity: runbook.P1,
 			Incident: "Performance", FirstAction: "Run baseline benchmark", Command: "tiny-profiler monitor --device PORT", Escalation: 20 * time.Minute},
 	}
 }
@@ -83,7 +85,7 @@ func failed(e *Event) bool {
 	if ok, has := e.Bool("ok"); has {
 		return !ok
 	}
-	return e.Severity.Rank() >= Error.Rank()
+	return e.Severity.Rank() >= runbook.Error.Rank()
 }
 
 // measureRate slides th.Window over the events of th.Kind in [since,

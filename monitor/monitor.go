@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/firmware"
-	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/power"
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 // Source is a board that reports its resources; *device.Device is one.
@@ -93,7 +93,7 @@ const (
 type Alert struct {
 	Rule      string           `json:"rule"`
 	Metric    Metric           `json:"metric"`
-	Severity  journal.Severity `json:"severity"`
+	Severity  runbook.Severity `json:"severity"`
 	State     AlertState       `json:"state"`
 	Time      time.Time        `json:"time"`
 	Value     float64          `json:"value"`     // the metric, in the threshold's terms (%, x, bytes…)

@@ -14,14 +14,14 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
-	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/monitor"
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParseRules(t *testing.T) {
-	runbook := `alerts:
+	rules := `alerts:
   device_connection_failure_rate:
     threshold: "> 5% over 5 minutes"
     severity: P2
@@ -51,7 +51,7 @@ func TestParseRules(t *testing.T) {
     threshold: "< 64 KiB"
     severity: P1
 `
-	set, err := monitor.ParseRules("alerts.yaml", []byte(runbook))
+	set, err := monitor.ParseRules("alerts.yaml", []byte(rules))
 	require.NoError(t, err)
 	require.Len(t, set.Rules, 5)
 	assert.Equal(t, []string{"model_loading_failure_rate", "inference_latency_p95"}, []string{set.Skipped[0].Name, set.Skipped[1].Name})
@@ -67,13 +67,13 @@ func TestParseRules(t *testing.T) {
 		value  float64
 		unit   monitor.Unit
 		window time.Duration
-		sev    journal.Severity
+		sev    runbook.Severity
 	}{
-		{"device_connection_failure_rate", monitor.ConnectionFailureRate, ">", 5, monitor.Absolute, 5 * time.Minute, journal.P2},
-		{"memory_usage", monitor.HeapUsed, ">", 90, monitor.OfCapacity, 0, journal.P1},
-		{"cpu_hot", monitor.CPULoad, ">", 80, monitor.Absolute, 30 * time.Second, journal.P3},
-		{"heap_growth", monitor.HeapUsed, ">=", 1.5, monitor.XBaseline, 0, journal.P2},
-		{"low_heap", monitor.HeapFree, "<", 64 * 1024, monitor.Absolute, 0, journal.P1},
+		{"device_connection_failure_rate", monitor.ConnectionFailureRate, ">", 5, monitor.Absolute, 5 * time.Minute, runbook.P2},
+		{"memory_usage", monitor.HeapUsed, ">", 90, monitor.OfCapacity, 0, runbook.P1},
+		{"cpu_hot", monitor.CPULoad, ">", 80, monitor.Absolute, 30 * time.Second, runbook.P3},
+		{"heap_growth", monitor.HeapUsed, ">=", 1.5, monitor.XBaseline, 0, runbook.P2},
+		{"low_heap", monitor.HeapFree, "<", 64 * 1024, monitor.Absolute, 0, runbook.P1},
 	}
 	for _, tt := range tests {
 		r := byName[tt.name]

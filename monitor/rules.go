@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 // Metric names a quantity the monitor streams.
@@ -71,7 +71,7 @@ type Rule struct {
 	Unit     Unit
 	Window   time.Duration // level metrics: how long the condition must hold; rates: the window measured. 0: one sample.
 	Baseline float64       // for XBaseline: given in the file, or 0 to learn it from the first samples
-	Severity journal.Severity
+	Severity runbook.Severity
 	Text     string // the threshold as written
 	File     string
 	Line     int
@@ -245,7 +245,7 @@ func parseRule(file string, k, v *yaml.Node) (Rule, []error) {
 	// Severity.
 	if n := vals["severity"]; n == nil {
 		at(v.Line, "no severity: add `severity: P0`…`P3`")
-	} else if s, err := journal.ParseIncidentSeverity(n.Value); err != nil {
+	} else if s, err := runbook.ParseIncidentSeverity(n.Value); err != nil {
 		at(n.Line, "%v", err)
 	} else {
 		r.Severity = s
@@ -261,7 +261,7 @@ func parseRule(file string, k, v *yaml.Node) (Rule, []error) {
 		at(n.Line, "threshold %q: %v", n.Value, err)
 	}
 	if w := vals["window"]; w != nil {
-		d, err := journal.ParseSpan(strings.TrimPrefix(strings.TrimSpace(w.Value), "over "))
+		d, err := runbook.ParseSpan(strings.TrimPrefix(strings.TrimSpace(w.Value), "over "))
 		if err != nil {
 			at(w.Line, "window: %v", err)
 		} else {
@@ -343,7 +343,7 @@ func parseThreshold(r *Rule, s string) error {
 	}
 	r.Value = v
 	if m[5] != "" {
-		d, err := journal.ParseSpan(m[5])
+		d, err := runbook.ParseSpan(m[5])
 		if err != nil {
 			return err
 		}

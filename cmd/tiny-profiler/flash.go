@@ -15,6 +15,7 @@ import (
 	"github.com/tinyprof/tinyprof/firmware/flash"
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/platform"
+	"github.com/tinyprof/tinyprof/runbook"
 	"github.com/tinyprof/tinyprof/serialport"
 )
 
@@ -95,7 +96,7 @@ number (its port may be renamed), and checks it answers HELLO as the platform.
 			ev := journal.Event{Board: orDefault(serial, path), Kind: journal.KindFlash,
 				Details: map[string]any{"ok": err == nil, "firmware": filepath.Base(fw), "sha256": img.SHA256, "tool": plan.Tool, "platform": p.Name}}
 			if err != nil {
-				ev.Severity, ev.Message = journal.Error, "flash failed: "+err.Error()
+				ev.Severity, ev.Message = runbook.Error, "flash failed: "+err.Error()
 				record(c, ev)
 				return err
 			}

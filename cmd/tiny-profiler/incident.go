@@ -13,6 +13,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 func init() {
@@ -74,11 +75,11 @@ func journalCommand(root *cobra.Command, args []string, start time.Time, code in
 	}
 	switch code {
 	case 0:
-		e.Severity = journal.Info
+		e.Severity = runbook.Info
 	case 2:
-		e.Severity = journal.Warning
+		e.Severity = runbook.Warning
 	default:
-		e.Severity = journal.Error
+		e.Severity = runbook.Error
 	}
 	if runErr != nil {
 		e.Details["error"] = runErr.Error()
@@ -90,13 +91,13 @@ func journalCommand(root *cobra.Command, args []string, start time.Time, code in
 
 // window reads --since and --until.
 func window(since, until string, now time.Time) (time.Time, time.Time, error) {
-	s, err := journal.ParseTime(since, now)
+	s, err := runbook.ParseTime(since, now)
 	if err != nil {
 		return s, s, usageError{fmt.Errorf("--since: %w", err)}
 	}
 	u := now
 	if until != "" {
-		if u, err = journal.ParseTime(until, now); err != nil {
+		if u, err = runbook.ParseTime(until, now); err != nil {
 			return s, u, usageError{fmt.Errorf("--until: %w", err)}
 		}
 	}

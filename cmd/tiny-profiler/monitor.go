@@ -17,6 +17,7 @@ import (
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/monitor"
 	"github.com/tinyprof/tinyprof/power"
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 func init() {
@@ -107,7 +108,7 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 					ev := journal.Event{Board: label, Kind: journal.KindAlert, Severity: a.Severity, Message: a.Message,
 						Details: map[string]any{"rule": a.Rule, "state": string(a.State), "value": a.Value, "threshold": a.Threshold, "metric": string(a.Metric)}}
 					if a.State == monitor.Cleared {
-						ev.Severity = journal.Info
+						ev.Severity = runbook.Info
 					}
 					record(c, ev)
 					if !live {

@@ -15,6 +15,7 @@ import (
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/runbook"
 )
 
 func init() {
@@ -135,7 +136,7 @@ and exits non-zero if any did not come back.`,
 				ev := journal.Event{Board: r.Board, Kind: journal.KindReset, Message: "emergency-reset: " + r.Result,
 					Details: map[string]any{"ok": r.OK, "method": r.Method}}
 				if !r.OK {
-					ev.Severity = journal.Error
+					ev.Severity = runbook.Error
 				}
 				record(c, ev)
 				results = append(results, r)
