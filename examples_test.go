@@ -11,7 +11,6 @@ import (
 	"github.com/tinyprof/tinyprof/bench"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
-	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/fixtures"
 )
 
@@ -32,7 +31,7 @@ func Example() {
 	}
 	defer dev.Close()
 	info := dev.Info()
-	fmt.Println("board:", info.Platform, "simulated:", info.Capabilities&firmware.CapSimulated != 0)
+	fmt.Println("board:", info.Platform, "simulated:", info.Capabilities.Simulated())
 
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
 	res, err := dev.LoadModel(ctx, bytes.NewReader(model), int64(len(model)), device.LoadOptions{Name: "stories260k.bin"})

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/internal/atomicfile"
 )
 
@@ -71,7 +70,7 @@ func CheckLeaks(t testing.TB, dev Device, workload Workload, opts ...Option) *Le
 		t.Fatalf("bench.CheckLeaks: %v", err)
 		return nil
 	}
-	rep.Simulated = info.Capabilities&firmware.CapSimulated != 0
+	rep.Simulated = info.Capabilities.Simulated()
 	if rep.Leak || rep.Fragmented {
 		dir := t.ArtifactDir()
 		if err := writeHeapArtifacts(dir, rep); err != nil {

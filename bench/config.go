@@ -29,7 +29,7 @@ func boardID(dev Device, info *firmware.Info) string {
 	if hb, ok := dev.(*hwtest.Board); ok && hb.Entry.ID != "" {
 		return hb.Entry.ID
 	}
-	if info.Capabilities&firmware.CapSimulated != 0 {
+	if info.Capabilities.Simulated() {
 		return "sim-" + info.Platform
 	}
 	return dev.Name()

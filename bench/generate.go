@@ -71,7 +71,7 @@ func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
 	emitConfig(b, s.config, map[string]string{
 		"board": boardID(dev, info), "platform": info.Platform, "chip": info.Chip, "firmware": info.Firmware,
 		"model": s.modelName, "model-sha256": hex.EncodeToString(load.SHA256[:]), "quant": s.quant,
-		"weights-in": load.Region, "simulated": strconv.FormatBool(info.Capabilities&firmware.CapSimulated != 0),
+		"weights-in": load.Region, "simulated": strconv.FormatBool(info.Capabilities.Simulated()),
 		"power-source": power,
 	}, "")
 
@@ -149,9 +149,9 @@ func powerSource(m Meter, info *firmware.Info) string {
 	switch {
 	case m != nil:
 		return "meter " + m.Name()
-	case info.Capabilities&firmware.CapPower != 0 && info.Capabilities&firmware.CapSimulated != 0:
+	case info.Capabilities.Power() && info.Capabilities.Simulated():
 		return "board METRICS (modelled by the simulated board, not measured)"
-	case info.Capabilities&firmware.CapPower != 0:
+	case info.Capabilities.Power():
 		return "board METRICS (the board's own power monitor, averaged between readings)"
 	}
 	return "none"
@@ -161,12 +161,7 @@ func powerSource(m Meter, info *firmware.Info) string {
 // its figures would describe a shorter generation than the one named.
 func checkTokens(g *device.Generation, want int) error {
 	if n := len(g.Tokens); n < want {
-		why := map[uint8]string{firmware.StopEOS: "the model produced end of sequence",
-			firmware.StopCancelled: "it was cancelled", firmware.StopContext: "the model's context is full"}[g.Summary.Stop]
-		if why == "" {
-			why = fmt.Sprintf("stop reason %d", g.Summary.Stop)
-		}
-		return fmt.Errorf("the board returned %d of %d tokens (%s): ask for fewer tokens or a shorter prompt", n, want, why)
+		return fmt.Errorf("the board returned %d of %d tokens (stopped: %s): ask for fewer tokens or a shorter prompt", n, want, g.Summary.Stop)
 	}
 	return nil
 }

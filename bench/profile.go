@@ -255,7 +255,7 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		return nil, fmt.Errorf("profile: call Hello on the device first")
 	}
 	rep := &Report{Schema: SchemaVersion, Started: time.Now().UTC(),
-		Simulated: info.Capabilities&firmware.CapSimulated != 0,
+		Simulated: info.Capabilities.Simulated(),
 		Board: Board{Port: dev.Name(), Platform: info.Platform, Chip: info.Chip, Firmware: info.Firmware,
 			CPUMHz: int(info.CPUMHz), SRAM: int64(info.SRAM), PSRAM: int64(info.PSRAM), Flash: int64(info.Flash)},
 		Config: RunConfig{Prompt: cfg.Prompt, Tokens: cfg.Tokens, Runs: cfg.Runs, Warmup: cfg.Warmup, Seed: cfg.Seed,

@@ -134,7 +134,7 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 	if !bytes.Equal(done.SHA256[:], sum[:]) {
 		return nil, d.errorf(op, CodeBadResponse, fmt.Errorf("board verified SHA-256 %x, host sent %x", done.SHA256[:8], sum[:8]), "retry the upload")
 	}
-	res.Region = regionName(done.Region)
+	res.Region = done.Region.String()
 	res.Bytes, res.Parameters = int64(done.Bytes), int64(done.Parameters)
 	res.Duration = time.Since(start)
 	return res, nil
@@ -167,18 +167,6 @@ func negotiatedPayload(info *firmware.Info) int {
 		return int(info.MaxPayload)
 	}
 	return firmware.DefaultMaxPayload
-}
-
-func regionName(r uint8) string {
-	switch r {
-	case firmware.RegionSRAM:
-		return "sram"
-	case firmware.RegionPSRAM:
-		return "psram"
-	case firmware.RegionFlash:
-		return "flash"
-	}
-	return fmt.Sprintf("region %d", r)
 }
 
 // uploader is the host side of a windowed, cumulatively acknowledged

@@ -3,13 +3,15 @@ package device
 import (
 	"sync"
 	"time"
+
+	"github.com/tinyprof/tinyprof/firmware"
 )
 
 // LogLine is one line the board printed or logged.
 type LogLine struct {
-	Time     time.Time // host time when the line arrived
-	DeviceUS uint64    // the board's timestamp, for LOG messages; 0 for raw text
-	Level    uint8     // firmware.Level…, for LOG messages; 0 for raw text
+	Time     time.Time         // host time when the line arrived
+	DeviceUS uint64            // the board's timestamp, for LOG messages; 0 for raw text
+	Level    firmware.LogLevel // for LOG messages; 0 for raw text
 	Text     string
 	Raw      bool // printed outside frames (boot ROM, printf)
 	Host     bool // a note by the host, e.g. "board booted"

@@ -24,30 +24,20 @@ func (m *Hello) UnmarshalPayload(p []byte) error {
 	return r.err
 }
 
-// Capability bits in Info.Capabilities.
-const (
-	CapPower  uint16 = 1 << 0 // the board measures its own power (INA219/INA226) and reports it in Metrics
-	CapCancel uint16 = 1 << 1 // the board honours Cancel during a generation
-	CapPSRAM  uint16 = 1 << 2 // the board has external RAM in use
-	// CapSimulated marks a simulated board: its timings and memory figures
-	// are modelled, not measured, and every report must say so.
-	CapSimulated uint16 = 1 << 3
-)
-
 // Info describes the device. It answers Hello, and a device also sends it
 // unsolicited (sequence 0) when it boots, so a host sees every reset.
 type Info struct {
-	ProtocolVersion uint8  `json:"protocol_version"`
-	Firmware        string `json:"firmware"` // firmware name and version, e.g. "tinyprof-agent/0.1.0"
-	Platform        string `json:"platform"` // catalogue key, e.g. "esp32s3"
-	Chip            string `json:"chip"`     // chip and revision, e.g. "ESP32-S3 rev0.2"
-	CPUMHz          uint16 `json:"cpu_mhz"`
-	SRAM            uint32 `json:"sram"`        // bytes
-	PSRAM           uint32 `json:"psram"`       // bytes, 0 if none
-	Flash           uint32 `json:"flash"`       // bytes
-	MaxPayload      uint16 `json:"max_payload"` // largest payload the device accepts
-	BootID          uint32 `json:"boot_id"`     // random at every boot: a change means the board reset
-	Capabilities    uint16 `json:"capabilities"`
+	ProtocolVersion uint8        `json:"protocol_version"`
+	Firmware        string       `json:"firmware"` // firmware name and version, e.g. "tinyprof-agent/0.1.0"
+	Platform        string       `json:"platform"` // catalogue key, e.g. "esp32s3"
+	Chip            string       `json:"chip"`     // chip and revision, e.g. "ESP32-S3 rev0.2"
+	CPUMHz          uint16       `json:"cpu_mhz"`
+	SRAM            uint32       `json:"sram"`        // bytes
+	PSRAM           uint32       `json:"psram"`       // bytes, 0 if none
+	Flash           uint32       `json:"flash"`       // bytes
+	MaxPayload      uint16       `json:"max_payload"` // largest payload the device accepts
+	BootID          uint32       `json:"boot_id"`     // random at every boot: a change means the board reset
+	Capabilities    Capabilities `json:"capabilities"`
 }
 
 func (*Info) Type() Type { return TypeInfo }
@@ -63,7 +53,7 @@ func (m *Info) AppendPayload(b []byte) []byte {
 	w.u32(m.Flash)
 	w.u16(m.MaxPayload)
 	w.u32(m.BootID)
-	w.u16(m.Capabilities)
+	w.u16(uint16(m.Capabilities))
 	return w.b
 }
 func (m *Info) UnmarshalPayload(p []byte) error {
@@ -75,7 +65,7 @@ func (m *Info) UnmarshalPayload(p []byte) error {
 	}
 	m.Firmware, m.Platform, m.Chip = r.str(), r.str(), r.str()
 	m.CPUMHz, m.SRAM, m.PSRAM, m.Flash = r.u16(), r.u32(), r.u32(), r.u32()
-	m.MaxPayload, m.BootID, m.Capabilities = r.u16(), r.u32(), r.u16()
+	m.MaxPayload, m.BootID, m.Capabilities = r.u16(), r.u32(), Capabilities(r.u16())
 	return r.err
 }
 
@@ -188,17 +178,10 @@ func (*ModelEnd) Type() Type                    { return TypeModelEnd }
 func (*ModelEnd) AppendPayload(b []byte) []byte { return b }
 func (*ModelEnd) UnmarshalPayload([]byte) error { return nil }
 
-// Memory regions in ModelDone.Region.
-const (
-	RegionSRAM  uint8 = 1
-	RegionPSRAM uint8 = 2
-	RegionFlash uint8 = 3
-)
-
 // ModelDone reports a verified, loaded model.
 type ModelDone struct {
 	SHA256     [32]byte
-	Region     uint8  // where the weights live
+	Region     Region // where the weights live
 	Bytes      uint32 // bytes the weights occupy there
 	Parameters uint32
 }
@@ -207,7 +190,7 @@ func (*ModelDone) Type() Type { return TypeModelDone }
 func (m *ModelDone) AppendPayload(b []byte) []byte {
 	w := writer{b}
 	w.bytes(m.SHA256[:])
-	w.u8(m.Region)
+	w.u8(uint8(m.Region))
 	w.u32(m.Bytes)
 	w.u32(m.Parameters)
 	return w.b
@@ -215,7 +198,7 @@ func (m *ModelDone) AppendPayload(b []byte) []byte {
 func (m *ModelDone) UnmarshalPayload(p []byte) error {
 	r := reader{b: p}
 	copy(m.SHA256[:], r.need(32))
-	m.Region, m.Bytes, m.Parameters = r.u8(), r.u32(), r.u32()
+	m.Region, m.Bytes, m.Parameters = Region(r.u8()), r.u32(), r.u32()
 	return r.err
 }
 
@@ -310,14 +293,6 @@ func (m *Tokens) UnmarshalPayload(p []byte) error {
 	return r.err
 }
 
-// Reasons a generation stopped, in GenDone.Stop.
-const (
-	StopLength    uint8 = 0 // MaxTokens reached
-	StopEOS       uint8 = 1 // the model produced end of sequence
-	StopCancelled uint8 = 2 // the host sent Cancel
-	StopContext   uint8 = 3 // the model's context (seq_len) is full
-)
-
 // GenDone ends a generation with the device's own timings.
 type GenDone struct {
 	Tokens       uint16 // tokens generated
@@ -328,7 +303,7 @@ type GenDone struct {
 	DecodeUS     uint32 // first generated token to the last
 	PeakHeap     uint32 // bytes of internal heap in use at the peak
 	PeakPSRAM    uint32 // bytes of PSRAM in use at the peak
-	Stop         uint8
+	Stop         StopReason
 }
 
 func (*GenDone) Type() Type { return TypeGenDone }
@@ -342,14 +317,14 @@ func (m *GenDone) AppendPayload(b []byte) []byte {
 	w.u32(m.DecodeUS)
 	w.u32(m.PeakHeap)
 	w.u32(m.PeakPSRAM)
-	w.u8(m.Stop)
+	w.u8(uint8(m.Stop))
 	return w.b
 }
 func (m *GenDone) UnmarshalPayload(p []byte) error {
 	r := reader{b: p}
 	m.Tokens, m.PromptTokens, m.StartUS = r.u16(), r.u16(), r.u64()
 	m.PrefillUS, m.TTFTUS, m.DecodeUS = r.u32(), r.u32(), r.u32()
-	m.PeakHeap, m.PeakPSRAM, m.Stop = r.u32(), r.u32(), r.u8()
+	m.PeakHeap, m.PeakPSRAM, m.Stop = r.u32(), r.u32(), StopReason(r.u8())
 	return r.err
 }
 
@@ -412,17 +387,9 @@ func (m *Metrics) UnmarshalPayload(p []byte) error {
 	return r.err
 }
 
-// Log levels, as ESP-IDF's.
-const (
-	LevelError uint8 = 1
-	LevelWarn  uint8 = 2
-	LevelInfo  uint8 = 3
-	LevelDebug uint8 = 4
-)
-
 // Log is a line the firmware logged, with its device timestamp.
 type Log struct {
-	Level  uint8
+	Level  LogLevel
 	TimeUS uint64
 	Text   string
 }
@@ -430,14 +397,14 @@ type Log struct {
 func (*Log) Type() Type { return TypeLog }
 func (m *Log) AppendPayload(b []byte) []byte {
 	w := writer{b}
-	w.u8(m.Level)
+	w.u8(uint8(m.Level))
 	w.u64(m.TimeUS)
 	w.str(m.Text)
 	return w.b
 }
 func (m *Log) UnmarshalPayload(p []byte) error {
 	r := reader{b: p}
-	m.Level, m.TimeUS, m.Text = r.u8(), r.u64(), r.str()
+	m.Level, m.TimeUS, m.Text = LogLevel(r.u8()), r.u64(), r.str()
 	return r.err
 }
 

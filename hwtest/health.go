@@ -181,7 +181,7 @@ type tinyprofSession struct {
 
 func (s *tinyprofSession) firmware() string { return s.info.Firmware }
 func (s *tinyprofSession) simulated() bool {
-	return s.info.Capabilities&firmware.CapSimulated != 0
+	return s.info.Capabilities.Simulated()
 }
 func (s *tinyprofSession) close() error { return s.closeFn() }
 func (s *tinyprofSession) probe(ctx context.Context) error {

@@ -231,7 +231,7 @@ func (l *Lab) deepCheck(ctx context.Context, dev *device.Device, e Entry, opts H
 		p95 := lat[(len(lat)*95+99)/100-1]
 		r.P95MS = float64(p95.Microseconds()) / 1000
 		l.record(journal.Event{Board: e.ID, Kind: journal.KindInference, Message: fmt.Sprintf("%d tokens, p95 %.1f ms", len(g.Tokens), r.P95MS),
-			Details: map[string]any{"p95_ms": r.P95MS, "tokens": len(g.Tokens), "simulated": r.Simulated || info.Capabilities&firmware.CapSimulated != 0}})
+			Details: map[string]any{"p95_ms": r.P95MS, "tokens": len(g.Tokens), "simulated": r.Simulated || info.Capabilities.Simulated()}})
 	}
 	return l.memoryCheck(ctx, dev, e, info, r)
 }

@@ -176,7 +176,7 @@ func (m *Monitor) Sample(ctx context.Context) Update {
 	s := Sample{Time: time.Now(), Board: m.opts.Board}
 	info := m.src.Info()
 	if info != nil {
-		s.Simulated = info.Capabilities&firmware.CapSimulated != 0
+		s.Simulated = info.Capabilities.Simulated()
 	}
 	met, err := m.src.Metrics(ctx)
 	if err != nil {

@@ -103,7 +103,7 @@ func newTestConnection() *cobra.Command {
 				Info      *firmware.Info  `json:"info"`
 				Pings     int             `json:"pings"`
 				RTTs      []time.Duration `json:"rtt_ns"`
-			}{conn.dev.Name(), info.Capabilities&firmware.CapSimulated != 0, info, count, rtts}
+			}{conn.dev.Name(), info.Capabilities.Simulated(), info, count, rtts}
 			if asJSON {
 				return writeJSON(c.OutOrStdout(), res)
 			}
@@ -164,7 +164,7 @@ func newSystemInfo() *cobra.Command {
 				Info      *firmware.Info     `json:"info"`
 				Metrics   *firmware.Metrics  `json:"metrics"`
 				Catalogue *platform.Platform `json:"catalogue,omitempty"`
-			}{Port: conn.dev.Name(), Simulated: info.Capabilities&firmware.CapSimulated != 0, Host: host, Info: info, Metrics: m}
+			}{Port: conn.dev.Name(), Simulated: info.Capabilities.Simulated(), Host: host, Info: info, Metrics: m}
 			if p, err := platform.Lookup(info.Platform); err == nil {
 				res.Catalogue = &p
 			}

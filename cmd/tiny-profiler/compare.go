@@ -9,8 +9,6 @@ import (
 	"github.com/tinyprof/tinyprof/bench"
 )
 
-func init() { moreCommands = append(moreCommands, newCompare) }
-
 // exitRegression is the exit status of a tripped gate (or one that cannot
 // decide for want of samples): distinct from 1, a command that failed.
 const exitRegression = 3

@@ -14,10 +14,6 @@ import (
 	"github.com/tinyprof/tinyprof/firmware"
 )
 
-func init() {
-	moreCommands = append(moreCommands, newDebugDevice)
-}
-
 func newDebugDevice() *cobra.Command {
 	var bf target
 	var trace, reset bool
@@ -54,7 +50,7 @@ the link work.`,
 			defer closeFn()
 			info := dev.Info()
 			sim := ""
-			if info.Capabilities&firmware.CapSimulated != 0 {
+			if info.Capabilities.Simulated() {
 				sim = " (simulated)"
 			}
 			out.printf("%s host  connected to %s: %s %s, boot id %08x%s; streaming until interrupted\n",
@@ -114,21 +110,7 @@ func formatLogLine(l device.LogLine) string {
 	case l.Raw:
 		return ts + " raw   " + text
 	}
-	return fmt.Sprintf("%s [%s] %d.%06ds %s", ts, levelName(l.Level), l.DeviceUS/1e6, l.DeviceUS%1e6, text)
-}
-
-func levelName(l uint8) string {
-	switch l {
-	case firmware.LevelError:
-		return "E"
-	case firmware.LevelWarn:
-		return "W"
-	case firmware.LevelInfo:
-		return "I"
-	case firmware.LevelDebug:
-		return "D"
-	}
-	return fmt.Sprint(l)
+	return fmt.Sprintf("%s [%s] %d.%06ds %s", ts, l.Level, l.DeviceUS/1e6, l.DeviceUS%1e6, text)
 }
 
 // formatFrame renders one frame: direction, type, sequence number, payload

@@ -11,17 +11,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/firmware/flash"
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/runbook"
 	"github.com/tinyprof/tinyprof/serialport"
 )
-
-func init() {
-	moreCommands = append(moreCommands, newFlash)
-}
 
 func newFlash() *cobra.Command {
 	var dev, plat, fw, offset, tool, inventory string
@@ -185,7 +180,7 @@ func awaitBoard(c *cobra.Command, path, serial, plat string, wait time.Duration)
 					moved = fmt.Sprintf(" (moved from %s)", path)
 				}
 				sim := ""
-				if info.Capabilities&firmware.CapSimulated != 0 {
+				if info.Capabilities.Simulated() {
 					sim = " (simulated)"
 				}
 				fmt.Fprintf(c.OutOrStdout(), "board back on %s%s: %s running %s%s\n", port, moved, info.Platform, info.Firmware, sim)

@@ -13,10 +13,6 @@ import (
 	"github.com/tinyprof/tinyprof/hwtest"
 )
 
-func init() {
-	moreCommands = append(moreCommands, newHealthCheck)
-}
-
 func newHealthCheck() *cobra.Command {
 	var comprehensive, asJSON bool
 	var inventory, leaseDir string

@@ -16,10 +16,6 @@ import (
 	"github.com/tinyprof/tinyprof/runbook"
 )
 
-func init() {
-	moreCommands = append(moreCommands, newIncidentReport, newJournal)
-}
-
 // stateDir is --state-dir, else TINYPROF_STATE_DIR, else the default.
 func stateDir(c *cobra.Command) (string, error) {
 	if f := c.Flag("state-dir"); f != nil && f.Value.String() != "" {

@@ -75,25 +75,6 @@ board (--sim) whose figures are modelled and always labelled as simulated.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see `tiny-profiler %s --help`)", err, c.Name())}
 	})
-	root.AddCommand(
-		newDetectDevices(),
-		newTestConnection(),
-		newSystemInfo(),
-		newResetDevice(),
-		newBenchmark(),
-		newAnalyzeModel(),
-		newQuantize(),
-		newSimulate(),
-		newPlatforms(),
-		newLeases(),
-		newInventory(),
-	)
-	for _, newCmd := range moreCommands {
-		root.AddCommand(newCmd())
-	}
+	root.AddCommand(commands()...)
 	return root
 }
-
-// moreCommands lets a command live wholly in its own file: the file's init
-// appends its constructor here.
-var moreCommands []func() *cobra.Command

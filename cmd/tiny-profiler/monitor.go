@@ -20,10 +20,6 @@ import (
 	"github.com/tinyprof/tinyprof/runbook"
 )
 
-func init() {
-	moreCommands = append(moreCommands, newMonitor)
-}
-
 func newMonitor() *cobra.Command {
 	var bf target
 	var alerts string

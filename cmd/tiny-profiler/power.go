@@ -17,8 +17,6 @@ import (
 	"github.com/tinyprof/tinyprof/power/ppk2"
 )
 
-func init() { moreCommands = append(moreCommands, newPower) }
-
 // powerFlags are the power command's options.
 type powerFlags struct {
 	meter, port, simMeter string

@@ -12,15 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/runbook"
 )
-
-func init() {
-	moreCommands = append(moreCommands, newEmergencyReset)
-}
 
 // inventoryPath is flag, else TINYPROF_INVENTORY, else the default path.
 func inventoryPath(flag string) (string, error) {
@@ -205,7 +200,7 @@ func resetOne(ctx context.Context, t resetTarget, opts device.Options) resetResu
 	defer closeFn()
 	r.Port = dev.Name()
 	old := dev.Info()
-	r.Simulated = old.Capabilities&firmware.CapSimulated != 0
+	r.Simulated = old.Capabilities.Simulated()
 	r.Method = "hard (DTR/RTS)"
 	info, err := dev.HardReset(ctx)
 	if errors.Is(err, device.ErrNoResetLines) {

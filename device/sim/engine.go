@@ -332,7 +332,7 @@ func (b *Board) modelEnd(seq uint16) {
 	b.log(firmware.LevelInfo, fmt.Sprintf("model loaded: %d params in %s", info.Parameters, region))
 }
 
-func regionCode(r platform.Region) uint8 {
+func regionCode(r platform.Region) firmware.Region {
 	switch r {
 	case platform.SRAM:
 		return firmware.RegionSRAM
@@ -343,7 +343,7 @@ func regionCode(r platform.Region) uint8 {
 }
 
 // log sends a LOG frame.
-func (b *Board) log(level uint8, text string) {
+func (b *Board) log(level firmware.LogLevel, text string) {
 	b.mu.Lock()
 	now := b.state.clockUS()
 	b.mu.Unlock()

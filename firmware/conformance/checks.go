@@ -165,7 +165,7 @@ func checkMetrics(ctx context.Context, s *session) error {
 		if m.CPULoad > 1000 {
 			bad("cpu_load %d‰ over 1000", m.CPULoad)
 		}
-		if m.HasPower && s.info != nil && s.info.Capabilities&firmware.CapPower == 0 {
+		if m.HasPower && s.info != nil && !s.info.Capabilities.Power() {
 			bad("METRICS reports power but INFO lacks the power capability")
 		}
 	}

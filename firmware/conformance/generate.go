@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/tinyprof/tinyprof/firmware"
 )
 
@@ -174,7 +175,7 @@ func checkGenerate(ctx context.Context, s *session) error {
 		errs = append(errs, fmt.Errorf("two generations with seed %d differ (-first +second):\n%s", g.Seed, diff))
 	}
 
-	if s.info != nil && s.info.Capabilities&firmware.CapCancel != 0 {
+	if s.info != nil && s.info.Capabilities.Cancel() {
 		if err := checkCancel(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("CANCEL: %w", err))
 		}

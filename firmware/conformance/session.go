@@ -252,7 +252,7 @@ func (s *session) unsolicited(m firmware.Message) bool {
 	switch m := m.(type) {
 	case *firmware.Log:
 		s.logs++
-		if m.Level < firmware.LevelError || m.Level > firmware.LevelDebug {
+		if !m.Level.Valid() {
 			s.problemf("LOG with level %d, want 1…4", m.Level)
 		}
 		return true

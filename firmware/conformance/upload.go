@@ -195,7 +195,7 @@ func uploadResumed(ctx context.Context, s *session, sum [32]byte, model []byte) 
 		if m.SHA256 != sum {
 			return fmt.Errorf("MODEL_DONE sha256 %x, want %x", m.SHA256, sum)
 		}
-		if m.Region < firmware.RegionSRAM || m.Region > firmware.RegionFlash {
+		if !m.Region.Valid() {
 			return fmt.Errorf("MODEL_DONE region %d, want 1…3", m.Region)
 		}
 		s.loaded = true
