@@ -69,10 +69,11 @@ func build(tb testing.TB, name string, sanitize bool, srcs []string, flags ...st
 	return out
 }
 
-// buildHost builds host/main.c with the agent.
-func buildHost(tb testing.TB) string {
+// buildHost builds host/main.c with the agent, with ASan and UBSan where
+// available; flags are extra compiler flags such as -DTP_MAX_PAYLOAD=64.
+func buildHost(tb testing.TB, flags ...string) string {
 	tb.Helper()
-	return build(tb, "tinyprof-host", true, []string{"host/main.c", "tinyprof_agent.c"})
+	return build(tb, "tinyprof-host", true, []string{"host/main.c", "tinyprof_agent.c"}, flags...)
 }
 
 // proc is a host agent running behind a pseudo-terminal.

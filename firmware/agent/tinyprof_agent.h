@@ -32,7 +32,8 @@ extern "C" {
 #define TP_RX_RING 256
 #endif
 /* TP_TX_STAGE is the staging buffer COBS-encoded bytes pass through on
- * their way to tp_port_write. */
+ * their way to tp_port_write: 1..32768 bytes. A frame larger than the stage
+ * is written in several pieces. */
 #ifndef TP_TX_STAGE
 #define TP_TX_STAGE 64
 #endif
@@ -56,6 +57,9 @@ extern "C" {
 #endif
 #if (TP_RX_RING & (TP_RX_RING - 1)) != 0 || TP_RX_RING > 32768
 #error "TP_RX_RING must be a power of two up to 32768"
+#endif
+#if TP_TX_STAGE < 1 || TP_TX_STAGE > 32768
+#error "TP_TX_STAGE must be within 1..32768 (its fill level is a uint16_t)"
 #endif
 
 /* Log levels for tp_agent_log. */
@@ -103,7 +107,7 @@ typedef struct tp_agent {
     uint16_t tx_len;
     uint8_t tx[TP_MAX_PAYLOAD + TP_FRAME_OVERHEAD];
     uint8_t stage[TP_TX_STAGE];
-    uint8_t stage_len;
+    uint16_t stage_len; /* TP_TX_STAGE may exceed 255 */
 
     /* model upload */
     uint8_t up_active, model_loaded;
