@@ -70,7 +70,9 @@ enum { TP_LOG_ERROR = 1, TP_LOG_WARN = 2, TP_LOG_INFO = 3, TP_LOG_DEBUG = 4 };
 enum { TP_CAP_POWER = 1, TP_CAP_CANCEL = 2, TP_CAP_PSRAM = 4 };
 
 /* tp_agent_config describes the board for INFO. The agent keeps the
- * pointer: the struct and its strings must outlive the agent. */
+ * pointer: the struct and its strings must outlive the agent. INFO must fit
+ * the payload limit, so at 64 bytes the three strings share 38 bytes: the
+ * platform is kept whole first, then the firmware, and the chip is cut. */
 typedef struct tp_agent_config {
     const char *firmware; /* e.g. "tinyprof-agent/0.1.0" */
     const char *platform; /* catalogue key, e.g. "esp32s3" */
@@ -105,6 +107,7 @@ typedef struct tp_agent {
 
     /* transmit */
     uint16_t tx_len;
+    uint8_t tx_over; /* a put did not fit tx */
     uint8_t tx[TP_MAX_PAYLOAD + TP_FRAME_OVERHEAD];
     uint8_t stage[TP_TX_STAGE];
     uint16_t stage_len; /* TP_TX_STAGE may exceed 255 */
@@ -142,7 +145,7 @@ void tp_agent_rx(tp_agent *a, const uint8_t *p, size_t n);
 int tp_agent_poll(tp_agent *a);
 
 /* tp_agent_log sends a LOG line (text need not be NUL-terminated; it is cut
- * to fit a frame). Call it from the main loop or from the tp_port_model_* and
+ * to fit the payload limit, where no UTF-8 sequence is split). Call it from the main loop or from the tp_port_model_* and
  * tp_port_gen_* hooks; never from an interrupt or tp_port_write. */
 void tp_agent_log(tp_agent *a, uint8_t level, const char *text, size_t len);
 
