@@ -18,7 +18,12 @@ import (
 	"github.com/tinyprof/tinyprof/firmware/conformance"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeBuilds()
+		os.Exit(code)
+	}))
+}
 
 // smallest is the smallest configuration size.sh measures.
 var smallest = []string{"-DTP_MAX_PAYLOAD=64", "-DTP_RX_RING=64", "-DTP_TX_STAGE=16"}
