@@ -18,24 +18,47 @@ import (
 	"github.com/tinyprof/tinyprof/firmware/conformance"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// TestConformance runs the conformance suite against the host build of
-// the agent behind a pty.
-func TestConformance(t *testing.T) {
-	p := start(t, buildHost(t))
-	require.NoError(t, conformance.Test(t.Context(), p.Master, conformance.Options{}))
-	require.True(t, p.alive(), "the agent exited")
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeBuilds()
+		os.Exit(code)
+	}))
 }
 
-// TestConformanceSmallPayload runs the suite against an agent built with
-// the smallest buffers, so that chunks, PINGs and token batches all hit
-// the limits.
-func TestConformanceSmallPayload(t *testing.T) {
-	bin := build(t, "tinyprof-host-small", true, []string{"host/main.c", "tinyprof_agent.c"},
-		"-DTP_MAX_PAYLOAD=64", "-DTP_RX_RING=64", "-DTP_TX_STAGE=8", "-DTP_MODEL_WINDOW=1", "-DTP_BATCH_TOKENS=5")
-	p := start(t, bin)
-	require.NoError(t, conformance.Test(t.Context(), p.Master, conformance.Options{}))
+// smallest is the smallest configuration size.sh measures.
+var smallest = []string{"-DTP_MAX_PAYLOAD=64", "-DTP_RX_RING=64", "-DTP_TX_STAGE=16"}
+
+// longInfo gives INFO strings that cannot all fit a 64-byte payload, the
+// chip's with multi-byte UTF-8 where a cut would fall.
+var longInfo = []string{
+	"TINYPROF_FIRMWARE=tinyprof-agent/0.1.0+build.20261201",
+	"TINYPROF_PLATFORM=esp32s3",
+	"TINYPROF_CHIP=ESP32-S3 rev0.2 — 240 MHz dual-core Xtensa LX7",
+}
+
+// TestConformance runs the conformance suite against host builds of the
+// agent behind a pty: the default build, the smallest configuration (whose
+// INFO must shrink to fit when its strings are long), smaller buffers still
+// so that chunks, PINGs and token batches all hit the limits, and a
+// transmit stage larger than any frame.
+func TestConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		env   []string
+	}{
+		{name: "default"},
+		{name: "smallest", flags: smallest},
+		{name: "smallest with long INFO strings", flags: smallest, env: longInfo},
+		{name: "small buffers", flags: []string{"-DTP_MAX_PAYLOAD=64", "-DTP_RX_RING=64", "-DTP_TX_STAGE=8", "-DTP_MODEL_WINDOW=1", "-DTP_BATCH_TOKENS=5"}},
+		{name: "stage 1100", flags: []string{"-DTP_TX_STAGE=1100"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := start(t, buildHost(t, tc.flags...), tc.env...)
+			require.NoError(t, conformance.Test(t.Context(), p.Master, conformance.Options{}))
+			require.True(t, p.alive(), "the agent exited")
+		})
+	}
 }
 
 // TestGoldenVectors checks that the agent encodes every device message of

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,28 +52,62 @@ var sanitizers = sync.OnceValue(func() bool {
 	return exec.Command(out).Run() == nil
 })
 
+// builds caches the programs build made, by name, sanitizing and flags,
+// in one directory for the test binary's run: several tests run the same
+// configuration, and each compile with the sanitizers takes a while.
+var builds struct {
+	mu   sync.Mutex
+	dir  string
+	bins map[string]string
+}
+
+// removeBuilds deletes the cached programs; TestMain calls it last.
+func removeBuilds() {
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if builds.dir != "" {
+		_ = os.RemoveAll(builds.dir)
+		builds.dir, builds.bins = "", nil
+	}
+}
+
 // build compiles the C sources (relative to this directory) into a program
-// in tb.TempDir() and returns its path. With sanitize, it uses ASan and
-// UBSan when the compiler supports them, so memory errors abort.
+// and returns its path. With sanitize, it uses ASan and UBSan when the
+// compiler supports them, so memory errors abort. A program already built
+// with the same name, sources and flags is reused.
 func build(tb testing.TB, name string, sanitize bool, srcs []string, flags ...string) string {
 	tb.Helper()
 	cc := compiler(tb)
-	out := filepath.Join(tb.TempDir(), name)
 	args := []string{"-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-I."}
 	if sanitize && sanitizers() {
 		args = append(args, "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer")
 	}
 	args = append(append(args, flags...), srcs...)
+	key := name + "\x00" + cc + "\x00" + strings.Join(args, "\x00")
+
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if bin, ok := builds.bins[key]; ok {
+		return bin
+	}
+	if builds.dir == "" {
+		dir, err := os.MkdirTemp("", "tinyprof-agent-build")
+		require.NoError(tb, err)
+		builds.dir, builds.bins = dir, map[string]string{}
+	}
+	out := filepath.Join(builds.dir, fmt.Sprintf("%s-%d", name, len(builds.bins)))
 	cmd := exec.CommandContext(tb.Context(), cc, append(args, "-o", out)...)
 	msg, err := cmd.CombinedOutput()
 	require.NoError(tb, err, "%s %s:\n%s", cc, strings.Join(args, " "), msg)
+	builds.bins[key] = out
 	return out
 }
 
-// buildHost builds host/main.c with the agent.
-func buildHost(tb testing.TB) string {
+// buildHost builds host/main.c with the agent, with ASan and UBSan where
+// available; flags are extra compiler flags such as -DTP_MAX_PAYLOAD=64.
+func buildHost(tb testing.TB, flags ...string) string {
 	tb.Helper()
-	return build(tb, "tinyprof-host", true, []string{"host/main.c", "tinyprof_agent.c"})
+	return build(tb, "tinyprof-host", true, []string{"host/main.c", "tinyprof_agent.c"}, flags...)
 }
 
 // proc is a host agent running behind a pseudo-terminal.

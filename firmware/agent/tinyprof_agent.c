@@ -28,6 +28,22 @@ enum { STOP_LENGTH = 0, STOP_EOS = 1, STOP_CANCELLED = 2 };
 #define RX_CAP ((uint16_t)(TP_MAX_PAYLOAD + TP_FRAME_OVERHEAD))
 #define TX_CAP ((uint16_t)(TP_MAX_PAYLOAD + TP_FRAME_OVERHEAD))
 
+/* Every reply must fit the smallest limit a host may state, 64 bytes, so
+ * that none is ever cut. The fixed-size ones: */
+#define METRICS_LEN 41    /* 8 + 5 * 4 + 2 + 1 + 4 + 2 + 4 */
+#define MODEL_DONE_LEN 41 /* 32 + 1 + 4 + 4 */
+#define GEN_DONE_LEN 33   /* 2 + 2 + 8 + 5 * 4 + 1 */
+/* INFO without its three strings' bytes; at 64 they share 38 bytes. */
+#define INFO_FIXED_LEN 26 /* 1 + 3 length bytes + 2 + 3 * 4 + 2 + 4 + 2 */
+/* ERROR without its text, LOG without its text. */
+#define ERROR_FIXED_LEN 3
+#define LOG_FIXED_LEN 10
+/* A TOKENS batch of one token: index, a 10-byte t0, a 5-byte id, delta 0. */
+#define TOKENS_ONE_LEN 18
+#if METRICS_LEN > 64 || MODEL_DONE_LEN > 64 || GEN_DONE_LEN > 64 || INFO_FIXED_LEN + 3 > 64 || TOKENS_ONE_LEN > 64
+#error "a fixed-size reply does not fit a 64-byte payload"
+#endif
+
 /* ---- CRC-32/ISO-HDLC, a 16-entry table: 64 bytes of flash. ---- */
 
 static const uint32_t crc_nibble[16] = {
@@ -138,6 +154,8 @@ static void put_u8(tp_agent *a, uint8_t v)
 {
     if (a->tx_len < TX_CAP)
         a->tx[a->tx_len++] = v;
+    else
+        a->tx_over = 1;
 }
 
 static void put_le(tp_agent *a, uint64_t v, int n)
@@ -164,34 +182,55 @@ static void put_bytes(tp_agent *a, const void *p, size_t n)
         put_u8(a, *b++);
 }
 
-/* put_str writes a u8-length string, cut to fit 255 bytes. */
+/* str_fit returns how many of the n bytes of s fit in most bytes (and in
+ * a string's 255), cut where no UTF-8 sequence is split. */
+static size_t str_fit(const char *s, size_t n, size_t most)
+{
+    if (most > 255)
+        most = 255;
+    if (n <= most)
+        return n;
+    while (most > 0 && ((uint8_t)s[most] & 0xC0) == 0x80)
+        most--; /* s[most], the first byte cut off, continues a sequence */
+    return most;
+}
+
+/* put_str writes a u8-length string of the first n bytes of s; the caller
+ * has cut n with str_fit. */
 static void put_str(tp_agent *a, const char *s, size_t n)
 {
-    if (n > 255)
-        n = 255;
     put_u8(a, (uint8_t)n);
     put_bytes(a, s, n);
 }
 
-static void put_cstr(tp_agent *a, const char *s)
-{
-    put_str(a, s ? s : "", s ? strlen(s) : 0);
-}
+static size_t cstr_len(const char *s) { return s ? strlen(s) : 0; }
 
 static void frame_begin(tp_agent *a, uint8_t type, uint16_t seq)
 {
     a->tx_len = 0;
+    a->tx_over = 0;
     put_u8(a, type);
     put_le(a, seq, 2);
 }
 
-/* frame_end appends the CRC and writes 0x00, the COBS encoding, 0x00. */
+static void send_log(tp_agent *a, uint8_t level, uint64_t t, const char *text, size_t n);
+
+/* frame_end appends the CRC and writes 0x00, the COBS encoding, 0x00. A
+ * reply longer than the payload limit would reach the host cut short or
+ * be refused by it, so it is not sent: a LOG says so instead. Every reply
+ * is built to fit, so this only guards against a mistake. */
 static void frame_end(tp_agent *a)
 {
     size_t i = 0, j, n;
     uint8_t code;
-    if (a->tx_len > TX_CAP - 4)
-        a->tx_len = TX_CAP - 4;
+    if (a->tx_over || a->tx_len > 3 + (size_t)a->max_payload) {
+        static const char msg[] = "reply too long: dropped";
+        uint8_t type = a->tx[0];
+        a->tx_over = 0;
+        if (type != T_LOG) /* a LOG cannot overflow; never recurse */
+            send_log(a, TP_LOG_ERROR, tp_port_time_us(), msg, sizeof msg - 1);
+        return;
+    }
     put_le(a, crc32(a->tx, a->tx_len), 4);
     n = a->tx_len;
     stage_put(a, 0);
@@ -221,18 +260,30 @@ static void send_error(tp_agent *a, uint16_t seq, uint8_t code, uint8_t req, con
     frame_begin(a, T_ERROR, seq);
     put_u8(a, code);
     put_u8(a, req);
-    put_cstr(a, text);
+    put_str(a, text, str_fit(text, strlen(text), (size_t)a->max_payload - ERROR_FIXED_LEN));
     frame_end(a);
 }
 
+/* send_info sends INFO cut to the payload limit: the strings share what
+ * the fixed fields leave (38 bytes at 64). The platform, a catalogue key
+ * the host looks up, is kept whole first, then the firmware; the chip, a
+ * description, takes the rest. Each keeps a byte for those after it, as
+ * none may be empty. */
 static void send_info(tp_agent *a, uint16_t seq)
 {
     const tp_agent_config *c = a->cfg;
+    size_t room = (size_t)a->max_payload - INFO_FIXED_LEN;
+    size_t fw = cstr_len(c->firmware), pl = cstr_len(c->platform), ch = cstr_len(c->chip);
+    pl = str_fit(c->platform, pl, room - (fw > 0) - (ch > 0));
+    room -= pl;
+    fw = str_fit(c->firmware, fw, room - (ch > 0));
+    room -= fw;
+    ch = str_fit(c->chip, ch, room);
     frame_begin(a, T_INFO, seq);
     put_u8(a, TP_PROTOCOL_VERSION);
-    put_cstr(a, c->firmware);
-    put_cstr(a, c->platform);
-    put_cstr(a, c->chip);
+    put_str(a, c->firmware, fw);
+    put_str(a, c->platform, pl);
+    put_str(a, c->chip, ch);
     put_le(a, c->cpu_mhz, 2);
     put_le(a, c->sram, 4);
     put_le(a, c->psram, 4);
@@ -281,11 +332,10 @@ static void send_metrics(tp_agent *a, uint16_t seq, uint64_t uptime, const tp_me
 
 static void send_log(tp_agent *a, uint8_t level, uint64_t t, const char *text, size_t n)
 {
-    size_t room = (size_t)a->max_payload - 10; /* level, time, length */
     frame_begin(a, T_LOG, 0);
     put_u8(a, level);
     put_le(a, t, 8);
-    put_str(a, text, n < room ? n : room);
+    put_str(a, text, str_fit(text, n, (size_t)a->max_payload - LOG_FIXED_LEN));
     frame_end(a);
 }
 
@@ -542,6 +592,10 @@ static void dispatch(tp_agent *a, uint8_t type, uint16_t seq, rd *r)
         on_hello(a, seq, r);
         break;
     case T_PING:
+        if (r->n > a->max_payload) { /* it fits our limit, not the host's */
+            send_error(a, seq, TP_ERR_BAD_REQUEST, T_PING, "PING over the host's payload limit");
+            break;
+        }
         frame_begin(a, T_PONG, seq);
         put_bytes(a, r->p, r->n);
         frame_end(a);

@@ -32,7 +32,8 @@ extern "C" {
 #define TP_RX_RING 256
 #endif
 /* TP_TX_STAGE is the staging buffer COBS-encoded bytes pass through on
- * their way to tp_port_write. */
+ * their way to tp_port_write: 1..32768 bytes. A frame larger than the stage
+ * is written in several pieces. */
 #ifndef TP_TX_STAGE
 #define TP_TX_STAGE 64
 #endif
@@ -57,6 +58,9 @@ extern "C" {
 #if (TP_RX_RING & (TP_RX_RING - 1)) != 0 || TP_RX_RING > 32768
 #error "TP_RX_RING must be a power of two up to 32768"
 #endif
+#if TP_TX_STAGE < 1 || TP_TX_STAGE > 32768
+#error "TP_TX_STAGE must be within 1..32768 (its fill level is a uint16_t)"
+#endif
 
 /* Log levels for tp_agent_log. */
 enum { TP_LOG_ERROR = 1, TP_LOG_WARN = 2, TP_LOG_INFO = 3, TP_LOG_DEBUG = 4 };
@@ -66,7 +70,9 @@ enum { TP_LOG_ERROR = 1, TP_LOG_WARN = 2, TP_LOG_INFO = 3, TP_LOG_DEBUG = 4 };
 enum { TP_CAP_POWER = 1, TP_CAP_CANCEL = 2, TP_CAP_PSRAM = 4 };
 
 /* tp_agent_config describes the board for INFO. The agent keeps the
- * pointer: the struct and its strings must outlive the agent. */
+ * pointer: the struct and its strings must outlive the agent. INFO must fit
+ * the payload limit, so at 64 bytes the three strings share 38 bytes: the
+ * platform is kept whole first, then the firmware, and the chip is cut. */
 typedef struct tp_agent_config {
     const char *firmware; /* e.g. "tinyprof-agent/0.1.0" */
     const char *platform; /* catalogue key, e.g. "esp32s3" */
@@ -101,9 +107,10 @@ typedef struct tp_agent {
 
     /* transmit */
     uint16_t tx_len;
+    uint8_t tx_over; /* a put did not fit tx */
     uint8_t tx[TP_MAX_PAYLOAD + TP_FRAME_OVERHEAD];
     uint8_t stage[TP_TX_STAGE];
-    uint8_t stage_len;
+    uint16_t stage_len; /* TP_TX_STAGE may exceed 255 */
 
     /* model upload */
     uint8_t up_active, model_loaded;
@@ -138,7 +145,7 @@ void tp_agent_rx(tp_agent *a, const uint8_t *p, size_t n);
 int tp_agent_poll(tp_agent *a);
 
 /* tp_agent_log sends a LOG line (text need not be NUL-terminated; it is cut
- * to fit a frame). Call it from the main loop or from the tp_port_model_* and
+ * to fit the payload limit, where no UTF-8 sequence is split). Call it from the main loop or from the tp_port_model_* and
  * tp_port_gen_* hooks; never from an interrupt or tp_port_write. */
 void tp_agent_log(tp_agent *a, uint8_t level, const char *text, size_t len);
 

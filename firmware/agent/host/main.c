@@ -6,7 +6,10 @@
  *   cc -std=c99 -O2 -I.. main.c ../tinyprof_agent.c -o tinyprof-host
  *
  * The environment variable TINYPROF_TOKEN_US sets the simulated time per
- * token (default 100 µs).
+ * token (default 100 µs). TINYPROF_FIRMWARE, TINYPROF_PLATFORM and
+ * TINYPROF_CHIP replace INFO's strings, and TINYPROF_BOOT_LOG is sent as a
+ * LOG line after the boot INFO, so that tests can give the agent text longer
+ * than its payload limit.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -148,17 +151,30 @@ int tp_port_gen_next(tp_gen *g, uint32_t *token)
     return 1;
 }
 
+/* env_or returns the environment variable name, or def if it is unset. */
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v ? v : def;
+}
+
 int main(void)
 {
-    static const tp_agent_config cfg = {
+    static tp_agent_config cfg = {
         "tinyprof-agent/0.1.0", "host", "host build", 1000, 512u * 1024, 0, 4u << 20, TP_CAP_CANCEL};
     uint8_t buf[TP_RX_RING];
     const char *env = getenv("TINYPROF_TOKEN_US");
+    const char *boot_log = getenv("TINYPROF_BOOT_LOG");
     if (env)
         token_us = atol(env);
+    cfg.firmware = env_or("TINYPROF_FIRMWARE", cfg.firmware);
+    cfg.platform = env_or("TINYPROF_PLATFORM", cfg.platform);
+    cfg.chip = env_or("TINYPROF_CHIP", cfg.chip);
     boot_ns = now_ns();
     boot_text();
     tp_agent_init(&agent, &cfg);
+    if (boot_log)
+        tp_agent_log(&agent, TP_LOG_INFO, boot_log, strlen(boot_log));
     for (;;) {
         struct pollfd pfd;
         int busy = tp_agent_poll(&agent);
