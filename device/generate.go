@@ -98,18 +98,17 @@ func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation
 
 	c := d.begin()
 	defer d.end(c)
-	lost := 0 // reads of the attempts lost to corruption
+	s := newSampler(req.SampleEvery, d.opts.Timeout, time.Now)
 	for attempt := 0; ; attempt++ {
-		g, damaged, reads, err := d.generateOnce(ctx, c, msg, req.OnToken, req.SampleEvery)
+		g, damaged, err := d.generateOnce(ctx, c, msg, req.OnToken, s)
 		if err != nil || !damaged {
 			if g != nil {
 				g.Retries = attempt
-				g.SamplesLost += lost
-				g.Reads = lost + reads
+				s.report(g)
 			}
 			return g, err
 		}
-		lost += reads
+		s.retry()
 		if attempt >= d.opts.Retries {
 			d.stopGenerating(c) // do not leave the board BUSY for the next request
 			return nil, d.errorf(op, CodeCRC, fmt.Errorf("token batches lost in %d runs", attempt+1), "check the cable, baud rate and ground")
@@ -119,27 +118,18 @@ func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation
 	}
 }
 
-// generateOnce runs one attempt. damaged reports lost frames, in which case
-// the caller cancels and retries; reads counts the memory reads it sent.
-func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Generate, onToken func(int, firmware.Token), every time.Duration) (g *Generation, damaged bool, reads int, err error) {
+// generateOnce runs one attempt, reading memory as s decides. damaged
+// reports lost frames, in which case the caller cancels and retries.
+func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Generate, onToken func(int, firmware.Token), s *sampler) (g *Generation, damaged bool, err error) {
 	const op = "generate"
 	if err := d.send(ctx, op, c.Seq(), msg); err != nil {
-		return nil, false, 0, err
+		return nil, false, err
 	}
+	s.start()
 	g = &Generation{}
 	sawBad, heard := false, false
-	lastAsk, asking := time.Now(), false // the memory read in flight
-	batchesSince := 0                    // TOKENS batches since it was sent
 	for {
-		if asking && batchesSince >= 2 && time.Since(lastAsk) > d.opts.Timeout {
-			// The board answers between two tokens, so its answer would
-			// have come before a second batch: it, or the request, was
-			// corrupted on the way. Give up on it, and on reading during
-			// this generation: a late answer would be taken for the next
-			// read's, and the power figures are lost anyway.
-			asking, every = false, 0
-			g.SamplesLost++
-		}
+		s.expire()
 		// Nothing comes until the board has processed the prompt, which on
 		// a big model or a long prompt takes far longer than a round trip.
 		wait := d.opts.Timeout
@@ -149,48 +139,39 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 		in, err := d.recv(ctx, c, wait)
 		switch {
 		case err == errAttemptTimeout && sawBad:
-			return nil, true, reads, nil // the GEN_DONE was probably the corrupted frame
+			return nil, true, nil // the GEN_DONE was probably the corrupted frame
 		case err == errAttemptTimeout:
 			d.stopGenerating(c)
-			return nil, false, reads, d.errorf(op, CodeTimeout, fmt.Errorf("no frame for %v after %d tokens", wait, len(g.Tokens)),
+			return nil, false, d.errorf(op, CodeTimeout, fmt.Errorf("no frame for %v after %d tokens", wait, len(g.Tokens)),
 				"the board stopped mid-generation; check its log (debug-device)")
 		case err != nil:
 			d.stopGenerating(c)
-			return nil, false, reads, d.errorf(op, CodeTimeout, err, fmt.Sprintf("cancelled after %d tokens", len(g.Tokens)))
-		case in.bad && isDeviceBadFrame(in) && asking:
-			// Most likely our memory read was damaged on the way; it
-			// will not be answered. Count it lost: it cannot be known.
-			asking, every = false, 0
-			g.SamplesLost++
+			return nil, false, d.errorf(op, CodeTimeout, err, fmt.Sprintf("cancelled after %d tokens", len(g.Tokens)))
+		case in.bad && isDeviceBadFrame(in) && s.corrupted():
 			continue
 		case in.bad:
 			if isDeviceBadFrame(in) && len(g.Tokens) == 0 {
-				return nil, true, reads, nil // our GENERATE was corrupted
+				return nil, true, nil // our GENERATE was corrupted
 			}
 			sawBad = true
 			continue
 		}
 		if e, ok := in.msg.(*firmware.Error); ok && e.Request == firmware.TypeGetMetrics {
-			// A refusal of the read in flight (firmware that cannot
-			// sample mid-generation), or the late one of a read given up
-			// on: either way not the generation's end.
-			g.SamplingRefused = g.SamplingRefused || asking
-			asking, every = false, 0
+			// A refusal of the read in flight, or the late one of a read
+			// given up on: either way not the generation's end.
+			s.refuse()
 			continue
 		}
 		if done, err := d.checkInbound(op, in); done {
-			return nil, false, reads, err
+			return nil, false, err
 		}
 		heard = true
 		switch m := in.msg.(type) {
 		case *firmware.Metrics:
-			if asking {
-				g.Samples = append(g.Samples, *m)
-				asking = false
-			}
+			s.answer(*m)
 		case *firmware.Tokens:
 			if int(m.Index) != len(g.Tokens) {
-				return nil, true, reads, nil // a batch was lost
+				return nil, true, nil // a batch was lost
 			}
 			for _, t := range m.Tokens {
 				if onToken != nil {
@@ -198,24 +179,22 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 				}
 				g.Tokens = append(g.Tokens, t)
 			}
-			batchesSince++
+			if s.batch() {
+				if err := d.send(ctx, op, c.Seq(), &firmware.GetMetrics{}); err != nil {
+					d.stopGenerating(c)
+					return nil, false, err
+				}
+				s.sent()
+			}
 		case *firmware.GenDone:
 			if int(m.Tokens) != len(g.Tokens) {
-				return nil, true, reads, nil
+				return nil, true, nil
 			}
 			g.Summary = *m
-			if asking {
-				d.awaitSample(ctx, c, g)
+			if s.pending() {
+				d.awaitSample(ctx, c, s)
 			}
-			return g, false, reads, nil
-		}
-		if _, batch := in.msg.(*firmware.Tokens); batch && every > 0 && !asking && time.Since(lastAsk) >= every {
-			if err := d.send(ctx, op, c.Seq(), &firmware.GetMetrics{}); err != nil {
-				d.stopGenerating(c)
-				return nil, false, reads, err
-			}
-			lastAsk, asking, batchesSince = time.Now(), true, 0
-			reads++
+			return g, false, nil
 		}
 	}
 }
@@ -224,7 +203,7 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 // the generation ended: a board answers it after GEN_DONE, and the next
 // request must not start until it has, or that answer would reset the
 // power average the next METRICS reports.
-func (d *Device) awaitSample(ctx context.Context, c *call, g *Generation) {
+func (d *Device) awaitSample(ctx context.Context, c *call, s *sampler) {
 	for {
 		in, err := d.recv(ctx, c, d.opts.Timeout)
 		switch {
@@ -232,18 +211,18 @@ func (d *Device) awaitSample(ctx context.Context, c *call, g *Generation) {
 			// The board rebooted after GEN_DONE: the next request must
 			// learn of it, as it would have between requests.
 			d.rebooted.Store(in.msg.(*firmware.Info))
-			g.SamplesLost++
+			s.lose()
 			return
 		case err != nil || in.closed || in.bad:
-			g.SamplesLost++
+			s.lose()
 			return
 		}
 		switch m := in.msg.(type) {
 		case *firmware.Metrics:
-			g.Samples = append(g.Samples, *m)
+			s.answer(*m)
 			return
 		case *firmware.Error:
-			g.SamplingRefused = true
+			s.refuse()
 			return
 		}
 	}

@@ -134,6 +134,12 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 	if !bytes.Equal(done.SHA256[:], sum[:]) {
 		return nil, d.errorf(op, CodeBadResponse, fmt.Errorf("board verified SHA-256 %x, host sent %x", done.SHA256[:8], sum[:8]), "retry the upload")
 	}
+	if !done.Region.Valid() {
+		// The weights are loaded, but where is unknown: a report would
+		// print "region 7" in its weights-in line. Conformance rejects it.
+		return nil, d.errorf(op, CodeBadResponse, fmt.Errorf("board loaded the model into unknown memory region %d", uint8(done.Region)),
+			"MODEL_DONE must report region 1 (SRAM), 2 (PSRAM) or 3 (flash); update the firmware, or fix its port's tp_model_info.region")
+	}
 	res.Region = done.Region.String()
 	res.Bytes, res.Parameters = int64(done.Bytes), int64(done.Parameters)
 	res.Duration = time.Since(start)
