@@ -15,7 +15,10 @@ import (
 // Options configures Test. The zero value is usable.
 type Options struct {
 	// Model is the model Test uploads. Nil means 6000 pseudo-random bytes,
-	// which the host build of the C agent and the simulator accept.
+	// which only a board without a real model parser accepts (the host
+	// build of the C agent with its stand-in generator). A board that
+	// parses models — the simulator, our runtime — needs a real model file
+	// here (e.g. a fixtures model), or AllowUnsupportedFormat.
 	Model []byte
 	// ModelName is sent in MODEL_BEGIN. Empty means "conformance.bin".
 	ModelName string
