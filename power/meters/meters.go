@@ -205,7 +205,7 @@ func (k Kind) CheckSupply(v power.Voltage) error {
 func (k Kind) CheckLogicBit(bit uint) error {
 	switch {
 	case k.LogicInputs == 0 && bit != 0:
-		return fmt.Errorf("the %s has no logic inputs: wire the board's GPIO to its %s and remove logic-bit", k.Short, k.EventInput)
+		return fmt.Errorf("logic-bit %d: the %s has no logic inputs: wire the board's GPIO to its %s and remove logic-bit", bit, k.Short, k.EventInput)
 	case k.LogicInputs > 0 && bit >= k.LogicInputs:
 		return fmt.Errorf("logic-bit %d: the %s has inputs D0–D%d", bit, k.Short, k.LogicInputs-1)
 	}

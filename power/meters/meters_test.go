@@ -41,7 +41,7 @@ func TestChecks(t *testing.T) {
 		{"ppk2", 3.3, 8, "logic-bit 8: the PPK2 has inputs D0–D7"},
 		{"lpm01a", 1.8, 0, ""},
 		{"lpm01a", 5, 0, "supply 5V outside the LPM01A's 1.8–3.3V"},
-		{"lpm01a", 3, 1, "the LPM01A has no logic inputs: wire the board's GPIO to its event input D7 and remove logic-bit"},
+		{"lpm01a", 3, 1, "logic-bit 1: the LPM01A has no logic inputs: wire the board's GPIO to its event input D7 and remove logic-bit"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%v/%d", tt.kind, tt.supply, tt.bit), func(t *testing.T) {

@@ -1,11 +1,10 @@
-package hwtest
+package lab
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -364,16 +363,4 @@ func (inv *Inventory) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// DefaultInventoryPath returns where the inventory is looked for when
-// neither -hwtest.inventory nor TINYPROF_INVENTORY names one:
-// $XDG_CONFIG_HOME/tinyprof/inventory.yaml, i.e. usually
-// ~/.config/tinyprof/inventory.yaml on Linux (os.UserConfigDir).
-func DefaultInventoryPath() (string, error) {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("no default inventory path (set TINYPROF_INVENTORY): %w", err)
-	}
-	return filepath.Join(dir, "tinyprof", "inventory.yaml"), nil
 }
