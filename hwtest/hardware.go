@@ -33,7 +33,7 @@ func buildBoards(cfg Config) ([]lab.Entry, error) {
 	}
 	var boards []lab.Entry
 	for _, e := range inv.Boards {
-		if !e.Sim {
+		if e.Kind() == lab.KindReal {
 			boards = append(boards, e)
 		}
 	}

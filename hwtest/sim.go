@@ -48,7 +48,7 @@ func buildBoards(cfg Config) ([]lab.Entry, error) {
 	}
 	var boards []lab.Entry
 	for _, e := range inv.Boards {
-		if e.Sim {
+		if e.Kind() == lab.KindSimulated {
 			boards = append(boards, e)
 		}
 	}
