@@ -15,9 +15,11 @@
 //     to do. device/platform is the catalogue of boards; device/sim is a
 //     simulated board behind a real pseudo-terminal, shaped like
 //     net/http/httptest, whose figures are modelled and labelled so.
-//   - hwtest: leases boards to tests across processes, with an inventory,
-//     health checks and quarantine; simulated boards by default, real ones
-//     under -tags=hardware.
+//   - lab: runs a lab of boards — the inventory, lab.Connect (the one way
+//     to open a real or simulated board), leases across processes, health
+//     checks and quarantine — for the CLI and for hwtest.
+//   - hwtest: what a test calls to lease a board (hwtest.Lease);
+//     simulated boards by default, real ones under -tags=hardware.
 //   - bench: profiles as numbers — Profile for the CLI, with tables, JSON
 //     and the Go benchmark format that benchstat compares.
 //   - model: reads GGUF and llama2.c files, estimates memory per platform,

@@ -1,16 +1,13 @@
 package hwtest
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
-	"time"
+	"context"
+	"testing"
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
-	"github.com/tinyprof/tinyprof/internal/atomicfile"
+	"github.com/tinyprof/tinyprof/lab"
+	"github.com/tinyprof/tinyprof/power"
 )
 
 // Board is a leased board: a connected *device.Device (its methods are
@@ -22,91 +19,48 @@ import (
 type Board struct {
 	*device.Device
 	// Entry is the board's inventory entry.
-	Entry Entry
+	Entry lab.Entry
 	// Holder is the lease record written for this lease.
-	Holder Holder
+	Holder lab.Holder
 
-	log     *boardLog
-	sim     *sim.Board // the simulated board behind a sim entry, if known
-	release func() error
-	recheck func() error
-	once    sync.Once
-	relErr  error
+	lease *lab.Lease
 }
 
 // Log returns every line the board printed, and the notes hwtest made
 // (health checks, resets), since the lease began, oldest first. Unlike
 // Device.Logs it is not a bounded ring: up to a million lines are kept.
-func (b *Board) Log() []device.LogLine { return b.log.snapshot() }
+func (b *Board) Log() []device.LogLine { return b.lease.Log.Lines() }
 
 // Release closes the connection and ends the lease. It is safe to call
 // more than once.
-func (b *Board) Release() error {
-	b.once.Do(func() { b.relErr = b.release() })
-	return b.relErr
-}
+func (b *Board) Release() error { return b.lease.Release() }
 
-// boardLog keeps every log line of one lease.
-type boardLog struct {
-	mu      sync.Mutex
-	lines   []device.LogLine
-	dropped int
-}
+// Sim returns the simulated board behind a leased sim entry, or nil for a
+// real board. Tests use it to compare measurements with what the
+// simulator modelled.
+func (b *Board) Sim() *sim.Board { return b.lease.Conn.Sim }
 
-const maxLogLines = 1 << 20
-
-func (l *boardLog) add(ll device.LogLine) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.lines) >= maxLogLines {
-		l.dropped++
-		return
+// Meter opens the power meter the board's inventory entry binds (see
+// lab.MeterBinding) and closes it when the test ends. A simulated board
+// gets a simulated meter of the entry's kind, speaking the real protocol
+// behind a pty, driven by the board's modelled power and wired to its
+// "generation active" GPIO; its figures are labelled simulated. A board
+// with no meter bound fails the test; use OpenMeter to branch on
+// lab.ErrNoMeter instead.
+func (b *Board) Meter(tb testing.TB) power.Meter {
+	tb.Helper()
+	m, closeFn, err := b.OpenMeter(tb.Context())
+	if err != nil {
+		tb.Fatalf("hwtest: %v", err)
 	}
-	l.lines = append(l.lines, ll)
+	tb.Cleanup(closeFn)
+	return m
 }
 
-func (l *boardLog) note(format string, args ...any) {
-	l.add(device.LogLine{Time: time.Now(), Text: "hwtest: " + fmt.Sprintf(format, args...), Host: true})
-}
-
-func (l *boardLog) snapshot() []device.LogLine {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]device.LogLine(nil), l.lines...)
-}
-
-// FormatLog renders log lines one per line: host time, then the board's
-// own timestamp and level for LOG messages.
-func FormatLog(lines []device.LogLine) string {
-	var b strings.Builder
-	for _, l := range lines {
-		b.WriteString(l.Time.Format("15:04:05.000"))
-		switch {
-		case l.Host:
-			b.WriteString(" host  ")
-		case l.Raw:
-			b.WriteString(" raw   ")
-		default:
-			fmt.Fprintf(&b, " [%d] %d.%06ds ", l.Level, l.DeviceUS/1e6, l.DeviceUS%1e6)
-		}
-		b.WriteString(strings.TrimRight(l.Text, "\r\n"))
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// write writes the log of board id as ID.log in dir and returns its path.
-func (l *boardLog) write(dir, id string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, fileName(id)+".log")
-	text := FormatLog(l.snapshot())
-	l.mu.Lock()
-	d := l.dropped
-	l.mu.Unlock()
-	if d > 0 {
-		text += fmt.Sprintf("(%d further lines dropped)\n", d)
-	}
-	return path, atomicfile.WriteFile(path, []byte(text), 0o644)
+// OpenMeter is Meter for callers that are not tests: the caller must call
+// the returned function to close the meter (and a simulated meter's pty).
+// A board whose entry binds no meter yields an error matching
+// lab.ErrNoMeter.
+func (b *Board) OpenMeter(ctx context.Context) (power.Meter, func(), error) {
+	return lab.OpenMeter(ctx, b.lease.Conn)
 }

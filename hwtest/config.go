@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tinyprof/tinyprof/lab"
 )
 
 // Config is what a test binary is told from outside: each field has a flag,
@@ -16,7 +18,7 @@ import (
 // sets the flag's default. The zero Config is usable.
 type Config struct {
 	// Inventory is the inventory file (-hwtest.inventory, TINYPROF_INVENTORY).
-	// Default: DefaultInventoryPath in the hardware build; in the simulated
+	// Default: lab.DefaultInventoryPath in the hardware build; in the simulated
 	// build, none: boards come from the platform catalogue.
 	Inventory string
 	// Device pins every lease to the board with this id (-hwtest.device,
@@ -33,10 +35,11 @@ type Config struct {
 	// (-hwtest.logdir, TINYPROF_LOGDIR). Default: t.ArtifactDir().
 	LogDir string
 	// LeaseDir holds the locks and health records (-hwtest.leasedir,
-	// TINYPROF_LEASE_DIR). Default: DefaultLeaseDir.
+	// TINYPROF_LEASE_DIR). Default: lab.DefaultLeaseDir in the hardware build,
+	// SimLeaseDir in the simulated one.
 	LeaseDir string
 	// JournalDir is where lease, health and fault events are journalled
-	// (-hwtest.journal, TINYPROF_JOURNAL). Default: DefaultJournalDir in
+	// (-hwtest.journal, TINYPROF_JOURNAL). Default: lab.DefaultJournalDir in
 	// the hardware build or when TINYPROF_STATE_DIR is set; none otherwise.
 	JournalDir string
 	// FailInfra makes infrastructure failures (no board could be leased, a
@@ -47,7 +50,7 @@ type Config struct {
 
 // The environment variables that set Config's defaults.
 const (
-	EnvInventory    = "TINYPROF_INVENTORY"
+	EnvInventory    = lab.EnvInventory
 	EnvDevice       = "TINYPROF_DEVICE"
 	EnvPlatform     = "TINYPROF_PLATFORM"
 	EnvLeaseTimeout = "TINYPROF_LEASE_TIMEOUT"
@@ -55,6 +58,8 @@ const (
 	EnvLeaseDir     = "TINYPROF_LEASE_DIR"
 	EnvFailInfra    = "TINYPROF_FAIL_INFRA"
 	EnvJournal      = "TINYPROF_JOURNAL"
+	// EnvStateDir moves every default directory (see lab.DefaultStateDir).
+	EnvStateDir = lab.EnvStateDir
 )
 
 // ConfigFromEnv returns the Config the environment describes.
@@ -127,35 +132,6 @@ func currentConfig() (Config, error) {
 		return *flagConfig, envErr
 	}
 	return ConfigFromEnv()
-}
-
-// DefaultStateDir returns the directory for tinyprof's machine-local
-// state: $TINYPROF_STATE_DIR if set, else $XDG_STATE_HOME/tinyprof, else
-// ~/.local/state/tinyprof.
-func DefaultStateDir() (string, error) {
-	if d := os.Getenv(EnvStateDir); d != "" {
-		return filepath.Abs(d)
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
-		return filepath.Join(d, "tinyprof"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no state directory (set XDG_STATE_HOME or %s): %w", EnvLeaseDir, err)
-	}
-	return filepath.Join(home, ".local", "state", "tinyprof"), nil
-}
-
-// DefaultLeaseDir returns the lease directory for real boards,
-// DefaultStateDir()/leases; `tiny-profiler leases` lists it. The simulated
-// build defaults to a directory under os.TempDir instead (see
-// SimLeaseDir), so simulated runs never touch the lab's records.
-func DefaultLeaseDir() (string, error) {
-	d, err := DefaultStateDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(d, "leases"), nil
 }
 
 // SimLeaseDir returns the default lease directory of the simulated build:

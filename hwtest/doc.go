@@ -6,6 +6,13 @@
 // No extra runner is needed, and it is safe under go test -p N ./...,
 // where packages run as separate processes at once.
 //
+// Package hwtest is what a test calls: Lease, LeaseN and LeaseEEMBC, the
+// constraints, the -hwtest.* flags and Main, and the split between the
+// simulated and the hardware build. Running the lab itself — the
+// inventory, the lease store, connecting, health checks and quarantine,
+// the journal — is package lab, which the tiny-profiler CLI uses too; a
+// hwtest.Lab is a *lab.Lab with the test binary's Config.
+//
 // # Simulated and real boards
 //
 // Which boards serve a lease is chosen when the test is compiled. In the
@@ -35,12 +42,13 @@
 //
 // # Leases
 //
-// A lease is an OS file lock (see FlockStore) in the lease directory, so it
-// excludes other tests in this process and in every other process on the
-// host, and the kernel drops it when its holder dies: a kill -9 never
+// A lease is an OS file lock (see lab.FlockStore) in the lease directory,
+// so it excludes other tests in this process and in every other process on
+// the host, and the kernel drops it when its holder dies: a kill -9 never
 // strands a board. The lock file records the holder's pid, host, test and
-// start time; ListLeases reports them (`tiny-profiler leases`). Store is the
-// interface a lease store for several hosts would implement.
+// start time; lab.ListLeases reports them (`tiny-profiler leases`).
+// lab.Store is the interface a lease store for several hosts would
+// implement.
 //
 // # Health and quarantine
 //
@@ -49,7 +57,7 @@
 // one) it should. A board that fails is reset once and checked again; if it
 // fails again it is quarantined — status, reason and time recorded beside
 // its lock — and the next candidate is tried. A quarantined board stays out
-// until Lab.RecheckAfter has passed and a health check passes it again.
+// until lab.Lab.RecheckAfter has passed and a health check passes it again.
 // When a test fails, its boards are asked for a quick answer (a PING, or
 // name% for an EEMBC board) before their leases end; a board that no
 // longer answers is quarantined as well, with the test named in the reason,
@@ -62,7 +70,7 @@
 // # Flags
 //
 // Main, for TestMain, registers -hwtest.inventory, -hwtest.device,
-// -hwtest.platform, -hwtest.lease-timeout, -hwtest.logdir, -hwtest.leasedir
-// and -hwtest.fail-infra; each takes its default from an environment
-// variable (TINYPROF_INVENTORY, … see Config).
+// -hwtest.platform, -hwtest.lease-timeout, -hwtest.logdir, -hwtest.leasedir,
+// -hwtest.journal and -hwtest.fail-infra; each takes its default from an
+// environment variable (TINYPROF_INVENTORY, … see Config).
 package hwtest

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tinyprof/tinyprof/lab"
 )
 
 // Lease returns an exclusive, healthy, freshly reset board matching cs for
@@ -49,7 +51,7 @@ func LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 // be set up.
 func defaultLabFor(tb testing.TB) *Lab {
 	tb.Helper()
-	lab, err := DefaultLab()
+	l, err := DefaultLab()
 	if errors.Is(err, fs.ErrNotExist) {
 		cfg, _ := currentConfig()
 		(&Lab{Config: cfg}).Infrastructure(tb, err) // no inventory on this host: not a test failure
@@ -57,7 +59,7 @@ func defaultLabFor(tb testing.TB) *Lab {
 	if err != nil {
 		tb.Fatalf("hwtest: %v", err)
 	}
-	return lab
+	return l
 }
 
 // Lease is the package-level Lease on l.
@@ -71,6 +73,7 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 	tb.Helper()
 	if n < 1 {
 		tb.Fatalf("hwtest: LeaseN(%d): need at least one board", n)
+		return nil // reached only under a fake TB
 	}
 	ctx, cancel := l.waitContext(tb, time.Now())
 	defer cancel()
@@ -89,22 +92,23 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 		if info := b.Info(); info != nil {
 			tb.Attr("hwtest.firmware"+suffix, strings.ReplaceAll(info.Firmware, " ", "_"))
 		}
-		tb.Cleanup(func() { l.finish(tb, b.Entry.ID, b.log, b.recheck, b.Release) })
+		tb.Cleanup(func() { l.finish(tb, b.lease) })
 	}
 	return boards
 }
 
-// finish ends the lease of board id with release and, if the test
-// failed, asks the board for a quick answer first (recheck), quarantining
-// it if it no longer gives one, and attaches its log.
-func (l *Lab) finish(tb testing.TB, id string, log *boardLog, recheck, release func() error) {
+// finish ends lease le and, if the test failed, asks the board for a
+// quick answer first (lab.Lease.Recheck), quarantining it if it no longer
+// gives one, and attaches its log.
+func (l *Lab) finish(tb testing.TB, le *lab.Lease) {
 	tb.Helper()
-	if tb.Failed() && recheck != nil {
-		if err := recheck(); err != nil {
+	id := le.Entry.ID
+	if tb.Failed() {
+		if err := le.Recheck(); err != nil {
 			tb.Logf("hwtest: %v", err)
 		}
 	}
-	if err := release(); err != nil {
+	if err := le.Release(); err != nil {
 		tb.Logf("hwtest: releasing %s: %v", id, err)
 	}
 	if !tb.Failed() {
@@ -116,8 +120,8 @@ func (l *Lab) finish(tb testing.TB, id string, log *boardLog, recheck, release f
 	} else {
 		dir = tb.ArtifactDir()
 	}
-	lines := log.snapshot()
-	path, err := log.write(dir, id)
+	lines := le.Log.Lines()
+	path, err := le.Log.Write(dir, id)
 	if err != nil {
 		tb.Logf("hwtest: writing the log of %s: %v", id, err)
 		path = "(not written)"
@@ -125,7 +129,7 @@ func (l *Lab) finish(tb testing.TB, id string, log *boardLog, recheck, release f
 	const show = 200
 	shown := lines[max(0, len(lines)-show):]
 	tb.Logf("hwtest: board %s printed %d lines (all in %s); the last %d:\n%s",
-		id, len(lines), path, len(shown), FormatLog(shown))
+		id, len(lines), path, len(shown), lab.FormatLog(shown))
 }
 
 // waitContext bounds the wait for a board: by -hwtest.lease-timeout and by
@@ -162,8 +166,8 @@ func cleanupMargin(left time.Duration) time.Duration {
 func (l *Lab) Infrastructure(tb testing.TB, err error) {
 	tb.Helper()
 	msg := "infrastructure: " + err.Error()
-	var le *LeaseError
-	if errors.As(err, &le) && errors.Is(le.Err, ErrNoMatch) {
+	var le *lab.LeaseError
+	if errors.As(err, &le) && errors.Is(le.Err, lab.ErrNoMatch) {
 		msg += " (check -hwtest.inventory, -hwtest.platform and -hwtest.device)"
 	}
 	if l.Config.FailInfra {
@@ -175,9 +179,9 @@ func (l *Lab) Infrastructure(tb testing.TB, err error) {
 // Infrastructure is Lab.Infrastructure on the DefaultLab.
 func Infrastructure(tb testing.TB, err error) {
 	tb.Helper()
-	lab, lerr := DefaultLab()
+	l, lerr := DefaultLab()
 	if lerr != nil {
-		lab = &Lab{}
+		l = &Lab{}
 	}
-	lab.Infrastructure(tb, err)
+	l.Infrastructure(tb, err)
 }

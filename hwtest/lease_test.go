@@ -2,11 +2,9 @@ package hwtest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,99 +13,75 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/lab"
 )
 
 // simBoards returns n simulated inventory entries of platform p.
-func simBoards(p string, ids ...string) []Entry {
-	var out []Entry
+func simBoards(p string, ids ...string) []lab.Entry {
+	var out []lab.Entry
 	for _, id := range ids {
-		out = append(out, Entry{ID: id, Platform: p, Sim: true, State: Good, Protocol: "tinyprof"})
+		out = append(out, lab.Entry{ID: id, Platform: p, Sim: true, State: lab.Good, Protocol: lab.ProtocolTinyprof})
 	}
 	return out
 }
 
 // testLab is a Lab over boards with its own lease directory.
-func testLab(t *testing.T, boards ...Entry) *Lab {
+func testLab(t *testing.T, boards ...lab.Entry) *Lab {
 	t.Helper()
-	st, err := NewFlockStore(t.TempDir())
+	st, err := lab.NewFlockStore(t.TempDir())
 	require.NoError(t, err)
-	return &Lab{Boards: boards, Store: st, Device: device.Options{Timeout: time.Second}, Connect: simConnect(nil)}
+	return &Lab{Lab: &lab.Lab{Boards: boards, Store: st, Device: device.Options{Timeout: time.Second}}}
 }
 
-// simConnect serves entries with simulated boards; faulty overrides the
-// sim options for some ids.
-func simConnect(faulty map[string]sim.Options) ConnectFunc {
-	return func(ctx context.Context, e Entry, opts device.Options) (*device.Device, func() error, error) {
-		so := faulty[e.ID]
-		if so.Platform != "" { // a board that is not what the inventory says
-			e.Platform = so.Platform
-		}
-		return ConnectSim(ctx, e, so, opts)
-	}
-}
-
-func TestAcquireHealthyBoard(t *testing.T) {
-	lab := testLab(t, simBoards("esp32s3", "sim-a")...)
-	b, err := lab.Acquire(t.Context(), "TestAcquireHealthyBoard", Platform("esp32s3"))
+// TestLeaseConfigPins checks the pins of the Config: a lease for another
+// platform or board than -hwtest.platform or -hwtest.device name is
+// refused at once, and one that names none gets them.
+func TestLeaseConfigPins(t *testing.T) {
+	l := testLab(t, append(simBoards("esp32s3", "sim-a"), lab.Entry{ID: "sim-r", Platform: "rp2040", Sim: true})...)
+	l.Config.Platform = "rp2040"
+	_, err := l.Acquire(t.Context(), "T", Platform("esp32s3"))
+	require.ErrorIs(t, err, lab.ErrNoMatch)
+	require.ErrorContains(t, err, "-hwtest.platform=rp2040 selects another platform")
+	b, err := l.Acquire(t.Context(), "T")
 	require.NoError(t, err)
-	defer b.Release()
-	info := b.Info()
-	require.NotNil(t, info)
-	require.Equal(t, "esp32s3", info.Platform)
-	_, err = b.Ping(t.Context(), []byte("x"))
+	require.Equal(t, "sim-r", b.Entry.ID)
+	require.NoError(t, b.Release())
+
+	l.Config = Config{Device: "sim-a"}
+	_, err = l.Acquire(t.Context(), "T", ID("sim-r"))
+	require.ErrorContains(t, err, "-hwtest.device=sim-a selects another board")
+	b, err = l.Acquire(t.Context(), "T")
 	require.NoError(t, err)
 	require.Equal(t, "sim-a", b.Entry.ID)
-	log := FormatLog(b.Log())
-	require.Contains(t, log, "board booted", "the health check's reset is in the log")
-	require.Contains(t, log, "hwtest: leased sim-a")
-
-	li, err := lab.Store.Inspect(t.Context(), "sim-a")
-	require.NoError(t, err)
-	require.True(t, li.Held)
-	require.Equal(t, Healthy, li.Health.Status)
+	require.Equal(t, "esp32s3", b.Info().Platform, "a Board is used as the Device it embeds")
+	require.Contains(t, lab.FormatLog(b.Log()), "hwtest: leased sim-a")
 	require.NoError(t, b.Release())
-	li, err = lab.Store.Inspect(t.Context(), "sim-a")
-	require.NoError(t, err)
-	require.False(t, li.Held)
-}
+	require.NoError(t, b.Release(), "Release is idempotent")
 
-// A lease that cannot be served gives up before the caller's deadline and
-// says who holds each candidate.
-func TestAcquireTimeoutNamesHolders(t *testing.T) {
-	lab := testLab(t, simBoards("esp32s3", "sim-a", "sim-b")...)
-	ctx := t.Context()
-	a, err := lab.Acquire(ctx, "TestHolderA", Platform("esp32s3"))
+	// The Timeout constraint bounds the wait for a held board.
+	held, err := l.Acquire(t.Context(), "TestHolder")
 	require.NoError(t, err)
-	defer a.Release()
-	b, err := lab.Acquire(ctx, "TestHolderB", Platform("esp32s3"))
-	require.NoError(t, err)
-	defer b.Release()
-
+	defer held.Release()
 	start := time.Now()
-	_, err = lab.Acquire(ctx, "TestWaiter", Platform("esp32s3"), Timeout(300*time.Millisecond))
-	waited := time.Since(start)
-	require.ErrorIs(t, err, ErrUnavailable)
-	require.Less(t, waited, 5*time.Second)
-	msg := err.Error()
-	for _, w := range []string{"lease platform=esp32s3", "sim-a: held by pid", "(TestHolderA)", "sim-b: held by pid", "(TestHolderB)"} {
-		require.Contains(t, msg, w)
-	}
+	_, err = l.Acquire(t.Context(), "TestWaiter", Timeout(200*time.Millisecond))
+	require.ErrorIs(t, err, lab.ErrUnavailable)
+	require.Less(t, time.Since(start), 5*time.Second)
 }
 
 // Lease, through a test, skips as infrastructure before the test's
 // deadline, naming the holders; with FailInfra it fails instead.
 func TestLeaseInfrastructureSkip(t *testing.T) {
-	lab := testLab(t, simBoards("esp32s3", "sim-a")...)
-	held, err := lab.Acquire(t.Context(), "TestHolder", ID("sim-a"))
+	l := testLab(t, simBoards("esp32s3", "sim-a")...)
+	held, err := l.Acquire(t.Context(), "TestHolder", ID("sim-a"))
 	require.NoError(t, err)
 	defer held.Release()
 
 	for _, failInfra := range []bool{false, true} {
-		lab.Config.FailInfra = failInfra
+		l.Config.FailInfra = failInfra
 		ft := newFakeTB(t, "TestWaiter")
 		ft.deadline = time.Now().Add(time.Second)
 		start := time.Now()
-		ft.run(func(tb testing.TB) { lab.Lease(tb, Platform("esp32s3")) })
+		ft.run(func(tb testing.TB) { l.Lease(tb, Platform("esp32s3")) })
 		require.Less(t, time.Since(start), time.Second, "gave up before the deadline")
 		require.True(t, strings.HasPrefix(ft.msg, "infrastructure: lease platform=esp32s3: no matching board became free"), ft.msg)
 		require.Contains(t, ft.msg, "sim-a: held by pid")
@@ -117,161 +91,25 @@ func TestLeaseInfrastructureSkip(t *testing.T) {
 	}
 }
 
-func TestLeaseNoMatch(t *testing.T) {
-	lab := testLab(t, append(simBoards("esp32s3", "sim-a"), Entry{ID: "sim-m", Platform: "rp2040", State: Maintenance, Sim: true})...)
-	for _, tc := range []struct {
-		cs   []Constraint
-		want string
-	}{
-		{[]Constraint{Platform("esp32p4")}, "lease platform=esp32p4: no board matches: the lab has 2 boards"},
-		{[]Constraint{Platform("rp2040")}, "sim-m is maintenance in the inventory"},
-		{[]Constraint{ID("sim-a"), Feature("power-meter")}, "sim-a has another feature power-meter"},
-		{[]Constraint{ID("nope")}, "lease id=nope: no board matches"},
-	} {
-		start := time.Now()
-		_, err := lab.Acquire(t.Context(), "T", tc.cs...)
-		require.ErrorIs(t, err, ErrNoMatch)
-		require.ErrorContains(t, err, tc.want)
-		require.Less(t, time.Since(start), time.Second, "no match is reported at once, without waiting")
-	}
-	_, err := lab.AcquireN(t.Context(), "T", 2, Platform("esp32s3"))
-	require.ErrorContains(t, err, "only 1 boards match")
-
-	lab.Config.Platform = "rp2040"
-	_, err = lab.Acquire(t.Context(), "T", Platform("esp32s3"))
-	require.ErrorContains(t, err, "-hwtest.platform=rp2040 selects another platform")
-	lab.Config = Config{Device: "sim-a"}
-	b, err := lab.Acquire(t.Context(), "T")
-	require.NoError(t, err)
-	require.Equal(t, "sim-a", b.Entry.ID)
-	require.NoError(t, b.Release())
-}
-
-// A board that fails its health check is reset once, quarantined with a
-// reason, and skipped; the next candidate serves the lease. It comes back
-// once a recheck passes.
-func TestHealthQuarantine(t *testing.T) {
-	lab := testLab(t, simBoards("esp32s3", "sim-bad", "sim-good")...)
-	lab.Connect = simConnect(map[string]sim.Options{"sim-bad": {Platform: "rp2040"}})
-	ctx := t.Context()
-
-	b, err := lab.Acquire(ctx, "TestQ", Platform("esp32s3"))
-	require.NoError(t, err)
-	require.Equal(t, "sim-good", b.Entry.ID)
-
-	li, err := lab.Store.Inspect(ctx, "sim-bad")
-	require.NoError(t, err)
-	require.False(t, li.Held, "the quarantined board's lease was released")
-	require.Equal(t, Quarantined, li.Health.Status)
-	require.Equal(t, 1, li.Health.Failures)
-	require.Contains(t, li.Health.Reason, `board reports platform "rp2040", the inventory says "esp32s3"`)
-	require.Equal(t, "TestQ", li.Health.By.Test)
-	require.NoError(t, b.Release())
-
-	// Quarantined boards are skipped even when they are the only free ones.
-	b, err = lab.Acquire(ctx, "TestQ2", Platform("esp32s3"))
-	require.NoError(t, err)
-	require.Equal(t, "sim-good", b.Entry.ID)
-	_, err = lab.Acquire(ctx, "TestQ3", Platform("esp32s3"), Timeout(200*time.Millisecond))
-	require.ErrorIs(t, err, ErrUnavailable)
-	require.ErrorContains(t, err, "sim-bad: free; quarantined since")
-	require.NoError(t, b.Release())
-
-	// Every candidate quarantined: said at once, not after a wait.
-	start := time.Now()
-	_, err = lab.Acquire(ctx, "TestQ4", ID("sim-bad"))
-	require.ErrorIs(t, err, ErrQuarantined)
-	require.Less(t, time.Since(start), time.Second)
-
-	// Fixed, and due a recheck: the check passes and returns it to service.
-	lab.Connect = simConnect(nil)
-	lab.RecheckAfter = time.Nanosecond
-	b, err = lab.Acquire(ctx, "TestQ5", ID("sim-bad"))
-	require.NoError(t, err)
-	require.NoError(t, b.Release())
-	li, err = lab.Store.Inspect(ctx, "sim-bad")
-	require.NoError(t, err)
-	require.Equal(t, Healthy, li.Health.Status)
-}
-
-func TestHealthFirmwareMismatch(t *testing.T) {
-	e := simBoards("esp32s3", "sim-fw")[0]
-	e.Firmware = "tinyprof-agent/0.3"
-	lab := testLab(t, e)
-	lab.Connect = func(ctx context.Context, e Entry, opts device.Options) (*device.Device, func() error, error) {
-		e.Firmware = "tinyprof-agent/0.2.9"
-		return ConnectSim(ctx, e, sim.Options{}, opts)
-	}
-	_, err := lab.Acquire(t.Context(), "T", ID("sim-fw"))
-	require.ErrorIs(t, err, ErrQuarantined)
-	li, err := lab.Store.Inspect(t.Context(), "sim-fw")
-	require.NoError(t, err)
-	require.Contains(t, li.Health.Reason, `board runs firmware "tinyprof-agent/0.2.9", the inventory expects "tinyprof-agent/0.3"`)
-}
-
-// Two callers that each want two of three boards never deadlock: both
-// finish, and no board is ever held twice.
-func TestLeaseNNoDeadlock(t *testing.T) {
-	lab := testLab(t, simBoards("esp32s3", "sim-a", "sim-b", "sim-c")...)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	var mu sync.Mutex
-	inUse := map[string]bool{}
-	errs := make(chan error, 2)
-	for w := range 2 {
-		go func() {
-			for i := range 4 {
-				bs, err := lab.AcquireN(ctx, fmt.Sprintf("worker%d-%d", w, i), 2, Platform("esp32s3"))
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				for _, b := range bs {
-					if inUse[b.Entry.ID] {
-						mu.Unlock()
-						errs <- fmt.Errorf("%s leased twice", b.Entry.ID)
-						return
-					}
-					inUse[b.Entry.ID] = true
-				}
-				mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
-				mu.Lock()
-				for _, b := range bs {
-					delete(inUse, b.Entry.ID)
-				}
-				mu.Unlock()
-				for _, b := range bs {
-					b.Release()
-				}
-			}
-			errs <- nil
-		}()
-	}
-	require.NoError(t, <-errs)
-	require.NoError(t, <-errs)
-}
-
 // Lease records the board with Attr, releases it in cleanup, and on
 // failure attaches the device log to the output and writes it to the log
 // directory (or ArtifactDir).
 func TestLeaseAttrsAndLogs(t *testing.T) {
-	lab := testLab(t, simBoards("esp32s3", "sim-a")...)
+	l := testLab(t, simBoards("esp32s3", "sim-a")...)
 	for _, logDir := range []string{"", t.TempDir()} {
-		lab.Config.LogDir = logDir
+		l.Config.LogDir = logDir
 		ft := newFakeTB(t, "TestBoard/sub case")
 		ft.run(func(tb testing.TB) {
-			b := lab.Lease(tb, Platform("esp32s3"))
+			b := l.Lease(tb, Platform("esp32s3"))
 			_, err := b.Metrics(tb.Context())
 			require.NoError(t, err)
 			tb.(*fakeTB).Fail()
 		})
 		require.Equal(t, map[string]string{"hwtest.board": "sim-a", "hwtest.platform": "esp32s3", "hwtest.firmware": sim.FirmwareVersion}, ft.attrs)
-		li, err := lab.Store.Inspect(t.Context(), "sim-a")
+		li, err := l.Store.Inspect(t.Context(), "sim-a")
 		require.NoError(t, err)
 		require.False(t, li.Held, "released in cleanup")
-		require.Equal(t, Healthy, li.Health.Status, "a failed test on a board that still answers leaves it in service")
+		require.Equal(t, lab.Healthy, li.Health.Status, "a failed test on a board that still answers leaves it in service")
 
 		want := filepath.Join(ft.artifactDir, "sim-a.log")
 		if logDir != "" {
@@ -287,37 +125,37 @@ func TestLeaseAttrsAndLogs(t *testing.T) {
 
 	// A passing test gets no log.
 	ft := newFakeTB(t, "TestPass")
-	ft.run(func(tb testing.TB) { lab.Lease(tb) })
+	ft.run(func(tb testing.TB) { l.Lease(tb) })
 	require.Empty(t, ft.logs)
 }
 
 // Release happens in cleanup after a panic, too.
 func TestLeaseReleasedAfterPanic(t *testing.T) {
-	lab := testLab(t, simBoards("esp32s3", "sim-a")...)
+	l := testLab(t, simBoards("esp32s3", "sim-a")...)
 	t.Run("panics", func(t *testing.T) {
 		defer func() { recover() }() // stand in for the testing package's panic report
 		t.Cleanup(func() {})
-		lab.Lease(t)
+		l.Lease(t)
 		panic("boom")
 	})
-	li, err := lab.Store.Inspect(t.Context(), "sim-a")
+	li, err := l.Store.Inspect(t.Context(), "sim-a")
 	require.NoError(t, err)
 	require.False(t, li.Held)
 }
 
 func TestWaitContext(t *testing.T) {
-	lab := &Lab{}
+	l := &Lab{}
 	now := time.Now()
 	ft := newFakeTB(t, "T")
 	ft.deadline = now.Add(10 * time.Second)
-	ctx, cancel := lab.waitContext(ft, now)
+	ctx, cancel := l.waitContext(ft, now)
 	d, ok := ctx.Deadline()
 	cancel()
 	require.True(t, ok)
 	require.Equal(t, now.Add(9*time.Second), d, "a tenth of the time left is kept for cleanup")
 
-	lab.Config.LeaseTimeout = time.Second
-	ctx, cancel = lab.waitContext(ft, now)
+	l.Config.LeaseTimeout = time.Second
+	ctx, cancel = l.waitContext(ft, now)
 	d, _ = ctx.Deadline()
 	cancel()
 	require.Equal(t, now.Add(time.Second), d)
@@ -344,9 +182,9 @@ func TestNewLabSimulated(t *testing.T) {
 	if !Simulated {
 		t.Skip("simulated build only")
 	}
-	lab, err := NewLab(Config{LeaseDir: t.TempDir()})
+	l, err := NewLab(Config{LeaseDir: t.TempDir()})
 	require.NoError(t, err)
-	require.Len(t, lab.Boards, SimBoardsPerPlatform*11+SimEEMBCBoards)
+	require.Len(t, l.Boards, SimBoardsPerPlatform*11+SimEEMBCBoards)
 
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "lab.yaml")
@@ -369,19 +207,19 @@ func TestNewLabSimulated(t *testing.T) {
 // ends, so that the next test does not get it. A failed test whose own
 // connection broke, on a board that still answers, leaves it in service.
 func TestBoardThatBreaksMidTestIsQuarantined(t *testing.T) {
-	lab := testLab(t, simBoards("esp32s3", "sim-a")...)
+	l := testLab(t, simBoards("esp32s3", "sim-a")...)
 	var connects atomic.Int32
-	lab.Connect = func(ctx context.Context, e Entry, opts device.Options) (*device.Device, func() error, error) {
-		f := sim.Faults{HangAfter: 12} // hangs during the test
+	l.Connect = func(ctx context.Context, e lab.Entry, opts lab.ConnectOptions) (*lab.Conn, error) {
+		opts.Sim.Faults = sim.Faults{HangAfter: 12} // hangs during the test
 		if connects.Add(1) > 1 {
-			f = sim.Faults{Silent: true} // and stays broken
+			opts.Sim.Faults = sim.Faults{Silent: true} // and stays broken
 		}
-		return ConnectSim(ctx, e, sim.Options{Faults: f}, opts)
+		return lab.Connect(ctx, e, opts)
 	}
-	lab.Device.Timeout = 300 * time.Millisecond
+	l.Device.Timeout = 300 * time.Millisecond
 	ft := newFakeTB(t, "TestBroke")
 	ft.run(func(tb testing.TB) {
-		b := lab.Lease(tb)
+		b := l.Lease(tb)
 		for range 20 {
 			if _, err := b.Ping(tb.Context(), nil); err != nil {
 				tb.(*fakeTB).Fail()
@@ -391,10 +229,10 @@ func TestBoardThatBreaksMidTestIsQuarantined(t *testing.T) {
 		t.Error("the board never hung")
 	})
 	require.True(t, ft.failed)
-	li, err := lab.Store.Inspect(t.Context(), "sim-a")
+	li, err := l.Store.Inspect(t.Context(), "sim-a")
 	require.NoError(t, err)
 	require.False(t, li.Held, "released after the check")
-	require.Equal(t, Quarantined, li.Health.Status)
+	require.Equal(t, lab.Quarantined, li.Health.Status)
 	require.Contains(t, li.Health.Reason, "stopped answering during TestBroke")
 	require.Contains(t, li.Health.Reason, "on a fresh connection")
 	require.Equal(t, 1, li.Health.Failures)
@@ -403,8 +241,8 @@ func TestBoardThatBreaksMidTestIsQuarantined(t *testing.T) {
 	require.Contains(t, logs, "quarantined until a health check passes it")
 	require.Contains(t, logs, "after the failed test", "the note is in the board's log too")
 
-	_, err = lab.Acquire(t.Context(), "TestNext", ID("sim-a"))
-	require.ErrorIs(t, err, ErrQuarantined, "the next test does not get it")
+	_, err = l.Acquire(t.Context(), "TestNext", ID("sim-a"))
+	require.ErrorIs(t, err, lab.ErrQuarantined, "the next test does not get it")
 
 	// A test that broke its own connection, on a board that is fine.
 	lab2 := testLab(t, simBoards("esp32s3", "sim-b")...)
@@ -416,6 +254,10 @@ func TestBoardThatBreaksMidTestIsQuarantined(t *testing.T) {
 	})
 	li, err = lab2.Store.Inspect(t.Context(), "sim-b")
 	require.NoError(t, err)
-	require.Equal(t, Healthy, li.Health.Status, "judged on a fresh connection: %s", li.Health.Reason)
+	require.Equal(t, lab.Healthy, li.Health.Status, "judged on a fresh connection: %s", li.Health.Reason)
 	require.Contains(t, strings.Join(ft.logs, "\n"), "on a fresh connection the board passes its health check")
+}
+
+func TestSimLeaseDir(t *testing.T) {
+	require.True(t, strings.HasPrefix(SimLeaseDir(), os.TempDir()), "the simulated build never touches the lab's lease directory")
 }

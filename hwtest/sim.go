@@ -8,8 +8,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/platform"
 )
 
@@ -28,28 +27,28 @@ func RequireHardware(tb testing.TB) {
 // boards of each catalogue platform, named sim-PLATFORM-N, and
 // SimEEMBCBoards eembc boards, named sim-eembc-N. The default inventory
 // path is not read: a plain go test needs no lab configuration.
-func buildBoards(cfg Config) ([]Entry, error) {
+func buildBoards(cfg Config) ([]lab.Entry, error) {
 	if cfg.Inventory == "" {
-		var boards []Entry
+		var boards []lab.Entry
 		for _, p := range platform.Names() {
 			for i := 1; i <= SimBoardsPerPlatform; i++ {
-				boards = append(boards, Entry{ID: fmt.Sprintf("sim-%s-%d", p, i), Platform: p,
-					Protocol: ProtocolTinyprof, State: Good, Sim: true})
+				boards = append(boards, lab.Entry{ID: fmt.Sprintf("sim-%s-%d", p, i), Platform: p,
+					Protocol: lab.ProtocolTinyprof, State: lab.Good, Sim: true})
 			}
 		}
 		for i := 1; i <= SimEEMBCBoards; i++ {
-			boards = append(boards, Entry{ID: fmt.Sprintf("sim-eembc-%d", i), Platform: SimEEMBCPlatform,
-				Protocol: ProtocolEEMBC, State: Good, Sim: true})
+			boards = append(boards, lab.Entry{ID: fmt.Sprintf("sim-eembc-%d", i), Platform: SimEEMBCPlatform,
+				Protocol: lab.ProtocolEEMBC, State: lab.Good, Sim: true})
 		}
 		return boards, nil
 	}
-	inv, err := LoadInventory(cfg.Inventory)
+	inv, err := lab.LoadInventory(cfg.Inventory)
 	if err != nil {
 		return nil, err
 	}
-	var boards []Entry
+	var boards []lab.Entry
 	for _, e := range inv.Boards {
-		if e.Sim {
+		if e.Kind() == lab.KindSimulated {
 			boards = append(boards, e)
 		}
 	}
@@ -61,12 +60,12 @@ func buildBoards(cfg Config) ([]Entry, error) {
 
 func defaultLeaseDir() (string, error) { return SimLeaseDir(), nil }
 
-// defaultConnect starts a simulated board of e's platform behind a fresh
-// pseudo-terminal and opens it through the real serial client. Each lease
-// gets its own board: what processes share is the lease, not the board.
-func defaultConnect(ctx context.Context, e Entry, opts device.Options) (*device.Device, func() error, error) {
-	if !e.Sim {
-		return nil, nil, errors.New("the simulated build cannot connect to a real board: run with -tags=hardware")
+// connect is the simulated build's lab.ConnectFunc: lab.Connect, for
+// simulated entries only. Each lease gets its own simulated board: what
+// processes share is the lease, not the board.
+func connect(ctx context.Context, e lab.Entry, opts lab.ConnectOptions) (*lab.Conn, error) {
+	if e.Kind() != lab.KindSimulated {
+		return nil, errors.New("the simulated build cannot connect to a real board: run with -tags=hardware")
 	}
-	return ConnectSim(ctx, e, sim.Options{}, opts)
+	return lab.Connect(ctx, e, opts)
 }

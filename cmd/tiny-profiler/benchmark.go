@@ -14,10 +14,11 @@ import (
 	"github.com/tinyprof/tinyprof/bench"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/fixtures"
-	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/model"
 	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power"
+	"github.com/tinyprof/tinyprof/power/meters"
 	"github.com/tinyprof/tinyprof/serialport"
 )
 
@@ -128,10 +129,10 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			switch {
 			case simMeter != "" && meterKind != "":
 				return usageError{fmt.Errorf("--meter and --sim-meter are exclusive: name one meter")}
-			case simMeter != "" && simMeter != "ppk2" && simMeter != "lpm01a":
-				return usageError{fmt.Errorf("--sim-meter must be ppk2 or lpm01a, not %q", simMeter)}
-			case meterKind != "" && meterKind != "ppk2" && meterKind != "lpm01a":
-				return usageError{fmt.Errorf("--meter must be ppk2 or lpm01a, not %q", meterKind)}
+			case simMeter != "" && !knownMeter(simMeter):
+				return usageError{fmt.Errorf("--sim-meter must be %s, not %q", meters.Choices(), simMeter)}
+			case meterKind != "" && !knownMeter(meterKind):
+				return usageError{fmt.Errorf("--meter must be %s, not %q", meters.Choices(), meterKind)}
 			case meterKind != "" && meterPort == "":
 				return usageError{fmt.Errorf("--meter %s needs --meter-port PATH (the meter's serial port)", meterKind)}
 			case meterKind == "" && meterPort != "":
@@ -147,12 +148,12 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 				var m power.Meter
 				var closeMeter func()
 				if simMeter != "" {
-					if conn.board == nil {
+					if conn.Sim == nil {
 						return usageError{fmt.Errorf("--sim-meter wires a simulated meter to a simulated board: use --sim PLATFORM, or --meter with a real board")}
 					}
-					m, closeMeter, err = hwtest.SimMeter(c.Context(), conn.board, simMeter, 0)
+					m, closeMeter, err = lab.SimMeter(c.Context(), conn.Sim, simMeter, 0)
 				} else {
-					m, err = hwtest.OpenMeterAt(c.Context(), meterKind, meterPort, 0, false)
+					m, err = meters.Open(c.Context(), meterKind, meterPort, meters.Options{})
 					closeMeter = func() {
 						if m != nil {
 							m.Close()
@@ -163,9 +164,9 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 					return fmt.Errorf("open the power meter: %w", err)
 				}
 				defer closeMeter()
-				cfg.Meter = bench.NewPowerMeter(m, conn.dev, bench.PowerOptions{})
+				cfg.Meter = bench.NewPowerMeter(m, conn.Device, bench.PowerOptions{})
 			}
-			warnFit(c.ErrOrStderr(), mf, conn.dev.Info().Platform)
+			warnFit(c.ErrOrStderr(), mf, conn.Device.Info().Platform)
 			prog := newProgress(c.ErrOrStderr())
 			cfg.Progress = func(step string, done, total int64) {
 				if step == "upload" {
@@ -174,7 +175,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 					prog.update("generating", done, total, "runs")
 				}
 			}
-			rep, err := bench.Profile(c.Context(), conn.dev, bytes.NewReader(mf.data), int64(len(mf.data)), cfg)
+			rep, err := bench.Profile(c.Context(), conn.Device, bytes.NewReader(mf.data), int64(len(mf.data)), cfg)
 			prog.done()
 			if err != nil {
 				return err

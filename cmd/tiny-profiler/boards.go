@@ -13,7 +13,7 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
-	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/serialport"
 )
@@ -31,7 +31,7 @@ func newDetectDevices() *cobra.Command {
 				return err
 			}
 			if inventory != "" {
-				if err := writeInventoryDraft(inventory, force, hwtest.DraftInventory(ports)); err != nil {
+				if err := writeInventoryDraft(inventory, force, lab.DraftInventory(ports)); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.ErrOrStderr(), "wrote %s: check each board's platform, then run `tiny-profiler inventory check %s`\n", inventory, inventory)
@@ -90,20 +90,20 @@ func newTestConnection() *cobra.Command {
 			defer conn.Close()
 			var rtts []time.Duration
 			for i := 0; i < count; i++ {
-				rtt, err := conn.dev.Ping(c.Context(), []byte(fmt.Sprintf("ping %d", i)))
+				rtt, err := conn.Device.Ping(c.Context(), []byte(fmt.Sprintf("ping %d", i)))
 				if err != nil {
 					return err
 				}
 				rtts = append(rtts, rtt)
 			}
-			info := conn.dev.Info()
+			info := conn.Device.Info()
 			res := struct {
 				Port      string          `json:"port"`
 				Simulated bool            `json:"simulated"`
 				Info      *firmware.Info  `json:"info"`
 				Pings     int             `json:"pings"`
 				RTTs      []time.Duration `json:"rtt_ns"`
-			}{conn.dev.Name(), info.Capabilities.Simulated(), info, count, rtts}
+			}{conn.Device.Name(), info.Capabilities.Simulated(), info, count, rtts}
 			if asJSON {
 				return writeJSON(c.OutOrStdout(), res)
 			}
@@ -151,12 +151,12 @@ func newSystemInfo() *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			m, err := conn.dev.Metrics(c.Context())
+			m, err := conn.Device.Metrics(c.Context())
 			if err != nil {
 				return err
 			}
-			info := conn.dev.Info()
-			host := hostPort(conn.dev.Name())
+			info := conn.Device.Info()
+			host := hostPort(conn.Device.Name())
 			res := struct {
 				Port      string             `json:"port"`
 				Simulated bool               `json:"simulated"`
@@ -164,7 +164,7 @@ func newSystemInfo() *cobra.Command {
 				Info      *firmware.Info     `json:"info"`
 				Metrics   *firmware.Metrics  `json:"metrics"`
 				Catalogue *platform.Platform `json:"catalogue,omitempty"`
-			}{Port: conn.dev.Name(), Simulated: info.Capabilities.Simulated(), Host: host, Info: info, Metrics: m}
+			}{Port: conn.Device.Name(), Simulated: info.Capabilities.Simulated(), Host: host, Info: info, Metrics: m}
 			if p, err := platform.Lookup(info.Platform); err == nil {
 				res.Catalogue = &p
 			}
@@ -236,22 +236,22 @@ It waits for the board to announce a new boot and checks --platform if given.`,
 				return err
 			}
 			defer conn.Close()
-			before := conn.dev.Info()
+			before := conn.Device.Info()
 			if plat != "" {
 				want, err := platform.Lookup(plat)
 				if err != nil {
 					return usageError{err}
 				}
 				if before.Platform != want.Name {
-					return fmt.Errorf("board on %s is a %s, not a %s: check the port", conn.dev.Name(), before.Platform, want.Name)
+					return fmt.Errorf("board on %s is a %s, not a %s: check the port", conn.Device.Name(), before.Platform, want.Name)
 				}
 			}
 			start := time.Now()
 			var info *firmware.Info
 			if hard {
-				info, err = conn.dev.HardReset(c.Context())
+				info, err = conn.Device.HardReset(c.Context())
 			} else {
-				info, err = conn.dev.Reset(c.Context())
+				info, err = conn.Device.Reset(c.Context())
 			}
 			if err != nil {
 				return err
@@ -264,7 +264,7 @@ It waits for the board to announce a new boot and checks --platform if given.`,
 				Seconds   float64 `json:"seconds"`
 				Platform  string  `json:"platform"`
 				Firmware  string  `json:"firmware"`
-			}{conn.dev.Name(), hard, before.BootID, info.BootID, time.Since(start).Seconds(), info.Platform, info.Firmware}
+			}{conn.Device.Name(), hard, before.BootID, info.BootID, time.Since(start).Seconds(), info.Platform, info.Firmware}
 			if asJSON {
 				return writeJSON(c.OutOrStdout(), res)
 			}

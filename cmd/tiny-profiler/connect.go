@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,8 +15,9 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
-	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/internal/atomicfile"
+	"github.com/tinyprof/tinyprof/lab"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 // target is the board a command talks to: a port path, an inventory id,
@@ -54,55 +56,45 @@ func (t *target) check() error {
 	return nil
 }
 
-// connection is an open board, simulated or real.
-type connection struct {
-	dev   *device.Device
-	board *sim.Board    // nil for a real board
-	entry *hwtest.Entry // the inventory entry --device named, if any
-}
-
-func (c *connection) Close() {
-	c.dev.Close()
-	if c.board != nil {
-		c.board.Close()
-	}
-}
-
-// connect opens the board and says Hello.
-func (t *target) connect(ctx context.Context, opts device.Options) (*connection, error) {
+// entry returns the board the flags name: an inventory entry or a port
+// for --device, or a simulated board of the --sim platform.
+func (t *target) entry() (lab.Entry, error) {
 	if err := t.check(); err != nil {
+		return lab.Entry{}, err
+	}
+	if t.sim != "" {
+		p, err := platform.Lookup(t.sim)
+		if err != nil {
+			return lab.Entry{}, usageError{err}
+		}
+		return lab.Entry{Platform: p.Name, Sim: true, Protocol: lab.ProtocolTinyprof, State: lab.Good}, nil
+	}
+	e, err := lab.Resolve(t.device, t.inventory)
+	if errors.Is(err, lab.ErrNoSuchBoard) {
+		return e, usageError{err}
+	}
+	return e, err
+}
+
+// connect opens the board the flags name and says Hello (lab.Connect).
+// The caller must Close the connection.
+func (t *target) connect(ctx context.Context, opts device.Options) (*lab.Conn, error) {
+	e, err := t.entry()
+	if err != nil {
 		return nil, err
 	}
 	opts.Baud, opts.Timeout = t.baud, t.timeout
-	conn := &connection{}
-	path, simPlatform := t.device, t.sim
-	if t.device != "" {
-		// --device is a port path or an inventory id (a USB serial number).
-		p, entry, err := resolve(t.device, t.inventory)
-		if err != nil {
-			return nil, err
-		}
-		path, conn.entry = p, entry
-		if entry != nil && entry.Sim {
-			simPlatform = entry.Platform
-		}
-	}
-	if simPlatform != "" {
-		b, err := sim.Listen(sim.Options{Platform: simPlatform, TimeScale: t.simScale})
-		if err != nil {
-			return nil, usageError{err}
-		}
-		conn.board, path = b, b.Path
-	}
-	d, err := device.Open(ctx, path, opts)
+	return lab.Connect(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale}})
+}
+
+// open connects to the board and says Hello, for the operations commands
+// that stream from it. label names it for output; closeFn releases it.
+func (t *target) open(ctx context.Context, opts device.Options) (dev *device.Device, closeFn func() error, label string, err error) {
+	conn, err := t.connect(ctx, opts)
 	if err != nil {
-		if conn.board != nil {
-			conn.board.Close()
-		}
-		return nil, err
+		return nil, nil, "", err
 	}
-	conn.dev = d
-	return conn, nil
+	return conn.Device, conn.Close, conn.Label(), nil
 }
 
 // writeJSON writes v as indented JSON.

@@ -10,9 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/device/eembc"
-	"github.com/tinyprof/tinyprof/device/eembc/eembcsim"
-	"github.com/tinyprof/tinyprof/hwtest"
-	"github.com/tinyprof/tinyprof/serialport"
+	"github.com/tinyprof/tinyprof/lab"
 )
 
 // eembcRun is `benchmark --protocol eembc`: an MLPerf Tiny performance run
@@ -40,34 +38,26 @@ func (e *eembcRun) run(c *cobra.Command, t *target, format string) error {
 	if e.inputSize <= 0 || e.inputSize > 96*96*3 {
 		return usageError{fmt.Errorf("--input-size must be 1–%d bytes", 96*96*3)}
 	}
-	path, simulated := t.device, false
-	if t.device != "" {
-		// A port path, or an inventory id of an EEMBC board.
-		p, entry, err := resolve(t.device, t.inventory)
-		if err != nil {
-			return err
-		}
-		if entry != nil && entry.Protocol != hwtest.ProtocolEEMBC {
-			return usageError{fmt.Errorf("inventory board %s runs the tinyprof agent, not EEMBC firmware: drop --protocol eembc", entry.ID)}
-		}
-		path = p
-		if entry != nil && entry.Sim {
-			t.sim = entry.Platform
-		}
-	}
-	if t.sim != "" {
-		dut, err := eembcsim.Listen(eembcsim.Options{})
-		if err != nil {
-			return err
-		}
-		defer dut.Close()
-		path, simulated = dut.Path, true
-	}
-	port, err := serialport.Open(c.Context(), path, t.baud)
+	// A port path, an inventory id of an EEMBC board, or --sim.
+	be, err := t.entry()
 	if err != nil {
 		return err
 	}
-	defer port.Close()
+	if be.ID != "" && be.Protocol != lab.ProtocolEEMBC {
+		return usageError{fmt.Errorf("inventory board %s runs the tinyprof agent, not EEMBC firmware: drop --protocol eembc", be.ID)}
+	}
+	if be.Baud == 0 {
+		be.Baud = t.baud
+	}
+	port, closePort, err := lab.ConnectEEMBC(c.Context(), be)
+	if err != nil {
+		return err
+	}
+	defer closePort()
+	simulated, path := be.Kind() == lab.KindSimulated, be.Port
+	if n, ok := port.(interface{ Name() string }); ok {
+		path = n.Name()
+	}
 	client := eembc.New(port, eembc.Options{Timeout: t.timeout, InferTimeout: 3*e.minWindow + 30*time.Second})
 	defer client.Close()
 

@@ -13,6 +13,7 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/firmware/flash"
 	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/runbook"
 	"github.com/tinyprof/tinyprof/serialport"
@@ -63,17 +64,22 @@ number (its port may be renamed), and checks it answers HELLO as the platform.
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "image: %s: %s, %d bytes, sha256 %s\n", fw, img.Describe(), img.Size, img.SHA256[:16])
 
-			path, entry, err := resolve(dev, inventory)
+			entry, err := lab.Resolve(dev, inventory)
+			if errors.Is(err, lab.ErrNoSuchBoard) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}
-			serial := ""
-			switch {
-			case entry != nil && entry.Sim:
-				return usageError{fmt.Errorf("board %s is simulated: it has no flash to write; flash a real board, or use --device with a port", entry.ID)}
-			case entry != nil:
-				serial = entry.ID
-			default:
+			if entry.Kind() != lab.KindReal {
+				return usageError{fmt.Errorf("board %s is %s: it has no flash to write; flash a real board, or use --device with a port", entry.ID, entry.Kind())}
+			}
+			path, err := lab.PortOf(entry)
+			if err != nil {
+				return err
+			}
+			serial := entry.ID
+			if serial == "" { // named by its path
 				if hp := hostPort(path); hp != nil {
 					serial = hp.SerialNumber
 				}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/fixtures"
-	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/lab"
 )
 
 func newHealthCheck() *cobra.Command {
@@ -30,11 +30,11 @@ inventory marks maintenance or retired are listed, not checked. Every result is
 journalled. The exit status is 1 when any board is bad.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			invPath, err := inventoryPath(inventory)
+			invPath, err := lab.InventoryPath(inventory)
 			if err != nil {
 				return err
 			}
-			inv, err := hwtest.LoadInventory(invPath)
+			inv, err := lab.LoadInventory(invPath)
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ journalled. The exit status is 1 when any board is bad.`,
 				}
 				leaseDir = filepath.Join(dir, "leases")
 			}
-			store, err := hwtest.NewFlockStore(leaseDir)
+			store, err := lab.NewFlockStore(leaseDir)
 			if err != nil {
 				return err
 			}
@@ -53,25 +53,24 @@ journalled. The exit status is 1 when any board is bad.`,
 			if err != nil {
 				return err
 			}
-			lab := &hwtest.Lab{Boards: inv.Boards, Store: store, Connect: hwtest.ConnectEntry, Journal: j,
-				Device: device.Options{Timeout: timeout}}
-			opts := hwtest.HealthOptions{Comprehensive: comprehensive}
+			l := &lab.Lab{Boards: inv.Boards, Store: store, Journal: j, Device: device.Options{Timeout: timeout}}
+			opts := lab.HealthOptions{Comprehensive: comprehensive}
 			if comprehensive {
 				opts.Model = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
 			}
-			results, err := lab.HealthCheck(c.Context(), opts)
+			results, err := l.HealthCheck(c.Context(), opts)
 			if err != nil {
 				return err
 			}
 			bad := 0
 			for _, r := range results {
-				if r.Verdict == hwtest.VerdictBad {
+				if r.Verdict == lab.VerdictBad {
 					bad++
 				}
 			}
 			if asJSON {
 				if results == nil {
-					results = []hwtest.HealthResult{}
+					results = []lab.HealthResult{}
 				}
 				if err := writeJSON(c.OutOrStdout(), results); err != nil {
 					return err
@@ -94,7 +93,7 @@ journalled. The exit status is 1 when any board is bad.`,
 	return c
 }
 
-func printHealth(c *cobra.Command, results []hwtest.HealthResult, comprehensive bool) {
+func printHealth(c *cobra.Command, results []lab.HealthResult, comprehensive bool) {
 	tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
 	head := "BOARD\tPLATFORM\tSTATE\tFIRMWARE\tPING\tFREE HEAP"
 	if comprehensive {
@@ -113,7 +112,7 @@ func printHealth(c *cobra.Command, results []hwtest.HealthResult, comprehensive 
 		if r.Simulated {
 			notes = joinNote(notes, "simulated: figures modelled, not measured")
 		}
-		if r.Verdict == hwtest.VerdictBad {
+		if r.Verdict == lab.VerdictBad {
 			notes = joinNote(notes, "quarantined")
 		}
 		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.ID, r.Platform, r.Verdict, fw, ping, heapFree)

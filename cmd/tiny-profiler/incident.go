@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/runbook"
 )
 
@@ -21,7 +21,7 @@ func stateDir(c *cobra.Command) (string, error) {
 	if f := c.Flag("state-dir"); f != nil && f.Value.String() != "" {
 		return filepath.Abs(f.Value.String())
 	}
-	return hwtest.DefaultStateDir()
+	return lab.DefaultStateDir()
 }
 
 // openJournal opens the journal in the state directory.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/lab"
 )
 
 func newLeases() *cobra.Command {
@@ -32,13 +32,13 @@ takes the board), and boards quarantined by a failed health check.`,
 				}
 				dir = filepath.Join(state, "leases")
 			}
-			list, err := hwtest.ListLeases(dir)
+			list, err := lab.ListLeases(dir)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				if list == nil {
-					list = []hwtest.LeaseInfo{}
+					list = []lab.LeaseInfo{}
 				}
 				return writeJSON(c.OutOrStdout(), list)
 			}
@@ -87,18 +87,15 @@ func newInventory() *cobra.Command {
 		Short: "Validate an inventory file (default: $TINYPROF_INVENTORY, else the config directory's)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			path := os.Getenv("TINYPROF_INVENTORY")
+			var path string
 			if len(args) == 1 {
 				path = args[0]
 			}
-			if path == "" {
-				p, err := hwtest.DefaultInventoryPath()
-				if err != nil {
-					return err
-				}
-				path = p
+			path, err := lab.InventoryPath(path)
+			if err != nil {
+				return err
 			}
-			inv, err := hwtest.LoadInventory(path)
+			inv, err := lab.LoadInventory(path)
 			if err != nil {
 				return err
 			}

@@ -18,8 +18,8 @@ import (
 	"github.com/tinyprof/tinyprof/firmware/flash"
 	"github.com/tinyprof/tinyprof/firmware/flash/flashtest"
 	"github.com/tinyprof/tinyprof/fixtures"
-	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/internal/pty"
+	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/powersim"
 	"github.com/tinyprof/tinyprof/serialport"
@@ -69,10 +69,10 @@ func TestScripts(t *testing.T) {
 				if len(args) != 2 {
 					ts.Fatalf("usage: leasehold DIR ID")
 				}
-				store, err := hwtest.NewFlockStore(ts.MkAbs(args[0]))
+				store, err := lab.NewFlockStore(ts.MkAbs(args[0]))
 				ts.Check(err)
 				host, _ := os.Hostname()
-				release, err := store.TryAcquire(context.Background(), args[1], hwtest.Holder{PID: os.Getpid(), Host: host, Test: "TestScripts", Since: time.Now()})
+				release, err := store.TryAcquire(context.Background(), args[1], lab.Holder{PID: os.Getpid(), Host: host, Test: "TestScripts", Since: time.Now()})
 				ts.Check(err)
 				ts.Defer(func() { release() })
 			},

@@ -13,10 +13,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/monitor"
 	"github.com/tinyprof/tinyprof/power"
+	"github.com/tinyprof/tinyprof/power/meters"
 	"github.com/tinyprof/tinyprof/runbook"
 )
 
@@ -80,7 +80,7 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 				if meterKind == "" || meterPort == "" {
 					return usageError{fmt.Errorf("--meter KIND and --meter-port PATH go together")}
 				}
-				meter, err := hwtest.OpenMeterAt(ctx, meterKind, meterPort, power.Voltage(supply), false)
+				meter, err := meters.Open(ctx, meterKind, meterPort, meters.Options{Supply: power.Voltage(supply)})
 				if err != nil {
 					return err
 				}

@@ -5,16 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power"
-	"github.com/tinyprof/tinyprof/power/lpm01a"
+	"github.com/tinyprof/tinyprof/power/meters"
 	"github.com/tinyprof/tinyprof/power/powermodel"
-	"github.com/tinyprof/tinyprof/power/powersim"
-	"github.com/tinyprof/tinyprof/power/ppk2"
 )
 
 // powerFlags are the power command's options.
@@ -70,12 +69,11 @@ that runs a generation every 200 ms; its figures are modelled, not measured.`,
 				return err
 			}
 			ctx := c.Context()
-			m, closeSim, err := f.open(ctx)
+			m, closeMeter, err := f.open(ctx)
 			if err != nil {
 				return err
 			}
-			defer closeSim()
-			defer m.Close()
+			defer closeMeter()
 			live := c.OutOrStdout()
 			if f.asJSON || f.output != "" {
 				live = io.Discard
@@ -113,13 +111,14 @@ func (f *powerFlags) check() error {
 	case f.simMeter != "" && (f.meter != "" || f.port != ""):
 		return usageError{fmt.Errorf("--sim-meter excludes --meter and --port: name one meter")}
 	case f.simMeter == "" && (f.meter == "" || f.port == ""):
-		return usageError{fmt.Errorf("name a meter with --meter ppk2|lpm01a --port PATH, or --sim-meter ppk2|lpm01a for a simulated one")}
+		return usageError{fmt.Errorf("name a meter with --meter %[1]s --port PATH, or --sim-meter %[1]s for a simulated one", strings.Join(meters.Names(), "|"))}
 	case f.simMeter != "":
 		kind = f.simMeter
 	}
+	if _, err := meters.Lookup(kind); err != nil {
+		return usageError{err}
+	}
 	switch {
-	case kind != "ppk2" && kind != "lpm01a":
-		return usageError{fmt.Errorf("meter %q: tiny-profiler knows ppk2 and lpm01a", kind)}
 	case f.duration <= 0 || f.interval <= 0 || f.timeout <= 0:
 		return usageError{fmt.Errorf("--duration, --interval and --timeout must be positive")}
 	case f.duration > 24*time.Hour:
@@ -128,49 +127,35 @@ func (f *powerFlags) check() error {
 	return nil
 }
 
-// open opens the meter, starting a simulated one first if asked.
+// open opens the meter, starting a simulated one first if asked. The
+// returned function closes the meter and anything open started for it.
 func (f *powerFlags) open(ctx context.Context) (power.Meter, func(), error) {
-	kind, path, simulated := f.meter, f.port, f.simMeter != ""
-	closeSim := func() {}
-	supply := power.Voltage(f.supply)
-	if simulated {
-		kind = f.simMeter
-		wave, err := demoWaveform(supply)
-		if err != nil {
-			return nil, nil, err
-		}
-		switch kind {
-		case "ppk2":
-			s, err := powersim.ListenPPK2(powersim.PPK2Options{Waveform: wave, Paced: true})
-			if err != nil {
-				return nil, nil, err
-			}
-			path, closeSim = s.Path, s.Close
-		default:
-			s, err := powersim.ListenLPM01A(powersim.LPM01AOptions{Waveform: wave, Paced: true})
-			if err != nil {
-				return nil, nil, err
-			}
-			path, closeSim = s.Path, s.Close
-		}
-	}
+	opts := meters.Options{Supply: power.Voltage(f.supply), Rate: f.rate, Timeout: f.timeout, PowerDUT: true}
 	var m power.Meter
+	var closeMeter func()
 	var err error
-	switch kind {
-	case "ppk2":
-		m, err = ppk2.Open(ctx, path, ppk2.Options{Supply: supply, PowerDUT: true, Timeout: f.timeout, Simulated: simulated})
-	default:
-		m, err = lpm01a.Open(ctx, path, lpm01a.Options{Supply: supply, Rate: f.rate, Timeout: f.timeout, Simulated: simulated})
+	if f.simMeter != "" {
+		var wave power.Waveform
+		if wave, err = demoWaveform(opts.Supply); err == nil {
+			m, closeMeter, err = meters.OpenSimulated(ctx, f.simMeter, wave, opts, meters.SimOptions{Paced: true})
+		}
+	} else if m, err = meters.Open(ctx, f.meter, f.port, opts); err == nil {
+		closeMeter = func() { m.Close() }
 	}
 	if err != nil {
-		closeSim()
 		var pe *power.Error
 		if asPowerError(err, &pe) && pe.Code == power.CodeBadArgument {
 			return nil, nil, usageError{err}
 		}
 		return nil, nil, err
 	}
-	return m, closeSim, nil
+	return m, closeMeter, nil
+}
+
+// knownMeter reports whether kind is in the meter registry.
+func knownMeter(kind string) bool {
+	_, err := meters.Lookup(kind)
+	return err == nil
 }
 
 // demoWaveform is the simulated meter's device: a modelled ESP32-S3 at

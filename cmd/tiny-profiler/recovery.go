@@ -4,81 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/hwtest"
 	"github.com/tinyprof/tinyprof/journal"
+	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/runbook"
 )
-
-// inventoryPath is flag, else TINYPROF_INVENTORY, else the default path.
-func inventoryPath(flag string) (string, error) {
-	if flag != "" {
-		return flag, nil
-	}
-	if p := os.Getenv(hwtest.EnvInventory); p != "" {
-		return p, nil
-	}
-	return hwtest.DefaultInventoryPath()
-}
-
-// isPath reports whether spec names a file rather than an inventory id.
-func isPath(spec string) bool {
-	if strings.HasPrefix(spec, "/") || strings.HasPrefix(spec, ".") {
-		return true
-	}
-	_, err := os.Stat(spec)
-	return err == nil
-}
-
-// resolve finds the board spec names: a path is returned as is; an id is
-// looked up in the inventory and returned as its entry (with its port for
-// a real board).
-func resolve(spec, inventory string) (path string, e *hwtest.Entry, err error) {
-	if isPath(spec) {
-		return spec, nil, nil
-	}
-	invPath, err := inventoryPath(inventory)
-	if err != nil {
-		return "", nil, err
-	}
-	inv, err := hwtest.LoadInventory(invPath)
-	if err != nil {
-		return "", nil, fmt.Errorf("%q is not a path, so it was taken as an inventory id: %w", spec, err)
-	}
-	entry, ok := inv.Lookup(spec)
-	if !ok {
-		return "", nil, usageError{fmt.Errorf("no port or inventory board named %q: give a port such as /dev/ttyUSB0 or an id listed in %s", spec, invPath)}
-	}
-	if entry.Sim {
-		return "", &entry, nil
-	}
-	p, err := hwtest.PortOf(entry)
-	return p, &entry, err
-}
-
-// open connects to the board and says Hello, for the operations commands
-// that stream from it. label names it for output; closeFn releases it.
-func (t *target) open(ctx context.Context, opts device.Options) (dev *device.Device, closeFn func() error, label string, err error) {
-	conn, err := t.connect(ctx, opts)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	label = conn.dev.Name()
-	switch {
-	case conn.entry != nil && conn.entry.Sim:
-		label = conn.entry.ID + " (simulated)"
-	case conn.entry != nil:
-		label = conn.entry.ID + " on " + label
-	}
-	return conn.dev, func() error { conn.Close(); return nil }, label, nil
-}
 
 func newEmergencyReset() *cobra.Command {
 	var all, asJSON bool
@@ -96,30 +31,30 @@ and exits non-zero if any did not come back.`,
 			if all == (bf.device != "") {
 				return usageError{errors.New("name the boards: --all-devices, or --device PATH|ID")}
 			}
-			var targets []resetTarget
+			var targets []lab.Entry
 			if all {
-				invPath, err := inventoryPath(bf.inventory)
+				invPath, err := lab.InventoryPath(bf.inventory)
 				if err != nil {
 					return err
 				}
-				inv, err := hwtest.LoadInventory(invPath)
+				inv, err := lab.LoadInventory(invPath)
 				if err != nil {
 					return err
 				}
 				for _, e := range inv.Boards {
-					if e.State != hwtest.Retired {
-						targets = append(targets, resetTarget{entry: &e})
+					if e.State != lab.Retired {
+						targets = append(targets, e)
 					}
 				}
 				if len(targets) == 0 {
 					return fmt.Errorf("inventory %s has no boards to reset", invPath)
 				}
 			} else {
-				path, e, err := resolve(bf.device, bf.inventory)
+				e, err := bf.entry()
 				if err != nil {
 					return err
 				}
-				targets = append(targets, resetTarget{path: path, entry: e})
+				targets = append(targets, e)
 			}
 			var results []resetResult
 			failed := 0
@@ -163,11 +98,6 @@ and exits non-zero if any did not come back.`,
 	return c
 }
 
-type resetTarget struct {
-	path  string
-	entry *hwtest.Entry
-}
-
 type resetResult struct {
 	Board     string `json:"board"`
 	Port      string `json:"port,omitempty"`
@@ -179,25 +109,18 @@ type resetResult struct {
 }
 
 // resetOne resets one board, electrically if its port can.
-func resetOne(ctx context.Context, t resetTarget, opts device.Options) resetResult {
-	r := resetResult{Board: t.path, Port: t.path}
-	var dev *device.Device
-	var closeFn func() error
-	var err error
-	if t.entry != nil {
-		r.Board = t.entry.ID
-		dev, closeFn, err = hwtest.ConnectEntry(ctx, *t.entry, opts)
-	} else {
-		dev, err = device.Open(ctx, t.path, opts)
-		if err == nil {
-			closeFn = dev.Close
-		}
+func resetOne(ctx context.Context, e lab.Entry, opts device.Options) resetResult {
+	r := resetResult{Board: e.ID}
+	if e.ID == "" {
+		r.Board, r.Port = e.Port, e.Port // named by its path
 	}
+	conn, err := lab.Connect(ctx, e, lab.ConnectOptions{Device: opts})
 	if err != nil {
 		r.Result = "failed: " + err.Error()
 		return r
 	}
-	defer closeFn()
+	defer conn.Close()
+	dev := conn.Device
 	r.Port = dev.Name()
 	old := dev.Info()
 	r.Simulated = old.Capabilities.Simulated()

@@ -1,4 +1,4 @@
-package hwtest
+package lab
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/runbook"
@@ -32,7 +31,7 @@ type session interface {
 // output to log. With failed == nil it connects; otherwise failed is the
 // session of a check that failed, which it resets or replaces. A session
 // that connected but failed the check is returned open, with the error.
-type checkFunc func(ctx context.Context, e Entry, log *boardLog, failed session) (session, error)
+type checkFunc func(ctx context.Context, e Entry, log *Log, failed session) (session, error)
 
 // checker returns the health check for e's protocol.
 func (l *Lab) checker(e Entry) checkFunc {
@@ -42,18 +41,6 @@ func (l *Lab) checker(e Entry) checkFunc {
 	return l.tinyprofCheck()
 }
 
-// checkedOut is a board that passed its health check under a lease.
-type checkedOut struct {
-	e       Entry
-	h       Holder
-	sess    session
-	log     *boardLog
-	release func() error // journals the release, closes sess and ends the lease
-	// recheck, after a failed test, probes the board if it is still
-	// leased, and quarantines it if it no longer answers; the error says so.
-	recheck func() error
-}
-
 // checkout health-checks the board e, whose lease the caller holds, and
 // returns it ready for a test: connected, and passing its protocol's
 // check (for a tinyprof board: reset, Hello'd, pinged, and reporting the
@@ -61,14 +48,14 @@ type checkedOut struct {
 // reset once and checked again; if it fails again it is quarantined, its
 // lease released, and the error returned. prev is its health record
 // before this check.
-func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() error, prev Health) (*checkedOut, error) {
+func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() error, prev Health) (*Lease, error) {
 	cctx, cancel := context.WithTimeout(ctx, l.checkTimeout())
 	defer cancel()
-	log := &boardLog{}
+	log := &Log{}
 	check := l.checker(e)
 	s, err := check(cctx, e, log, nil)
 	if err != nil {
-		log.note("health check failed: %v; resetting the board and checking again", err)
+		log.Note("health check failed: %v; resetting the board and checking again", err)
 		first := err
 		s, err = check(cctx, e, log, s)
 		if err != nil {
@@ -102,8 +89,14 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 	l.record(journal.Event{Board: e.ID, Kind: journal.KindHealth, Message: "health check passed",
 		Details: map[string]any{"status": "good", "firmware": s.firmware(), "by": h.String()}})
 	l.record(journal.Event{Board: e.ID, Kind: journal.KindLease, Message: "leased by " + h.String(), Details: holderDetails(h)})
-	log.note("leased %s (%s, %s) for %s", e.ID, e.Platform, s.firmware(), h.Test)
-	c := &checkedOut{e: e, h: h, sess: s, log: log}
+	log.Note("leased %s (%s, %s) for %s", e.ID, e.Platform, s.firmware(), h.Test)
+	c := &Lease{Entry: e, Holder: h, Log: log}
+	switch s := s.(type) {
+	case *tinyprofSession:
+		c.Conn = s.conn
+	case *eembcSession:
+		c.Client, c.DUTName, c.DUTProfile = s.client, s.name, s.profile
+	}
 	var released atomic.Bool
 	closeSess := sync.OnceValue(s.close)
 	c.recheck = func() error {
@@ -128,16 +121,16 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 			fresh.close()
 		}
 		if cerr == nil {
-			log.note("after the failed test: %v; on a fresh connection the board passes its health check", perr)
+			log.Note("after the failed test: %v; on a fresh connection the board passes its health check", perr)
 			return nil
 		}
 		if cctx.Err() != nil {
 			// Out of time: that says nothing about the board.
-			log.note("after the failed test: %v; the check on a fresh connection ran out of time (%v): not judged", perr, cerr)
+			log.Note("after the failed test: %v; the check on a fresh connection ran out of time (%v): not judged", perr, cerr)
 			return fmt.Errorf("board %s did not answer after the test (%v) and could not be checked in %v: left in service", e.ID, perr, l.checkTimeout())
 		}
 		reason := fmt.Sprintf("stopped answering during %s: %v; on a fresh connection: %v", h.Test, perr, cerr)
-		log.note("after the failed test: %s; quarantining the board", reason)
+		log.Note("after the failed test: %s; quarantining the board", reason)
 		if err := l.quarantine(e, h, Health{Status: Healthy}, reason, reason); err != nil {
 			return fmt.Errorf("board %s %s, and could not be quarantined: %w", e.ID, reason, err)
 		}
@@ -174,18 +167,15 @@ func (l *Lab) quarantine(e Entry, h Holder, prev Health, reason, message string)
 
 // tinyprofSession is a session with a board running the tinyprof agent.
 type tinyprofSession struct {
-	dev     *device.Device
-	info    *firmware.Info
-	closeFn func() error
+	conn *Conn
+	info *firmware.Info
 }
 
 func (s *tinyprofSession) firmware() string { return s.info.Firmware }
-func (s *tinyprofSession) simulated() bool {
-	return s.info.Capabilities.Simulated()
-}
-func (s *tinyprofSession) close() error { return s.closeFn() }
+func (s *tinyprofSession) simulated() bool  { return s.info.Capabilities.Simulated() }
+func (s *tinyprofSession) close() error     { return s.conn.Close() }
 func (s *tinyprofSession) probe(ctx context.Context) error {
-	_, err := s.dev.Ping(ctx, []byte("hwtest"))
+	_, err := s.conn.Device.Ping(ctx, []byte("hwtest"))
 	return err
 }
 
@@ -194,42 +184,28 @@ func (s *tinyprofSession) probe(ctx context.Context) error {
 func (l *Lab) tinyprofCheck() checkFunc {
 	connect := l.Connect
 	if connect == nil {
-		connect = l.connectDefault
+		connect = Connect
 	}
 	connect = l.journalled(connect)
-	return func(ctx context.Context, e Entry, log *boardLog, failed session) (session, error) {
-		opts := l.Device
-		if user := opts.OnLog; user != nil {
-			opts.OnLog = func(ll device.LogLine) { log.add(ll); user(ll) }
+	return func(ctx context.Context, e Entry, log *Log, failed session) (session, error) {
+		opts := ConnectOptions{Device: l.Device}
+		if user := opts.Device.OnLog; user != nil {
+			opts.Device.OnLog = func(ll device.LogLine) { log.Add(ll); user(ll) }
 		} else {
-			opts.OnLog = log.add
+			opts.Device.OnLog = log.Add
 		}
-		if e.Baud > 0 {
-			opts.Baud = e.Baud
-		}
-		var dev *device.Device
-		var closeFn func() error
+		var conn *Conn
 		if f, ok := failed.(*tinyprofSession); ok {
-			dev, closeFn = f.dev, f.closeFn
+			conn = f.conn
 		} else if failed != nil {
 			failed.close()
 		}
-		dev, closeFn, info, err := checkOnce(ctx, connect, e, opts, dev, closeFn)
-		if dev == nil {
+		conn, info, err := checkOnce(ctx, connect, e, opts, conn)
+		if conn == nil {
 			return nil, err
 		}
-		return &tinyprofSession{dev: dev, info: info, closeFn: closeFn}, err
+		return &tinyprofSession{conn: conn, info: info}, err
 	}
-}
-
-// newBoard wraps a checked-out tinyprof board.
-func (l *Lab) newBoard(c *checkedOut) *Board {
-	dev := c.sess.(*tinyprofSession).dev
-	b := &Board{Device: dev, Entry: c.e, Holder: c.h, log: c.log, release: c.release, recheck: c.recheck}
-	if sb, ok := l.sims.Load(dev); ok {
-		b.sim = sb.(*sim.Board)
-	}
-	return b
 }
 
 // journalled wraps connect so that every attempt is journalled as a
@@ -238,14 +214,14 @@ func (l *Lab) journalled(connect ConnectFunc) ConnectFunc {
 	if l.Journal == nil {
 		return connect
 	}
-	return func(ctx context.Context, e Entry, opts device.Options) (*device.Device, func() error, error) {
-		dev, closeFn, err := connect(ctx, e, opts)
+	return func(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error) {
+		conn, err := connect(ctx, e, opts)
 		name := ""
 		if err == nil {
-			name = dev.Name()
+			name = conn.Device.Name()
 		}
 		l.recordConnect(ctx, e, name, err)
-		return dev, closeFn, err
+		return conn, err
 	}
 }
 
@@ -273,29 +249,29 @@ func (l *Lab) checkTimeout() time.Duration {
 	return 30 * time.Second
 }
 
-// checkOnce runs one health check. With dev == nil it connects first;
-// otherwise it resets dev (electrically if the transport can) before
+// checkOnce runs one health check. With conn == nil it connects first;
+// otherwise it resets the board (electrically if the transport can) before
 // checking, and on a failure to reset reconnects. A board that connects but
 // fails the check is returned open, for the caller to reset or close.
-func checkOnce(ctx context.Context, connect ConnectFunc, e Entry, opts device.Options, dev *device.Device, closeFn func() error) (*device.Device, func() error, *firmware.Info, error) {
-	if dev != nil {
-		_, err := dev.HardReset(ctx)
+func checkOnce(ctx context.Context, connect ConnectFunc, e Entry, opts ConnectOptions, conn *Conn) (*Conn, *firmware.Info, error) {
+	if conn != nil {
+		_, err := conn.Device.HardReset(ctx)
 		if errors.Is(err, device.ErrNoResetLines) {
-			_, err = dev.Reset(ctx)
+			_, err = conn.Device.Reset(ctx)
 		}
 		if err != nil {
-			closeFn()
-			dev = nil
+			conn.Close()
+			conn = nil
 		}
 	}
-	if dev == nil {
+	if conn == nil {
 		var err error
-		if dev, closeFn, err = connect(ctx, e, opts); err != nil {
-			return nil, nil, nil, fmt.Errorf("connect: %w", err)
+		if conn, err = connect(ctx, e, opts); err != nil {
+			return nil, nil, fmt.Errorf("connect: %w", err)
 		}
 	}
-	info, err := check(ctx, dev, e)
-	return dev, closeFn, info, err
+	info, err := check(ctx, conn.Device, e)
+	return conn, info, err
 }
 
 // check resets dev, says Hello, pings, and compares what the board

@@ -1,4 +1,4 @@
-package hwtest
+package lab
 
 import (
 	"bufio"
@@ -20,12 +20,35 @@ import (
 
 // The child processes below are this test binary run again with
 // envHelper naming what to do — the os/exec self-exec pattern. Each
-// stands in for one package's `go test` process under go test -p N.
+// stands in for one package's `go test` process under go test -p N,
+// leasing from one lease directory.
 const (
-	envHelper = "HWTEST_HELPER"     // "leaser" or "holder"
-	envOut    = "HWTEST_HELPER_OUT" // where a leaser writes its intervals
-	envCount  = "HWTEST_HELPER_N"   // how many leases a leaser takes
+	envHelper    = "LAB_HELPER"           // "leaser" or "holder"
+	envOut       = "LAB_HELPER_OUT"       // where a leaser writes its intervals
+	envCount     = "LAB_HELPER_N"         // how many leases a leaser takes
+	envInventory = "LAB_HELPER_INVENTORY" // the inventory of the lab
+	envLeaseDir  = "LAB_HELPER_LEASES"    // its lease directory
 )
+
+// helperLab is the lab a child process leases from: the simulated boards
+// of the inventory its parent wrote, and the parent's lease directory.
+func helperLab(t *testing.T) *Lab {
+	inv, err := LoadInventory(os.Getenv(envInventory))
+	require.NoError(t, err)
+	st, err := NewFlockStore(os.Getenv(envLeaseDir))
+	require.NoError(t, err)
+	return &Lab{Boards: inv.Boards, Store: st}
+}
+
+// lease acquires a board for the (sub)test t and releases it when t ends.
+func lease(t *testing.T, l *Lab, r Request) *Lease {
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+	defer cancel()
+	le, err := l.Acquire(ctx, t.Name(), r)
+	require.NoError(t, err)
+	t.Cleanup(func() { le.Release() })
+	return le
+}
 
 // interval is one lease as its holder saw it: from Lease returning to the
 // end of the (sub)test, both inside the lease.
@@ -40,12 +63,13 @@ func TestHelperProcess(t *testing.T) {
 	switch os.Getenv(envHelper) {
 	case "leaser":
 		n, _ := strconv.Atoi(os.Getenv(envCount))
+		l := helperLab(t)
 		var got []interval
 		for i := range n {
 			t.Run(strconv.Itoa(i), func(t *testing.T) {
-				b := Lease(t, Platform("esp32s3"))
+				b := lease(t, l, Request{Platform: "esp32s3"})
 				iv := interval{Board: b.Entry.ID, PID: os.Getpid(), Start: time.Now().UnixNano()}
-				_, err := b.Ping(t.Context(), []byte("busy"))
+				_, err := b.Conn.Device.Ping(t.Context(), []byte("busy"))
 				require.NoError(t, err)
 				time.Sleep(3 * time.Millisecond)
 				iv.End = time.Now().UnixNano()
@@ -56,7 +80,7 @@ func TestHelperProcess(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(os.Getenv(envOut), data, 0o644))
 	case "holder":
-		b := Lease(t, ID("sim-a"))
+		b := lease(t, helperLab(t), Request{ID: "sim-a"})
 		fmt.Printf("leased %s\n", b.Entry.ID)
 		time.Sleep(time.Minute) // until killed
 	}
@@ -65,7 +89,7 @@ func TestHelperProcess(t *testing.T) {
 // helperCmd returns a command that runs this binary as a child of mode.
 func helperCmd(t *testing.T, mode, inventory, leaseDir string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.timeout=60s", "-test.count=1")
-	cmd.Env = append(os.Environ(), envHelper+"="+mode, EnvInventory+"="+inventory, EnvLeaseDir+"="+leaseDir)
+	cmd.Env = append(os.Environ(), envHelper+"="+mode, envInventory+"="+inventory, envLeaseDir+"="+leaseDir)
 	cmd.Env = append(cmd.Env, env...)
 	return cmd
 }
@@ -84,7 +108,6 @@ func writeSimInventory(t *testing.T, ids ...string) string {
 // Four test processes lease two boards over and over; no two leases of one
 // board overlap in time.
 func TestLeaseAcrossProcesses(t *testing.T) {
-	requireSimulated(t)
 	if testing.Short() {
 		t.Skip("starts four processes")
 	}
@@ -154,7 +177,6 @@ func countPIDs(ivs []interval) int {
 // A holder killed with SIGKILL never strands its board: the kernel drops
 // its lock, and the board is leased again at once.
 func TestLeaseAfterKill9(t *testing.T) {
-	requireSimulated(t)
 	inv := writeSimInventory(t, "sim-a")
 	leaseDir := t.TempDir()
 	cmd := helperCmd(t, "holder", inv, leaseDir)
@@ -187,7 +209,7 @@ func TestLeaseAfterKill9(t *testing.T) {
 	lab := &Lab{Boards: simBoards("esp32s3", "sim-a"), Store: st, Connect: simConnect(nil)}
 
 	// While it lives, the lease is refused, naming the holder.
-	_, err = lab.Acquire(t.Context(), "TestLeaseAfterKill9", ID("sim-a"), Timeout(100*time.Millisecond))
+	_, err = lab.Acquire(within(t, 100*time.Millisecond), "TestLeaseAfterKill9", Request{ID: "sim-a"})
 	require.ErrorIs(t, err, ErrUnavailable)
 	require.ErrorContains(t, err, fmt.Sprintf("held by pid %d", cmd.Process.Pid))
 	require.ErrorContains(t, err, "(TestHelperProcess)")
@@ -202,19 +224,10 @@ func TestLeaseAfterKill9(t *testing.T) {
 	require.NoError(t, release())
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
-	b, err := lab.Acquire(ctx, "TestLeaseAfterKill9", ID("sim-a"))
+	b, err := lab.Acquire(ctx, "TestLeaseAfterKill9", Request{ID: "sim-a"})
 	require.NoError(t, err, "the killed holder's board is leased again")
 	took := time.Since(killed)
 	require.NoError(t, b.Release())
 	t.Logf("leased again %v after kill -9", took.Round(time.Millisecond))
 	require.Less(t, took, 10*time.Second, "generous bound; typically well under a second")
-}
-
-// requireSimulated skips tests whose child processes lease through the
-// DefaultLab, which serves simulated inventory entries only in the default
-// build.
-func requireSimulated(t *testing.T) {
-	if !Simulated {
-		t.Skip("the child processes lease simulated boards: default build only")
-	}
 }

@@ -1,4 +1,4 @@
-package hwtest
+package lab
 
 import (
 	"bytes"
@@ -87,7 +87,7 @@ func (l *Lab) HealthCheck(ctx context.Context, opts HealthOptions) ([]HealthResu
 		opts.Tokens = 16
 	}
 	if opts.Comprehensive && len(opts.Model) == 0 {
-		return nil, errors.New("hwtest: a comprehensive health check needs HealthOptions.Model")
+		return nil, errors.New("lab: a comprehensive health check needs HealthOptions.Model")
 	}
 	var out []HealthResult
 	for _, e := range l.Boards {
@@ -141,12 +141,12 @@ func (l *Lab) checkBoard(ctx context.Context, e Entry, opts HealthOptions) Healt
 	cctx, cancel := context.WithTimeout(ctx, l.checkTimeout())
 	defer cancel()
 	check := l.checker(e)
-	log := &boardLog{}
+	log := &Log{}
 	attempt := func(failed session) (session, error) {
 		s, err := check(cctx, e, log, failed)
 		if err == nil {
 			if ts, ok := s.(*tinyprofSession); ok { // an EEMBC board's check is its protocol's
-				err = l.deepCheck(cctx, ts.dev, e, opts, &r)
+				err = l.deepCheck(cctx, ts.conn.Device, e, opts, &r)
 			}
 		}
 		return s, err

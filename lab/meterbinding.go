@@ -1,10 +1,13 @@
-package hwtest
+package lab
 
 import (
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tinyprof/tinyprof/power"
+	"github.com/tinyprof/tinyprof/power/meters"
 )
 
 // MeterBinding is the power meter wired to a board, in its inventory
@@ -16,7 +19,8 @@ import (
 // The board's GPIO that marks generations goes to the PPK2's logic input
 // D<logic-bit>, or to the LPM01A's event input D7.
 type MeterBinding struct {
-	// Kind is "ppk2" or "lpm01a".
+	// Kind is a kind of the meter registry (package power/meters): "ppk2"
+	// or "lpm01a".
 	Kind string `yaml:"kind"`
 	// Port is the meter's serial port; ID its USB serial number, looked up
 	// when the meter is opened (ports move after a replug). A real board's
@@ -44,12 +48,12 @@ func (p *parser) meter(e Entry, n *yaml.Node) {
 			}
 		}
 	}
-	switch m.Kind {
-	case "ppk2", "lpm01a":
-	case "":
-		p.errorf(n.Line, "board %q: meter has no kind (ppk2 or lpm01a)", e.ID)
-	default:
-		p.errorf(at("kind"), "board %q: unknown meter kind %q (ppk2 or lpm01a)", e.ID, m.Kind)
+	k, kerr := meters.Lookup(m.Kind)
+	switch {
+	case m.Kind == "":
+		p.errorf(n.Line, "board %q: meter has no kind (%s)", e.ID, meters.Choices())
+	case kerr != nil:
+		p.errorf(at("kind"), "board %q: unknown meter kind %q (%s)", e.ID, m.Kind, meters.Choices())
 	}
 	switch {
 	case e.Sim && (m.Port != "" || m.ID != ""):
@@ -59,17 +63,13 @@ func (p *parser) meter(e Entry, n *yaml.Node) {
 	case m.Port != "" && m.ID != "":
 		p.errorf(n.Line, "board %q: give the meter a port or an id, not both", e.ID)
 	}
-	if m.LogicBit > 7 {
-		p.errorf(at("logic-bit"), "board %q: meter logic-bit %d: the PPK2 has inputs D0–D7", e.ID, m.LogicBit)
+	if kerr != nil {
+		return
 	}
-	if m.Kind == "lpm01a" && m.LogicBit != 0 {
-		p.errorf(at("logic-bit"), "board %q: the LPM01A has no logic inputs: wire the board's GPIO to its event input D7 and remove logic-bit", e.ID)
+	if err := k.CheckLogicBit(m.LogicBit); err != nil {
+		p.errorf(at("logic-bit"), "board %q: meter %v", e.ID, err)
 	}
-	switch {
-	case m.Supply == 0:
-	case m.Kind == "ppk2" && (m.Supply < 0.8 || m.Supply > 5):
-		p.errorf(at("supply"), "board %q: meter supply %gV outside the PPK2's 0.8–5V", e.ID, m.Supply)
-	case m.Kind == "lpm01a" && (m.Supply < 1.8 || m.Supply > 3.3):
-		p.errorf(at("supply"), "board %q: meter supply %gV outside the LPM01A's 1.8–3.3V", e.ID, m.Supply)
+	if err := k.CheckSupply(power.Voltage(m.Supply)); err != nil {
+		p.errorf(at("supply"), "board %q: meter %v", e.ID, err)
 	}
 }

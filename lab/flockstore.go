@@ -1,4 +1,4 @@
-package hwtest
+package lab
 
 import (
 	"context"
@@ -39,7 +39,7 @@ type FlockStore struct {
 // with a message naming dir if dir cannot be created or written.
 func NewFlockStore(dir string) (*FlockStore, error) {
 	if dir == "" {
-		return nil, errors.New("hwtest: lease directory is empty")
+		return nil, errors.New("lab: lease directory is empty")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, leaseDirError(dir, err)
@@ -54,7 +54,7 @@ func NewFlockStore(dir string) (*FlockStore, error) {
 }
 
 func leaseDirError(dir string, err error) error {
-	return fmt.Errorf("lease directory %s is not usable: %w (point -hwtest.leasedir or TINYPROF_LEASE_DIR at a writable local directory)", dir, err)
+	return fmt.Errorf("lease directory %s is not usable: %w (point -hwtest.leasedir or TINYPROF_LEASE_DIR, or the CLI's --lease-dir, at a writable local directory)", dir, err)
 }
 
 // Dir returns the store's directory.
@@ -173,7 +173,7 @@ func (s *FlockStore) Inspect(ctx context.Context, id string) (LeaseInfo, error) 
 	}
 	defer f.Close()
 	// A shared lock is granted only when nobody holds the exclusive one.
-	// It can make a concurrent TryAcquire fail for an instant; Lease then
+	// It can make a concurrent TryAcquire fail for an instant; Acquire then
 	// simply tries again.
 	switch err := flock(f, unix.LOCK_SH|unix.LOCK_NB); {
 	case err == nil:

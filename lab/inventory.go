@@ -1,11 +1,10 @@
-package hwtest
+package lab
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -51,12 +50,13 @@ type Entry struct {
 	// Baud is the line rate. Default 115200.
 	Baud int `yaml:"baud,omitempty"`
 	// Features are what the board offers beyond its platform, e.g. "psram",
-	// "power-meter"; Feature constraints match against them.
+	// "power-meter"; Request.Features (hwtest.Feature) match against them.
 	Features []string `yaml:"features,flow,omitempty"`
 	// Protocol is the wire protocol the board's firmware speaks:
 	// ProtocolTinyprof (the default) or ProtocolEEMBC, an MLPerf Tiny
-	// board running the EEMBC EnergyRunner firmware. Lease serves only
-	// the first kind, LeaseEEMBC only the second.
+	// board running the EEMBC EnergyRunner firmware. A Request names the
+	// protocol it wants: hwtest.Lease serves only the first kind,
+	// hwtest.LeaseEEMBC only the second.
 	Protocol string `yaml:"protocol,omitempty"`
 	// Firmware, if set, is the firmware version the health check expects
 	// the board to report (a prefix match: "tinyprof-agent/0.3" accepts
@@ -69,7 +69,7 @@ type Entry struct {
 	// code in CI as in the lab. The hardware build ignores it.
 	Sim bool `yaml:"sim,omitempty"`
 	// Meter, if set, is the power meter wired to the board (see
-	// MeterBinding and Board.Meter). A simulated board gets a simulated
+	// MeterBinding and OpenMeter). A simulated board gets a simulated
 	// meter of that kind, wired to it.
 	Meter *MeterBinding `yaml:"meter,omitempty"`
 	// Notes is free text for people.
@@ -364,16 +364,4 @@ func (inv *Inventory) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// DefaultInventoryPath returns where the inventory is looked for when
-// neither -hwtest.inventory nor TINYPROF_INVENTORY names one:
-// $XDG_CONFIG_HOME/tinyprof/inventory.yaml, i.e. usually
-// ~/.config/tinyprof/inventory.yaml on Linux (os.UserConfigDir).
-func DefaultInventoryPath() (string, error) {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("no default inventory path (set TINYPROF_INVENTORY): %w", err)
-	}
-	return filepath.Join(dir, "tinyprof", "inventory.yaml"), nil
 }

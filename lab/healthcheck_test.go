@@ -1,4 +1,4 @@
-package hwtest
+package lab
 
 import (
 	"os"
@@ -105,7 +105,7 @@ func TestHealthCheckComprehensive(t *testing.T) {
 
 func TestLeaseIsJournalled(t *testing.T) {
 	lab := journalLab(t, nil, simBoards("esp32s3", "a")...)
-	b, err := lab.Acquire(t.Context(), "TestLeaseIsJournalled")
+	b, err := lab.Acquire(t.Context(), "TestLeaseIsJournalled", Request{})
 	require.NoError(t, err)
 	require.NoError(t, b.Release())
 	ev, err := lab.Journal.Read(t.Context(), journal.Query{Board: "a"})

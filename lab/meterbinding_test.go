@@ -1,4 +1,4 @@
-package hwtest_test
+package lab_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tinyprof/tinyprof/hwtest"
+	"github.com/tinyprof/tinyprof/lab"
 )
 
 func TestMeterBinding(t *testing.T) {
@@ -24,13 +24,13 @@ func TestMeterBinding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			inv, err := hwtest.ParseInventory("inv.yaml", []byte(tt.yaml))
+			inv, err := lab.ParseInventory("inv.yaml", []byte(tt.yaml))
 			if tt.err == "" {
 				require.NoError(t, err)
 				require.NotNil(t, inv.Boards[0].Meter)
 				return
 			}
-			require.ErrorIs(t, err, hwtest.ErrInventory)
+			require.ErrorIs(t, err, lab.ErrInventory)
 			assert.Contains(t, err.Error(), tt.err)
 		})
 	}

@@ -1,0 +1,77 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// The environment variables the lab's default paths follow.
+const (
+	// EnvStateDir overrides DefaultStateDir; tests and CI point it at a
+	// temporary directory so that they never touch the lab's records.
+	EnvStateDir = "TINYPROF_STATE_DIR"
+	// EnvInventory names the inventory file (see InventoryPath).
+	EnvInventory = "TINYPROF_INVENTORY"
+)
+
+// DefaultStateDir returns the directory for tinyprof's machine-local
+// state: $TINYPROF_STATE_DIR if set, else $XDG_STATE_HOME/tinyprof, else
+// ~/.local/state/tinyprof.
+func DefaultStateDir() (string, error) {
+	if d := os.Getenv(EnvStateDir); d != "" {
+		return filepath.Abs(d)
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "tinyprof"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no state directory (set XDG_STATE_HOME or %s): %w", EnvStateDir, err)
+	}
+	return filepath.Join(home, ".local", "state", "tinyprof"), nil
+}
+
+// DefaultLeaseDir returns the lease directory for real boards,
+// DefaultStateDir()/leases; `tiny-profiler leases` lists it.
+func DefaultLeaseDir() (string, error) {
+	d, err := DefaultStateDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "leases"), nil
+}
+
+// DefaultJournalDir returns the journal's directory,
+// DefaultStateDir()/journal, which `tiny-profiler generate-incident-report`
+// reads.
+func DefaultJournalDir() (string, error) {
+	d, err := DefaultStateDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "journal"), nil
+}
+
+// DefaultInventoryPath returns where the inventory is looked for when
+// nothing names one: $XDG_CONFIG_HOME/tinyprof/inventory.yaml, i.e.
+// usually ~/.config/tinyprof/inventory.yaml on Linux (os.UserConfigDir).
+func DefaultInventoryPath() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no default inventory path (set %s): %w", EnvInventory, err)
+	}
+	return filepath.Join(dir, "tinyprof", "inventory.yaml"), nil
+}
+
+// InventoryPath returns the inventory a tool should read: path if it is
+// not empty (a flag), else $TINYPROF_INVENTORY, else DefaultInventoryPath.
+func InventoryPath(path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	if p := os.Getenv(EnvInventory); p != "" {
+		return p, nil
+	}
+	return DefaultInventoryPath()
+}
