@@ -289,46 +289,23 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 	rep.Memory.FreeHeapBefore, rep.Memory.PSRAMFreeBefore = int64(loaded.FreeHeap), int64(loaded.PSRAMFree)
 
 	total := int64(cfg.Warmup + cfg.Runs)
-	uptime := loaded.UptimeUS
-	var pw powerAcc
+	ledger := NewLedger(dev, loaded)
 	for i := 0; i < cfg.Warmup+cfg.Runs; i++ {
 		seed := cfg.Seed + uint32(i)
-		asked := dev.MetricsRequests()
 		meter := cfg.Meter
 		if i < cfg.Warmup {
 			meter = nil
 		}
-		g, energy, err := generateMetered(ctx, dev, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed,
+		e, err := ledger.Generate(ctx, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed,
 			SampleEvery: cfg.SampleEvery}, meter)
 		if err != nil {
 			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
 		}
-		if err := checkTokens(g, cfg.Tokens); err != nil {
-			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
-		}
-		m, err := dev.Metrics(ctx)
-		if err != nil {
-			return nil, err
-		}
-		// The readings since the previous run's last, in board order: the
-		// board's power figures average over the time since the reading
-		// before, so their sum over the run is its energy.
-		readings := append(append(make([]firmware.Metrics, 0, len(g.Samples)+1), g.Samples...), *m)
-		lastToken := g.Summary.StartUS
-		if n := len(g.Tokens); n > 0 {
-			lastToken = g.Tokens[n-1].TimeUS
-		}
-		start := uptime
-		var boardJ float64
+		g := e.Generation
 		run := runOf(seed, g)
-		for k := range readings {
-			r := &readings[k]
-			if r.UptimeUS < uptime {
-				return nil, fmt.Errorf("run %d of %d: the board reset (uptime went back from %d µs to %d µs): its figures would mix two boots; check its power and log", i+1, total, uptime, r.UptimeUS)
-			}
-			boardJ += float64(r.PowerUW) / 1e6 * float64(r.UptimeUS-uptime) / 1e6
-			uptime = r.UptimeUS
-			during := k < len(g.Samples) && r.UptimeUS <= lastToken
+		for k := range e.Readings {
+			r := &e.Readings[k]
+			during := e.During(k)
 			rep.Memory.Series = append(rep.Memory.Series, sampleOf(r, i+1, during))
 			if during {
 				run.SamplesDuring++
@@ -337,33 +314,19 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 				}
 			}
 		}
-		dt := uptime - start
 		rep.Memory.SamplingRefused = rep.Memory.SamplingRefused || g.SamplingRefused
 		progress("run", int64(i+1), total)
 		if i < cfg.Warmup {
 			continue
 		}
-		run.FreeHeapAfter = int64(m.FreeHeap)
-		run.Energy = energy
-		// No figure rather than a wrong one when a lost read or a resent
-		// METRICS request restarted the board's average without the host
-		// seeing that reading, or when the run was retried after
-		// corruption (two generations' energy for one generation's tokens).
-		resent := dev.MetricsRequests() != asked+int64(g.Reads)+1
-		boardPower := energy == nil && m.HasPower && dt > 0 && g.SamplesLost == 0 && g.Retries == 0 && !resent
-		if boardPower {
-			// The board's own readings average over the time since the
-			// previous one: the generation and the host's turn-around.
-			sec := float64(dt) / 1e6
-			run.Energy = &Energy{Joules: boardJ, JoulesMin: boardJ, JoulesMax: boardJ, Seconds: sec,
-				Window: "board METRICS since the previous run's last reading", Simulated: rep.Simulated}
-		}
-		if energy != nil || boardPower {
-			pw.add(len(g.Tokens), run.Energy, energy != nil)
-		}
+		run.FreeHeapAfter = int64(e.After().FreeHeap)
+		run.Energy = e.Energy
+		ledger.Count(e)
 		rep.Runs = append(rep.Runs, run)
 	}
-	rep.Power = pw.report(powerSource(cfg.Meter, info), rep.Simulated)
+	if t, ok := ledger.Energy(); ok {
+		rep.Power = powerReport(t, powerSource(cfg.Meter, info), rep.Simulated)
+	}
 	after, err := dev.Metrics(ctx)
 	if err != nil {
 		return nil, err
@@ -386,44 +349,14 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 	return rep, nil
 }
 
-// powerAcc accumulates the runs' power figures.
-type powerAcc struct {
-	tokens                   float64
-	joules, jmin, jmax, secs float64
-	idle                     []float64
-	unc                      float64
-	metered, simulated       bool
-}
-
-// add adds one run's energy: from a meter (metered), or from the board's
-// readings.
-func (a *powerAcc) add(tokens int, e *Energy, metered bool) {
-	a.tokens += float64(tokens)
-	a.joules, a.secs = a.joules+e.Joules, a.secs+e.Seconds
-	if !metered {
-		return
-	}
-	a.metered = true
-	a.jmin, a.jmax = a.jmin+e.JoulesMin, a.jmax+e.JoulesMax
-	a.unc = max(a.unc, e.Uncertainty)
-	a.simulated = a.simulated || e.Simulated
-	if e.IdleWatts > 0 {
-		a.idle = append(a.idle, e.IdleWatts)
-	}
-}
-
-func (a *powerAcc) report(source string, simulatedBoard bool) *PowerReport {
-	if a.tokens == 0 || a.secs == 0 {
-		return nil
-	}
-	r := &PowerReport{Source: source, Simulated: simulatedBoard || a.simulated,
-		AverageWatts: a.joules / a.secs, EnergyPerTokenJ: a.joules / a.tokens}
-	if a.metered {
-		r.EnergyPerTokenMinJ, r.EnergyPerTokenMaxJ = a.jmin/a.tokens, a.jmax/a.tokens
-		r.WindowUncertainty = a.unc
-		if len(a.idle) > 0 {
-			r.IdleWatts = mean(a.idle)
-		}
+// powerReport is the PowerReport of a ledger's totals.
+func powerReport(t EnergyTotal, source string, simulatedBoard bool) *PowerReport {
+	r := &PowerReport{Source: source, Simulated: simulatedBoard || t.Simulated,
+		AverageWatts: t.Watts(), EnergyPerTokenJ: t.PerToken()}
+	if t.Metered {
+		r.EnergyPerTokenMinJ, r.EnergyPerTokenMaxJ = t.JoulesMin/float64(t.Tokens), t.JoulesMax/float64(t.Tokens)
+		r.WindowUncertainty = t.Uncertainty
+		r.IdleWatts = t.IdleWatts
 	}
 	return r
 }
