@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/tinyprof/tinyprof/bench/internal/stats"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/firmware"
 )
@@ -38,7 +39,8 @@ const maxLatencySamples = 1 << 20
 // (see ConfigTo): board, platform, chip, firmware, model, model-sha256,
 // quant, weights-in, simulated and power-source, so that benchstat never
 // mixes results from different boards or models. Name sub-benchmarks with
-// Name so that benchstat can split them into columns.
+// Name so that benchstat can split them into columns, and so that they
+// compare with the CLI's.
 //
 // A generation that fails, returns fewer tokens than asked, or a board that
 // resets fails the benchmark. dev must have answered Hello; Generate
@@ -65,9 +67,9 @@ func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
 	if err != nil {
 		b.Fatalf("bench.Generate: read the board's metrics: %v", err)
 	}
-	power := powerSource(s.meter, info)
+	power := PowerSource(s.meter, info)
 	emitConfig(b, s.config, map[string]string{
-		"board": boardID(dev, info), "platform": info.Platform, "chip": info.Chip, "firmware": info.Firmware,
+		"board": BoardID(dev), "platform": info.Platform, "chip": info.Chip, "firmware": info.Firmware,
 		"model": s.modelName, "model-sha256": hex.EncodeToString(load.SHA256[:]), "quant": s.quant,
 		"weights-in": load.Region, "simulated": strconv.FormatBool(info.Capabilities.Simulated()),
 		"power-source": power,
@@ -99,13 +101,19 @@ func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
 }
 
 // Name returns a sub-benchmark name that benchstat splits into columns,
-// e.g. "platform=esp32s3/model=stories260k/quant=q4_0". Characters that
-// would split a name (space, /, =) become _.
-func Name(platform, model, quant string) string {
-	return fmt.Sprintf("platform=%s/model=%s/quant=%s", nameClean(platform), nameClean(model), nameClean(quant))
+// e.g. "platform=esp32s3/model=stories260k/quant=q4_0/tokens=64": name the
+// b.Run around Generate with it, giving the Tokens that Generate is given.
+// tiny-profiler benchmark --format bench names its results
+// "BenchmarkGenerate/" + Name(…), so that a BenchmarkGenerate under go test
+// and the CLI's runs of one case compare as one benchmark. Characters that
+// would split a name or its line (space and the other control
+// characters, /, =) become _.
+func Name(platform, model, quant string, tokens int) string {
+	return fmt.Sprintf("platform=%s/model=%s/quant=%s/tokens=%d", namePart(platform), namePart(model), namePart(quant), tokens)
 }
 
-func nameClean(s string) string {
+// namePart is a value of Name with its separators replaced.
+func namePart(s string) string {
 	b := []byte(s)
 	for i, c := range b {
 		if c <= ' ' || c == '/' || c == '=' || c == 0x7f {
@@ -115,9 +123,10 @@ func nameClean(s string) string {
 	return string(b)
 }
 
-// powerSource says where Generate's and Profile's power figures come
-// from, for the power-source configuration line and reports.
-func powerSource(m Meter, info *firmware.Info) string {
+// PowerSource says where Generate's and the CLI report's power figures
+// come from, given the meter (nil for none) and the board's Hello: the
+// power-source configuration line.
+func PowerSource(m Meter, info *firmware.Info) string {
 	switch {
 	case m != nil:
 		return "meter " + m.Name()
@@ -181,21 +190,13 @@ func (a *genStats) report(b *testing.B) {
 	b.ReportMetric(median(a.ttftNS), "ttft-ns")
 	if len(a.itlNS) > 0 {
 		slices.Sort(a.itlNS)
-		b.ReportMetric(quantile(a.itlNS, 0.50), "itl-p50-ns")
-		b.ReportMetric(quantile(a.itlNS, 0.95), "itl-p95-ns")
-		b.ReportMetric(quantile(a.itlNS, 0.99), "itl-p99-ns")
+		b.ReportMetric(stats.Quantile(a.itlNS, 0.50), "itl-p50-ns")
+		b.ReportMetric(stats.Quantile(a.itlNS, 0.95), "itl-p95-ns")
+		b.ReportMetric(stats.Quantile(a.itlNS, 0.99), "itl-p99-ns")
 	}
 	b.ReportMetric(float64(a.peakHeap), "peak-heap-B")
 	if a.peakPSRAM > 0 {
 		b.ReportMetric(float64(a.peakPSRAM), "peak-psram-B")
 	}
 	b.ReportMetric(float64(a.freeAfter), "free-heap-after-B")
-}
-
-func mean(v []float64) float64 {
-	s := 0.0
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(len(v))
 }

@@ -28,7 +28,7 @@ import (
 func BenchmarkGenerate(b *testing.B) {
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
 	for _, p := range []string{"esp32s3", "esp32p4"} {
-		b.Run(bench.Name(p, "stories260k", "f32"), func(b *testing.B) {
+		b.Run(bench.Name(p, "stories260k", "f32", 32), func(b *testing.B) {
 			board := hwtest.Lease(b, hwtest.Platform(p))
 			bench.Generate(b, board, model, bench.Tokens(32), bench.ModelName("stories260k"), bench.Quant("f32"))
 		})
@@ -72,7 +72,7 @@ func TestGenerateReportsBoardFigures(t *testing.T) {
 
 	// The configuration lines and the result line read back as benchstat
 	// reads them: configuration attached, ns tidied to sec.
-	text := cfg + "BenchmarkGenerate/" + bench.Name("esp32s3", "stories260k", "f32") + "\t" + r.String() + "\n"
+	text := cfg + "BenchmarkGenerate/" + bench.Name("esp32s3", "stories260k", "f32", 16) + "\t" + r.String() + "\n"
 	br := benchfmt.NewReader(strings.NewReader(text), "out.txt")
 	var res *benchfmt.Result
 	for br.Scan() {
@@ -163,7 +163,14 @@ func TestGeneratePower(t *testing.T) {
 }
 
 func TestName(t *testing.T) {
-	assert.Equal(t, "platform=esp32s3/model=stories_260k_a_b/quant=q4_0", bench.Name("esp32s3", "stories 260k/a=b", "q4_0"))
+	for _, tt := range []struct{ platform, model, quant, want string }{
+		{"esp32s3", "stories260k", "f32", "platform=esp32s3/model=stories260k/quant=f32/tokens=32"},
+		{"esp32s3", "stories 260k/a=b", "q4_0", "platform=esp32s3/model=stories_260k_a_b/quant=q4_0/tokens=32"},
+		{"esp32\ts3", "line\nbreak", "q8\x7f", "platform=esp32_s3/model=line_break/quant=q8_/tokens=32"},
+		{"rp2040", "naïve", "", "platform=rp2040/model=naïve/quant=/tokens=32"},
+	} {
+		assert.Equal(t, tt.want, bench.Name(tt.platform, tt.model, tt.quant, 32))
+	}
 }
 
 var _ = fmt.Sprint

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tinyprof/tinyprof/bench/internal/stats"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/firmware"
 )
@@ -183,7 +184,7 @@ func (l *Ledger) Energy() (EnergyTotal, bool) {
 		return EnergyTotal{}, false
 	}
 	if len(l.idle) > 0 {
-		t.IdleWatts = mean(l.idle)
+		t.IdleWatts = stats.Mean(l.idle)
 	}
 	return t, true
 }
