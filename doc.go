@@ -18,8 +18,10 @@
 //   - hwtest: leases boards to tests across processes, with an inventory,
 //     health checks and quarantine; simulated boards by default, real ones
 //     under -tags=hardware.
-//   - bench: profiles as numbers — Profile for the CLI, with tables, JSON
-//     and the Go benchmark format that benchstat compares.
+//   - bench: the go test API — Generate, CheckLeaks, MLPerf — with the CLI's
+//     profile report (bench/report: tables, JSON and the Go benchmark format
+//     benchstat compares), comparison and gates (bench/compare) and charts
+//     (bench/chart) beside it.
 //   - model: reads GGUF and llama2.c files, estimates memory per platform,
 //     and quantizes; fixtures makes deterministic tiny models.
 //   - cmd/tiny-profiler: the CLI named by the incident runbook.

@@ -2,6 +2,7 @@ package compare_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tinyprof/tinyprof/bench"
 	"github.com/tinyprof/tinyprof/bench/compare"
 	"github.com/tinyprof/tinyprof/bench/report"
 	"github.com/tinyprof/tinyprof/device/sim"
@@ -181,4 +183,39 @@ func TestCompareGateOnMissingMetric(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Check(g)
 	assert.ErrorContains(t, err, "do not both report")
+}
+
+// TestGoTestAndCLINamesCompare runs one case as go test -bench runs it
+// (bench.Generate in a sub-benchmark named with bench.Name, with its
+// -GOMAXPROCS suffix) and as tiny-profiler benchmark --format bench runs it
+// (report.Profile): the two files hold one benchmark, with the same
+// configuration, so benchstat and Compare put them side by side.
+func TestGoTestAndCLINamesCompare(t *testing.T) {
+	const tokens = 8
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	dev := pipeBoard(t, sim.Options{Platform: "esp32s3"})
+	var goTest bytes.Buffer
+	r := testing.Benchmark(func(b *testing.B) {
+		bench.Generate(b, dev, model, bench.Tokens(tokens), bench.ModelName("stories260k"), bench.Quant("f32"), bench.ConfigTo(&goTest))
+	})
+	require.Positive(t, r.N, "the benchmark failed")
+	fmt.Fprintf(&goTest, "BenchmarkGenerate/%s-2\t%s\n", bench.Name("esp32s3", "stories260k", "f32", tokens), r.String())
+
+	rep, err := report.Profile(t.Context(), pipeBoard(t, sim.Options{Platform: "esp32s3"}), bytes.NewReader(model), int64(len(model)),
+		report.Config{Runs: 3, Tokens: tokens, ModelName: "stories260k", Quant: "f32"})
+	require.NoError(t, err)
+	var cli bytes.Buffer
+	require.NoError(t, rep.WriteBench(&cli))
+
+	c, err := compare.Compare(&goTest, &cli, "gotest.txt", "cli.txt", compare.Options{})
+	require.NoError(t, err)
+	assert.Empty(t, c.ConfigDiffers, "board, model and power source are named alike")
+	units := map[string]bool{}
+	for _, m := range c.Metrics {
+		assert.Equal(t, "Generate/platform=esp32s3/model=stories260k/quant=f32/tokens=8", m.Benchmark)
+		units[m.Unit] = true
+	}
+	for _, u := range []string{"sec/op", "tok/s", "ttft-sec", "itl-p95-sec", "peak-heap-B", "W", "J/tok"} {
+		assert.True(t, units[u], "%s in both files", u)
+	}
 }
