@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/bench/report"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/fixtures"
@@ -68,13 +69,13 @@ func Example_profile() {
 		log.Fatal(err)
 	}
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-	rep, err := bench.Profile(ctx, dev, bytes.NewReader(model), int64(len(model)),
-		bench.Config{Runs: 5, Tokens: 16, ModelName: "stories260k", Quant: "f32"})
+	rep, err := report.Profile(ctx, dev, bytes.NewReader(model), int64(len(model)),
+		report.Config{Runs: 5, Tokens: 16, ModelName: "stories260k", Quant: "f32"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("simulated:", rep.Simulated, "runs:", len(rep.Runs))
-	fmt.Printf("decode: %.0f tok/s\n", rep.Summary.DecodeTokPerSec.Median)
+	fmt.Printf("decode: %.0f tok/s\n", rep.Summary.DecodeTokPerSec.Center)
 	// Output:
 	// simulated: true runs: 5
 	// decode: 80 tok/s
@@ -88,8 +89,8 @@ func Example_profile() {
 //
 //	func BenchmarkGenerate(b *testing.B) {
 //		board := hwtest.Lease(b, hwtest.Platform("esp32s3"))
-//		b.Run(bench.Name("esp32s3", "stories260k", "f32"), func(b *testing.B) {
-//			bench.Generate(b, board, model, bench.ModelName("stories260k"), bench.Quant("f32"))
+//		b.Run(bench.Name("esp32s3", "stories260k", "f32", 64), func(b *testing.B) {
+//			bench.Generate(b, board, model, bench.Tokens(64), bench.ModelName("stories260k"), bench.Quant("f32"))
 //		})
 //	}
 //
@@ -179,7 +180,7 @@ func Example_leakCheck() {
 		log.Fatal(err)
 	}
 	fmt.Printf("leak: %v, %.1f bytes per iteration (%.0f%% interval %.1f to %.1f)\n",
-		rep.Leak, rep.Loss.BytesPerIteration, rep.Confidence*100, rep.Loss.Lo, rep.Loss.Hi)
+		rep.Leak, rep.Loss.Center, rep.Confidence*100, rep.Loss.Lo, rep.Loss.Hi)
 	for _, s := range rep.Steps {
 		fmt.Printf("one-off step of about %d KiB at iteration %d, not counted\n", (s.Bytes+512)/1024, s.Iteration)
 	}

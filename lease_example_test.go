@@ -36,7 +36,7 @@ func TestExampleLease(t *testing.T) {
 func BenchmarkExampleLease(b *testing.B) {
 	board := hwtest.Lease(b, hwtest.Platform("esp32s3"))
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-	b.Run(bench.Name("esp32s3", "stories260k", "f32"), func(b *testing.B) {
+	b.Run(bench.Name("esp32s3", "stories260k", "f32", 32), func(b *testing.B) {
 		bench.Generate(b, board, model, bench.Tokens(32))
 	})
 }

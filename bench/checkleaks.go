@@ -108,6 +108,6 @@ func writeHeapArtifacts(dir string, rep *LeakReport) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(dir, "heap.svg"), 0o644, func(f io.Writer) error {
-		return writeLeakPlot(f, rep, "svg")
+		return writeLeakChart(f, rep)
 	})
 }

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
@@ -10,9 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/tinyprof/tinyprof/firmware"
-	"github.com/tinyprof/tinyprof/hwtest"
 )
 
 // configKeys are the configuration lines every benchmark output carries,
@@ -21,25 +20,40 @@ import (
 var configKeys = []string{"board", "platform", "chip", "firmware", "model", "model-sha256", "quant",
 	"weights-in", "simulated", "power-source", "valid"}
 
-// boardID names a board in configuration lines. It must be stable across
-// runs, or benchstat puts two runs on one board in separate tables: an
-// inventory id for a leased board, "sim-PLATFORM" for a simulated one (its
-// pseudo-terminal changes every run), else the port.
-func boardID(dev Device, info *firmware.Info) string {
-	if hb, ok := dev.(*hwtest.Board); ok && hb.Entry.ID != "" {
-		return hb.Entry.ID
+// ConfigKeys returns the configuration keys every benchmark output
+// carries, in the order they are written.
+func ConfigKeys() []string { return slices.Clone(configKeys) }
+
+// BoardID returns the name of dev's board in configuration lines. It must
+// be stable across runs, or benchstat puts two runs on one board in
+// separate tables: the board's own id when dev has one (a method
+// BoardID() string, such as a leased hwtest.Board's inventory id),
+// "sim-PLATFORM" for a simulated board (its pseudo-terminal changes every
+// run), else dev.Name(), its port. dev must have answered Hello.
+func BoardID(dev Device) string {
+	if b, ok := dev.(interface{ BoardID() string }); ok {
+		if id := b.BoardID(); id != "" {
+			return id
+		}
 	}
+	info := dev.Info()
 	if info.Capabilities.Simulated() {
 		return "sim-" + info.Platform
 	}
 	return dev.Name()
 }
 
+// WriteConfig writes cfg as the configuration lines of a benchmark file —
+// every key of ConfigKeys in order, each value on one line — then the
+// Unit metadata lines of Units, as Generate writes them before its first
+// result. A key cfg lacks is written empty, which clears it (benchfmt).
+func WriteConfig(w io.Writer, cfg map[string]string) error { return writeConfigBlock(w, cfg, true) }
+
 // writeConfigBlock writes cfg's lines (keys in configKeys order, values on
 // one line) and, if units, the Unit metadata lines. A key cfg lacks is
 // written empty, which clears it (benchfmt), so that a value from an
 // earlier block — MLPerf's valid, say — never sticks to later results.
-func writeConfigBlock(w io.Writer, cfg map[string]string, units bool) error {
+func writeConfigBlock(w io.Writer, cfg map[string]string, withUnits bool) error {
 	var b strings.Builder
 	for _, k := range configKeys {
 		if v := cfg[k]; v != "" {
@@ -48,9 +62,9 @@ func writeConfigBlock(w io.Writer, cfg map[string]string, units bool) error {
 			fmt.Fprintf(&b, "%s:\n", k)
 		}
 	}
-	if units {
-		for _, u := range unitTable {
-			fmt.Fprintf(&b, "Unit %s %s\n", u.name, u.meta)
+	if withUnits {
+		for _, u := range units {
+			fmt.Fprintf(&b, "Unit %s %s\n", u.Name, u.meta())
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -120,4 +134,13 @@ func describe(cfg map[string]string) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+
+// ModelSHA256 returns the hex SHA-256 of b, the model-sha256
+// configuration line of a model.
+func ModelSHA256(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }

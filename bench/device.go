@@ -17,6 +17,10 @@ type Device interface {
 	Metrics(ctx context.Context) (*firmware.Metrics, error)
 	LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts device.LoadOptions) (*device.LoadResult, error)
 	Generate(ctx context.Context, req device.GenerateRequest) (*device.Generation, error)
+	// MetricsRequests counts the METRICS requests sent to the board,
+	// resends included: each answer restarts the board's power average,
+	// so a Ledger checks that it saw every one.
+	MetricsRequests() int64
 }
 
 var _ Device = (*device.Device)(nil)

@@ -2,14 +2,13 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"testing"
 
+	"github.com/tinyprof/tinyprof/bench/internal/stats"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/firmware"
 )
@@ -40,7 +39,8 @@ const maxLatencySamples = 1 << 20
 // (see ConfigTo): board, platform, chip, firmware, model, model-sha256,
 // quant, weights-in, simulated and power-source, so that benchstat never
 // mixes results from different boards or models. Name sub-benchmarks with
-// Name so that benchstat can split them into columns.
+// Name so that benchstat can split them into columns, and so that they
+// compare with the CLI's.
 //
 // A generation that fails, returns fewer tokens than asked, or a board that
 // resets fails the benchmark. dev must have answered Hello; Generate
@@ -67,46 +67,53 @@ func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
 	if err != nil {
 		b.Fatalf("bench.Generate: read the board's metrics: %v", err)
 	}
-	power := powerSource(s.meter, info)
+	power := PowerSource(s.meter, info)
 	emitConfig(b, s.config, map[string]string{
-		"board": boardID(dev, info), "platform": info.Platform, "chip": info.Chip, "firmware": info.Firmware,
+		"board": BoardID(dev), "platform": info.Platform, "chip": info.Chip, "firmware": info.Firmware,
 		"model": s.modelName, "model-sha256": hex.EncodeToString(load.SHA256[:]), "quant": s.quant,
 		"weights-in": load.Region, "simulated": strconv.FormatBool(info.Capabilities.Simulated()),
 		"power-source": power,
 	}, "")
 
 	var acc genStats
-	uptime := m0.UptimeUS
+	ledger := NewLedger(dev, m0)
 	for i := 0; b.Loop(); i++ {
 		req := device.GenerateRequest{Prompt: s.prompt, MaxTokens: s.tokens, Seed: s.seed + uint32(i)}
-		g, e, err := generateMetered(ctx, dev, req, s.meter)
+		e, err := ledger.Generate(ctx, req, s.meter)
 		if err != nil {
 			b.Fatalf("bench.Generate: generation %d: %v", i+1, err)
 		}
-		if err := checkTokens(g, s.tokens); err != nil {
-			b.Fatalf("bench.Generate: generation %d: %v", i+1, err)
-		}
-		m, err := dev.Metrics(ctx)
-		if err != nil {
-			b.Fatalf("bench.Generate: metrics after generation %d: %v", i+1, err)
-		}
-		if m.UptimeUS < uptime {
-			b.Fatalf("bench.Generate: the board reset after generation %d (uptime went back from %d µs to %d µs): its figures would mix two boots; check its power and log", i+1, uptime, m.UptimeUS)
-		}
-		acc.add(g, m, e, m.UptimeUS-uptime)
-		uptime = m.UptimeUS
+		ledger.Count(e)
+		acc.add(e.Generation, e.After())
 	}
-	acc.report(b, s.meter != nil)
+	acc.report(b)
+	if t, ok := ledger.Energy(); ok {
+		b.ReportMetric(t.Watts(), "W")
+		b.ReportMetric(t.PerToken(), "J/tok")
+		if t.Metered {
+			b.ReportMetric(t.JoulesMin/float64(t.Tokens), "J/tok-min")
+			b.ReportMetric(t.JoulesMax/float64(t.Tokens), "J/tok-max")
+			if t.IdleWatts > 0 {
+				b.ReportMetric(t.IdleWatts, "idle-W")
+			}
+		}
+	}
 }
 
 // Name returns a sub-benchmark name that benchstat splits into columns,
-// e.g. "platform=esp32s3/model=stories260k/quant=q4_0". Characters that
-// would split a name (space, /, =) become _.
-func Name(platform, model, quant string) string {
-	return fmt.Sprintf("platform=%s/model=%s/quant=%s", nameClean(platform), nameClean(model), nameClean(quant))
+// e.g. "platform=esp32s3/model=stories260k/quant=q4_0/tokens=64": name the
+// b.Run around Generate with it, giving the Tokens that Generate is given.
+// tiny-profiler benchmark --format bench names its results
+// "BenchmarkGenerate/" + Name(…), so that a BenchmarkGenerate under go test
+// and the CLI's runs of one case compare as one benchmark. Characters that
+// would split a name or its line (space and the other control
+// characters, /, =) become _.
+func Name(platform, model, quant string, tokens int) string {
+	return fmt.Sprintf("platform=%s/model=%s/quant=%s/tokens=%d", namePart(platform), namePart(model), namePart(quant), tokens)
 }
 
-func nameClean(s string) string {
+// namePart is a value of Name with its separators replaced.
+func namePart(s string) string {
 	b := []byte(s)
 	for i, c := range b {
 		if c <= ' ' || c == '/' || c == '=' || c == 0x7f {
@@ -116,36 +123,10 @@ func nameClean(s string) string {
 	return string(b)
 }
 
-// generateMetered runs req, inside a meter window when m is set.
-func generateMetered(ctx context.Context, dev Device, req device.GenerateRequest, m Meter) (*device.Generation, *Energy, error) {
-	if m == nil {
-		g, err := dev.Generate(ctx, req)
-		return g, nil, err
-	}
-	if err := m.Begin(ctx); err != nil {
-		return nil, nil, fmt.Errorf("meter %s: begin: %w", m.Name(), err)
-	}
-	g, err := dev.Generate(ctx, req)
-	if err != nil {
-		m.End(ctx, nil)
-		return nil, nil, err
-	}
-	e, err := m.End(ctx, g)
-	if err != nil {
-		return nil, nil, fmt.Errorf("meter %s: %w", m.Name(), err)
-	}
-	if !(e.Joules >= 0 && e.Seconds > 0) || math.IsInf(e.Joules, 0) || math.IsInf(e.Seconds, 0) {
-		return nil, nil, fmt.Errorf("meter %s: a window of %v J over %v s is not a measurement: check the meter's connection", m.Name(), e.Joules, e.Seconds)
-	}
-	if e.JoulesMin == 0 && e.JoulesMax == 0 {
-		e.JoulesMin, e.JoulesMax = e.Joules, e.Joules
-	}
-	return g, &e, nil
-}
-
-// powerSource says where Generate's and Profile's power figures come
-// from, for the power-source configuration line and reports.
-func powerSource(m Meter, info *firmware.Info) string {
+// PowerSource says where Generate's and the CLI report's power figures
+// come from, given the meter (nil for none) and the board's Hello: the
+// power-source configuration line.
+func PowerSource(m Meter, info *firmware.Info) string {
 	switch {
 	case m != nil:
 		return "meter " + m.Name()
@@ -157,16 +138,8 @@ func powerSource(m Meter, info *firmware.Info) string {
 	return "none"
 }
 
-// checkTokens fails a generation that returned fewer tokens than asked:
-// its figures would describe a shorter generation than the one named.
-func checkTokens(g *device.Generation, want int) error {
-	if n := len(g.Tokens); n < want {
-		return fmt.Errorf("the board returned %d of %d tokens (stopped: %s): ask for fewer tokens or a shorter prompt", n, want, g.Summary.Stop)
-	}
-	return nil
-}
-
-// genStats accumulates Generate's figures.
+// genStats accumulates Generate's timing and memory figures; the Ledger
+// owns its energy.
 type genStats struct {
 	n                      int
 	boardNS                float64
@@ -177,16 +150,10 @@ type genStats struct {
 	itlNS                  []float64
 	peakHeap, peakPSRAM    int64
 	freeAfter              int64
-	boardJoules, boardSecs float64 // board readings: average power × uptime between readings
-	joules, genTokens      float64
-	joulesMin, joulesMax   float64
-	meterSeconds           float64
-	idleW                  []float64
 }
 
-// add accumulates one generation; dtUS is the board's uptime since the
-// reading before it, over which m's power is an average.
-func (a *genStats) add(g *device.Generation, m *firmware.Metrics, e *Energy, dtUS uint64) {
+// add accumulates one generation and the reading after it.
+func (a *genStats) add(g *device.Generation, after *firmware.Metrics) {
 	s := g.Summary
 	a.n++
 	a.boardNS += float64(uint64(s.TTFTUS)+uint64(s.DecodeUS)) * 1e3
@@ -206,24 +173,10 @@ func (a *genStats) add(g *device.Generation, m *firmware.Metrics, e *Energy, dtU
 	}
 	a.peakHeap = max(a.peakHeap, int64(s.PeakHeap))
 	a.peakPSRAM = max(a.peakPSRAM, int64(s.PeakPSRAM))
-	a.freeAfter = int64(m.FreeHeap)
-	if m.HasPower && dtUS > 0 {
-		a.boardJoules += float64(m.PowerUW) / 1e6 * float64(dtUS) / 1e6
-		a.boardSecs += float64(dtUS) / 1e6
-	}
-	a.genTokens += float64(len(g.Tokens))
-	if e != nil {
-		a.joules += e.Joules
-		a.joulesMin += e.JoulesMin
-		a.joulesMax += e.JoulesMax
-		a.meterSeconds += e.Seconds
-		if e.IdleWatts > 0 {
-			a.idleW = append(a.idleW, e.IdleWatts)
-		}
-	}
+	a.freeAfter = int64(after.FreeHeap)
 }
 
-func (a *genStats) report(b *testing.B, metered bool) {
+func (a *genStats) report(b *testing.B) {
 	if a.n == 0 {
 		return
 	}
@@ -237,34 +190,13 @@ func (a *genStats) report(b *testing.B, metered bool) {
 	b.ReportMetric(median(a.ttftNS), "ttft-ns")
 	if len(a.itlNS) > 0 {
 		slices.Sort(a.itlNS)
-		b.ReportMetric(quantile(a.itlNS, 0.50), "itl-p50-ns")
-		b.ReportMetric(quantile(a.itlNS, 0.95), "itl-p95-ns")
-		b.ReportMetric(quantile(a.itlNS, 0.99), "itl-p99-ns")
+		b.ReportMetric(stats.Quantile(a.itlNS, 0.50), "itl-p50-ns")
+		b.ReportMetric(stats.Quantile(a.itlNS, 0.95), "itl-p95-ns")
+		b.ReportMetric(stats.Quantile(a.itlNS, 0.99), "itl-p99-ns")
 	}
 	b.ReportMetric(float64(a.peakHeap), "peak-heap-B")
 	if a.peakPSRAM > 0 {
 		b.ReportMetric(float64(a.peakPSRAM), "peak-psram-B")
 	}
 	b.ReportMetric(float64(a.freeAfter), "free-heap-after-B")
-	switch {
-	case metered && a.meterSeconds > 0 && a.genTokens > 0:
-		b.ReportMetric(a.joules/a.meterSeconds, "W")
-		b.ReportMetric(a.joules/a.genTokens, "J/tok")
-		b.ReportMetric(a.joulesMin/a.genTokens, "J/tok-min")
-		b.ReportMetric(a.joulesMax/a.genTokens, "J/tok-max")
-		if len(a.idleW) > 0 {
-			b.ReportMetric(mean(a.idleW), "idle-W")
-		}
-	case !metered && a.boardSecs > 0 && a.genTokens > 0:
-		b.ReportMetric(a.boardJoules/a.boardSecs, "W")
-		b.ReportMetric(a.boardJoules/a.genTokens, "J/tok")
-	}
-}
-
-func mean(v []float64) float64 {
-	s := 0.0
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(len(v))
 }

@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ import (
 func BenchmarkGenerate(b *testing.B) {
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
 	for _, p := range []string{"esp32s3", "esp32p4"} {
-		b.Run(bench.Name(p, "stories260k", "f32"), func(b *testing.B) {
+		b.Run(bench.Name(p, "stories260k", "f32", 32), func(b *testing.B) {
 			board := hwtest.Lease(b, hwtest.Platform(p))
 			bench.Generate(b, board, model, bench.Tokens(32), bench.ModelName("stories260k"), bench.Quant("f32"))
 		})
@@ -71,7 +72,7 @@ func TestGenerateReportsBoardFigures(t *testing.T) {
 
 	// The configuration lines and the result line read back as benchstat
 	// reads them: configuration attached, ns tidied to sec.
-	text := cfg + "BenchmarkGenerate/" + bench.Name("esp32s3", "stories260k", "f32") + "\t" + r.String() + "\n"
+	text := cfg + "BenchmarkGenerate/" + bench.Name("esp32s3", "stories260k", "f32", 16) + "\t" + r.String() + "\n"
 	br := benchfmt.NewReader(strings.NewReader(text), "out.txt")
 	var res *benchfmt.Result
 	for br.Scan() {
@@ -162,7 +163,92 @@ func TestGeneratePower(t *testing.T) {
 }
 
 func TestName(t *testing.T) {
-	assert.Equal(t, "platform=esp32s3/model=stories_260k_a_b/quant=q4_0", bench.Name("esp32s3", "stories 260k/a=b", "q4_0"))
+	for _, tt := range []struct{ platform, model, quant, want string }{
+		{"esp32s3", "stories260k", "f32", "platform=esp32s3/model=stories260k/quant=f32/tokens=32"},
+		{"esp32s3", "stories 260k/a=b", "q4_0", "platform=esp32s3/model=stories_260k_a_b/quant=q4_0/tokens=32"},
+		{"esp32\ts3", "line\nbreak", "q8\x7f", "platform=esp32_s3/model=line_break/quant=q8_/tokens=32"},
+		{"rp2040", "naïve", "", "platform=rp2040/model=naïve/quant=/tokens=32"},
+	} {
+		assert.Equal(t, tt.want, bench.Name(tt.platform, tt.model, tt.quant, 32))
+	}
 }
 
 var _ = fmt.Sprint
+
+// faultyBoard counts the generations its board returned, how many of them
+// were run again after corrupted frames, and the METRICS requests the
+// device resent after a corrupted answer.
+type faultyBoard struct {
+	*device.Device
+	generations, retried int
+	reads, metricsCalls  int64
+}
+
+func (f *faultyBoard) Generate(ctx context.Context, req device.GenerateRequest) (*device.Generation, error) {
+	g, err := f.Device.Generate(ctx, req)
+	if err == nil {
+		f.generations++
+		f.reads += int64(g.Reads)
+		if g.Retries > 0 {
+			f.retried++
+		}
+	}
+	return g, err
+}
+
+func (f *faultyBoard) Metrics(ctx context.Context) (*firmware.Metrics, error) {
+	f.metricsCalls++
+	return f.Device.Metrics(ctx)
+}
+
+// resent is how many METRICS requests the device sent again.
+func (f *faultyBoard) resent() int64 { return f.MetricsRequests() - f.metricsCalls - f.reads }
+
+// benchtime sets -test.benchtime for the rest of the test, so that a
+// benchmark run with testing.Benchmark runs a fixed number of iterations.
+func benchtime(t *testing.T, v string) {
+	t.Helper()
+	f := flag.Lookup("test.benchtime")
+	old := f.Value.String()
+	require.NoError(t, f.Value.Set(v))
+	t.Cleanup(func() { f.Value.Set(old) })
+}
+
+// TestGenerateRetriedRunEnergy: a generation retried after a corrupted
+// frame dissipated two attempts' energy for one generation's tokens, and
+// a METRICS answer resent after a corrupted one averages the board's power
+// over the resend alone, not the generation; so Generate must leave such
+// generations out of its energy figures, as the profile report does. The
+// simulated board models its power, so the generations that are counted
+// give the power of a clean run, and an energy per token that is that
+// power over the board's time per generation.
+func TestGenerateRetriedRunEnergy(t *testing.T) {
+	benchtime(t, "40x")
+	clean, _ := runGenerate(t, pipeBoard(t, sim.Options{Platform: "esp32s3"}))
+	require.Positive(t, clean.N, "the benchmark failed")
+	for _, tt := range []struct {
+		every           int
+		retried, resent bool
+	}{
+		{every: 29, retried: true},
+		{every: 41, resent: true},
+	} {
+		t.Run(fmt.Sprintf("corrupt every %d", tt.every), func(t *testing.T) {
+			board := &faultyBoard{Device: pipeBoard(t, sim.Options{Platform: "esp32s3", Faults: sim.Faults{CorruptTxEvery: tt.every}})}
+			r, _ := runGenerate(t, board)
+			require.Positive(t, r.N, "the benchmark failed")
+			t.Logf("%d generations, %d retried, %d METRICS resent", board.generations, board.retried, board.resent())
+			if tt.retried {
+				require.Positive(t, board.retried, "with every %dth frame corrupted some generation is retried", tt.every)
+				require.Less(t, board.retried, board.generations, "and some is not")
+			}
+			if tt.resent {
+				require.Positive(t, board.resent(), "with every %dth frame corrupted some METRICS answer is resent", tt.every)
+			}
+			require.Contains(t, r.Extra, "J/tok", "the generations that were not retried give a figure")
+			assert.InEpsilon(t, clean.Extra["W"], r.Extra["W"], 0.02, "W over %d generations, %d retried, %d METRICS resent", board.generations, board.retried, board.resent())
+			assert.InEpsilon(t, r.Extra["W"]*r.Extra["ns/op"]/1e9/16, r.Extra["J/tok"], 0.02,
+				"J/tok over %d generations, %d retried, %d METRICS resent", board.generations, board.retried, board.resent())
+		})
+	}
+}

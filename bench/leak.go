@@ -52,13 +52,6 @@ type Step struct {
 	Bytes int64 `json:"bytes"`
 }
 
-// Rate is a rate of loss in bytes per iteration with its interval.
-type Rate struct {
-	BytesPerIteration float64 `json:"bytes_per_iteration"`
-	Lo                float64 `json:"lo"`
-	Hi                float64 `json:"hi"`
-}
-
 // LeakReport is the verdict of AnalyzeLeaks.
 type LeakReport struct {
 	Iterations int     `json:"iterations"`
@@ -70,8 +63,9 @@ type LeakReport struct {
 	// above the tolerance) or in more lumps than MaxSteps forgives.
 	Leak bool `json:"leak"`
 	// Loss is the trend in free heap after the steps are taken out,
-	// as bytes lost per iteration (negative: free heap grows).
-	Loss Rate `json:"loss"`
+	// as bytes lost per iteration (negative: free heap grows), with its
+	// interval at Confidence.
+	Loss Interval `json:"loss"`
 	// TrendStart is the iteration where a leak's trend begins, and
 	// LossAfterStart its rate from there; TotalBytes is what it lost from
 	// TrendStart to the last sample. Set only for a leak by trend.
@@ -87,8 +81,8 @@ type LeakReport struct {
 	// in bytes per iteration: positive means the heap is breaking up while
 	// it may not be shrinking. Fragmented reports its interval lies above
 	// the tolerance. It is reported apart from Leak and does not set it.
-	Fragmentation Rate `json:"fragmentation"`
-	Fragmented    bool `json:"fragmented"`
+	Fragmentation Interval `json:"fragmentation"`
+	Fragmented    bool     `json:"fragmented"`
 
 	Series []HeapSample `json:"series"`
 }
@@ -135,7 +129,7 @@ func AnalyzeLeaks(series []HeapSample, opts ...Option) (*LeakReport, error) {
 
 	fit := theilSen(corrected, s.confidence)
 	widen(&fit, corrected, rep.Steps, s.confidence)
-	rep.Loss = Rate{BytesPerIteration: -fit.Slope, Lo: -fit.Hi, Hi: -fit.Lo}
+	rep.Loss = Interval{Center: -fit.Slope, Lo: -fit.Hi, Hi: -fit.Lo, Confidence: s.confidence, N: n}
 	trend := rep.Loss.Lo > s.tolerance
 	rep.Leak = trend || rep.Lumps
 	if trend {
@@ -148,7 +142,7 @@ func AnalyzeLeaks(series []HeapSample, opts ...Option) (*LeakReport, error) {
 	gapc, gapSteps := removeSteps(gap)
 	gf := theilSen(gapc, s.confidence)
 	widen(&gf, gapc, gapSteps, s.confidence)
-	rep.Fragmentation = Rate{BytesPerIteration: gf.Slope, Lo: gf.Lo, Hi: gf.Hi}
+	rep.Fragmentation = Interval{Center: gf.Slope, Lo: gf.Lo, Hi: gf.Hi, Confidence: s.confidence, N: n}
 	rep.Fragmented = gf.Lo > s.tolerance
 	return rep, nil
 }
@@ -369,7 +363,7 @@ func (r *LeakReport) String() string {
 	if r.Simulated {
 		label = " (simulated board: the heap is modelled, not measured)"
 	}
-	loss := fmt.Sprintf("%.1f bytes per iteration (%.0f%% interval %.1f to %.1f)", r.Loss.BytesPerIteration, r.Confidence*100, r.Loss.Lo, r.Loss.Hi)
+	loss := fmt.Sprintf("%.1f bytes per iteration (%.0f%% interval %.1f to %.1f)", r.Loss.Center, r.Confidence*100, r.Loss.Lo, r.Loss.Hi)
 	first, last := r.Series[0], r.Series[len(r.Series)-1]
 	switch {
 	case r.Leak && r.Lumps:
@@ -390,7 +384,7 @@ func (r *LeakReport) String() string {
 	}
 	if r.Fragmented {
 		fmt.Fprintf(&b, "; fragmentation: the largest free block falls behind free heap by %.1f B/iteration (interval %.1f to %.1f), %d bytes at the first sample, %d at the last",
-			r.Fragmentation.BytesPerIteration, r.Fragmentation.Lo, r.Fragmentation.Hi, first.LargestFree, last.LargestFree)
+			r.Fragmentation.Center, r.Fragmentation.Lo, r.Fragmentation.Hi, first.LargestFree, last.LargestFree)
 	}
 	return b.String()
 }

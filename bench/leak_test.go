@@ -1,8 +1,11 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,9 +252,21 @@ func TestCheckLeaksEndToEnd(t *testing.T) {
 			assert.Equal(t, tt.wantLeak, rep.Leak)
 			assert.True(t, rep.Simulated)
 			if rep.Leak {
-				assert.InDelta(t, 8, rep.Loss.BytesPerIteration, 1.5)
+				assert.InDelta(t, 8, rep.Loss.Center, 1.5)
 				_, err := os.Stat(filepath.Join(t.ArtifactDir(), "heap.csv"))
 				assert.NoError(t, err)
+				svg, err := os.ReadFile(filepath.Join(t.ArtifactDir(), "heap.svg"))
+				require.NoError(t, err)
+				assert.Contains(t, string(svg), "simulated: modelled, not measured")
+				assert.Equal(t, 2, strings.Count(string(svg), "<polyline"), "free heap and largest block")
+				d := xml.NewDecoder(bytes.NewReader(svg))
+				for {
+					_, err := d.Token()
+					if err == io.EOF {
+						break
+					}
+					require.NoError(t, err, "heap.svg is well-formed XML")
+				}
 			} else {
 				assert.True(t, rep.Fragmented)
 				require.Len(t, rep.Steps, 1)

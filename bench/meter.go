@@ -7,8 +7,9 @@ import (
 )
 
 // Meter is an external power meter (a PPK2, an LPM01A, a Joulescope) that
-// Generate and Profile read around every generation, given with WithMeter
-// or Config.Meter. PowerMeter adapts any power.Meter to it.
+// Generate and the CLI's report (bench/report) read around every
+// generation, given with WithMeter or report.Config.Meter. PowerMeter
+// adapts any power.Meter to it.
 //
 // Begin starts metering just before a generation; End is given the
 // generation the board reported (its own start time and durations) and

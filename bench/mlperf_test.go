@@ -31,6 +31,11 @@ func eembcLab(t testing.TB) *hwtest.EEMBCBoard {
 	return lab.LeaseEEMBC(t)
 }
 
+// label names a leased MLPerf Tiny board for MLPerf.
+func label(board *hwtest.EEMBCBoard) bench.Label {
+	return bench.Label{Board: board.Entry.ID, Platform: board.Entry.Platform, Simulated: board.Entry.Sim}
+}
+
 // kwsInputs returns n kws01-sized input tensors.
 func kwsInputs(n int) [][]byte {
 	out := make([][]byte, n)
@@ -47,7 +52,7 @@ func TestMLPerfMatchesSimulatedDUT(t *testing.T) {
 	board := eembcLab(t)
 	var cfg bytes.Buffer
 	r := testing.Benchmark(func(b *testing.B) {
-		bench.MLPerf(b, board, eembc.ScoreConfig{Inputs: kwsInputs(5)}, bench.ConfigTo(&cfg))
+		bench.MLPerf(b, board.Client, label(board), eembc.ScoreConfig{Inputs: kwsInputs(5)}, bench.ConfigTo(&cfg))
 	})
 	require.Positive(t, r.N, "the benchmark failed")
 	assert.InDelta(t, 1e6/16760.0, r.Extra["inf/s"], 1e-9)
@@ -67,7 +72,7 @@ func TestMLPerfInvalidRun(t *testing.T) {
 	board := eembcLab(t)
 	var cfg bytes.Buffer
 	r := testing.Benchmark(func(b *testing.B) {
-		bench.MLPerf(b, board, eembc.ScoreConfig{Inputs: kwsInputs(1), Windows: 3}, bench.ConfigTo(&cfg))
+		bench.MLPerf(b, board.Client, label(board), eembc.ScoreConfig{Inputs: kwsInputs(1), Windows: 3}, bench.ConfigTo(&cfg))
 	})
 	require.Positive(t, r.N, "the benchmark failed")
 	assert.InDelta(t, 1e6/16760.0, r.Extra["inf/s"], 1e-9, "the figures are still what was measured")
@@ -78,7 +83,7 @@ func TestMLPerfInvalidRun(t *testing.T) {
 // -bench prints the configuration lines before its result, for benchstat.
 func BenchmarkMLPerf(b *testing.B) {
 	board := eembcLab(b)
-	bench.MLPerf(b, board, eembc.ScoreConfig{Inputs: kwsInputs(5)})
+	bench.MLPerf(b, board.Client, label(board), eembc.ScoreConfig{Inputs: kwsInputs(5)})
 }
 
 // readConfig returns the configuration a result following block would

@@ -12,6 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/bench/chart"
+	"github.com/tinyprof/tinyprof/bench/compare"
+	"github.com/tinyprof/tinyprof/bench/report"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/lab"
@@ -24,7 +27,7 @@ import (
 
 func newBenchmark() *cobra.Command {
 	var t target
-	var cfg bench.Config
+	var cfg report.Config
 	var modelPath, format, output, baseline, plotDir string
 	var asJSON bool
 	var gates gateFlags
@@ -175,7 +178,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 					prog.update("generating", done, total, "runs")
 				}
 			}
-			rep, err := bench.Profile(c.Context(), conn.Device, bytes.NewReader(mf.data), int64(len(mf.data)), cfg)
+			rep, err := report.Profile(c.Context(), conn.Device, bytes.NewReader(mf.data), int64(len(mf.data)), cfg)
 			prog.done()
 			if err != nil {
 				return err
@@ -198,7 +201,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 				return err
 			}
 			if plotDir != "" {
-				paths, err := rep.WritePlots(plotDir)
+				paths, err := chart.Write(plotDir, rep)
 				if err != nil {
 					return err
 				}
@@ -211,7 +214,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			if err := rep.WriteBench(&cur); err != nil {
 				return err
 			}
-			cmp, err := bench.Compare(bytes.NewReader(base), &cur, baseline, "this run", gates.options())
+			cmp, err := compare.Compare(bytes.NewReader(base), &cur, baseline, "this run", gates.options())
 			if err != nil {
 				return err
 			}
@@ -220,7 +223,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 				w = c.ErrOrStderr() // keep stdout to the report's own format
 			}
 			fmt.Fprintln(w)
-			return report(w, cmp, gateRules)
+			return writeComparison(w, cmp, gateRules)
 		},
 	}
 	t.flags(c)

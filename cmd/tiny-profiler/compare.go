@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/bench/compare"
 )
 
 // exitRegression is the exit status of a tripped gate (or one that cannot
@@ -45,11 +45,11 @@ in the files.`,
 			if err != nil {
 				return err
 			}
-			cmp, err := bench.CompareFiles(args[0], args[1], g.options())
+			cmp, err := compare.Files(args[0], args[1], g.options())
 			if err != nil {
 				return err
 			}
-			return report(c.OutOrStdout(), cmp, gates)
+			return writeComparison(c.OutOrStdout(), cmp, gates)
 		},
 	}
 	g.flags(c, "")
@@ -69,27 +69,27 @@ func (g *gateFlags) flags(c *cobra.Command, def string) {
 	c.Flags().Float64Var(&g.confidence, "confidence", 0.95, "confidence level of the medians' intervals")
 }
 
-func (g *gateFlags) parse() ([]bench.Gate, error) {
+func (g *gateFlags) parse() ([]compare.Gate, error) {
 	if !(g.alpha > 0 && g.alpha < 1) || !(g.confidence > 0 && g.confidence < 1) {
 		return nil, usageError{fmt.Errorf("--alpha and --confidence must lie between 0 and 1")}
 	}
 	if g.failOn == "" {
 		return nil, nil
 	}
-	gates, err := bench.ParseGates(g.failOn)
+	gates, err := compare.ParseGates(g.failOn)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--fail-on: %w", err)}
 	}
 	return gates, nil
 }
 
-func (g *gateFlags) options() bench.CompareOptions {
-	return bench.CompareOptions{Alpha: g.alpha, Confidence: g.confidence}
+func (g *gateFlags) options() compare.Options {
+	return compare.Options{Alpha: g.alpha, Confidence: g.confidence}
 }
 
-// report prints the comparison and the gates' verdicts, and returns an
-// exitError when a gate trips.
-func report(w io.Writer, cmp *bench.Comparison, gates []bench.Gate) error {
+// writeComparison prints the comparison and the gates' verdicts, and
+// returns an exitError when a gate trips.
+func writeComparison(w io.Writer, cmp *compare.Comparison, gates []compare.Gate) error {
 	if err := cmp.WriteTable(w); err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func report(w io.Writer, cmp *bench.Comparison, gates []bench.Gate) error {
 	for _, v := range verdicts {
 		fmt.Fprintf(w, "gate %s\n", v)
 	}
-	if bench.Failed(verdicts) {
+	if compare.Failed(verdicts) {
 		return fmt.Errorf("regression gate failed: %w", exitError(exitRegression))
 	}
 	return nil

@@ -1,26 +1,31 @@
-// Package bench turns a model's speed and memory on a board into numbers:
-// Profile runs a measured series of generations for the CLI and writes a
-// report (table, JSON, or the Go benchmark format that benchstat reads).
+// Package report is tiny-profiler benchmark's profile of a model on a
+// board: Profile uploads the model, runs warm-up and measured generations,
+// reads the board's memory before, during, between and after them, and
+// returns a Report that writes itself as a table, as JSON (schema
+// tinyprof.profile/v1), or in the Go benchmark format that benchstat and
+// package bench/compare read, named as bench.Name names go test's.
 //
 // Every latency comes from the board's own microsecond timestamps, so the
-// serial link's latency does not pollute it. Figures from a simulated board
-// are modelled, not measured; Report.Simulated says so and every output
-// format repeats it.
-package bench
+// serial link's latency does not pollute it; memory and energy are
+// accounted by a bench.Ledger, as bench.Generate accounts them. Figures
+// from a simulated board are modelled, not measured; Report.Simulated says
+// so and every output format repeats it. Charts of a Report are in
+// package bench/chart.
+package report
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/perf/benchmath"
 
+	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/bench/internal/stats"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/firmware"
 )
@@ -37,9 +42,10 @@ type Config struct {
 	ModelName string
 	// Quant labels the weights' format in benchmark names, e.g. "f32", "q8_0".
 	Quant string
-	// Meter, if set, meters every measured run (see PowerMeter); without
-	// one, power comes from the board's METRICS when it reports power.
-	Meter Meter
+	// Meter, if set, meters every measured run (see bench.PowerMeter);
+	// without one, power comes from the board's METRICS when it reports
+	// power.
+	Meter bench.Meter
 	// Progress, if set, is told about each step: "upload" with bytes, or
 	// "run" with runs done of total.
 	Progress func(step string, done, total int64)
@@ -125,6 +131,9 @@ type PowerReport struct {
 
 // Board identifies the board a report came from.
 type Board struct {
+	// ID names the board in the benchmark format's board line, as
+	// bench.BoardID does for go test.
+	ID       string `json:"id"`
 	Port     string `json:"port"`
 	Platform string `json:"platform"`
 	Chip     string `json:"chip"`
@@ -179,28 +188,20 @@ type Run struct {
 	SamplesDuring     int   `json:"samples_during"`
 	Retries           int   `json:"retries"`
 	// Energy is the metered energy of the run, with a meter only.
-	Energy *Energy `json:"energy,omitempty"`
-}
-
-// Estimate is a median with its confidence interval. With too few runs
-// for an interval (benchmath needs about six at 95%), Lo and Hi are
-// absent and Note says why.
-type Estimate struct {
-	Median     float64  `json:"median"`
-	Lo         *float64 `json:"lo,omitempty"`
-	Hi         *float64 `json:"hi,omitempty"`
-	Confidence float64  `json:"confidence,omitempty"`
-	Note       string   `json:"note,omitempty"`
+	Energy *bench.Energy `json:"energy,omitempty"`
 }
 
 // Summary aggregates the runs.
+//
+// Each median's interval is at level Confidence; with too few runs for
+// one (benchmath needs about six at 95%) it is not Bounded.
 type Summary struct {
-	DecodeTokPerSec Estimate `json:"decode_tokens_per_second"`
-	TTFTSeconds     Estimate `json:"ttft_seconds"`
-	PrefillTokSec   Estimate `json:"prefill_tokens_per_second"`
-	ITLP50Seconds   float64  `json:"itl_p50_seconds"`
-	ITLP95Seconds   float64  `json:"itl_p95_seconds"`
-	ITLP99Seconds   float64  `json:"itl_p99_seconds"`
+	DecodeTokPerSec bench.Interval `json:"decode_tokens_per_second"`
+	TTFTSeconds     bench.Interval `json:"ttft_seconds"`
+	PrefillTokSec   bench.Interval `json:"prefill_tokens_per_second"`
+	ITLP50Seconds   float64        `json:"itl_p50_seconds"`
+	ITLP95Seconds   float64        `json:"itl_p95_seconds"`
+	ITLP99Seconds   float64        `json:"itl_p99_seconds"`
 }
 
 // Memory is what the board reported about its memory around the runs.
@@ -256,7 +257,7 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 	}
 	rep := &Report{Schema: SchemaVersion, Started: time.Now().UTC(),
 		Simulated: info.Capabilities.Simulated(),
-		Board: Board{Port: dev.Name(), Platform: info.Platform, Chip: info.Chip, Firmware: info.Firmware,
+		Board: Board{ID: bench.BoardID(dev), Port: dev.Name(), Platform: info.Platform, Chip: info.Chip, Firmware: info.Firmware,
 			CPUMHz: int(info.CPUMHz), SRAM: int64(info.SRAM), PSRAM: int64(info.PSRAM), Flash: int64(info.Flash)},
 		Config: RunConfig{Prompt: cfg.Prompt, Tokens: cfg.Tokens, Runs: cfg.Runs, Warmup: cfg.Warmup, Seed: cfg.Seed,
 			SampleEverySeconds: cfg.SampleEvery.Seconds()},
@@ -289,46 +290,23 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 	rep.Memory.FreeHeapBefore, rep.Memory.PSRAMFreeBefore = int64(loaded.FreeHeap), int64(loaded.PSRAMFree)
 
 	total := int64(cfg.Warmup + cfg.Runs)
-	uptime := loaded.UptimeUS
-	var pw powerAcc
+	ledger := bench.NewLedger(dev, loaded)
 	for i := 0; i < cfg.Warmup+cfg.Runs; i++ {
 		seed := cfg.Seed + uint32(i)
-		asked := dev.MetricsRequests()
 		meter := cfg.Meter
 		if i < cfg.Warmup {
 			meter = nil
 		}
-		g, energy, err := generateMetered(ctx, dev, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed,
+		e, err := ledger.Generate(ctx, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed,
 			SampleEvery: cfg.SampleEvery}, meter)
 		if err != nil {
 			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
 		}
-		if err := checkTokens(g, cfg.Tokens); err != nil {
-			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
-		}
-		m, err := dev.Metrics(ctx)
-		if err != nil {
-			return nil, err
-		}
-		// The readings since the previous run's last, in board order: the
-		// board's power figures average over the time since the reading
-		// before, so their sum over the run is its energy.
-		readings := append(append(make([]firmware.Metrics, 0, len(g.Samples)+1), g.Samples...), *m)
-		lastToken := g.Summary.StartUS
-		if n := len(g.Tokens); n > 0 {
-			lastToken = g.Tokens[n-1].TimeUS
-		}
-		start := uptime
-		var boardJ float64
+		g := e.Generation
 		run := runOf(seed, g)
-		for k := range readings {
-			r := &readings[k]
-			if r.UptimeUS < uptime {
-				return nil, fmt.Errorf("run %d of %d: the board reset (uptime went back from %d µs to %d µs): its figures would mix two boots; check its power and log", i+1, total, uptime, r.UptimeUS)
-			}
-			boardJ += float64(r.PowerUW) / 1e6 * float64(r.UptimeUS-uptime) / 1e6
-			uptime = r.UptimeUS
-			during := k < len(g.Samples) && r.UptimeUS <= lastToken
+		for k := range e.Readings {
+			r := &e.Readings[k]
+			during := e.During(k)
 			rep.Memory.Series = append(rep.Memory.Series, sampleOf(r, i+1, during))
 			if during {
 				run.SamplesDuring++
@@ -337,33 +315,19 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 				}
 			}
 		}
-		dt := uptime - start
 		rep.Memory.SamplingRefused = rep.Memory.SamplingRefused || g.SamplingRefused
 		progress("run", int64(i+1), total)
 		if i < cfg.Warmup {
 			continue
 		}
-		run.FreeHeapAfter = int64(m.FreeHeap)
-		run.Energy = energy
-		// No figure rather than a wrong one when a lost read or a resent
-		// METRICS request restarted the board's average without the host
-		// seeing that reading, or when the run was retried after
-		// corruption (two generations' energy for one generation's tokens).
-		resent := dev.MetricsRequests() != asked+int64(g.Reads)+1
-		boardPower := energy == nil && m.HasPower && dt > 0 && g.SamplesLost == 0 && g.Retries == 0 && !resent
-		if boardPower {
-			// The board's own readings average over the time since the
-			// previous one: the generation and the host's turn-around.
-			sec := float64(dt) / 1e6
-			run.Energy = &Energy{Joules: boardJ, JoulesMin: boardJ, JoulesMax: boardJ, Seconds: sec,
-				Window: "board METRICS since the previous run's last reading", Simulated: rep.Simulated}
-		}
-		if energy != nil || boardPower {
-			pw.add(len(g.Tokens), run.Energy, energy != nil)
-		}
+		run.FreeHeapAfter = int64(e.After().FreeHeap)
+		run.Energy = e.Energy
+		ledger.Count(e)
 		rep.Runs = append(rep.Runs, run)
 	}
-	rep.Power = pw.report(powerSource(cfg.Meter, info), rep.Simulated)
+	if t, ok := ledger.Energy(); ok {
+		rep.Power = powerReport(t, bench.PowerSource(cfg.Meter, info), rep.Simulated)
+	}
 	after, err := dev.Metrics(ctx)
 	if err != nil {
 		return nil, err
@@ -386,44 +350,14 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 	return rep, nil
 }
 
-// powerAcc accumulates the runs' power figures.
-type powerAcc struct {
-	tokens                   float64
-	joules, jmin, jmax, secs float64
-	idle                     []float64
-	unc                      float64
-	metered, simulated       bool
-}
-
-// add adds one run's energy: from a meter (metered), or from the board's
-// readings.
-func (a *powerAcc) add(tokens int, e *Energy, metered bool) {
-	a.tokens += float64(tokens)
-	a.joules, a.secs = a.joules+e.Joules, a.secs+e.Seconds
-	if !metered {
-		return
-	}
-	a.metered = true
-	a.jmin, a.jmax = a.jmin+e.JoulesMin, a.jmax+e.JoulesMax
-	a.unc = max(a.unc, e.Uncertainty)
-	a.simulated = a.simulated || e.Simulated
-	if e.IdleWatts > 0 {
-		a.idle = append(a.idle, e.IdleWatts)
-	}
-}
-
-func (a *powerAcc) report(source string, simulatedBoard bool) *PowerReport {
-	if a.tokens == 0 || a.secs == 0 {
-		return nil
-	}
-	r := &PowerReport{Source: source, Simulated: simulatedBoard || a.simulated,
-		AverageWatts: a.joules / a.secs, EnergyPerTokenJ: a.joules / a.tokens}
-	if a.metered {
-		r.EnergyPerTokenMinJ, r.EnergyPerTokenMaxJ = a.jmin/a.tokens, a.jmax/a.tokens
-		r.WindowUncertainty = a.unc
-		if len(a.idle) > 0 {
-			r.IdleWatts = mean(a.idle)
-		}
+// powerReport is the PowerReport of a ledger's totals.
+func powerReport(t bench.EnergyTotal, source string, simulatedBoard bool) *PowerReport {
+	r := &PowerReport{Source: source, Simulated: simulatedBoard || t.Simulated,
+		AverageWatts: t.Watts(), EnergyPerTokenJ: t.PerToken()}
+	if t.Metered {
+		r.EnergyPerTokenMinJ, r.EnergyPerTokenMaxJ = t.JoulesMin/float64(t.Tokens), t.JoulesMax/float64(t.Tokens)
+		r.WindowUncertainty = t.Uncertainty
+		r.IdleWatts = t.IdleWatts
 	}
 	return r
 }
@@ -456,59 +390,21 @@ func summarize(runs []Run) Summary {
 	}
 	slices.Sort(itl)
 	return Summary{DecodeTokPerSec: estimate(tps), TTFTSeconds: estimate(ttft), PrefillTokSec: estimate(prefill),
-		ITLP50Seconds: quantile(itl, 0.50), ITLP95Seconds: quantile(itl, 0.95), ITLP99Seconds: quantile(itl, 0.99)}
+		ITLP50Seconds: stats.Quantile(itl, 0.50), ITLP95Seconds: stats.Quantile(itl, 0.95), ITLP99Seconds: stats.Quantile(itl, 0.99)}
 }
 
 // estimate is the median with a distribution-free confidence interval,
 // as benchstat computes it (benchmath.AssumeNothing).
-func estimate(v []float64) Estimate {
+func estimate(v []float64) bench.Interval {
 	if len(v) == 0 {
-		return Estimate{}
+		return bench.Interval{}
 	}
 	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(v, &benchmath.DefaultThresholds), Confidence)
-	e := Estimate{Median: s.Center}
+	iv := bench.Interval{Center: s.Center, Lo: math.Inf(-1), Hi: math.Inf(1), Confidence: Confidence, N: len(v)}
 	if finite(s.Lo) && finite(s.Hi) {
-		lo, hi := s.Lo, s.Hi
-		e.Lo, e.Hi, e.Confidence = &lo, &hi, s.Confidence
-	} else {
-		e.Note = fmt.Sprintf("%d runs are too few for a %.0f%% interval", len(v), Confidence*100)
+		iv.Lo, iv.Hi, iv.Confidence = s.Lo, s.Hi, s.Confidence
 	}
-	return e
+	return iv
 }
 
 func finite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
-
-// quantile returns the q-quantile of sorted v by linear interpolation
-// between closest ranks.
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	pos := q * float64(len(sorted)-1)
-	i := int(pos)
-	if i+1 >= len(sorted) {
-		return sorted[len(sorted)-1]
-	}
-	frac := pos - float64(i)
-	return sorted[i]*(1-frac) + sorted[i+1]*frac
-}
-
-// ModelSHA256 returns the hex SHA-256 of b, for labelling models.
-func ModelSHA256(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-// benchName is the benchmark name benchstat splits into columns.
-func (r *Report) benchName() string {
-	clean := func(s string) string {
-		return strings.Map(func(c rune) rune {
-			if c == ' ' || c == '/' || c == '=' || c == '\t' {
-				return '_'
-			}
-			return c
-		}, s)
-	}
-	return fmt.Sprintf("BenchmarkGenerate/platform=%s/model=%s/quant=%s/tokens=%d",
-		clean(r.Board.Platform), clean(r.Model.Name), clean(r.Model.Quant), r.Config.Tokens)
-}

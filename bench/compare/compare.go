@@ -1,4 +1,15 @@
-package bench
+// Package compare compares two files in the Go benchmark format — go test
+// -bench output of bench.Generate, or tiny-profiler benchmark --format
+// bench — as benchstat does (medians with distribution-free intervals,
+// the Mann–Whitney U test of golang.org/x/perf/benchmath), writes the
+// comparison as a table, and gates on regressions with rules such as the
+// runbook's "p95 inter-token latency > 2x" (ParseGates, Comparison.Check),
+// as the CLI's --fail-on does.
+//
+// Results are matched by name without the -GOMAXPROCS suffix, which says
+// nothing of the board's time, so a go test sub-benchmark named with
+// bench.Name and the CLI's result of the same case are one benchmark.
+package compare
 
 import (
 	"errors"
@@ -11,6 +22,8 @@ import (
 
 	"golang.org/x/perf/benchfmt"
 	"golang.org/x/perf/benchmath"
+
+	"github.com/tinyprof/tinyprof/bench"
 )
 
 // Limits on what Compare reads from one file.
@@ -19,9 +32,8 @@ const (
 	maxCompareValues = 1 << 22
 )
 
-// CompareOptions configures Compare. The zero value is benchstat's
-// defaults.
-type CompareOptions struct {
+// Options configures Compare. The zero value is benchstat's defaults.
+type Options struct {
 	// Alpha is the significance level of the Mann–Whitney U test. Default
 	// 0.05.
 	Alpha float64
@@ -47,7 +59,9 @@ type Comparison struct {
 type Metric struct {
 	Benchmark string // full name without "Benchmark" and GOMAXPROCS
 	Unit      string // tidied: ns becomes sec
-	Old, New  Stat
+	// Old and New are the medians in each file, with their intervals at
+	// the comparison's Confidence over N samples.
+	Old, New bench.Interval
 	// Ratio is New.Center / Old.Center (NaN when Old.Center is 0).
 	Ratio float64
 	// P is the Mann–Whitney U test's p-value, as benchstat computes it.
@@ -62,15 +76,8 @@ type Metric struct {
 	Notes []string
 }
 
-// Stat is a median with its confidence interval over N samples.
-type Stat struct {
-	Center, Lo, Hi float64
-	N              int
-	summary        benchmath.Summary
-}
-
-// CompareFiles is Compare on two files.
-func CompareFiles(oldPath, newPath string, opts CompareOptions) (*Comparison, error) {
+// Files is Compare on two files.
+func Files(oldPath, newPath string, opts Options) (*Comparison, error) {
 	open := func(p string) (*os.File, error) {
 		f, err := os.Open(p)
 		if err != nil {
@@ -102,7 +109,7 @@ func CompareFiles(oldPath, newPath string, opts CompareOptions) (*Comparison, er
 // boards, on values that are not finite, when one file is from a
 // simulated board and the other from a real one, and when the files have
 // no benchmark and unit in common. It reads at most 256 MiB of each.
-func Compare(old, new io.Reader, oldName, newName string, opts CompareOptions) (*Comparison, error) {
+func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Comparison, error) {
 	if opts.Alpha == 0 {
 		opts.Alpha = 0.05
 	}
@@ -122,7 +129,7 @@ func Compare(old, new io.Reader, oldName, newName string, opts CompareOptions) (
 	}
 	c := &Comparison{Old: oldName, New: newName, OldConfig: of.config, NewConfig: nf.config,
 		Alpha: opts.Alpha, Confidence: opts.Confidence}
-	for _, k := range configKeys {
+	for _, k := range bench.ConfigKeys() {
 		if of.config[k] != nf.config[k] {
 			c.ConfigDiffers = append(c.ConfigDiffers, k)
 		}
@@ -177,8 +184,8 @@ func kind(simulated string) string {
 	return "real"
 }
 
-func summaryOf(s benchmath.Summary, n int) Stat {
-	return Stat{Center: s.Center, Lo: s.Lo, Hi: s.Hi, N: n, summary: s}
+func summaryOf(s benchmath.Summary, n int) bench.Interval {
+	return bench.Interval{Center: s.Center, Lo: s.Lo, Hi: s.Hi, Confidence: s.Confidence, N: n}
 }
 
 // minUTestP is the smallest two-sided p-value the Mann–Whitney U test can
@@ -240,7 +247,7 @@ func readBenchFile(r io.Reader, name string) (*benchFile, error) {
 		case *benchfmt.SyntaxError:
 			syntax = append(syntax, rec)
 		case *benchfmt.Result:
-			bench := benchName(rec.Name)
+			bname := resultName(rec.Name)
 			cfg := map[string]string{}
 			for _, c := range rec.Config {
 				if c.File {
@@ -250,23 +257,23 @@ func readBenchFile(r io.Reader, name string) (*benchFile, error) {
 			if f.config == nil {
 				f.config = cfg
 			}
-			if prev, ok := firstConfig[bench]; !ok {
-				firstConfig[bench] = cfg
+			if prev, ok := firstConfig[bname]; !ok {
+				firstConfig[bname] = cfg
 			} else {
 				for _, k := range identity {
 					if prev[k] != cfg[k] {
 						file, line := rec.Pos()
 						return nil, fmt.Errorf("compare: %s:%d: benchmark %s has results with %s %q and %q in one file: results from different boards, firmware or models must not mix; split the file",
-							file, line, bench, k, prev[k], cfg[k])
+							file, line, bname, k, prev[k], cfg[k])
 					}
 				}
 			}
 			for _, v := range rec.Values {
 				if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
 					file, line := rec.Pos()
-					return nil, fmt.Errorf("compare: %s:%d: %s is %v %s: not a measurement; regenerate the file", file, line, bench, v.Value, v.Unit)
+					return nil, fmt.Errorf("compare: %s:%d: %s is %v %s: not a measurement; regenerate the file", file, line, bname, v.Value, v.Unit)
 				}
-				k := benchKey{bench, v.Unit}
+				k := benchKey{bname, v.Unit}
 				if _, ok := f.values[k]; !ok {
 					f.order = append(f.order, k)
 				}
@@ -293,10 +300,10 @@ func readBenchFile(r io.Reader, name string) (*benchFile, error) {
 	return f, nil
 }
 
-// benchName is a result's full name without "Benchmark" and without the
+// resultName is a result's full name without "Benchmark" and without the
 // GOMAXPROCS suffix: the host's core count says nothing of the board's
 // time.
-func benchName(n benchfmt.Name) string {
+func resultName(n benchfmt.Name) string {
 	base, parts := n.Parts()
 	if len(parts) > 0 && strings.HasPrefix(string(parts[len(parts)-1]), "-") {
 		parts = parts[:len(parts)-1]
@@ -309,14 +316,14 @@ func benchName(n benchfmt.Name) string {
 	return b.String()
 }
 
-// units returns the units of the comparison in unitTable order, then the
-// others in order of appearance.
+// units returns the units of the comparison in bench.Units order, then
+// the others in order of appearance.
 func (c *Comparison) units() []string {
 	var out []string
-	for _, u := range unitTable {
+	for _, u := range bench.Units() {
 		for _, m := range c.Metrics {
-			if m.Unit == u.name {
-				out = append(out, u.name)
+			if m.Unit == u.Name {
+				out = append(out, u.Name)
 				break
 			}
 		}

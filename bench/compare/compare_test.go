@@ -1,7 +1,8 @@
-package bench_test
+package compare_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/bench/compare"
+	"github.com/tinyprof/tinyprof/bench/report"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/fixtures"
 )
@@ -21,8 +24,8 @@ func profileBench(t *testing.T, opts sim.Options, runs int) []byte {
 	t.Helper()
 	dev := pipeBoard(t, opts)
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-	rep, err := bench.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
-		bench.Config{Runs: runs, Tokens: 32, ModelName: "stories260k", Quant: "f32", Seed: uint32(opts.Seed)})
+	rep, err := report.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
+		report.Config{Runs: runs, Tokens: 32, ModelName: "stories260k", Quant: "f32", Seed: uint32(opts.Seed)})
 	require.NoError(t, err)
 	var b bytes.Buffer
 	require.NoError(t, rep.WriteBench(&b))
@@ -42,14 +45,14 @@ func TestCompareFlagsSeededRegression(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "old.txt"), old, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "new.txt"), new, 0o644))
 
-	c, err := bench.Compare(bytes.NewReader(old), bytes.NewReader(new), "old.txt", "new.txt", bench.CompareOptions{})
+	c, err := compare.Compare(bytes.NewReader(old), bytes.NewReader(new), "old.txt", "new.txt", compare.Options{})
 	require.NoError(t, err)
-	gates, err := bench.ParseGates(runbookGate)
+	gates, err := compare.ParseGates(runbookGate)
 	require.NoError(t, err)
 	verdicts, err := c.Check(gates)
 	require.NoError(t, err)
 	require.Len(t, verdicts, 2)
-	assert.True(t, bench.Failed(verdicts))
+	assert.True(t, compare.Failed(verdicts))
 	assert.True(t, verdicts[0].Tripped, "p95: %s", verdicts[0])
 	assert.Equal(t, "itl-p95-sec", verdicts[0].Metric.Unit)
 	assert.Greater(t, verdicts[0].Metric.Ratio, 2.0)
@@ -69,14 +72,14 @@ func TestCompareFlagsSeededRegression(t *testing.T) {
 // distribution (the same jittery board, different seeds) and checks the
 // gate never trips.
 func TestCompareSilentOnSameDistribution(t *testing.T) {
-	gates, err := bench.ParseGates(runbookGate)
+	gates, err := compare.ParseGates(runbookGate)
 	require.NoError(t, err)
 	t.Parallel()
 	for pair := range 6 {
 		seed := uint64(10 + 2*pair)
 		old := profileBench(t, sim.Options{Seed: seed, Jitter: 0.05}, 10)
 		new := profileBench(t, sim.Options{Seed: seed + 1, Jitter: 0.05}, 10)
-		c, err := bench.Compare(bytes.NewReader(old), bytes.NewReader(new), "old.txt", "new.txt", bench.CompareOptions{})
+		c, err := compare.Compare(bytes.NewReader(old), bytes.NewReader(new), "old.txt", "new.txt", compare.Options{})
 		require.NoError(t, err)
 		verdicts, err := c.Check(gates)
 		require.NoError(t, err)
@@ -111,7 +114,7 @@ func TestCompareBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := bench.Compare(strings.NewReader(tt.old), strings.NewReader(tt.new), "old.txt", "new.txt", bench.CompareOptions{})
+			_, err := compare.Compare(strings.NewReader(tt.old), strings.NewReader(tt.new), "old.txt", "new.txt", compare.Options{})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 		})
@@ -124,24 +127,24 @@ func TestCompareTooFewSamples(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(goodFile), "\n")
 	three := strings.Join(lines[:6], "\n") + "\n"
 	slower := strings.ReplaceAll(three, " 10 tok/s", " 5 tok/s")
-	c, err := bench.Compare(strings.NewReader(three), strings.NewReader(slower), "old.txt", "new.txt", bench.CompareOptions{})
+	c, err := compare.Compare(strings.NewReader(three), strings.NewReader(slower), "old.txt", "new.txt", compare.Options{})
 	require.NoError(t, err)
 	var table strings.Builder
 	require.NoError(t, c.WriteTable(&table))
 	assert.Contains(t, table.String(), "too few samples for a verdict (n=3+3; need 4 a side)")
 	assert.NotContains(t, table.String(), "~")
-	gates, err := bench.ParseGates("tokens/s < -10%")
+	gates, err := compare.ParseGates("tokens/s < -10%")
 	require.NoError(t, err)
 	v, err := c.Check(gates)
 	require.NoError(t, err)
 	require.Len(t, v, 1)
 	assert.True(t, v[0].Undecided)
-	assert.True(t, bench.Failed(v))
+	assert.True(t, compare.Failed(v))
 	assert.Contains(t, v[0].String(), "too few samples for a verdict")
 }
 
 func TestParseGates(t *testing.T) {
-	g, err := bench.ParseGates("p95 inter-token latency > 2x, tokens/s < -10%, TTFT > +25%, peak-heap-B > 1.1x")
+	g, err := compare.ParseGates("p95 inter-token latency > 2x, tokens/s < -10%, TTFT > +25%, peak-heap-B > 1.1x")
 	require.NoError(t, err)
 	type short struct {
 		Unit  string
@@ -164,7 +167,7 @@ func TestParseGates(t *testing.T) {
 		"p95 itl > twice x":   "positive ratio",
 		"tok/s < -10%, x > 1": `unknown metric "x"`,
 	} {
-		_, err := bench.ParseGates(in)
+		_, err := compare.ParseGates(in)
 		if assert.Error(t, err, in) {
 			assert.Contains(t, err.Error(), want, in)
 		}
@@ -174,10 +177,45 @@ func TestParseGates(t *testing.T) {
 // TestCompareGateOnMissingMetric checks a gate on a metric the files lack
 // is an error, not a pass.
 func TestCompareGateOnMissingMetric(t *testing.T) {
-	c, err := bench.Compare(strings.NewReader(goodFile), strings.NewReader(goodFile), "old.txt", "new.txt", bench.CompareOptions{})
+	c, err := compare.Compare(strings.NewReader(goodFile), strings.NewReader(goodFile), "old.txt", "new.txt", compare.Options{})
 	require.NoError(t, err)
-	g, err := bench.ParseGates("p95 inter-token latency > 2x")
+	g, err := compare.ParseGates("p95 inter-token latency > 2x")
 	require.NoError(t, err)
 	_, err = c.Check(g)
 	assert.ErrorContains(t, err, "do not both report")
+}
+
+// TestGoTestAndCLINamesCompare runs one case as go test -bench runs it
+// (bench.Generate in a sub-benchmark named with bench.Name, with its
+// -GOMAXPROCS suffix) and as tiny-profiler benchmark --format bench runs it
+// (report.Profile): the two files hold one benchmark, with the same
+// configuration, so benchstat and Compare put them side by side.
+func TestGoTestAndCLINamesCompare(t *testing.T) {
+	const tokens = 8
+	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	dev := pipeBoard(t, sim.Options{Platform: "esp32s3"})
+	var goTest bytes.Buffer
+	r := testing.Benchmark(func(b *testing.B) {
+		bench.Generate(b, dev, model, bench.Tokens(tokens), bench.ModelName("stories260k"), bench.Quant("f32"), bench.ConfigTo(&goTest))
+	})
+	require.Positive(t, r.N, "the benchmark failed")
+	fmt.Fprintf(&goTest, "BenchmarkGenerate/%s-2\t%s\n", bench.Name("esp32s3", "stories260k", "f32", tokens), r.String())
+
+	rep, err := report.Profile(t.Context(), pipeBoard(t, sim.Options{Platform: "esp32s3"}), bytes.NewReader(model), int64(len(model)),
+		report.Config{Runs: 3, Tokens: tokens, ModelName: "stories260k", Quant: "f32"})
+	require.NoError(t, err)
+	var cli bytes.Buffer
+	require.NoError(t, rep.WriteBench(&cli))
+
+	c, err := compare.Compare(&goTest, &cli, "gotest.txt", "cli.txt", compare.Options{})
+	require.NoError(t, err)
+	assert.Empty(t, c.ConfigDiffers, "board, model and power source are named alike")
+	units := map[string]bool{}
+	for _, m := range c.Metrics {
+		assert.Equal(t, "Generate/platform=esp32s3/model=stories260k/quant=f32/tokens=8", m.Benchmark)
+		units[m.Unit] = true
+	}
+	for _, u := range []string{"sec/op", "tok/s", "ttft-sec", "itl-p95-sec", "peak-heap-B", "W", "J/tok"} {
+		assert.True(t, units[u], "%s in both files", u)
+	}
 }

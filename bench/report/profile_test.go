@@ -1,4 +1,4 @@
-package bench_test
+package report_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/bench/report"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/fixtures"
@@ -28,8 +28,8 @@ func TestProfileSamplesMemoryDuringGeneration(t *testing.T) {
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
 
 	// 16 tokens at about 19 tok/s: about 0.2 s of real time per run.
-	rep, err := bench.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
-		bench.Config{Runs: 3, Warmup: -1, Tokens: 16, SampleEvery: 10 * time.Millisecond})
+	rep, err := report.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
+		report.Config{Runs: 3, Warmup: -1, Tokens: 16, SampleEvery: 10 * time.Millisecond})
 	require.NoError(t, err)
 	require.Len(t, rep.Runs, 3)
 
@@ -91,8 +91,8 @@ func TestProfileRetriedRunHasNoBoardEnergy(t *testing.T) {
 		t.Run(fmt.Sprintf("corrupt every %d", every), func(t *testing.T) {
 			dev := pipeBoard(t, sim.Options{Platform: "esp32s3", Faults: sim.Faults{CorruptTxEvery: every}})
 			model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-			rep, err := bench.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
-				bench.Config{Runs: 12, Warmup: -1, Tokens: 16, SampleEvery: -1})
+			rep, err := report.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
+				report.Config{Runs: 12, Warmup: -1, Tokens: 16, SampleEvery: -1})
 			require.NoError(t, err)
 			without := 0
 			for i, r := range rep.Runs {
@@ -117,8 +117,8 @@ func TestProfileRetriedRunHasNoBoardEnergy(t *testing.T) {
 func TestProfileSamplingRefused(t *testing.T) {
 	dev := ptyBoard(t, sim.Options{Platform: "esp32s3", TimeScale: 0.25, Faults: sim.Faults{BusyMetrics: true}})
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-	rep, err := bench.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
-		bench.Config{Runs: 2, Warmup: -1, Tokens: 32, SampleEvery: 10 * time.Millisecond})
+	rep, err := report.Profile(t.Context(), dev, bytes.NewReader(model), int64(len(model)),
+		report.Config{Runs: 2, Warmup: -1, Tokens: 32, SampleEvery: 10 * time.Millisecond})
 	require.NoError(t, err)
 	assert.True(t, rep.Memory.SamplingRefused)
 	assert.Zero(t, rep.Memory.SamplesDuring)

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"encoding/json"
@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/tinyprof/tinyprof/bench"
+	"github.com/tinyprof/tinyprof/bench/internal/stats"
 )
 
 // WriteJSON writes r as indented JSON.
@@ -18,15 +21,18 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteBench writes r in the Go benchmark format, one result line per
 // measured run, so that benchstat compares two reports directly and
-// Compare reads them. The board, firmware and model are configuration
-// lines: results from different boards never mix silently. The units are
-// those of Generate (see unitTable): ns/op is the board's time for one
-// generation, TTFT + decode.
+// package bench/compare reads them. Its results are named
+// "BenchmarkGenerate/" + bench.Name(…), as a go test BenchmarkGenerate
+// names its sub-benchmarks. The board, firmware and model are
+// configuration lines (bench.WriteConfig): results from different boards
+// never mix silently. The units are those of bench.Generate (see
+// bench.Units): ns/op is the board's time for one generation, TTFT +
+// decode.
 func (r *Report) WriteBench(w io.Writer) error {
 	var b strings.Builder
-	board := r.Board.Port
-	if r.Simulated {
-		board = "sim-" + r.Board.Platform // its pseudo-terminal changes every run
+	board := r.Board.ID
+	if board == "" {
+		board = r.Board.Port
 	}
 	fmt.Fprintf(&b, "goos: tinyprof\n")
 	cfg := map[string]string{"board": board, "platform": r.Board.Platform, "chip": r.Board.Chip,
@@ -35,11 +41,11 @@ func (r *Report) WriteBench(w io.Writer) error {
 	if r.Power != nil {
 		cfg["power-source"] = r.Power.Source
 	}
-	if err := writeConfigBlock(&b, cfg, true); err != nil {
+	if err := bench.WriteConfig(&b, cfg); err != nil {
 		return err
 	}
 	fmt.Fprintf(&b, "prompt: %s\n", oneLine(r.Config.Prompt))
-	name := r.benchName()
+	name := "BenchmarkGenerate/" + bench.Name(r.Board.Platform, r.Model.Name, r.Model.Quant, r.Config.Tokens)
 	for _, run := range r.Runs {
 		secs := run.TTFTSeconds + run.DecodeSeconds
 		fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.4g tok/s", name, secs*1e9, run.DecodeTokPerSec)
@@ -71,7 +77,7 @@ func (r *Report) WriteBench(w io.Writer) error {
 func quantileOf(v []float64, q float64) float64 {
 	s := append([]float64(nil), v...)
 	slices.Sort(s)
-	return quantile(s, q)
+	return stats.Quantile(s, q)
 }
 
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
@@ -91,7 +97,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	s := r.Summary
 	p("decode\t%s tok/s%s", est(s.DecodeTokPerSec, 1, "%.2f"), label)
 	p("time to first token\t%s ms%s", est(s.TTFTSeconds, 1e3, "%.1f"), label)
-	if s.PrefillTokSec.Median > 0 {
+	if s.PrefillTokSec.Center > 0 {
 		p("prefill\t%s tok/s%s", est(s.PrefillTokSec, 1, "%.2f"), label)
 	}
 	p("inter-token latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms%s", s.ITLP50Seconds*1e3, s.ITLP95Seconds*1e3, s.ITLP99Seconds*1e3, label)
@@ -131,11 +137,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-func est(e Estimate, scale float64, f string) string {
-	if e.Lo == nil || e.Hi == nil {
-		return fmt.Sprintf(f+" (median; %s)", e.Median*scale, e.Note)
+func est(e bench.Interval, scale float64, f string) string {
+	if !e.Bounded() {
+		return fmt.Sprintf(f+" (median; %d runs are too few for a %.0f%% interval)", e.Center*scale, e.N, e.Confidence*100)
 	}
-	return fmt.Sprintf(f+" (median, %.0f%% CI "+f+"–"+f+")", e.Median*scale, e.Confidence*100, *e.Lo*scale, *e.Hi*scale)
+	return fmt.Sprintf(f+" (median, %.0f%% CI "+f+"–"+f+")", e.Center*scale, e.Confidence*100, e.Lo*scale, e.Hi*scale)
 }
 
 func count(n int64) string {

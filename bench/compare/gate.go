@@ -1,10 +1,11 @@
-package bench
+package compare
 
 import (
 	"fmt"
 	"math"
 	"strings"
 
+	"github.com/tinyprof/tinyprof/bench"
 	"github.com/tinyprof/tinyprof/runbook"
 )
 
@@ -40,15 +41,15 @@ func ParseGates(s string) ([]Gate, error) {
 		}
 		g := Gate{Text: rule, Above: rule[i] == '>'}
 		name, th := strings.TrimSpace(rule[:i]), strings.TrimSpace(rule[i+1:])
-		u, ok := unitByName(name)
+		u, ok := bench.LookupUnit(name)
 		if !ok {
 			var names []string
-			for _, u := range unitTable {
-				names = append(names, fmt.Sprintf("%q (%s)", u.label, u.name))
+			for _, u := range bench.Units() {
+				names = append(names, fmt.Sprintf("%q (%s)", u.Label, u.Name))
 			}
 			return nil, fmt.Errorf("gate %q: unknown metric %q: use one of %s", rule, name, strings.Join(names, ", "))
 		}
-		g.Unit = u.name
+		g.Unit = u.Name
 		r, err := runbook.ParseChange(th)
 		if err != nil {
 			return nil, fmt.Errorf("gate %q: threshold %w", rule, err)

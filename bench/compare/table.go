@@ -1,4 +1,4 @@
-package bench
+package compare
 
 import (
 	"fmt"
@@ -6,7 +6,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"golang.org/x/perf/benchmath"
 	"golang.org/x/perf/benchunit"
+
+	"github.com/tinyprof/tinyprof/bench"
 )
 
 // WriteTable writes the comparison as benchstat does: per unit, each
@@ -26,7 +29,7 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 			}
 		}
 		scaler := benchunit.CommonScale(vals, benchunit.ClassOf(unit))
-		fmt.Fprintf(&b, "\n%s (%s)\n", unit, unitLabel(unit))
+		fmt.Fprintf(&b, "\n%s (%s)\n", unit, bench.UnitLabel(unit))
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "benchmark\t%s\t%s\tvs base\n", c.Old, c.New)
 		for _, m := range ms {
@@ -70,8 +73,9 @@ func (c *Comparison) writeHeader(b *strings.Builder) {
 	}
 }
 
-func cell(s benchunit.Scaler, st Stat) string {
-	return fmt.Sprintf("%s ± %s", s.Format(st.Center), st.summary.PctRangeString())
+func cell(s benchunit.Scaler, iv bench.Interval) string {
+	sum := benchmath.Summary{Center: iv.Center, Lo: iv.Lo, Hi: iv.Hi, Confidence: iv.Confidence}
+	return fmt.Sprintf("%s ± %s", s.Format(iv.Center), sum.PctRangeString())
 }
 
 func delta(m Metric) string {

@@ -1,4 +1,9 @@
-package bench
+// Package chart draws a profile report's charts with gonum/plot: a
+// histogram of every inter-token latency with its percentiles marked, and
+// free heap (and PSRAM) over the board's uptime, each as SVG and PNG. It
+// is the CLI's --plot; it lives apart from bench so that a benchmark
+// binary links no plotting, font, PDF or LaTeX package.
+package chart
 
 import (
 	"fmt"
@@ -7,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tinyprof/tinyprof/bench/report"
 	"github.com/tinyprof/tinyprof/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -22,22 +28,22 @@ const (
 	plotHeight = 4 * vg.Inch
 )
 
-// WritePlots writes a per-token latency histogram (latency.svg,
-// latency.png) and a heap-over-time chart (heap.svg, heap.png) into dir,
-// each atomically, and returns their paths. Charts of a simulated board
-// say so in their titles.
-func (r *Report) WritePlots(dir string) ([]string, error) {
+// Write writes r's per-token latency histogram (latency.svg, latency.png)
+// and heap-over-time chart (heap.svg, heap.png) into dir, creating it,
+// each file atomically, and returns their paths. Charts of a simulated
+// board say so in their titles.
+func Write(dir string, r *report.Report) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("plots: %w", err)
 	}
 	var paths []string
 	for _, c := range []struct {
 		name  string
-		write func(io.Writer, string) error
-	}{{"latency", r.writeLatencyPlot}, {"heap", r.writeHeapPlot}} {
+		write func(io.Writer, *report.Report, string) error
+	}{{"latency", writeLatency}, {"heap", writeHeap}} {
 		for _, format := range []string{"svg", "png"} {
 			path := filepath.Join(dir, c.name+"."+format)
-			if err := atomicfile.Write(path, 0o644, func(f io.Writer) error { return c.write(f, format) }); err != nil {
+			if err := atomicfile.Write(path, 0o644, func(f io.Writer) error { return c.write(f, r, format) }); err != nil {
 				return paths, fmt.Errorf("plots: %w", err)
 			}
 			paths = append(paths, path)
@@ -46,7 +52,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 	return paths, nil
 }
 
-func (r *Report) titleSuffix() string {
+func titleSuffix(r *report.Report) string {
 	s := fmt.Sprintf("%s, %s (%s), %d runs", r.Board.Platform, r.Model.Name, r.Model.Quant, len(r.Runs))
 	if r.Simulated {
 		s += " — simulated: modelled, not measured"
@@ -54,9 +60,9 @@ func (r *Report) titleSuffix() string {
 	return s
 }
 
-// writeLatencyPlot draws every inter-token latency of the measured runs as
+// writeLatency draws every inter-token latency of the measured runs as
 // a histogram, with the p50, p95 and p99 marked.
-func (r *Report) writeLatencyPlot(w io.Writer, format string) error {
+func writeLatency(w io.Writer, r *report.Report, format string) error {
 	var v plotter.Values
 	for _, run := range r.Runs {
 		for _, s := range run.ITLSeconds {
@@ -64,7 +70,7 @@ func (r *Report) writeLatencyPlot(w io.Writer, format string) error {
 		}
 	}
 	p := plot.New()
-	p.Title.Text = "Inter-token latency — " + r.titleSuffix()
+	p.Title.Text = "Inter-token latency — " + titleSuffix(r)
 	p.X.Label.Text = "latency (ms)"
 	p.Y.Label.Text = "tokens"
 	if len(v) == 0 {
@@ -104,10 +110,10 @@ func (r *Report) writeLatencyPlot(w io.Writer, format string) error {
 	return writePlot(w, p, format)
 }
 
-// writeHeapPlot draws free heap against the board's uptime — read during
+// writeHeap draws free heap against the board's uptime — read during
 // the generations (marked) and after each — and below it, on a board with
 // PSRAM, free PSRAM: two scales, since PSRAM is tens of times larger.
-func (r *Report) writeHeapPlot(w io.Writer, format string) error {
+func writeHeap(w io.Writer, r *report.Report, format string) error {
 	var heap, psram, heapDuring, psramDuring plotter.XYs
 	for _, s := range r.Memory.Series {
 		h := plotter.XY{X: s.UptimeSeconds, Y: float64(s.FreeHeap) / 1024}
@@ -147,7 +153,7 @@ func (r *Report) writeHeapPlot(w io.Writer, format string) error {
 	if r.Memory.SamplesDuring == 0 {
 		title = "Free memory after each run (no read landed inside a generation) — "
 	}
-	top, err := panel(title+r.titleSuffix(), "free heap", heap, heapDuring, 0)
+	top, err := panel(title+titleSuffix(r), "free heap", heap, heapDuring, 0)
 	if err != nil {
 		return err
 	}
@@ -185,31 +191,6 @@ func writeTiles(w io.Writer, plots [][]*plot.Plot, format string) error {
 	}
 	_, err := c.WriteTo(w)
 	return err
-}
-
-// writeLeakPlot draws a leak check's free heap and largest free block
-// against the iteration.
-func writeLeakPlot(w io.Writer, rep *LeakReport, format string) error {
-	p := plot.New()
-	p.Title.Text = "Leak check: free heap after each iteration"
-	if rep.Simulated {
-		p.Title.Text += " — simulated: modelled, not measured"
-	}
-	p.X.Label.Text = "iteration"
-	p.Y.Label.Text = "bytes"
-	p.Add(plotter.NewGrid())
-	var free, largest plotter.XYs
-	for _, s := range rep.Series {
-		free = append(free, plotter.XY{X: float64(s.Iteration), Y: float64(s.FreeHeap)})
-		largest = append(largest, plotter.XY{X: float64(s.Iteration), Y: float64(s.LargestFree)})
-	}
-	if err := addSeries(p, "free heap", free, 0); err != nil {
-		return err
-	}
-	if err := addSeries(p, "largest free block", largest, 1); err != nil {
-		return err
-	}
-	return writePlot(w, p, format)
 }
 
 func addSeries(p *plot.Plot, name string, xys plotter.XYs, color int) error {
