@@ -1,3 +1,8 @@
+//go:build ignore
+
+// The line above keeps the Go tool from treating this directory as a cgo
+// package; the tests build this file with the system C compiler.
+
 /*
  * tp_rt_load.c - llama2.c and GGUF model loading.
  *

@@ -1,3 +1,8 @@
+//go:build ignore
+
+// The line above keeps the Go tool from treating this directory as a cgo
+// package; the tests build this file with the system C compiler.
+
 /*
  * tp_rt_sample.c - token sampling and the generation loop.
  *
