@@ -55,8 +55,12 @@ typedef struct tp_rt_tensor {
     uint32_t type;
 } tp_rt_tensor;
 
+/* A layer's tensors, indexed by TP_RT_ATTN_NORM..TP_RT_W3 (w1 is the
+ * gate, w2 the down and w3 the up projection of the feed-forward net). */
+enum { TP_RT_ATTN_NORM, TP_RT_WQ, TP_RT_WK, TP_RT_WV, TP_RT_WO, TP_RT_FFN_NORM, TP_RT_W1, TP_RT_W2, TP_RT_W3 };
+
 typedef struct tp_rt_layer {
-    tp_rt_tensor attn_norm, wq, wk, wv, wo, ffn_norm, w1, w2, w3;
+    tp_rt_tensor t[9];
 } tp_rt_layer;
 
 /* tp_rt_config is the architecture read from the file. */
@@ -82,7 +86,7 @@ typedef struct tp_rt_model {
     uint32_t params;     /* parameter count (saturating) */
     uint32_t kv_bytes;   /* bytes of key plus value cache */
     uint32_t arena_mark; /* arena use after loading: generation scratch sits above */
-    tp_rt_tensor emb, out_norm, cls;
+    tp_rt_tensor emb, out_norm, cls; /* in this order */
     tp_rt_layer *layer;
     float *x, *xb, *xb2, *q, *hb, *hb2, *att, *logits;
     float *kc, *vc;       /* [layer][pos][kv_dim] */

@@ -217,24 +217,24 @@ int tp_rt_forward(tp_rt_model *m, uint32_t token, uint32_t pos)
     for (l = 0; l < c->layers; l++) {
         const tp_rt_layer *L = &m->layer[l];
         float *k = m->kc + ((size_t)l * m->ctx + pos) * kvd, *v = m->vc + ((size_t)l * m->ctx + pos) * kvd;
-        rmsnorm(m, m->xb, m->x, &L->attn_norm, d);
-        matmul(m, m->q, m->xb, &L->wq, d, d);
-        matmul(m, k, m->xb, &L->wk, d, kvd);
-        matmul(m, v, m->xb, &L->wv, d, kvd);
+        rmsnorm(m, m->xb, m->x, &L->t[TP_RT_ATTN_NORM], d);
+        matmul(m, m->q, m->xb, &L->t[TP_RT_WQ], d, d);
+        matmul(m, k, m->xb, &L->t[TP_RT_WK], d, kvd);
+        matmul(m, v, m->xb, &L->t[TP_RT_WV], d, kvd);
         rope(m, m->q, c->heads);
         rope(m, k, c->kv_heads);
         attention(m, l, pos);
-        matmul(m, m->xb2, m->xb, &L->wo, d, d);
+        matmul(m, m->xb2, m->xb, &L->t[TP_RT_WO], d, d);
         for (i = 0; i < d; i++)
             m->x[i] += m->xb2[i];
-        rmsnorm(m, m->xb, m->x, &L->ffn_norm, d);
-        matmul(m, m->hb, m->xb, &L->w1, d, c->hidden);
-        matmul(m, m->hb2, m->xb, &L->w3, d, c->hidden);
+        rmsnorm(m, m->xb, m->x, &L->t[TP_RT_FFN_NORM], d);
+        matmul(m, m->hb, m->xb, &L->t[TP_RT_W1], d, c->hidden);
+        matmul(m, m->hb2, m->xb, &L->t[TP_RT_W3], d, c->hidden);
         for (i = 0; i < c->hidden; i++) { /* SwiGLU: silu(w1 x) * (w3 x) */
             float g = m->hb[i];
             m->hb[i] = (g / (1.0f + tp_rt_expf(-g))) * m->hb2[i];
         }
-        matmul(m, m->xb, m->hb, &L->w2, c->hidden, d);
+        matmul(m, m->xb, m->hb, &L->t[TP_RT_W2], c->hidden, d);
         for (i = 0; i < d; i++)
             m->x[i] += m->xb[i];
     }

@@ -80,88 +80,108 @@ static int check_config(tp_rt_config *c)
     return TP_RT_OK;
 }
 
-/* ---- llama2.c ---- */
+/* ---- Tensor slots, shared by both formats ---- */
 
-typedef struct l2c_walk {
-    uint64_t off;
-    uint32_t group;
-    int quant; /* version 2 */
-} l2c_walk;
+/* Slots 0..8 are a layer's tensors (TP_RT_ATTN_NORM..TP_RT_W3), then the
+ * model's own; S_ROPE is llama2.c's unused legacy RoPE table. */
+enum { S_EMB = 9, S_OUT_NORM, S_CLS, S_ROPE, PER_LAYER = 0x80 };
 
-/* l2c_place lays out one tensor of n elements; matrices are int8 groups
- * in version 2. It returns 0 if the groups do not divide it. */
-static int l2c_place(l2c_walk *w, tp_rt_tensor *t, uint64_t n, int matrix)
+/* Dimension codes of each slot's row length (in) and row count (out, 0
+ * for a vector): 1 dim, 2 hidden, 3 kv_dim, 4 vocab. */
+static const uint8_t slot_in[12] = {1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1};
+static const uint8_t slot_out[12] = {0, 1, 3, 3, 1, 0, 2, 1, 2, 4, 0, 4};
+
+static uint64_t dim_of(const tp_rt_config *c, uint8_t code)
 {
-    tp_rt_tensor x;
-    x.off = (uint32_t)w->off;
-    x.soff = 0;
-    x.type = TP_RT_F32;
-    if (matrix && w->quant) {
-        if (n % w->group)
-            return 0;
-        x.type = TP_RT_I8G;
-        x.soff = (uint32_t)(w->off + n);
-        w->off += n + 4u * (n / w->group);
-    } else {
-        w->off += 4u * n;
+    switch (code) {
+    case 1:
+        return c->dim;
+    case 2:
+        return c->hidden;
+    case 3:
+        return (uint64_t)c->kv_heads * c->head_dim;
+    case 4:
+        return c->vocab;
     }
-    if (t)
-        *t = x;
-    return 1;
+    return 0;
 }
 
+static tp_rt_tensor *slot_ptr(tp_rt_model *m, tp_rt_layer *layer, uint32_t s, uint32_t l)
+{
+    return s < 9 ? &layer[l].t[s] : &m->emb + (s - S_EMB);
+}
+
+/* ---- llama2.c ---- */
+
+/* File orders of export.py: the legacy file (run.c's memory layout) and
+ * versions 1 and 2; the classifier follows when it is not shared. */
+static const uint8_t order_legacy[] = {S_EMB,
+                                       PER_LAYER | TP_RT_ATTN_NORM,
+                                       PER_LAYER | TP_RT_WQ,
+                                       PER_LAYER | TP_RT_WK,
+                                       PER_LAYER | TP_RT_WV,
+                                       PER_LAYER | TP_RT_WO,
+                                       PER_LAYER | TP_RT_FFN_NORM,
+                                       PER_LAYER | TP_RT_W1,
+                                       PER_LAYER | TP_RT_W2,
+                                       PER_LAYER | TP_RT_W3,
+                                       S_OUT_NORM,
+                                       S_ROPE};
+static const uint8_t order_v1[] = {PER_LAYER | TP_RT_ATTN_NORM,
+                                   PER_LAYER | TP_RT_FFN_NORM,
+                                   S_OUT_NORM,
+                                   S_EMB,
+                                   PER_LAYER | TP_RT_WQ,
+                                   PER_LAYER | TP_RT_WK,
+                                   PER_LAYER | TP_RT_WV,
+                                   PER_LAYER | TP_RT_WO,
+                                   PER_LAYER | TP_RT_W1,
+                                   PER_LAYER | TP_RT_W2,
+                                   PER_LAYER | TP_RT_W3};
+
 /* l2c_layout walks the tensors of a llama2.c file in file order and
- * returns the file size they need (0 if a group does not divide a
- * tensor). With layer NULL it only measures; offsets are stored only when
- * the size has been checked to fit in 32 bits. */
+ * returns the file size they need, 0 if an int8 group does not divide a
+ * tensor. With layer NULL it only measures; it stores offsets only when
+ * the caller has checked that the size fits in 32 bits. */
 static uint64_t l2c_layout(tp_rt_model *m, tp_rt_layer *layer, uint32_t header)
 {
     const tp_rt_config *c = &m->c;
-    uint64_t d = c->dim, h = c->hidden, kv = (uint64_t)c->kv_heads * c->head_dim, v = c->vocab;
-    l2c_walk w;
-    uint32_t l, L = c->layers;
-    int ok = 1;
-    tp_rt_tensor *emb = layer ? &m->emb : NULL, *on = layer ? &m->out_norm : NULL;
-#define PER(field, n, mat)                                                                                                 \
-    for (l = 0; l < L; l++)                                                                                                \
-    ok &= l2c_place(&w, layer ? &layer[l].field : NULL, (n), (mat))
-    w.off = header;
-    w.group = c->group;
-    w.quant = c->version == 2;
-    if (c->version == 0) {
-        ok &= l2c_place(&w, emb, v * d, 1);
-        PER(attn_norm, d, 0);
-        PER(wq, d * d, 1);
-        PER(wk, d * kv, 1);
-        PER(wv, d * kv, 1);
-        PER(wo, d * d, 1);
-        PER(ffn_norm, d, 0);
-        PER(w1, d * h, 1);
-        PER(w2, h * d, 1);
-        PER(w3, d * h, 1);
-        ok &= l2c_place(&w, on, d, 0);
-        w.off += 2u * 4u * (uint64_t)c->seq_len * (c->head_dim / 2u); /* RoPE tables, unused */
-    } else {
-        PER(attn_norm, d, 0);
-        PER(ffn_norm, d, 0);
-        ok &= l2c_place(&w, on, d, 0);
-        ok &= l2c_place(&w, emb, v * d, 1);
-        PER(wq, d * d, 1);
-        PER(wk, d * kv, 1);
-        PER(wv, d * kv, 1);
-        PER(wo, d * d, 1);
-        PER(w1, d * h, 1);
-        PER(w2, h * d, 1);
-        PER(w3, d * h, 1);
+    const uint8_t *order = c->version == 0 ? order_legacy : order_v1;
+    uint32_t i, n = c->version == 0 ? sizeof order_legacy : sizeof order_v1, l;
+    uint64_t off = header;
+    for (i = 0; i <= n; i++) {
+        uint32_t s = i < n ? order[i] : S_CLS, reps = 1;
+        if (s == S_CLS && c->shared)
+            break;
+        if (s == S_ROPE) {
+            off += 2u * 4u * (uint64_t)c->seq_len * (c->head_dim / 2u);
+            continue;
+        }
+        if (s & PER_LAYER)
+            s &= ~(uint32_t)PER_LAYER, reps = c->layers;
+        for (l = 0; l < reps; l++) {
+            uint64_t e = dim_of(c, slot_in[s]), rows = slot_out[s] ? dim_of(c, slot_out[s]) : 1u;
+            tp_rt_tensor t;
+            e *= rows;
+            t.off = (uint32_t)off;
+            t.soff = 0;
+            t.type = TP_RT_F32;
+            if (slot_out[s] && c->version == 2) {
+                if (e % c->group)
+                    return 0;
+                t.type = TP_RT_I8G;
+                t.soff = (uint32_t)(off + e);
+                off += e + 4u * (e / c->group);
+            } else {
+                off += 4u * e;
+            }
+            if (layer)
+                *slot_ptr(m, layer, s, l) = t;
+        }
     }
-#undef PER
-    if (c->shared) {
-        if (layer)
-            m->cls = m->emb;
-    } else {
-        ok &= l2c_place(&w, layer ? &m->cls : NULL, v * d, 1);
-    }
-    return ok ? w.off : 0;
+    if (layer && c->shared)
+        m->cls = m->emb;
+    return off;
 }
 
 static int load_llama2c(tp_rt_model *m, tp_rt_arena *a)
@@ -325,39 +345,16 @@ static void read_value(rd *r, uint32_t t, scalar *v)
     q = take(r, gt_size[t]);
     if (!q)
         return;
-    switch (t) {
-    case GT_U8:
-    case GT_BOOL:
-        v->u = q[0], v->int_ok = 1;
-        break;
-    case GT_I8:
-        v->u = q[0], v->int_ok = q[0] < 0x80;
-        break;
-    case GT_U16:
-        v->u = (uint64_t)q[0] | (uint64_t)q[1] << 8, v->int_ok = 1;
-        break;
-    case GT_I16:
-        v->u = (uint64_t)q[0] | (uint64_t)q[1] << 8, v->int_ok = q[1] < 0x80;
-        break;
-    case GT_U32:
-        v->u = le32(q), v->int_ok = 1;
-        break;
-    case GT_I32:
-        v->u = le32(q), v->int_ok = q[3] < 0x80;
-        break;
-    case GT_U64:
-        v->u = le64(q), v->int_ok = 1;
-        break;
-    case GT_I64:
-        v->u = le64(q), v->int_ok = q[7] < 0x80;
-        break;
-    case GT_F32: {
+    if (t == GT_F32) {
         uint32_t b = le32(q);
         memcpy(&v->f, &b, 4);
-        break;
-    }
-    default:
-        break;
+    } else if (t != GT_F64) {
+        /* An integer (or bool) of 1 to 8 bytes; the signed types have odd
+         * ids and are integers here only when not negative. */
+        int k;
+        for (k = gt_size[t]; k-- > 0;)
+            v->u = v->u << 8 | q[k];
+        v->int_ok = !((t & 1u) && t != GT_BOOL && (q[gt_size[t] - 1] & 0x80u));
     }
 }
 
@@ -422,46 +419,32 @@ static void on_kv(meta *mt, const uint8_t *k, uint64_t kn, const scalar *v)
     }
 }
 
-/* tensor_slot maps a tensor name to where it belongs, and its expected
- * shape; NULL for a tensor the runtime does not use. */
-static tp_rt_tensor *tensor_slot(tp_rt_model *m, tp_rt_layer *layer, const uint8_t *s, uint64_t n, uint64_t *ne0,
-                                 uint64_t *ne1)
+/* slot_names are the GGUF names (llama.cpp's) of the slots: a layer's
+ * after "blk.N.", then the model's own. */
+static const char *const slot_names[12] = {"attn_norm.weight", "attn_q.weight",     "attn_k.weight",   "attn_v.weight",
+                                           "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_down.weight",
+                                           "ffn_up.weight",    "token_embd.weight", "output_norm.weight",
+                                           "output.weight"};
+
+/* tensor_slot maps a tensor name to its slot and layer; -1 for a tensor
+ * the runtime does not use. */
+static int tensor_slot(const tp_rt_config *c, const uint8_t *s, uint64_t n, uint32_t *layer)
 {
-    static const char *const suf[9] = {"attn_norm.weight", "attn_q.weight",   "attn_k.weight",
-                                       "attn_v.weight",    "attn_output.weight", "ffn_norm.weight",
-                                       "ffn_gate.weight",  "ffn_down.weight",  "ffn_up.weight"};
-    const tp_rt_config *c = &m->c;
-    uint64_t d = c->dim, h = c->hidden, kv = (uint64_t)c->kv_heads * c->head_dim;
     uint64_t l = 0, i;
-    uint32_t j;
-    if (streq(s, n, "token_embd.weight") || streq(s, n, "output.weight")) {
-        *ne0 = d, *ne1 = c->vocab;
-        return n == 13 ? &m->cls : &m->emb;
+    int j, first = 9;
+    *layer = 0;
+    if (n > 6 && memcmp(s, "blk.", 4) == 0) {
+        for (i = 4; i < n && i < 12 && s[i] >= '0' && s[i] <= '9'; i++)
+            l = l * 10u + (uint64_t)(s[i] - '0');
+        if (i == 4 || i >= n || s[i] != '.' || l >= c->layers)
+            return -1;
+        *layer = (uint32_t)l;
+        s += i + 1u, n -= i + 1u, first = 0;
     }
-    if (streq(s, n, "output_norm.weight")) {
-        *ne0 = d, *ne1 = 0;
-        return &m->out_norm;
-    }
-    if (n < 6 || memcmp(s, "blk.", 4) != 0)
-        return NULL;
-    for (i = 4; i < n && s[i] >= '0' && s[i] <= '9' && i < 12; i++)
-        l = l * 10u + (uint64_t)(s[i] - '0');
-    if (i == 4 || i >= n || s[i] != '.' || l >= c->layers)
-        return NULL;
-    i++;
-    for (j = 0; j < 9; j++) {
-        if (streq(s + i, n - i, suf[j])) {
-            tp_rt_layer *L = &layer[l];
-            tp_rt_tensor *slots[9];
-            const uint64_t e0[9] = {d, d, d, d, d, d, d, h, d};
-            const uint64_t e1[9] = {0, d, kv, kv, d, 0, h, d, h};
-            slots[0] = &L->attn_norm, slots[1] = &L->wq, slots[2] = &L->wk, slots[3] = &L->wv, slots[4] = &L->wo;
-            slots[5] = &L->ffn_norm, slots[6] = &L->w1, slots[7] = &L->w2, slots[8] = &L->w3;
-            *ne0 = e0[j], *ne1 = e1[j];
-            return slots[j];
-        }
-    }
-    return NULL;
+    for (j = first; j < first + (first ? 3 : 9); j++)
+        if (streq(s, n, slot_names[j]))
+            return j;
+    return -1;
 }
 
 /* gguf_tensors reads the tensor infos. With layer NULL it checks their
@@ -471,10 +454,11 @@ static int gguf_tensors(tp_rt_model *m, rd *r, uint64_t count, tp_rt_layer *laye
 {
     uint64_t t;
     for (t = 0; t < count; t++) {
-        uint64_t nl, dims[4] = {1, 1, 1, 1}, off, elems, bytes, ne0 = 0, ne1 = 0;
+        uint64_t nl, dims[4] = {1, 1, 1, 1}, off, elems, bytes, ne0, ne1;
         const uint8_t *name = rdstr(r, &nl);
-        uint32_t nd, type, k;
+        uint32_t nd, type, k, l;
         tp_rt_tensor *slot;
+        int s;
         if (!name || nl == 0 || nl >= 64)
             return TP_RT_ERR_FORMAT;
         nd = rd32(r);
@@ -491,9 +475,12 @@ static int gguf_tensors(tp_rt_model *m, rd *r, uint64_t count, tp_rt_layer *laye
             return TP_RT_ERR_FORMAT;
         if (!layer)
             continue;
-        slot = tensor_slot(m, layer, name, nl, &ne0, &ne1);
-        if (!slot)
+        s = tensor_slot(&m->c, name, nl, &l);
+        if (s < 0)
             continue;
+        slot = slot_ptr(m, layer, (uint32_t)s, l);
+        ne0 = dim_of(&m->c, slot_in[s]);
+        ne1 = dim_of(&m->c, slot_out[s]);
         if (slot->type != UNSEEN)
             return TP_RT_ERR_FORMAT; /* duplicate */
         if (dims[0] != ne0 || dims[1] != (ne1 ? ne1 : 1) || dims[2] != 1 || dims[3] != 1)
@@ -604,10 +591,9 @@ static int load_gguf(tp_rt_model *m, tp_rt_arena *a)
     if (c->shared)
         m->cls = m->emb;
     for (l = 0; l < c->layers; l++) {
-        const tp_rt_tensor *t = &m->layer[l].attn_norm;
         int j;
         for (j = 0; j < 9; j++)
-            if (t[j].type == UNSEEN)
+            if (m->layer[l].t[j].type == UNSEEN)
                 return TP_RT_ERR_FORMAT;
     }
     return TP_RT_OK;
