@@ -18,7 +18,24 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tinyprof-runtime")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	builds.dir = dir
+	defer os.RemoveAll(dir)
+	goleak.VerifyTestMain(m)
+}
+
+// builds caches the programs tests build, one compile per process: the
+// sanitizer builds take a second or two each. TestMain removes dir.
+var builds struct {
+	sync.Mutex
+	dir  string
+	bins map[string]string
+}
 
 // runtimeSrcs are the runtime's C sources, relative to this directory.
 var runtimeSrcs = []string{"tp_rt_load.c", "tp_rt_forward.c", "tp_rt_sample.c", "tp_rt_math.c"}
@@ -64,12 +81,21 @@ var sanitizers = sync.OnceValue(func() bool {
 	return exec.Command(out).Run() == nil
 })
 
-// build compiles srcs with cflags and extra into a program in
-// tb.TempDir(); with sanitize, under ASan and UBSan when cc has them.
+// build compiles srcs with cflags and extra into a program (once per test
+// process); with sanitize, under ASan and UBSan when cc has them.
 func build(tb testing.TB, name string, sanitize bool, srcs []string, extra ...string) string {
 	tb.Helper()
 	cc := compiler(tb)
-	out := filepath.Join(tb.TempDir(), name)
+	builds.Lock()
+	defer builds.Unlock()
+	key := fmt.Sprint(name, sanitize, srcs, extra)
+	if p, ok := builds.bins[key]; ok {
+		return p
+	}
+	if builds.bins == nil {
+		builds.bins = map[string]string{}
+	}
+	out := filepath.Join(builds.dir, fmt.Sprintf("%s-%d", name, len(builds.bins)))
 	args := append(append([]string{}, cflags...), extra...)
 	if sanitize && sanitizers() {
 		args = append(args, "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer")
@@ -77,6 +103,7 @@ func build(tb testing.TB, name string, sanitize bool, srcs []string, extra ...st
 	args = append(args, srcs...)
 	msg, err := exec.CommandContext(tb.Context(), cc, append(args, "-o", out)...).CombinedOutput()
 	require.NoError(tb, err, "%s %s:\n%s", cc, strings.Join(args, " "), msg)
+	builds.bins[key] = out
 	return out
 }
 
