@@ -18,6 +18,7 @@
  * tensor infos, then aligned data. Q8_0 and Q4_0 block layouts are those
  * model/quant.go writes.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "tp_rt.h"
@@ -57,11 +58,6 @@ static float *alloc_f32(tp_rt_arena *a, uint64_t n)
 static uint32_t le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
 /* check_config range-checks the architecture and fills head_dim. */
@@ -111,6 +107,7 @@ static tp_rt_tensor *slot_ptr(tp_rt_model *m, tp_rt_layer *layer, uint32_t s, ui
     return s < 9 ? &layer[l].t[s] : &m->emb + (s - S_EMB);
 }
 
+#ifndef TP_RT_NO_LLAMA2C
 /* ---- llama2.c ---- */
 
 /* File orders of export.py: the legacy file (run.c's memory layout) and
@@ -248,15 +245,20 @@ static int load_llama2c(tp_rt_model *m, tp_rt_arena *a)
     return TP_RT_OK;
 }
 
+#endif /* TP_RT_NO_LLAMA2C */
+
+#ifndef TP_RT_NO_GGUF
 /* ---- GGUF ---- */
 
+/* The reader works in 32 bits: in a file below 4 GiB, any 64-bit count,
+ * length or offset of 2^32 or more is a lie, and rd64 marks it bad. */
 typedef struct rd {
     const uint8_t *p;
     uint32_t len, pos;
     int bad;
 } rd;
 
-static const uint8_t *take(rd *r, uint64_t n)
+static const uint8_t *take(rd *r, uint32_t n)
 {
     const uint8_t *q;
     if (r->bad || n > r->len - r->pos) {
@@ -264,7 +266,7 @@ static const uint8_t *take(rd *r, uint64_t n)
         return NULL;
     }
     q = r->p + r->pos;
-    r->pos += (uint32_t)n;
+    r->pos += n;
     return q;
 }
 
@@ -274,149 +276,105 @@ static uint32_t rd32(rd *r)
     return q ? le32(q) : 0;
 }
 
-static uint64_t rd64(rd *r)
+static uint32_t rd64(rd *r)
 {
-    const uint8_t *q = take(r, 8);
-    return q ? le64(q) : 0;
+    uint32_t lo = rd32(r);
+    if (rd32(r))
+        r->bad = 1;
+    return lo;
 }
 
-/* rdstr reads a GGUF string and returns its bytes (NULL when malformed). */
-static const uint8_t *rdstr(rd *r, uint64_t *n)
+static const uint8_t *rdstr(rd *r, uint32_t *n)
 {
     *n = rd64(r);
     return take(r, *n);
 }
 
-static int streq(const uint8_t *s, uint64_t n, const char *lit)
+static int streq(const uint8_t *s, uint32_t n, const char *lit)
 {
     size_t k = strlen(lit);
     return s && n == k && memcmp(s, lit, k) == 0;
 }
 
-enum { GT_U8, GT_I8, GT_U16, GT_I16, GT_U32, GT_I32, GT_F32, GT_BOOL, GT_STR, GT_ARR, GT_U64, GT_I64, GT_F64 };
+enum { GT_F32 = 6, GT_BOOL = 7, GT_STR = 8, GT_ARR = 9, GT_F64 = 12 };
 static const uint8_t gt_size[13] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 
-/* scalar is one decoded metadata value. */
-typedef struct scalar {
-    uint64_t u; /* integer value, if int_ok */
-    float f;    /* float32 value, if type is F32 */
-    int int_ok; /* a non-negative integer of any width */
-    uint32_t type;
-    uint64_t arr_len; /* array length, for arrays */
-    const uint8_t *s; /* string bytes, for strings */
-    uint64_t slen;
-} scalar;
+/* The metadata keys the runtime reads (llama.cpp's names); M_EPS and
+ * M_BASE are float32, M_ARCH a string, M_TOKENS an array (its length is
+ * the vocabulary), the rest integers. */
+enum { M_DIM, M_HIDDEN, M_LAYERS, M_HEADS, M_KV, M_CTX, M_VOCAB, M_ROPE, M_KEY, M_VAL, M_ALIGN, M_EPS, M_BASE, M_ARCH, M_TOKENS, M_N };
+static const char *const meta_keys[M_N] = {"llama.embedding_length",
+                                           "llama.feed_forward_length",
+                                           "llama.block_count",
+                                           "llama.attention.head_count",
+                                           "llama.attention.head_count_kv",
+                                           "llama.context_length",
+                                           "llama.vocab_size",
+                                           "llama.rope.dimension_count",
+                                           "llama.attention.key_length",
+                                           "llama.attention.value_length",
+                                           "general.alignment",
+                                           "llama.attention.layer_norm_rms_epsilon",
+                                           "llama.rope.freq_base",
+                                           "general.architecture",
+                                           "tokenizer.ggml.tokens"};
 
-/* read_value reads a value of type t; arrays are walked, not kept. */
-static void read_value(rd *r, uint32_t t, scalar *v)
+/* read_kv reads one key/value pair into val (0 = absent) and returns 0,
+ * or 1 for a value of the wrong type or range for its key. Arrays are
+ * walked, not kept: each string costs at least its 8-byte length, so the
+ * walk ends within len/8 rounds whatever the count says. */
+static int read_kv(rd *r, uint32_t *val)
 {
-    const uint8_t *q;
-    memset(v, 0, sizeof *v);
-    v->type = t;
+    uint32_t kn, t, i, n, sz;
+    const uint8_t *k = rdstr(r, &kn), *q;
+    int key = -1;
+    t = rd32(r);
+    for (i = 0; k && i < M_N; i++)
+        if (streq(k, kn, meta_keys[i]))
+            key = (int)i;
     if (t == GT_STR) {
-        v->s = rdstr(r, &v->slen);
-        return;
+        q = rdstr(r, &n);
+        if (key == M_ARCH)
+            val[M_ARCH] = streq(q, n, "llama") ? 1u : 2u;
+        return key >= 0 && key != M_ARCH;
     }
     if (t == GT_ARR) {
         uint32_t et = rd32(r);
-        uint64_t n = rd64(r), i;
-        v->arr_len = n;
+        n = rd64(r);
         if (et == GT_STR) {
-            /* Each string costs at least its 8-byte length, so the loop
-             * ends within len/8 rounds on any input. */
-            for (i = 0; i < n && !r->bad; i++) {
-                uint64_t sl;
-                rdstr(r, &sl);
-            }
-        } else if (et < 13 && gt_size[et]) {
-            if (n > (uint64_t)(r->len - r->pos) / gt_size[et])
-                r->bad = 1;
-            else
-                take(r, n * gt_size[et]);
+            for (i = 0; i < n && !r->bad; i++)
+                rdstr(r, &sz);
+        } else if (et < 13 && gt_size[et] && n <= (r->len - r->pos) / gt_size[et]) {
+            take(r, n * gt_size[et]);
         } else {
-            r->bad = 1; /* nested or unknown */
+            r->bad = 1;
         }
-        return;
+        if (key == M_TOKENS)
+            val[M_TOKENS] = n;
+        return key >= 0 && key != M_TOKENS;
     }
     if (t >= 13 || !gt_size[t]) {
         r->bad = 1;
-        return;
+        return 0;
     }
-    q = take(r, gt_size[t]);
-    if (!q)
-        return;
-    if (t == GT_F32) {
-        uint32_t b = le32(q);
-        memcpy(&v->f, &b, 4);
-    } else if (t != GT_F64) {
-        /* An integer (or bool) of 1 to 8 bytes; the signed types have odd
-         * ids and are integers here only when not negative. */
-        int k;
-        for (k = gt_size[t]; k-- > 0;)
-            v->u = v->u << 8 | q[k];
-        v->int_ok = !((t & 1u) && t != GT_BOOL && (q[gt_size[t] - 1] & 0x80u));
+    q = take(r, sz = gt_size[t]);
+    if (!q || key < 0)
+        return 0;
+    if (key == M_EPS || key == M_BASE) {
+        val[key] = le32(q);
+        return t != GT_F32;
     }
-}
-
-/* meta collects the keys the runtime needs. */
-typedef struct meta {
-    uint64_t dim, hidden, layers, heads, kv_heads, ctx, vocab, rope_dims, key_len, val_len, align;
-    float eps, base;
-    int arch_llama, arch_other, bad_type;
-} meta;
-
-/* set_int stores an integer key, flagging a non-integer value. */
-static void set_int(meta *mt, uint64_t *dst, const scalar *v)
-{
-    if (!v->int_ok || v->u == 0 || v->u > MAX_FIELD)
-        mt->bad_type = 1;
-    else
-        *dst = v->u;
-}
-
-static void on_kv(meta *mt, const uint8_t *k, uint64_t kn, const scalar *v)
-{
-    static const char *const ints[] = {"llama.embedding_length", "llama.feed_forward_length", "llama.block_count",
-                                       "llama.attention.head_count", "llama.attention.head_count_kv",
-                                       "llama.context_length", "llama.vocab_size", "llama.rope.dimension_count",
-                                       "llama.attention.key_length", "llama.attention.value_length"};
-    uint64_t *dst[10];
-    int i;
-    dst[0] = &mt->dim, dst[1] = &mt->hidden, dst[2] = &mt->layers, dst[3] = &mt->heads, dst[4] = &mt->kv_heads;
-    dst[5] = &mt->ctx, dst[6] = &mt->vocab, dst[7] = &mt->rope_dims, dst[8] = &mt->key_len, dst[9] = &mt->val_len;
-    for (i = 0; i < 10; i++)
-        if (streq(k, kn, ints[i])) {
-            set_int(mt, dst[i], v);
-            return;
-        }
-    if (streq(k, kn, "general.architecture")) {
-        if (v->type != GT_STR)
-            mt->bad_type = 1;
-        else if (streq(v->s, v->slen, "llama"))
-            mt->arch_llama = 1;
-        else
-            mt->arch_other = 1;
-    } else if (streq(k, kn, "general.alignment")) {
-        if (v->type != GT_U32 || v->u == 0 || (v->u & (v->u - 1)) || v->u > 65536)
-            mt->bad_type = 1;
-        else
-            mt->align = v->u;
-    } else if (streq(k, kn, "llama.attention.layer_norm_rms_epsilon")) {
-        if (v->type != GT_F32 || !(v->f > 0.0f && v->f < 1.0f))
-            mt->bad_type = 1;
-        else
-            mt->eps = v->f;
-    } else if (streq(k, kn, "llama.rope.freq_base")) {
-        if (v->type != GT_F32 || !(v->f >= 1.0f && v->f < 1e30f))
-            mt->bad_type = 1;
-        else
-            mt->base = v->f;
-    } else if (streq(k, kn, "tokenizer.ggml.tokens")) {
-        if (v->type != GT_ARR || v->arr_len == 0 || v->arr_len > MAX_FIELD)
-            mt->bad_type = 1;
-        else if (!mt->vocab)
-            mt->vocab = v->arr_len;
+    if (t == GT_F32 || t == GT_F64 || t == GT_BOOL || key == M_ARCH || key == M_TOKENS)
+        return 1;
+    /* An integer of 1 to 8 bytes: it must fit in 32 bits, and a signed
+     * one (odd type id) must not be negative. */
+    for (i = sz; i-- > 0;) {
+        if (i >= 4 && q[i])
+            return 1;
+        if (i < 4)
+            val[key] = val[key] << 8 | q[i];
     }
+    return ((t & 1u) && (q[sz - 1] & 0x80u)) || val[key] == 0 || val[key] > MAX_FIELD;
 }
 
 /* slot_names are the GGUF names (llama.cpp's) of the slots: a layer's
@@ -428,17 +386,17 @@ static const char *const slot_names[12] = {"attn_norm.weight", "attn_q.weight", 
 
 /* tensor_slot maps a tensor name to its slot and layer; -1 for a tensor
  * the runtime does not use. */
-static int tensor_slot(const tp_rt_config *c, const uint8_t *s, uint64_t n, uint32_t *layer)
+static int tensor_slot(const tp_rt_config *c, const uint8_t *s, uint32_t n, uint32_t *layer)
 {
-    uint64_t l = 0, i;
+    uint32_t l = 0, i;
     int j, first = 9;
     *layer = 0;
     if (n > 6 && memcmp(s, "blk.", 4) == 0) {
-        for (i = 4; i < n && i < 12 && s[i] >= '0' && s[i] <= '9'; i++)
-            l = l * 10u + (uint64_t)(s[i] - '0');
+        for (i = 4; i < n && i < 11 && s[i] >= '0' && s[i] <= '9'; i++)
+            l = l * 10u + (uint32_t)(s[i] - '0');
         if (i == 4 || i >= n || s[i] != '.' || l >= c->layers)
             return -1;
-        *layer = (uint32_t)l;
+        *layer = l;
         s += i + 1u, n -= i + 1u, first = 0;
     }
     for (j = first; j < first + (first ? 3 : 9); j++)
@@ -447,16 +405,15 @@ static int tensor_slot(const tp_rt_config *c, const uint8_t *s, uint64_t n, uint
     return -1;
 }
 
-/* gguf_tensors reads the tensor infos. With layer NULL it checks their
+/* gguf_tensors reads count tensor infos. With layer NULL it checks their
  * form and finds where they end; with the layer table it also checks
  * names, shapes, types and bounds against data_off and records them. */
-static int gguf_tensors(tp_rt_model *m, rd *r, uint64_t count, tp_rt_layer *layer, uint64_t data_off)
+static int gguf_tensors(tp_rt_model *m, rd *r, uint32_t count, tp_rt_layer *layer, uint32_t data_off)
 {
-    uint64_t t;
+    uint32_t t, nl, dims[4], nd, type, k, l, off;
     for (t = 0; t < count; t++) {
-        uint64_t nl, dims[4] = {1, 1, 1, 1}, off, elems, bytes, ne0, ne1;
         const uint8_t *name = rdstr(r, &nl);
-        uint32_t nd, type, k, l;
+        uint64_t ne0, ne1, bytes;
         tp_rt_tensor *slot;
         int s;
         if (!name || nl == 0 || nl >= 64)
@@ -464,117 +421,101 @@ static int gguf_tensors(tp_rt_model *m, rd *r, uint64_t count, tp_rt_layer *laye
         nd = rd32(r);
         if (nd == 0 || nd > 4)
             return TP_RT_ERR_FORMAT;
-        for (k = 0; k < nd; k++) {
-            dims[k] = rd64(r);
-            if (dims[k] == 0 || dims[k] > (1ull << 32))
+        for (k = 0; k < 4; k++)
+            if ((dims[k] = k < nd ? rd64(r) : 1u) == 0)
                 return TP_RT_ERR_FORMAT;
-        }
         type = rd32(r);
         off = rd64(r);
         if (r->bad)
             return TP_RT_ERR_FORMAT;
-        if (!layer)
-            continue;
-        s = tensor_slot(&m->c, name, nl, &l);
-        if (s < 0)
+        if (!layer || (s = tensor_slot(&m->c, name, nl, &l)) < 0)
             continue;
         slot = slot_ptr(m, layer, (uint32_t)s, l);
         ne0 = dim_of(&m->c, slot_in[s]);
         ne1 = dim_of(&m->c, slot_out[s]);
         if (slot->type != UNSEEN)
             return TP_RT_ERR_FORMAT; /* duplicate */
-        if (dims[0] != ne0 || dims[1] != (ne1 ? ne1 : 1) || dims[2] != 1 || dims[3] != 1)
+        if (dims[0] != ne0 || dims[1] != (ne1 ? ne1 : 1u) || dims[2] != 1 || dims[3] != 1)
             return TP_RT_ERR_FORMAT;
-        elems = dims[0] * dims[1];
-        switch (type) {
-        case TP_RT_F32:
-            bytes = 4u * elems;
-            break;
-        case TP_RT_Q8_0:
-        case TP_RT_Q4_0:
+        bytes = ne0 * (ne1 ? ne1 : 1u);
+        if (type == TP_RT_F32) {
+            bytes *= 4u;
+        } else if (type == TP_RT_Q8_0 || type == TP_RT_Q4_0) {
             if (!ne1) /* norms are float32 */
                 return TP_RT_ERR_UNSUPPORTED;
-            if (dims[0] % 32u)
+            if (ne0 % 32u)
                 return TP_RT_ERR_FORMAT;
-            bytes = elems / 32u * (type == TP_RT_Q8_0 ? 34u : 18u);
-            break;
-        default:
+            bytes = bytes / 32u * (type == TP_RT_Q8_0 ? 34u : 18u);
+        } else {
             return TP_RT_ERR_UNSUPPORTED;
         }
-        if (off > m->len || data_off + off > m->len || bytes > m->len - data_off - off)
+        if (off > m->len - data_off || bytes > m->len - data_off - off)
             return TP_RT_ERR_FORMAT;
-        slot->off = (uint32_t)(data_off + off);
+        slot->off = data_off + off;
         slot->soff = 0;
         slot->type = type;
     }
     return TP_RT_OK;
 }
 
+static float f32_of(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
 static int load_gguf(tp_rt_model *m, tp_rt_arena *a)
 {
     tp_rt_config *c = &m->c;
+    uint32_t val[M_N], nt, nkv, i, tstart, data_off, align, version;
     rd r;
-    meta mt;
-    uint64_t nt, nkv, i, data_off;
-    uint32_t version, tstart, l;
-    int err;
+    int err, bad = 0, j;
     r.p = m->data;
     r.len = m->len;
     r.pos = 4;
     r.bad = 0;
     version = rd32(&r);
-    if (r.bad)
-        return TP_RT_ERR_FORMAT;
-    if (version != 2 && version != 3)
+    if (!r.bad && version != 2 && version != 3)
         return TP_RT_ERR_UNSUPPORTED;
     nt = rd64(&r);
     nkv = rd64(&r);
-    memset(&mt, 0, sizeof mt);
-    mt.eps = 1e-5f;
-    mt.base = 10000.0f;
-    mt.align = 32;
-    /* Each pair costs at least 12 bytes, so a lying count fails by
-     * running out of bytes within len/12 rounds. */
-    for (i = 0; i < nkv && !r.bad; i++) {
-        uint64_t kn;
-        const uint8_t *k = rdstr(&r, &kn);
-        uint32_t t = rd32(&r);
-        scalar v;
-        if (r.bad)
-            break;
-        read_value(&r, t, &v);
-        if (!r.bad)
-            on_kv(&mt, k, kn, &v);
-    }
-    if (r.bad || mt.bad_type)
+    memset(val, 0, sizeof val);
+    /* Each pair costs at least 12 bytes, so a lying count runs out of
+     * bytes within len/12 rounds. */
+    for (i = 0; i < nkv && !r.bad; i++)
+        bad |= read_kv(&r, val);
+    if (r.bad || bad)
         return TP_RT_ERR_FORMAT;
-    if (mt.arch_other || !mt.arch_llama)
+    if (val[M_ARCH] != 1)
         return TP_RT_ERR_UNSUPPORTED;
-    if (!mt.dim || !mt.hidden || !mt.layers || !mt.heads || !mt.ctx || !mt.vocab)
-        return TP_RT_ERR_FORMAT;
-    c->dim = (uint32_t)mt.dim;
-    c->hidden = (uint32_t)mt.hidden;
-    c->layers = (uint32_t)mt.layers;
-    c->heads = (uint32_t)mt.heads;
-    c->kv_heads = (uint32_t)(mt.kv_heads ? mt.kv_heads : mt.heads);
-    c->vocab = (uint32_t)mt.vocab;
-    c->seq_len = (uint32_t)mt.ctx;
-    c->eps = mt.eps;
-    c->rope_base = mt.base;
+    c->dim = val[M_DIM];
+    c->hidden = val[M_HIDDEN];
+    c->layers = val[M_LAYERS];
+    c->heads = val[M_HEADS];
+    c->kv_heads = val[M_KV] ? val[M_KV] : val[M_HEADS];
+    c->vocab = val[M_VOCAB] ? val[M_VOCAB] : val[M_TOKENS];
+    c->seq_len = val[M_CTX];
+    c->eps = val[M_EPS] ? f32_of(val[M_EPS]) : 1e-5f;
+    c->rope_base = val[M_BASE] ? f32_of(val[M_BASE]) : 10000.0f;
     c->format = TP_RT_FMT_GGUF;
     c->version = (uint8_t)version;
+    align = val[M_ALIGN] ? val[M_ALIGN] : 32u;
+    if (!(c->eps > 0.0f && c->eps < 1.0f) || !(c->rope_base >= 1.0f && c->rope_base < 1e30f) || (align & (align - 1u)) ||
+        align > 65536u)
+        return TP_RT_ERR_FORMAT;
     err = check_config(c);
     if (err)
         return err;
-    if ((mt.rope_dims && mt.rope_dims != c->head_dim) || (mt.key_len && mt.key_len != c->head_dim) ||
-        (mt.val_len && mt.val_len != c->head_dim))
-        return TP_RT_ERR_UNSUPPORTED; /* partial RoPE or odd head sizes */
+    for (j = M_ROPE; j <= M_VAL; j++)
+        if (val[j] && val[j] != c->head_dim)
+            return TP_RT_ERR_UNSUPPORTED; /* partial RoPE or odd head sizes */
     tstart = r.pos;
     err = gguf_tensors(m, &r, nt, NULL, 0);
     if (err)
         return err;
-    data_off = ((uint64_t)r.pos + mt.align - 1u) & ~(mt.align - 1u);
-    if (data_off > m->len)
+    data_off = (r.pos + align - 1u) & ~(align - 1u);
+    if (data_off < r.pos || data_off > m->len)
         return TP_RT_ERR_FORMAT;
     m->layer = (tp_rt_layer *)tp_rt_arena_alloc(a, c->layers * (uint32_t)sizeof(tp_rt_layer));
     if (!m->layer)
@@ -590,14 +531,13 @@ static int load_gguf(tp_rt_model *m, tp_rt_arena *a)
     c->shared = m->cls.type == UNSEEN;
     if (c->shared)
         m->cls = m->emb;
-    for (l = 0; l < c->layers; l++) {
-        int j;
+    for (i = 0; i < c->layers; i++)
         for (j = 0; j < 9; j++)
-            if (m->layer[l].t[j].type == UNSEEN)
+            if (m->layer[i].t[j].type == UNSEEN)
                 return TP_RT_ERR_FORMAT;
-    }
     return TP_RT_OK;
 }
+#endif /* TP_RT_NO_GGUF */
 
 /* ---- Common ---- */
 
@@ -606,6 +546,13 @@ static uint32_t sat_add(uint32_t a, uint64_t b)
     uint64_t s = (uint64_t)a + b;
     return s > 0xffffffffu ? 0xffffffffu : (uint32_t)s;
 }
+
+/* buf_off lists the model's arena buffers, in allocation order. */
+static const uint8_t buf_off[13] = {
+    offsetof(tp_rt_model, x),    offsetof(tp_rt_model, xb),     offsetof(tp_rt_model, xb2),  offsetof(tp_rt_model, q),
+    offsetof(tp_rt_model, hb),   offsetof(tp_rt_model, hb2),    offsetof(tp_rt_model, att),  offsetof(tp_rt_model, logits),
+    offsetof(tp_rt_model, freq), offsetof(tp_rt_model, rcos),   offsetof(tp_rt_model, rsin), offsetof(tp_rt_model, kc),
+    offsetof(tp_rt_model, vc)};
 
 int tp_rt_load(tp_rt_model *m, const uint8_t *data, uint32_t len, tp_rt_arena *a, uint32_t ctx_max)
 {
@@ -625,31 +572,31 @@ int tp_rt_load(tp_rt_model *m, const uint8_t *data, uint32_t len, tp_rt_arena *a
     m->len = len;
     c = &m->c;
     if (len >= 4 && memcmp(data, "GGUF", 4) == 0)
+#ifndef TP_RT_NO_GGUF
         err = load_gguf(m, a);
+#else
+        err = TP_RT_ERR_UNSUPPORTED;
+#endif
     else
+#ifndef TP_RT_NO_LLAMA2C
         err = load_llama2c(m, a);
+#else
+        err = TP_RT_ERR_UNSUPPORTED;
+#endif
     if (err)
         return err;
     m->ctx = ctx_max && ctx_max < c->seq_len ? ctx_max : c->seq_len;
     d = c->dim, h = c->hidden, kv = (uint64_t)c->kv_heads * c->head_dim;
     half = c->head_dim / 2u;
     kvn = (uint64_t)c->layers * m->ctx * kv;
-    m->x = alloc_f32(a, d);
-    m->xb = alloc_f32(a, d);
-    m->xb2 = alloc_f32(a, d);
-    m->q = alloc_f32(a, d);
-    m->hb = alloc_f32(a, h);
-    m->hb2 = alloc_f32(a, h);
-    m->att = alloc_f32(a, m->ctx);
-    m->logits = alloc_f32(a, c->vocab);
-    m->freq = alloc_f32(a, half);
-    m->rcos = alloc_f32(a, half);
-    m->rsin = alloc_f32(a, half);
-    m->kc = alloc_f32(a, kvn);
-    m->vc = alloc_f32(a, kvn);
-    if (!m->x || !m->xb || !m->xb2 || !m->q || !m->hb || !m->hb2 || !m->att || !m->logits || !m->freq || !m->rcos ||
-        !m->rsin || !m->kc || !m->vc)
-        return TP_RT_ERR_ARENA;
+    for (i = 0; i < 13; i++) {
+        static const uint8_t code[13] = {1, 1, 1, 1, 2, 2, 5, 4, 6, 6, 6, 7, 7};
+        const uint64_t n[8] = {0, d, h, kv, c->vocab, m->ctx, half, kvn};
+        float **p = (float **)(void *)((uint8_t *)m + buf_off[i]);
+        *p = alloc_f32(a, n[code[i]]);
+        if (!*p)
+            return TP_RT_ERR_ARENA;
+    }
     m->kv_bytes = (uint32_t)(2u * kvn * 4u);
     /* theta_i = base^(-2i/head_dim) = exp(-(2i/head_dim) ln base). */
     lnb = tp_rt_logf(c->rope_base);
