@@ -63,6 +63,7 @@ static float dot_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, co
                 acc += ((float)((int)(p[2 + j] >> 4) - 8) * d) * x[b + 16u + j];
         }
         break;
+#ifndef TP_RT_NO_LLAMA2C
     default: { /* TP_RT_I8G: groups run across rows */
         uint32_t gs = m->c.group, idx = r * n, g = idx / gs, left = gs - idx % gs;
         const uint8_t *s = m->data + t->soff;
@@ -78,6 +79,7 @@ static float dot_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, co
         }
         break;
     }
+#endif
     }
     return acc;
 }
@@ -111,6 +113,7 @@ static void get_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, flo
             }
         }
         break;
+#ifndef TP_RT_NO_LLAMA2C
     default: {
         uint32_t gs = m->c.group, idx = r * n;
         const uint8_t *s = m->data + t->soff;
@@ -118,6 +121,7 @@ static void get_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, flo
             out[j] = (float)(int8_t)p[idx] * ld_f32(s + 4u * (idx / gs));
         break;
     }
+#endif
     }
 }
 

@@ -23,6 +23,10 @@
 
 #include "tp_rt.h"
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "tp_rt reads weights as little-endian float32 in place: build it for a little-endian target"
+#endif
+
 #define MAX_FIELD (1u << 20) /* bound on every architecture figure */
 #define UNSEEN 0xffffffffu
 
@@ -299,23 +303,23 @@ static int streq(const uint8_t *s, uint32_t n, const char *lit)
 enum { GT_F32 = 6, GT_BOOL = 7, GT_STR = 8, GT_ARR = 9, GT_F64 = 12 };
 static const uint8_t gt_size[13] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 
-/* The metadata keys the runtime reads (llama.cpp's names); M_EPS and
- * M_BASE are float32, M_ARCH a string, M_TOKENS an array (its length is
- * the vocabulary), the rest integers. */
-enum { M_DIM, M_HIDDEN, M_LAYERS, M_HEADS, M_KV, M_CTX, M_VOCAB, M_ROPE, M_KEY, M_VAL, M_ALIGN, M_EPS, M_BASE, M_ARCH, M_TOKENS, M_N };
-static const char *const meta_keys[M_N] = {"llama.embedding_length",
-                                           "llama.feed_forward_length",
-                                           "llama.block_count",
-                                           "llama.attention.head_count",
-                                           "llama.attention.head_count_kv",
-                                           "llama.context_length",
-                                           "llama.vocab_size",
-                                           "llama.rope.dimension_count",
-                                           "llama.attention.key_length",
-                                           "llama.attention.value_length",
+/* The metadata keys the runtime reads (llama.cpp's names; those before
+ * M_ALIGN after "llama."); M_EPS and M_BASE are float32, M_ARCH a string,
+ * M_TOKENS an array (its length is the vocabulary), the rest integers. */
+enum { M_DIM, M_HIDDEN, M_LAYERS, M_HEADS, M_KV, M_CTX, M_VOCAB, M_ROPE, M_KEY, M_VAL, M_EPS, M_BASE, M_ALIGN, M_ARCH, M_TOKENS, M_N };
+static const char *const meta_keys[M_N] = {"embedding_length",
+                                           "feed_forward_length",
+                                           "block_count",
+                                           "attention.head_count",
+                                           "attention.head_count_kv",
+                                           "context_length",
+                                           "vocab_size",
+                                           "rope.dimension_count",
+                                           "attention.key_length",
+                                           "attention.value_length",
+                                           "attention.layer_norm_rms_epsilon",
+                                           "rope.freq_base",
                                            "general.alignment",
-                                           "llama.attention.layer_norm_rms_epsilon",
-                                           "llama.rope.freq_base",
                                            "general.architecture",
                                            "tokenizer.ggml.tokens"};
 
@@ -329,9 +333,11 @@ static int read_kv(rd *r, uint32_t *val)
     const uint8_t *k = rdstr(r, &kn), *q;
     int key = -1;
     t = rd32(r);
-    for (i = 0; k && i < M_N; i++)
-        if (streq(k, kn, meta_keys[i]))
+    for (i = 0; k && i < M_N; i++) {
+        uint32_t skip = i < M_ALIGN ? 6u : 0u;
+        if ((!skip || (kn > 6 && memcmp(k, "llama.", 6) == 0)) && streq(k + skip, kn - skip, meta_keys[i]))
             key = (int)i;
+    }
     if (t == GT_STR) {
         q = rdstr(r, &n);
         if (key == M_ARCH)
@@ -377,12 +383,11 @@ static int read_kv(rd *r, uint32_t *val)
     return ((t & 1u) && (q[sz - 1] & 0x80u)) || val[key] == 0 || val[key] > MAX_FIELD;
 }
 
-/* slot_names are the GGUF names (llama.cpp's) of the slots: a layer's
- * after "blk.N.", then the model's own. */
-static const char *const slot_names[12] = {"attn_norm.weight", "attn_q.weight",     "attn_k.weight",   "attn_v.weight",
-                                           "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_down.weight",
-                                           "ffn_up.weight",    "token_embd.weight", "output_norm.weight",
-                                           "output.weight"};
+/* slot_names are the GGUF names (llama.cpp's, less ".weight") of the
+ * slots: a layer's after "blk.N.", then the model's own. */
+static const char *const slot_names[12] = {"attn_norm", "attn_q",     "attn_k",      "attn_v",
+                                           "attn_output", "ffn_norm", "ffn_gate",    "ffn_down",
+                                           "ffn_up",    "token_embd", "output_norm", "output"};
 
 /* tensor_slot maps a tensor name to its slot and layer; -1 for a tensor
  * the runtime does not use. */
@@ -391,6 +396,9 @@ static int tensor_slot(const tp_rt_config *c, const uint8_t *s, uint32_t n, uint
     uint32_t l = 0, i;
     int j, first = 9;
     *layer = 0;
+    if (n < 8 || memcmp(s + n - 7, ".weight", 7) != 0)
+        return -1;
+    n -= 7;
     if (n > 6 && memcmp(s, "blk.", 4) == 0) {
         for (i = 4; i < n && i < 11 && s[i] >= '0' && s[i] <= '9'; i++)
             l = l * 10u + (uint32_t)(s[i] - '0');
@@ -556,7 +564,6 @@ static const uint8_t buf_off[13] = {
 
 int tp_rt_load(tp_rt_model *m, const uint8_t *data, uint32_t len, tp_rt_arena *a, uint32_t ctx_max)
 {
-    const uint32_t one = 1;
     tp_rt_config *c;
     uint64_t kvn, d, h, kv;
     uint32_t i, half;
@@ -566,8 +573,6 @@ int tp_rt_load(tp_rt_model *m, const uint8_t *data, uint32_t len, tp_rt_arena *a
     tp_rt_arena_init(a, a->base, a->cap);
     if (!data)
         return TP_RT_ERR_NO_MODEL;
-    if (*(const uint8_t *)&one != 1) /* weights are little-endian floats */
-        return TP_RT_ERR_UNSUPPORTED;
     m->data = data;
     m->len = len;
     c = &m->c;

@@ -49,8 +49,7 @@ int tp_rt_sampler_init(tp_rt_sampler *s, tp_rt_arena *a, uint32_t vocab, float t
     s->cand = 0;
     tp_rt_rng_seed(&s->rng, seed);
     if (s->temperature > 0.0f && truncating(s)) {
-        if (vocab > 0x0fffffffu)
-            return TP_RT_ERR_ARENA;
+        /* vocab <= 2^20 (tp_rt_load checks), so this cannot overflow. */
         s->cand = (tp_rt_cand *)tp_rt_arena_alloc(a, vocab * (uint32_t)sizeof(tp_rt_cand));
         if (!s->cand)
             return TP_RT_ERR_ARENA;
@@ -122,41 +121,40 @@ uint32_t tp_rt_sample(tp_rt_sampler *s, float *x, uint32_t n)
     }
     for (i = 0; i < n; i++)
         x[i] = x[i] / sum;
-    if (!s->cand) {
-        u = tp_rt_rng_float(&s->rng);
+    keep = n;
+    if (s->cand) {
         for (i = 0; i < n; i++) {
-            cdf += x[i];
-            if (u < cdf)
-                return i;
+            s->cand[i].p = x[i];
+            s->cand[i].id = i;
         }
-        return n - 1u;
-    }
-    for (i = 0; i < n; i++) {
-        s->cand[i].p = x[i];
-        s->cand[i].id = i;
-    }
-    rank(s->cand, n);
-    keep = s->top_k > 0 && s->top_k < n ? s->top_k : n;
-    if (s->top_p > 0.0f && s->top_p < 1.0f) {
-        for (i = 0; i < keep; i++) {
-            cdf += s->cand[i].p;
-            if (cdf > s->top_p) {
-                keep = i + 1u;
-                break;
+        rank(s->cand, n);
+        if (s->top_k > 0 && s->top_k < n)
+            keep = s->top_k;
+        if (s->top_p > 0.0f && s->top_p < 1.0f) {
+            for (i = 0; i < keep; i++) {
+                cdf += s->cand[i].p;
+                if (cdf > s->top_p) {
+                    keep = i + 1u;
+                    break;
+                }
             }
         }
     }
+    /* u times the kept mass picks the first token whose running sum
+     * passes it: in id order, or in rank order when truncated. */
     sum = 0.0f;
     for (i = 0; i < keep; i++)
-        sum += s->cand[i].p;
+        sum += s->cand ? s->cand[i].p : x[i];
     u = tp_rt_rng_float(&s->rng) * sum;
     cdf = 0.0f;
     for (i = 0; i < keep; i++) {
-        cdf += s->cand[i].p;
+        cdf += s->cand ? s->cand[i].p : x[i];
         if (u < cdf)
-            return s->cand[i].id;
+            break;
     }
-    return s->cand[keep - 1u].id;
+    if (i == keep)
+        i = keep - 1u;
+    return s->cand ? s->cand[i].id : i;
 }
 
 uint32_t tp_rt_prompt_token(const uint8_t *prompt, uint32_t i, uint32_t vocab)

@@ -27,21 +27,17 @@ static struct {
     int last_error;
 } rt;
 
-/* port_err maps a runtime result to the protocol's error codes. */
+/* port_err maps a runtime result (TP_RT_OK..TP_RT_ERR_NO_MODEL) to the
+ * protocol's error codes. */
 static int port_err(int e)
 {
-    switch (e) {
-    case TP_RT_OK:
-        return TP_OK;
-    case TP_RT_ERR_ARENA:
-        return TP_ERR_OUT_OF_MEMORY;
-    case TP_RT_ERR_ARG:
-        return TP_ERR_BAD_REQUEST;
-    case TP_RT_ERR_NO_MODEL:
-        return TP_ERR_NO_MODEL;
-    default:
-        return TP_ERR_UNSUPPORTED_FORMAT;
-    }
+    static const uint8_t code[6] = {TP_OK,
+                                    TP_ERR_UNSUPPORTED_FORMAT,
+                                    TP_ERR_UNSUPPORTED_FORMAT,
+                                    TP_ERR_OUT_OF_MEMORY,
+                                    TP_ERR_BAD_REQUEST,
+                                    TP_ERR_NO_MODEL};
+    return e >= 0 && e < 6 ? code[e] : TP_ERR_UNSUPPORTED_FORMAT;
 }
 
 static int load(const uint8_t *p, uint32_t n)

@@ -33,13 +33,14 @@ func (r *RNG) Float32() float32 { return mul(float32(r.Uint32()>>8), 0x1p-24) }
 //
 //   - Temperature ≤ 0: the index of the largest logit (the first on ties).
 //   - Otherwise the logits are divided by Temperature and turned into
-//     probabilities by softmax. With neither TopK nor TopP in (0, 1), a
-//     uniform u picks the first token whose running sum of probabilities
-//     (in id order) exceeds u.
-//   - With TopK or TopP, the tokens are ranked by probability, ties by
-//     lower id; the first TopK are kept (0: all), then the shortest prefix
-//     whose running sum exceeds TopP; u times the kept sum picks among them
-//     in rank order the same way.
+//     probabilities by softmax (exp(x - max) / sum).
+//   - With TopK or TopP in (0, 1), the tokens are ranked by probability,
+//     ties by lower id; the first TopK are kept (0: all), then the
+//     shortest prefix whose running sum exceeds TopP. Otherwise all are
+//     kept, in id order.
+//   - A uniform u times the kept probabilities' sum picks the first kept
+//     token whose running sum exceeds it (the last if rounding leaves
+//     none).
 //
 // Sampling consumes one random number per token, none when greedy.
 type Sampler struct {
@@ -47,6 +48,7 @@ type Sampler struct {
 	TopK              int
 	rng               *RNG
 	cand              []cand
+	probs             []float32
 }
 
 type cand struct {
@@ -86,56 +88,61 @@ func (s *Sampler) Sample(x []float32) uint32 {
 		x[i] /= sum
 	}
 	topP := s.TopP > 0 && s.TopP < 1
-	if s.TopK <= 0 && !topP {
-		u := s.rng.Float32()
-		var cdf float32
-		for i, p := range x {
-			cdf += p
-			if u < cdf {
-				return uint32(i)
+	p := x // the kept probabilities, in id order or ranked
+	if s.TopK > 0 || topP {
+		s.cand = s.cand[:0]
+		for i, v := range x {
+			s.cand = append(s.cand, cand{v, uint32(i)})
+		}
+		// The order is total, so this sort and the C runtime's heapsort agree.
+		slices.SortFunc(s.cand, func(a, b cand) int {
+			switch {
+			case a.p > b.p || (a.p == b.p && a.id < b.id):
+				return -1
+			case a.p == b.p && a.id == b.id:
+				return 0
+			}
+			return 1
+		})
+		keep := len(s.cand)
+		if s.TopK > 0 && s.TopK < keep {
+			keep = s.TopK
+		}
+		if topP {
+			var cdf float32
+			for i := range keep {
+				cdf += s.cand[i].p
+				if cdf > s.TopP {
+					keep = i + 1
+					break
+				}
 			}
 		}
-		return uint32(len(x) - 1)
-	}
-	s.cand = s.cand[:0]
-	for i, p := range x {
-		s.cand = append(s.cand, cand{p, uint32(i)})
-	}
-	// The order is total, so this sort and the C runtime's heapsort agree.
-	slices.SortFunc(s.cand, func(a, b cand) int {
-		switch {
-		case a.p > b.p || (a.p == b.p && a.id < b.id):
-			return -1
-		case a.p == b.p && a.id == b.id:
-			return 0
+		s.cand = s.cand[:keep]
+		p = s.probs[:0]
+		for _, c := range s.cand {
+			p = append(p, c.p)
 		}
-		return 1
-	})
-	keep := len(s.cand)
-	if s.TopK > 0 && s.TopK < keep {
-		keep = s.TopK
-	}
-	if topP {
-		var cdf float32
-		for i := range keep {
-			cdf += s.cand[i].p
-			if cdf > s.TopP {
-				keep = i + 1
-				break
-			}
-		}
+		s.probs = p
 	}
 	sum = 0
-	for _, c := range s.cand[:keep] {
-		sum += c.p
+	for _, v := range p {
+		sum += v
 	}
 	u := mul(s.rng.Float32(), sum)
 	var cdf float32
-	for _, c := range s.cand[:keep] {
-		cdf += c.p
+	i := 0
+	for ; i < len(p); i++ {
+		cdf += p[i]
 		if u < cdf {
-			return c.id
+			break
 		}
 	}
-	return s.cand[keep-1].id
+	if i == len(p) {
+		i = len(p) - 1
+	}
+	if s.cand != nil && (s.TopK > 0 || topP) {
+		return s.cand[i].id
+	}
+	return uint32(i)
 }
