@@ -126,3 +126,21 @@ func TestTokensAndLogitsMatchGo(t *testing.T) {
 		}
 	}
 }
+
+// TestContractionChangesLogits shows that the agreement test can fail: the
+// same C built with fused multiply-adds allowed (-ffp-contract=fast on a
+// CPU with FMA) gives different logits, which is why README.md requires
+// -ffp-contract=off. It skips where the compiler does not fuse.
+func TestContractionChangesLogits(t *testing.T) {
+	fused := build(t, "rt-host-fused", false, append([]string{"host/main.c"}, runtimeSrcs...), "-O2", "-march=native", "-ffp-contract=fast")
+	q := request{file: fixtures.Model(t, "stories260k.bin"), arena: arenaBig, steps: 2, logits: true}
+	_, want := reference(t, q)
+	got := drive(t, fused, q)
+	require.Len(t, got.logits, len(want))
+	for i := range want {
+		if logitDiff(want[i], got.logits[i]) != "" {
+			return
+		}
+	}
+	t.Skip("this compiler and CPU did not fuse multiply-adds, so contraction cannot be shown to matter here")
+}
