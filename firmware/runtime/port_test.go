@@ -170,6 +170,11 @@ func TestPortRefusals(t *testing.T) {
 		q.file = fixtures.Model(t, "alltypes.gguf")
 		assert.Equal(t, tpUnsupported, drivePort(t, q).lines["end"][0])
 	})
+	t.Run("unsupported tensor type", func(t *testing.T) {
+		q := base
+		q.file = fixtures.Model(t, "stories260k-q5_0.gguf")
+		assert.Equal(t, tpUnsupported, drivePort(t, q).lines["end"][0])
+	})
 	t.Run("invalid flash model", func(t *testing.T) {
 		q := base
 		q.file, q.flash = fixtures.Model(t, "alltypes.gguf"), true

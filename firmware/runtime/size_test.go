@@ -35,6 +35,9 @@ func TestCrossBuildSize(t *testing.T) {
 	full, ram, _ := measure()
 	assert.Less(t, full, 9<<10, "runtime flash bytes, every format")
 	assert.Less(t, ram, 2<<10, "runtime static RAM bytes")
+	if testing.Short() {
+		return
+	}
 	for _, only := range []string{"-DTP_RT_NO_GGUF", "-DTP_RT_NO_LLAMA2C"} {
 		_, _, together := measure(only)
 		assert.Less(t, together, 12<<10, "runtime %s plus agent flash bytes", only)
