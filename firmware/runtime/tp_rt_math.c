@@ -104,7 +104,7 @@ float tp_rt_sqrtf(float x)
 {
     uint32_t u = bits_of(x), m, q, rb, half;
     int32_t e, ex, shift, nb;
-    uint64_t big, root = 0, rem = 0;
+    uint32_t root = 0, rem = 0;
     int i;
     if (x == 0.0f || x != x || u == 0x7f800000u)
         return x;
@@ -126,11 +126,12 @@ float tp_rt_sqrtf(float x)
         m <<= 1;
         ex--;
     }
-    big = (uint64_t)m << 26; /* below 2^51 */
+    /* Digit by digit over big = m << 26 (below 2^51), two bits a step;
+     * the bits come from m, then zeros, and root and rem stay below 2^27. */
     for (i = 25; i >= 0; i--) {
-        uint64_t t;
+        uint32_t t, two = 2 * i >= 26 ? (m >> (2 * i - 26)) & 3u : 0u;
         root <<= 1;
-        rem = (rem << 2) | ((big >> (2 * i)) & 3u);
+        rem = (rem << 2) | two;
         t = (root << 1) | 1u;
         if (rem >= t) {
             rem -= t;
@@ -143,7 +144,7 @@ float tp_rt_sqrtf(float x)
     nb = root >> 25 ? 26 : 25;
     shift = nb - 24;
     q = (uint32_t)(root >> shift);
-    rb = (uint32_t)root & ((1u << shift) - 1u);
+    rb = root & ((1u << shift) - 1u);
     half = 1u << (shift - 1);
     if (rb >= half)
         q++;

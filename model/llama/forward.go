@@ -39,9 +39,9 @@ func (m *Model) NewRunner(ctx int) *Runner {
 		freq: make([]float32, half), cos: make([]float32, half), sin: make([]float32, half),
 	}
 	// θ_i = base^(-2i/head_dim) = exp(-(2i/head_dim) ln base).
-	lnb := logf(c.RopeBase)
+	lnb := Log(c.RopeBase)
 	for i := range r.freq {
-		r.freq[i] = expf(-mul(float32(2*i)/float32(c.HeadDim), lnb))
+		r.freq[i] = Exp(-mul(float32(2*i)/float32(c.HeadDim), lnb))
 	}
 	return r
 }
@@ -59,7 +59,7 @@ func (r *Runner) Forward(token uint32, pos int) ([]float32, error) {
 	d, kvd := c.Dim, c.KVDim()
 	m.row(m.emb, int(token), r.x)
 	for i := range r.freq {
-		r.sin[i], r.cos[i] = sincosf(mul(float32(pos), r.freq[i]))
+		r.sin[i], r.cos[i] = SinCos(mul(float32(pos), r.freq[i]))
 	}
 	for l := range m.layers {
 		L := &m.layers[l]
@@ -80,7 +80,7 @@ func (r *Runner) Forward(token uint32, pos int) ([]float32, error) {
 		m.matmul(r.hb, r.xb, L.w1)
 		m.matmul(r.hb2, r.xb, L.w3)
 		for i, g := range r.hb { // SwiGLU: silu(w1 x) * (w3 x)
-			r.hb[i] = mul(g/float32(1+expf(-g)), r.hb2[i])
+			r.hb[i] = mul(g/float32(1+Exp(-g)), r.hb2[i])
 		}
 		m.matmul(r.xb, r.hb, L.w2)
 		for i := range d {
@@ -109,7 +109,7 @@ func (r *Runner) attention(l, pos int) {
 	c := r.m.cfg
 	hd, kvd, group := c.HeadDim, c.KVDim(), c.Heads/c.KVHeads
 	kl, vl := r.kc[l*r.ctx*kvd:], r.vc[l*r.ctx*kvd:]
-	scale := sqrtf(float32(hd))
+	scale := Sqrt(float32(hd))
 	att := r.att[:pos+1]
 	for h := range c.Heads {
 		q := r.q[h*hd : (h+1)*hd]
@@ -144,7 +144,7 @@ func softmax(x []float32) {
 	}
 	var sum float32
 	for i, v := range x {
-		x[i] = expf(v - mx)
+		x[i] = Exp(v - mx)
 		sum += x[i]
 	}
 	for i := range x {
@@ -250,7 +250,7 @@ func (m *Model) rmsnorm(out, x []float32, w tensor) {
 	}
 	ss /= float32(len(x))
 	ss += m.cfg.Eps
-	inv := 1 / sqrtf(ss)
+	inv := 1 / Sqrt(ss)
 	for j, v := range x {
 		out[j] = mul(m.f32(w.off+4*j), mul(inv, v))
 	}

@@ -20,9 +20,9 @@ func roundHalfAway(t float32) int32 {
 	return int32(float32(t - 0.5))
 }
 
-// expf returns e^x: 2^k e^r with k = round(x/ln 2), r reduced in two parts
+// Exp returns e^x: 2^k e^r with k = round(x/ln 2), r reduced in two parts
 // and e^r by its degree-6 Taylor polynomial; +Inf above 88, 0 below -87.
-func expf(x float32) float32 {
+func Exp(x float32) float32 {
 	switch {
 	case x != x:
 		return x
@@ -45,9 +45,9 @@ func expf(x float32) float32 {
 	return mul(p, math.Float32frombits(uint32(k+127)<<23))
 }
 
-// logf returns ln x for a positive normal x (0 otherwise) from 2 atanh of
+// Log returns ln x for a positive normal x (0 otherwise) from 2 atanh of
 // s = (m-1)/(m+1); only RoPE frequencies use it.
-func logf(x float32) float32 {
+func Log(x float32) float32 {
 	u := math.Float32bits(x)
 	e := int32(u>>23) & 0xff
 	if !(x > 0) || e == 0 || e == 255 {
@@ -72,9 +72,9 @@ func logf(x float32) float32 {
 	return mul(ef, 0x1.62ep-1) + float32(p+mul(ef, 0x1.0bfbe8p-15))
 }
 
-// sqrtf is the correctly rounded square root by the digit-by-digit integer
+// Sqrt is the correctly rounded square root by the digit-by-digit integer
 // method, as the C runtime computes it (tests check it equals IEEE sqrt).
-func sqrtf(x float32) float32 {
+func Sqrt(x float32) float32 {
 	u := math.Float32bits(x)
 	if x == 0 || x != x || u == 0x7f800000 {
 		return x
@@ -125,9 +125,9 @@ func sqrtf(x float32) float32 {
 	return math.Float32frombits(uint32(ex+150)<<23 | q&0x7fffff)
 }
 
-// sincosf returns sin a and cos a: a = k π/2 + r with π/2 in three parts
+// SinCos returns sin a and cos a: a = k π/2 + r with π/2 in three parts
 // and Taylor polynomials on |r| ≤ π/4; (0, 1) beyond ±1e9 or for NaN.
-func sincosf(a float32) (s, c float32) {
+func SinCos(a float32) (s, c float32) {
 	if !(a > -1e9 && a < 1e9) {
 		return 0, 1
 	}

@@ -9,16 +9,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSqrtfIsIEEE checks the integer square root against the correctly
+// TestSqrtIsIEEE checks the integer square root against the correctly
 // rounded float64 one (exact for float32 inputs) on every exponent,
 // subnormals and specials included.
-func TestSqrtfIsIEEE(t *testing.T) {
+func TestSqrtIsIEEE(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	check := func(x float32) {
 		want := float32(math.Sqrt(float64(x)))
-		got := sqrtf(x)
+		got := Sqrt(x)
 		if math.Float32bits(want) != math.Float32bits(got) && !(want != want && got != got) {
-			t.Fatalf("sqrtf(%g = %#08x) = %g (%#08x), want %g (%#08x)", x, math.Float32bits(x), got, math.Float32bits(got), want, math.Float32bits(want))
+			t.Fatalf("Sqrt(%g = %#08x) = %g (%#08x), want %g (%#08x)", x, math.Float32bits(x), got, math.Float32bits(got), want, math.Float32bits(want))
 		}
 	}
 	for _, x := range []float32{0, float32(math.Copysign(0, -1)), 1, 2, 4, 0.25, math.MaxFloat32, math.SmallestNonzeroFloat32,
@@ -35,22 +35,22 @@ func TestElementaryAccuracy(t *testing.T) {
 	var worstExp, worstLog, worstSin float64
 	for range 100000 {
 		x := float32(r.Float64()*170 - 85)
-		rel := math.Abs(float64(expf(x))-math.Exp(float64(x))) / math.Exp(float64(x))
+		rel := math.Abs(float64(Exp(x))-math.Exp(float64(x))) / math.Exp(float64(x))
 		worstExp = max(worstExp, rel)
 		y := float32(math.Exp(r.Float64()*80 - 40))
-		worstLog = max(worstLog, math.Abs(float64(logf(y))-math.Log(float64(y))))
+		worstLog = max(worstLog, math.Abs(float64(Log(y))-math.Log(float64(y))))
 		a := float32(r.Float64() * 2000)
-		s, c := sincosf(a)
+		s, c := SinCos(a)
 		worstSin = max(worstSin, math.Abs(float64(s)-math.Sin(float64(a))), math.Abs(float64(c)-math.Cos(float64(a))))
 	}
 	t.Logf("worst: exp %.2g relative, log %.2g absolute, sin/cos %.2g absolute (|a| < 2000)", worstExp, worstLog, worstSin)
-	assert.Less(t, worstExp, 5e-7, "expf relative error")
-	assert.Less(t, worstLog, 5e-6, "logf absolute error")
-	assert.Less(t, worstSin, 1e-6, "sincosf absolute error")
-	assert.Equal(t, float32(math.Inf(1)), expf(89))
-	assert.Equal(t, float32(0), expf(-88))
-	assert.Equal(t, float32(1), expf(0))
-	s, c := sincosf(float32(math.NaN()))
+	assert.Less(t, worstExp, 5e-7, "Exp relative error")
+	assert.Less(t, worstLog, 5e-6, "Log absolute error")
+	assert.Less(t, worstSin, 1e-6, "SinCos absolute error")
+	assert.Equal(t, float32(math.Inf(1)), Exp(89))
+	assert.Equal(t, float32(0), Exp(-88))
+	assert.Equal(t, float32(1), Exp(0))
+	s, c := SinCos(float32(math.NaN()))
 	assert.Equal(t, [2]float32{0, 1}, [2]float32{s, c})
 }
 

@@ -81,7 +81,7 @@ func (s *Sampler) Sample(x []float32) uint32 {
 	}
 	var sum float32
 	for i, v := range x {
-		x[i] = expf(v - mx)
+		x[i] = Exp(v - mx)
 		sum += x[i]
 	}
 	for i := range x {

@@ -3,12 +3,15 @@
  *
  *   rt-host run FILE ARENA CTX STEPS TEMP_PERMILLE TOP_P_PERMILLE TOP_K SEED PROMPT_HEX [logits]
  *   rt-host check ARENA FILE...
+ *   rt-host math < BITS
  *
  * run loads FILE (ARENA bytes of arena, CTX 0 for the model's own) and
  * generates up to STEPS tokens after the prompt, given as hex bytes ("-"
  * for none). It prints "load CODE ...", then per token "tok ID" (with
  * "logits" first a line of the logits as float32 bit patterns in hex),
- * and "end N". check prints each file's load code, one a line. The model
+ * and "end N". check prints each file's load code, one a line. math reads
+ * float32 bit patterns in hex, one a line, and prints the bits of exp, log,
+ * sqrt, sin and cos of each. The model
  * file is read into a buffer of exactly its size, so a sanitizer build
  * catches any read past its end.
  */
@@ -134,13 +137,36 @@ static int check(int argc, char **argv)
     return 0;
 }
 
+static unsigned bits_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (unsigned)u;
+}
+
+static int math(void)
+{
+    unsigned long u;
+    while (scanf("%lx", &u) == 1) {
+        uint32_t b = (uint32_t)u;
+        float x, s, c;
+        memcpy(&x, &b, 4);
+        tp_rt_sincosf(x, &s, &c);
+        printf("%08x %08x %08x %08x %08x\n", bits_of(tp_rt_expf(x)), bits_of(tp_rt_logf(x)), bits_of(tp_rt_sqrtf(x)),
+               bits_of(s), bits_of(c));
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 11 && strcmp(argv[1], "run") == 0)
         return run(argv + 2, argc >= 12 && strcmp(argv[11], "logits") == 0);
+    if (argc == 2 && strcmp(argv[1], "math") == 0)
+        return math();
     if (argc >= 3 && strcmp(argv[1], "check") == 0)
         return check(argc - 2, argv + 2);
     fprintf(stderr, "usage: rt-host run FILE ARENA CTX STEPS TEMP_PERMILLE TOP_P_PERMILLE TOP_K SEED PROMPT_HEX [logits]\n"
-                    "       rt-host check ARENA FILE...\n");
+                    "       rt-host check ARENA FILE...\n       rt-host math < BITS\n");
     return 2;
 }
