@@ -162,6 +162,10 @@ int tp_rt_gen_next(tp_rt_gen *g, tp_rt_model *m, uint32_t *token);
  * BOS is 1 % vocab, byte b is b % vocab. */
 uint32_t tp_rt_prompt_token(const uint8_t *prompt, uint32_t i, uint32_t vocab);
 
+/* tp_rt_softmax replaces x[0:n) by exp(x - max) / sum, summed in index
+ * order (the attention weights and the sampler's probabilities). */
+void tp_rt_softmax(float *x, uint32_t n);
+
 /* Math (tp_rt_math.c): the runtime's own, portable and deterministic. */
 float tp_rt_expf(float x);
 float tp_rt_logf(float x);

@@ -162,8 +162,7 @@ static void rope(const tp_rt_model *m, float *v, uint32_t heads)
     }
 }
 
-/* softmax in place over n values: exp(x - max) / sum. */
-static void softmax(float *x, uint32_t n)
+void tp_rt_softmax(float *x, uint32_t n)
 {
     float mx = x[0], sum = 0.0f;
     uint32_t i;
@@ -195,7 +194,7 @@ static void attention(const tp_rt_model *m, uint32_t l, uint32_t pos)
                 s += q[i] * k[i];
             m->att[t] = s / scale;
         }
-        softmax(m->att, pos + 1u);
+        tp_rt_softmax(m->att, pos + 1u);
         for (i = 0; i < hd; i++)
             out[i] = 0.0f;
         for (t = 0; t <= pos; t++) {

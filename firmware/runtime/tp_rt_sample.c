@@ -105,22 +105,13 @@ static uint32_t argmax(const float *x, uint32_t n)
 
 uint32_t tp_rt_sample(tp_rt_sampler *s, float *x, uint32_t n)
 {
-    float mx, sum = 0.0f, u, cdf = 0.0f;
+    float sum, u, cdf = 0.0f;
     uint32_t i, keep;
     if (s->temperature <= 0.0f)
         return argmax(x, n);
-    mx = x[0] / s->temperature;
-    for (i = 0; i < n; i++) {
-        x[i] = x[i] / s->temperature;
-        if (x[i] > mx)
-            mx = x[i];
-    }
-    for (i = 0; i < n; i++) {
-        x[i] = tp_rt_expf(x[i] - mx);
-        sum += x[i];
-    }
     for (i = 0; i < n; i++)
-        x[i] = x[i] / sum;
+        x[i] = x[i] / s->temperature;
+    tp_rt_softmax(x, n);
     keep = n;
     if (s->cand) {
         for (i = 0; i < n; i++) {

@@ -72,21 +72,10 @@ func (s *Sampler) Sample(x []float32) uint32 {
 		}
 		return uint32(best)
 	}
-	mx := x[0] / s.Temperature
 	for i := range x {
 		x[i] /= s.Temperature
-		if x[i] > mx {
-			mx = x[i]
-		}
 	}
-	var sum float32
-	for i, v := range x {
-		x[i] = Exp(v - mx)
-		sum += x[i]
-	}
-	for i := range x {
-		x[i] /= sum
-	}
+	softmax(x)
 	topP := s.TopP > 0 && s.TopP < 1
 	p := x // the kept probabilities, in id order or ranked
 	if s.TopK > 0 || topP {
@@ -125,7 +114,7 @@ func (s *Sampler) Sample(x []float32) uint32 {
 		}
 		s.probs = p
 	}
-	sum = 0
+	var sum float32
 	for _, v := range p {
 		sum += v
 	}
