@@ -203,6 +203,7 @@ func TestHostileHeaders(t *testing.T) {
 		{"empty", nil, rtFormat},
 		{"llama2c huge dims", l2c(1<<30, 1<<30, 1<<30, 1, 1, 1<<30, 1<<30), rtFormat},
 		{"llama2c max int", l2c(0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff), rtFormat},
+		{"llama2c every field at its 2^20 bound", l2c(1<<20, 1<<20, 1<<20, 1<<19, 1<<19, 1<<20, 1<<20), rtFormat},
 		{"llama2c negative layers", l2c(64, 172, -1, 8, 4, 512, 512), rtFormat},
 		{"llama2c vocab INT_MIN", l2c(64, 172, 5, 8, 4, -0x80000000, 512), rtFormat},
 		{"llama2c heads not dividing", l2c(64, 172, 5, 7, 4, 512, 512), rtFormat},

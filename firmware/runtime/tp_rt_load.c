@@ -142,8 +142,10 @@ static const uint8_t order_v1[] = {PER_LAYER | TP_RT_ATTN_NORM,
 
 /* l2c_layout walks the tensors of a llama2.c file in file order and
  * returns the file size they need, 0 if an int8 group does not divide a
- * tensor. With layer NULL it only measures; it stores offsets only when
- * the caller has checked that the size fits in 32 bits. */
+ * tensor or they run past len. One tensor adds at most 2^43 bytes, so
+ * stopping once past len keeps the sum from wrapping, whatever the header
+ * claims. With layer NULL it only measures; the caller stores offsets only
+ * after the measured size has matched len. */
 static uint64_t l2c_layout(tp_rt_model *m, tp_rt_layer *layer, uint32_t header)
 {
     const tp_rt_config *c = &m->c;
@@ -154,6 +156,8 @@ static uint64_t l2c_layout(tp_rt_model *m, tp_rt_layer *layer, uint32_t header)
         uint32_t s = i < n ? order[i] : S_CLS, reps = 1;
         if (s == S_CLS && c->shared)
             break;
+        if (off > m->len)
+            return 0;
         if (s == S_ROPE) {
             off += 2u * 4u * (uint64_t)c->seq_len * (c->head_dim / 2u);
             continue;
@@ -163,6 +167,8 @@ static uint64_t l2c_layout(tp_rt_model *m, tp_rt_layer *layer, uint32_t header)
         for (l = 0; l < reps; l++) {
             uint64_t e = dim_of(c, slot_in[s]), rows = slot_out[s] ? dim_of(c, slot_out[s]) : 1u;
             tp_rt_tensor t;
+            if (off > m->len)
+                return 0;
             e *= rows;
             t.off = (uint32_t)off;
             t.soff = 0;
