@@ -508,7 +508,7 @@ static int load_gguf(tp_rt_model *m, tp_rt_arena *a)
     c->layers = val[M_LAYERS];
     c->heads = val[M_HEADS];
     c->kv_heads = val[M_KV] ? val[M_KV] : val[M_HEADS];
-    c->vocab = val[M_VOCAB] ? val[M_VOCAB] : val[M_TOKENS];
+    c->vocab = val[M_TOKENS] ? val[M_TOKENS] : val[M_VOCAB]; /* as model.Info: the tokenizer first */
     c->seq_len = val[M_CTX];
     c->eps = val[M_EPS] ? f32_of(val[M_EPS]) : 1e-5f;
     c->rope_base = val[M_BASE] ? f32_of(val[M_BASE]) : 10000.0f;
