@@ -192,9 +192,16 @@ func (m *Model) dot(t tensor, r int, x []float32) float32 {
 	case encI8G: // groups run across rows
 		gs := m.cfg.GroupSize
 		idx := r * n
+		g, left := idx/gs, gs-idx%gs
+		sc := m.f32(t.soff + 4*g)
+		q := m.data[t.off+idx : t.off+idx+n]
 		for j, xj := range x {
-			sc := m.f32(t.soff + 4*((idx+j)/gs))
-			acc += mul(mul(float32(int8(m.data[t.off+idx+j])), sc), xj)
+			if left == 0 {
+				g++
+				sc, left = m.f32(t.soff+4*g), gs
+			}
+			acc += mul(mul(float32(int8(q[j])), sc), xj)
+			left--
 		}
 	}
 	return acc
