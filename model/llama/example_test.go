@@ -1,0 +1,37 @@
+package llama_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/model/llama"
+)
+
+// Example loads the built-in stories260K-shaped fixture (random weights,
+// so the text is noise) and generates with the same settings a GENERATE
+// request carries; a board running the C runtime returns the same ids.
+func Example() {
+	file := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+	m, err := llama.Load(bytes.NewReader(file), int64(len(file)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c := m.Config()
+	fmt.Printf("dim %d, %d layers, %d heads (%d kv), vocab %d, %d parameters\n", c.Dim, c.Layers, c.Heads, c.KVHeads, c.Vocab, m.Parameters())
+	fmt.Println("prompt tokens:", llama.PromptTokens([]byte("Hi"), c.Vocab))
+	toks, err := m.Generate(context.Background(), []byte("Hi"), llama.Options{
+		MaxTokens: 8, Temperature: 0.8, TopP: 0.9, Seed: 42,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("generated:", toks)
+	// Output:
+	// dim 64, 5 layers, 8 heads (4 kv), vocab 512, 260032 parameters
+	// prompt tokens: [1 72 105]
+	// generated: [494 80 387 105 27 433 439 25]
+}
