@@ -301,21 +301,30 @@ func (c *Conn) command(ctx context.Context, op string, code, group byte, value .
 		c.pending = nil
 		c.mu.Unlock()
 	}()
+	// AckTimeout bounds the whole exchange, the send too: a server that
+	// stops reading fills the socket and the control queue behind it.
+	actx, cancel := context.WithTimeout(ctx, c.opts.AckTimeout)
+	defer cancel()
+	timedOut := func() error {
+		if ctx.Err() != nil {
+			return &Error{Op: op, Addr: c.addr, Kind: Timeout, Err: ctx.Err()}
+		}
+		return &Error{Op: op, Addr: c.addr, Kind: Timeout,
+			Err:  fmt.Errorf("no acknowledgement after %v", c.opts.AckTimeout),
+			Hint: "the server did not answer this COM-PORT-OPTION command, or is not reading"}
+	}
 	payload := append([]byte{code}, value...)
-	if err := c.sendCtrl(ctx, op, subneg(optComPort, payload...)); err != nil {
+	if err := c.sendCtrl(actx, op, subneg(optComPort, payload...)); err != nil {
+		if actx.Err() != nil {
+			return nil, timedOut()
+		}
 		return nil, err
 	}
-	t := time.NewTimer(c.opts.AckTimeout)
-	defer t.Stop()
 	select {
 	case v := <-p.ch:
 		return v, nil
-	case <-ctx.Done():
-		return nil, &Error{Op: op, Addr: c.addr, Kind: Timeout, Err: ctx.Err()}
-	case <-t.C:
-		return nil, &Error{Op: op, Addr: c.addr, Kind: Timeout,
-			Err:  fmt.Errorf("no acknowledgement after %v", c.opts.AckTimeout),
-			Hint: "the server did not answer this COM-PORT-OPTION command"}
+	case <-actx.Done():
+		return nil, timedOut()
 	case <-c.closing:
 		return nil, c.closedError(op)
 	case <-c.readDone:

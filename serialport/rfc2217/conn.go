@@ -264,7 +264,6 @@ func (c *Conn) awaitNegotiation(ctx context.Context) error {
 	for {
 		c.mu.Lock()
 		us, them, comPort := c.us[optBinary], c.them[optBinary], c.us[optComPort]
-		rx, cmds := c.rxBytes, c.commands
 		done := us != optWant && them != optWant && comPort != optWant
 		if done {
 			c.negotiated = true
@@ -290,6 +289,9 @@ func (c *Conn) awaitNegotiation(ctx context.Context) error {
 		case <-c.readDone:
 			return c.earlyClose()
 		case <-timer.C:
+			c.mu.Lock()
+			rx, cmds := c.rxBytes, c.commands
+			c.mu.Unlock()
 			return c.silentServer(rx, cmds)
 		}
 	}
@@ -301,6 +303,10 @@ func (c *Conn) earlyClose() error {
 	greeting := string(c.greeting)
 	cause := c.err
 	c.mu.Unlock()
+	var e *Error
+	if errors.As(cause, &e) && e.Kind != Closed {
+		return e // the reader gave up on the server's bytes: say why
+	}
 	text := strings.TrimSpace(strings.Map(func(r rune) rune {
 		if r < ' ' || r > '~' {
 			return ' '

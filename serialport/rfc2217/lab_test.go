@@ -174,7 +174,18 @@ func waitListening(ctx context.Context, s *server, addr string) error {
 // startSer2net runs the real ser2net in front of the serial device at
 // path (a simulated board's pty) with an RFC 2217 telnet accepter on
 // loopback, and returns its address, HOST:PORT.
+//
+// chardelay is off: by default ser2net holds what it reads from the port
+// for two character times, at least 1 ms, before sending it on, which
+// costs a request/response protocol about 3.5 ms a round trip here.
 func startSer2net(tb testing.TB, path string) string {
+	tb.Helper()
+	addr, _ := startSer2netProcess(tb, path)
+	return addr
+}
+
+// startSer2netProcess is startSer2net that also returns the process.
+func startSer2netProcess(tb testing.TB, path string) (string, *server) {
 	tb.Helper()
 	bin := ser2netPath(tb)
 	dir := tb.TempDir()
@@ -195,12 +206,18 @@ func startSer2net(tb testing.TB, path string) string {
 		}
 		s := startProcess(tb, nil, bin, "-n", "-d", "-c", cfg)
 		if last = waitListening(tb.Context(), s, addr); last == nil {
-			return addr
+			return addr, s
 		}
 		last = fmt.Errorf("%w; ser2net said:\n%s", last, s.log())
 	}
 	tb.Fatalf("ser2net did not start: %v", last)
-	return ""
+	return "", nil
+}
+
+// kill ends the process group at once, as a crash or a lost host would.
+func (s *server) kill() {
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.done
 }
 
 // pythonWithSerial finds a Python 3 that has pyserial's rfc2217 module:

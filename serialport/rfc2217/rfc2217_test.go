@@ -182,7 +182,7 @@ func TestReadContract(t *testing.T) {
 // TestHardResetOverSer2netPty: ser2net answers SET-CONTROL for DTR and RTS
 // only when its port has the lines; in front of a pty it stays silent but
 // answers other commands, which the client reports as no reset lines — as
-// a local pty does.
+// a local pty does, and with the same device error code.
 func TestHardResetOverSer2netPty(t *testing.T) {
 	b := sim.Start(t, sim.Options{})
 	addr := startSer2net(t, b.Path)
@@ -195,16 +195,46 @@ func TestHardResetOverSer2netPty(t *testing.T) {
 	sig, err := c.Signature(t.Context())
 	require.NoError(t, err, "the connection stays usable")
 	assert.Equal(t, "ser2net", sig)
+	require.NoError(t, c.Purge(t.Context(), rfc2217.PurgeBoth))
+	// ser2net reports the modem lines when COM-PORT-OPTION is agreed.
+	_, seen := c.ModemState()
+	assert.True(t, seen, "NOTIFY-MODEMSTATE recorded")
 	c.Close()
 
-	// Through serialport and device, the same error code as a local pty.
-	direct, err := serialport.Open(t.Context(), b.Path, 0)
+	line, err := serialport.OpenURL(t.Context(), "rfc2217://"+addr, 0)
 	require.NoError(t, err)
-	derr := direct.HardReset(t.Context())
-	direct.Close()
-	var pe *serialport.Error
-	require.ErrorAs(t, derr, &pe)
-	require.Equal(t, serialport.NoResetLines, pe.Kind)
+	d := device.New(line, device.Options{})
+	defer d.Close()
+	_, err = d.HardReset(t.Context())
+	require.ErrorIs(t, err, device.ErrNoResetLines, "over RFC 2217")
+	d.Close()
+
+	direct, err := device.Open(t.Context(), b.Path, device.Options{})
+	require.NoError(t, err)
+	defer direct.Close()
+	_, err = direct.HardReset(t.Context())
+	require.ErrorIs(t, err, device.ErrNoResetLines, "on the pty itself")
+}
+
+// TestServerGoesAway kills ser2net under an open device: the next request
+// fails as a lost connection, at once, and Close still returns.
+func TestServerGoesAway(t *testing.T) {
+	b := sim.Start(t, sim.Options{})
+	addr, s := startSer2netProcess(t, b.Path)
+	line, err := serialport.OpenURL(t.Context(), "rfc2217://"+addr, 0)
+	require.NoError(t, err)
+	d := device.New(line, device.Options{})
+	defer d.Close()
+	_, err = d.Hello(t.Context())
+	require.NoError(t, err)
+
+	s.kill()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err = d.Ping(ctx, []byte("anyone?"))
+	require.ErrorIs(t, err, device.ErrClosed)
+	assert.NoError(t, ctx.Err(), "failed at once, not at the deadline")
+	assert.Contains(t, err.Error(), "rfc2217://"+addr)
 }
 
 // TestPyserialServer uses pyserial's PortManager as a second, independent
