@@ -284,6 +284,11 @@ func (c *Conn) Purge(ctx context.Context, which Purge) error {
 // answer's value.
 func (c *Conn) command(ctx context.Context, op string, code, group byte, value ...byte) ([]byte, error) {
 	select {
+	case <-c.closing:
+		return nil, c.closedError(op)
+	default:
+	}
+	select {
 	case c.cmdSem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, &Error{Op: op, Addr: c.addr, Kind: Timeout, Err: ctx.Err()}

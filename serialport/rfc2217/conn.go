@@ -176,7 +176,7 @@ type Conn struct {
 	modemSeen  bool
 	line       LineState
 	lineSeen   bool
-	suspended  bool
+	suspended  bool // FLOWCONTROL-SUSPEND received, not yet RESUME
 	serverSig  string
 
 	dec decoder // used only by the reader goroutine
@@ -234,8 +234,9 @@ func newConn(nc net.Conn, addr string, opts Options) *Conn {
 
 // start negotiates the telnet options, sets the line and purges.
 func (c *Conn) start(ctx context.Context) error {
-	// Ask for everything at once rather than waiting for the server's
-	// opening: pyserial's server waits for the client, ser2net does not.
+	// Ask for everything at once rather than answering the server's
+	// opening first: requests that cross are settled by negotiate, and
+	// a server that waits for the client to speak is not kept waiting.
 	req := []byte{
 		cmdIAC, cmdWILL, optBinary, cmdIAC, cmdDO, optBinary,
 		cmdIAC, cmdWILL, optSGA, cmdIAC, cmdDO, optSGA,

@@ -177,6 +177,13 @@ func TestReadContract(t *testing.T) {
 	var re *rfc2217.Error
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, rfc2217.Closed, re.Kind)
+
+	_, err = c.Write([]byte{0xFF})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, rfc2217.Closed, re.Kind, "write after close")
+	assert.NoError(t, c.Close(), "a second Close")
+	require.ErrorAs(t, c.SetDTR(t.Context(), true), &re)
+	assert.Equal(t, rfc2217.Closed, re.Kind, "a command after close")
 }
 
 // TestHardResetOverSer2netPty: ser2net answers SET-CONTROL for DTR and RTS
