@@ -102,10 +102,11 @@ func TestMisbehavingServers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // several wait out the acknowledgement timeout
 			addr := misbehave(t, tt.script)
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			c, err := rfc2217.Dial(ctx, addr, rfc2217.Options{AckTimeout: 300 * time.Millisecond})
+			c, err := rfc2217.Dial(ctx, addr, rfc2217.Options{AckTimeout: time.Second})
 			if c != nil {
 				c.Close()
 			}

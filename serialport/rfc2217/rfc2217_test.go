@@ -193,7 +193,7 @@ func TestReadContract(t *testing.T) {
 func TestHardResetOverSer2netPty(t *testing.T) {
 	b := sim.Start(t, sim.Options{})
 	addr := startSer2net(t, b.Path)
-	c := dial(t, addr, rfc2217.Options{AckTimeout: 300 * time.Millisecond})
+	c := dial(t, addr, rfc2217.Options{AckTimeout: time.Second})
 	err := c.HardReset(t.Context())
 	var re *rfc2217.Error
 	require.ErrorAs(t, err, &re)
