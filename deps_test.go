@@ -32,7 +32,7 @@ var depRules = []depRule{
 	{"firmware", []string{"..."}, "the wire protocol is a leaf: it imports only the standard library"},
 	{"platform", []string{"..."}, "the platform catalogue is a leaf"},
 	{"runbook", []string{"..."}, "the runbook's vocabulary is a leaf"},
-	{"serialport", []string{"firmware/...", "device/...", "power/...", "platform", "model/...", "hwtest/...", "lab/...", "bench/..."}, "the serial port is a leaf the board client and the meter drivers share"},
+	{"serialport/...", []string{"firmware/...", "device/...", "power/...", "platform", "model/...", "hwtest/...", "lab/...", "bench/..."}, "the serial port is a leaf the board client and the meter drivers share"},
 	{"model", []string{"firmware/...", "device/...", "power/...", "hwtest/...", "lab/...", "bench/...", "journal", "monitor"}, "model files are a leaf: analysis needs no board"},
 	{"power", []string{"firmware/...", "device/...", "serialport", "platform", "hwtest/...", "lab/...", "bench/..."}, "power's units and energy maths are a leaf"},
 	{"firmware/...", []string{"device/...", "hwtest/...", "lab/...", "bench/...", "cmd/..."}, "firmware is below device"},

@@ -95,12 +95,13 @@ type Device struct {
 	closeOnce sync.Once
 }
 
-// Open opens the serial port at path and returns a Device on it, after a
-// Hello that checks the board speaks this protocol. On error nothing stays
-// open.
+// Open opens the serial port at path — a device node such as /dev/ttyUSB0,
+// a pseudo-terminal, or a remote port as rfc2217://HOST:PORT (ser2net) —
+// and returns a Device on it, after a Hello that checks the board speaks
+// this protocol. On error nothing stays open.
 func Open(ctx context.Context, path string, opts Options) (*Device, error) {
 	opts = opts.withDefaults()
-	port, err := serialport.Open(ctx, path, opts.Baud)
+	port, err := serialport.OpenURL(ctx, path, opts.Baud)
 	if err != nil {
 		return nil, portError("open", path, err)
 	}
