@@ -30,6 +30,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,7 +69,8 @@ type Board struct {
 	exited chan struct{}      // closed when QEMU has exited
 	stderr *tail
 	qmp    *qmp
-	dir    string // QMP socket directory
+	dir    string   // QMP socket directory
+	hold   *os.File // the pty's slave, held open; see boot
 
 	closeOnce sync.Once
 	closeErr  error
@@ -155,6 +157,16 @@ func (b *Board) boot(ctx context.Context, sock string) error {
 	select {
 	case <-b.stderr.found:
 		b.Path = b.stderr.path
+		// QEMU checks for a reader on its pty once a second while none is
+		// attached and drops what the board sends meanwhile; holding the
+		// slave open keeps it attached, so a client's first request is
+		// answered at once. Clients flush the board's earlier output when
+		// they open the port.
+		hold, err := os.OpenFile(b.Path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", b.Path, err)
+		}
+		b.hold = hold
 	case <-b.exited:
 		return errors.New("QEMU exited at start")
 	case <-ctx.Done():
@@ -249,6 +261,9 @@ func (b *Board) Close() error {
 		<-b.exited
 		if b.qmp != nil {
 			b.qmp.Close()
+		}
+		if b.hold != nil {
+			b.hold.Close()
 		}
 		b.closeErr = os.RemoveAll(b.dir)
 	})

@@ -7,12 +7,25 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/tinyprof/tinyprof/device/emu"
 	"github.com/tinyprof/tinyprof/firmware/conformance"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// openRaw opens the board's pty as a plain file, which the conformance
+// suite reads with deadlines, and drops what the board sent before, as a
+// serial client does.
+func openRaw(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	require.NoError(t, unix.IoctlSetInt(int(f.Fd()), unix.TCFLSH, unix.TCIFLUSH))
+	return f
+}
 
 // TestConformance runs the conformance suite against the C agent on every
 // emulated target, through the pty QEMU opened.
@@ -21,9 +34,7 @@ func TestConformance(t *testing.T) {
 		t.Run(m.Name, func(t *testing.T) {
 			t.Parallel()
 			b := emu.Start(t, emu.Options{Machine: m.Name})
-			f, err := os.OpenFile(b.Path, os.O_RDWR, 0)
-			require.NoError(t, err)
-			defer f.Close()
+			f := openRaw(t, b.Path)
 			require.NoError(t, conformance.Test(t.Context(), f, conformance.Options{Timeout: 10 * time.Second}))
 		})
 	}
