@@ -136,6 +136,9 @@ func Listen(ctx context.Context, opts Options) (*Board, error) {
 	b.cmd.Stdout = b.stderr
 	b.cmd.Stderr = b.stderr
 	b.cmd.WaitDelay = time.Second
+	// If this process dies without closing the board (a test binary's
+	// timeout panic skips cleanups), the kernel kills QEMU too.
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := b.cmd.Start(); err != nil {
 		cancel()
 		os.RemoveAll(dir)

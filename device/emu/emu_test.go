@@ -23,7 +23,13 @@ func openRaw(t *testing.T, path string) *os.File {
 	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { f.Close() })
-	require.NoError(t, unix.IoctlSetInt(int(f.Fd()), unix.TCFLSH, unix.TCIFLUSH))
+	// Not f.Fd(): it would take the file out of the poller, and the
+	// suite's read deadlines with it.
+	rc, err := f.SyscallConn()
+	require.NoError(t, err)
+	var ierr error
+	require.NoError(t, rc.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TCFLSH, unix.TCIFLUSH) }))
+	require.NoError(t, ierr)
 	return f
 }
 
