@@ -9,10 +9,12 @@
  * so the agent never overflows; when the ring here is full the driver
  * leaves the next byte in the UART, which on QEMU holds the host back.
  *
- * Clock: SysTick on the processor clock, extended to 64 bits by its wrap
- * interrupt. Under QEMU's -icount shift=0 the processor clock runs on
- * instruction-count time (1 ns per instruction), so every time the agent
- * reports is exact in instructions and not cycle-accurate.
+ * Clock: the target's free-running counter (TP_BOARD_COUNTER; the MPS2
+ * FPGA's COUNTER register) or else SysTick, extended to 64 bits. Under
+ * QEMU's -icount shift=0 both run on instruction-count time (1 ns per
+ * instruction) and stand still while the core sleeps, so the times the
+ * agent reports count the instructions the firmware executed: exact and
+ * the same in every run, but not cycle-accurate.
  */
 #include <string.h>
 
@@ -21,9 +23,6 @@
 #include "tp_rt_board.h"
 
 #define TICKS_PER_US (TP_BOARD_TICK_HZ / 1000000u)
-#define SYST_RELOAD 0x00FFFFFFu
-#define SYST_PERIOD (SYST_RELOAD + 1u)
-
 #ifndef TP_BOARD_RX_RING
 #define TP_BOARD_RX_RING 1024u
 #endif
@@ -108,7 +107,57 @@ static void feed(void)
     }
 }
 
-/* The 64-bit tick count: wraps counted by the SysTick interrupt. */
+#ifdef TP_BOARD_COUNTER
+/* The 64-bit tick count from a free-running 32-bit counter that QEMU
+ * computes from virtual time when it is read, with no timer behind it, so
+ * an idle board arms nothing and costs the host nothing. Reads are only
+ * made from the main loop; they must come less than 2^32 ticks apart
+ * (172 s of virtual time at 25 MHz), which every poll of a generation and
+ * every request does. */
+#define COUNTER TP_REG(TP_BOARD_COUNTER)
+static uint64_t tick_acc, tick_boot;
+static uint32_t tick_prev;
+
+void SysTick_Handler(void) {}
+
+/* tick_backsteps counts reads that went backwards, which should not
+ * happen after clock_init; it is there to be read with a debugger. */
+static volatile uint32_t tick_backsteps;
+
+static uint64_t ticks(void)
+{
+    uint32_t now = COUNTER, step = now - tick_prev;
+    tick_prev = now;
+    if ((int32_t)step < 0) {
+        tick_backsteps++; /* not a wrap: 2^31 ticks did not pass unseen */
+        return tick_acc;
+    }
+    tick_acc += step;
+    return tick_acc;
+}
+
+static void clock_init(void)
+{
+    /* QEMU 7.2 can reset the counter at a virtual time ahead of the one
+     * the core starts at, and its first reads are then garbage; a read
+     * brings its bookkeeping up to date and the write restarts it. */
+    (void)COUNTER;
+    COUNTER = 0;
+    tick_prev = COUNTER;
+    tick_boot = ticks();
+}
+
+static void clock_sleep(void) {}
+static void clock_wake(void) {}
+#else
+/* The 64-bit tick count from SysTick, with its wraps counted by the
+ * SysTick interrupt. SysTick is stopped while the core sleeps (see idle):
+ * with -icount sleep=off virtual time does not pass then, but a running
+ * timer would make QEMU jump from one wrap to the next, spinning the host.
+ * Stopped, it holds its count; QEMU restarts its tick phase when it is
+ * enabled again, so each sleep can lose up to one tick. */
+#define SYST_RELOAD 0x00FFFFFFu
+#define SYST_PERIOD (SYST_RELOAD + 1u)
 static volatile uint64_t tick_base;
 static uint64_t tick_last, tick_boot;
 
@@ -142,6 +191,10 @@ static void clock_init(void)
     SYST_CSR = 7u; /* processor clock, interrupt, enable */
     tick_boot = ticks();
 }
+
+static void clock_sleep(void) { SYST_CSR = 6u; }
+static void clock_wake(void) { SYST_CSR = 7u; }
+#endif
 
 void tp_port_write(const uint8_t *p, size_t n) { uart_write(p, (uint32_t)n); }
 
@@ -200,17 +253,14 @@ void tp_port_reset(void)
         __asm volatile("wfi");
 }
 
-/* idle sleeps until an interrupt. SysTick is stopped meanwhile: with
- * -icount sleep=off virtual time does not pass while the core sleeps, but
- * a running timer would make QEMU jump from one wrap to the next, spinning
- * the host; stopped, it holds its count and the clock stays continuous. */
+/* idle sleeps until an interrupt, unless a byte came in since feed. */
 static void idle(void)
 {
     irq_disable();
     if (ring_head == ring_tail && !ring_stalled) {
-        SYST_CSR = 6u;
+        clock_sleep();
         __asm volatile("dsb\n\twfi" ::: "memory");
-        SYST_CSR = 7u;
+        clock_wake();
     }
     irq_enable();
 }

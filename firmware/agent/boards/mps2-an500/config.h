@@ -8,6 +8,8 @@
  */
 #define TP_BOARD_MACHINE "mps2-an500"
 #define TP_BOARD_CHIP "Cortex-M7, QEMU mps2-an500 (emulated, instruction-count time)"
+/* The FPGAIO COUNTER register counts SYSCLK, computed from virtual time. */
+#define TP_BOARD_COUNTER 0x40028018u
 #define TP_BOARD_TICK_HZ 25000000u
 #define TP_BOARD_IRQS 32
 #define TP_BOARD_UART_BASE 0x40004000u

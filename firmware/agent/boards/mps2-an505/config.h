@@ -10,6 +10,8 @@
  */
 #define TP_BOARD_MACHINE "mps2-an505"
 #define TP_BOARD_CHIP "Cortex-M33, QEMU mps2-an505 (emulated, instruction-count time)"
+/* The FPGAIO COUNTER register (Secure alias) counts SYSCLK. */
+#define TP_BOARD_COUNTER 0x50302018u
 #define TP_BOARD_TICK_HZ 20000000u
 #define TP_BOARD_IRQS 64
 #define TP_BOARD_UART_BASE 0x50200000u
