@@ -30,7 +30,13 @@ var model = bytes.Repeat([]byte("tinyprof emulated model "), 100)
 // client, says HELLO and uploads model.
 func connect(t *testing.T, opts device.Options) (*emu.Board, *device.Device) {
 	t.Helper()
-	b := emu.Start(t, emu.Options{Machine: faultMachine})
+	return connectTo(t, faultMachine, opts)
+}
+
+// connectTo is connect on the given machine.
+func connectTo(t *testing.T, machine string, opts device.Options) (*emu.Board, *device.Device) {
+	t.Helper()
+	b := emu.Start(t, emu.Options{Machine: machine})
 	p, err := b.Open(t.Context())
 	require.NoError(t, err)
 	d := device.New(p, opts)
