@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/firmware"
 )
 
 // Options configures an emulated board. The zero value is an mps2-an386.
@@ -123,7 +124,9 @@ func Listen(ctx context.Context, opts Options) (*Board, error) {
 	}
 	sock := filepath.Join(dir, "qmp")
 	args := []string{
-		"-M", m.Name, "-nographic", "-monitor", "none", "-serial", "pty",
+		// -S: the processor waits for boot() to hold the pty, so that the
+		// boot announcement is not lost.
+		"-M", m.Name, "-S", "-nographic", "-monitor", "none", "-serial", "pty",
 		"-icount", icount,
 		"-qmp", "unix:" + sock + ",server=on,wait=off",
 		"-device", fmt.Sprintf("loader,addr=%#x,data=%#x,data-len=4", fw.seedAddr, opts.Seed),
@@ -164,7 +167,7 @@ func (b *Board) boot(ctx context.Context, sock string) error {
 		// attached and drops what the board sends meanwhile; holding the
 		// slave open keeps it attached, so a client's first request is
 		// answered at once. Clients flush the board's earlier output when
-		// they open the port.
+		// they open the port. Only awaitBoot reads this file.
 		hold, err := os.OpenFile(b.Path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", b.Path, err)
@@ -180,6 +183,34 @@ func (b *Board) boot(ctx context.Context, sock string) error {
 		return err
 	}
 	b.qmp = q
+	if err := q.run(ctx, "cont"); err != nil {
+		return err
+	}
+	return b.awaitBoot(ctx)
+}
+
+// awaitBoot reads the held slave until the firmware's boot INFO has gone
+// out whole. A client that opened the port while the board was still
+// booting could lose its first request to a UART not yet enabled, or flush
+// half the announcement and read the rest as a corrupt frame.
+func (b *Board) awaitBoot(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { b.hold.SetReadDeadline(time.Now()) })
+	defer stop()
+	defer b.hold.SetReadDeadline(time.Time{})
+	dec := firmware.NewDecoder(firmware.MaxPayloadLimit)
+	buf := make([]byte, 512)
+	for booted := false; !booted; {
+		n, err := b.hold.Read(buf)
+		dec.Feed(buf[:n], func(e firmware.Event) {
+			booted = booted || e.Kind == firmware.EventFrame && e.Frame.Type == firmware.TypeInfo
+		})
+		if err != nil && !booted {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("the firmware did not announce itself: %w", err)
+		}
+	}
 	return nil
 }
 
