@@ -16,11 +16,22 @@ import (
 	"github.com/tinyprof/tinyprof/firmware/agent"
 )
 
-// hooksSources is the unit that implements the agent's model and
-// generation hooks and tp_rt_board.h. The interim stand-in generates
-// deterministic pseudo-random tokens; swap in the inference runtime
-// (firmware/runtime) here, in this one place.
+// hooksSources are the units that implement the agent's model and
+// generation hooks and tp_rt_board.h, as paths in the unpacked source
+// trees. The interim stand-in generates deterministic pseudo-random
+// tokens; swap in the inference runtime (firmware/runtime) here, in this
+// one place, adding its embedded sources to sourceTrees.
 var hooksSources = []string{"boards/common/interim_model.c"}
+
+// sourceTrees are the embedded source trees a build unpacks, each into the
+// named subdirectory of the build's source directory ("" for its root) and
+// on the include path.
+var sourceTrees = []struct {
+	dir  string
+	fsys fs.FS
+}{
+	{"", agent.Sources},
+}
 
 // commonSources are compiled for every target, besides its driver.
 var commonSources = []string{"tinyprof_agent.c", "boards/common/main.c", "boards/common/startup.c"}
@@ -58,10 +69,12 @@ type buildConfig struct {
 	flashModel []byte
 }
 
-// Build builds (or finds in the cache) the firmware for machine. cacheDir ""
-// means os.UserCacheDir()/tinyprof/firmware. Concurrent builds of the same
-// image, in one process or several, are safe: each builds in a directory of
-// its own and renames it into place.
+// Build builds the firmware for machine, or finds it in the cache, which is
+// keyed by a hash of the sources, flags, compiler version and flash model.
+// Concurrent builds of the same image, in one process or several, are
+// safe: each builds in a directory of its own and renames it into place. A
+// build takes a second or two; a cached one a few milliseconds. Old images
+// are not pruned.
 func Build(ctx context.Context, machine string, opts BuildOptions) (*Firmware, error) {
 	m, err := LookupMachine(machine)
 	if err != nil {
@@ -145,20 +158,21 @@ func (cfg buildConfig) key(ccVersion []byte) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "machine %s\ncc %s\n%s\n", cfg.machine.Name, cfg.cc, ccVersion)
 	fmt.Fprintf(h, "flags %q %q %q %q\n", baseFlags, cfg.machine.cflags, cfg.defines, hooksSources)
-	err := fs.WalkDir(agent.Sources, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := agent.Sources.ReadFile(path)
+	for _, tree := range sourceTrees {
+		err := fs.WalkDir(tree.fsys, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(tree.fsys, path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "file %s %x\n", filepath.Join(tree.dir, path), sha256.Sum256(b))
+			return nil
+		})
 		if err != nil {
-			return err
+			return "", fmt.Errorf("emu: embedded sources: %w", err)
 		}
-		sum := sha256.Sum256(b)
-		fmt.Fprintf(h, "file %s %x\n", path, sum)
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("emu: embedded sources: %w", err)
 	}
 	fmt.Fprintf(h, "flash model %x\n", sha256.Sum256(cfg.flashModel))
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -167,13 +181,16 @@ func (cfg buildConfig) key(ccVersion []byte) (string, error) {
 // compile writes the embedded sources under dir/src and builds dir/image.elf.
 func (cfg buildConfig) compile(ctx context.Context, dir string) error {
 	src := filepath.Join(dir, "src")
-	if err := os.CopyFS(src, agent.Sources); err != nil {
-		return fmt.Errorf("emu: unpack sources: %w", err)
-	}
-	target := filepath.Join("boards", cfg.machine.Name)
 	args := append([]string{}, baseFlags...)
 	args = append(args, cfg.machine.cflags...)
-	args = append(args, "-I.", "-Iboards/common", "-I"+target, "-Lboards/common", "-T"+filepath.Join(target, "link.ld"))
+	for _, tree := range sourceTrees {
+		if err := os.CopyFS(filepath.Join(src, tree.dir), tree.fsys); err != nil {
+			return fmt.Errorf("emu: unpack sources: %w", err)
+		}
+		args = append(args, "-I"+filepath.Join(".", tree.dir))
+	}
+	target := filepath.Join("boards", cfg.machine.Name)
+	args = append(args, "-Iboards/common", "-I"+target, "-Lboards/common", "-T"+filepath.Join(target, "link.ld"))
 	for _, d := range cfg.defines {
 		args = append(args, "-D"+d)
 	}
