@@ -34,8 +34,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // Options configures an emulated board. The zero value is an mps2-an386.
@@ -308,17 +308,17 @@ func (b *Board) Close() error {
 // machine reset, so device.Device.HardReset works on an emulated board as
 // on one with reset lines. The caller must Close it.
 func (b *Board) Open(ctx context.Context) (*Port, error) {
-	sp, err := device.OpenSerial(ctx, b.Path, 115200)
+	sp, err := serialport.Open(ctx, b.Path, 115200)
 	if err != nil {
 		return nil, err
 	}
-	return &Port{SerialPort: sp, board: b}, nil
+	return &Port{Port: sp, board: b}, nil
 }
 
 // Port is a serial port on an emulated board. It is a device.Transport
 // and a device.HardResetter.
 type Port struct {
-	*device.SerialPort
+	*serialport.Port
 	board *Board
 }
 
