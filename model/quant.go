@@ -13,6 +13,14 @@ import (
 // casts, roundf (half away from zero) for Q8_0, and ggml's float16
 // rounding (fp32ToFP16). Block layouts are the structs of
 // ggml/src/ggml-common.h.
+//
+// Every product that meets an addition or subtraction, here or inside an
+// inlined helper (roundi, nearestInt), is wrapped in an explicit float32
+// conversion. The Go spec lets a compiler fuse x*y+z into one
+// multiply-add with a single rounding, and arm64 (and amd64 with
+// GOAMD64=v3) does; ggml's reference rounds the product first, and an
+// explicit conversion is the one thing that forbids the fusion. The bytes
+// then do not depend on the build (TestEncodeRowSameOnEveryBuild).
 
 // Quantizable reports whether EncodeRow can produce type t.
 func Quantizable(t Type) bool {
@@ -95,7 +103,7 @@ func quantizeQ8_0(out []byte, x []float32) {
 		}
 		binary.LittleEndian.PutUint16(y, fp32ToFP16(d))
 		for j, v := range blk {
-			y[2+j] = byte(int8(roundi(v * id)))
+			y[2+j] = byte(int8(roundi(float32(v * id))))
 		}
 		x, out = x[32:], out[34:]
 	}
