@@ -110,3 +110,23 @@ func BenchmarkQuantizeWorkers(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAnalyzeLargeVocabGGUF analyses a 2 GB sparse GGUF with a
+// 151,936-token vocabulary and 151,387 merges (fixtures.Qwen3BQ4), the
+// header shape where ggml's C reader took about 25 ms in process on the
+// reference machine.
+func BenchmarkAnalyzeLargeVocabGGUF(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "sparse.gguf")
+	size, err := fixtures.WriteSparseGGUF(path, fixtures.Qwen3BQ4)
+	require.NoError(b, err)
+	for b.Loop() {
+		info, err := model.Analyze(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.Vocab != 151936 {
+			b.Fatal(info.Vocab)
+		}
+	}
+	b.ReportMetric(float64(size)/1e9, "file-GB")
+}

@@ -33,11 +33,16 @@ type QuantizeOptions struct {
 	// back to the nearest type whose block fits (see FallbackType).
 	Keep func(name string, shape []int64) bool
 	// Workers bounds the goroutines that read, convert and measure chunks
-	// at the same time. Zero means runtime.GOMAXPROCS(0); 1 does all the
-	// work in the calling goroutine. The output is byte-identical, and the
-	// report equal, for every value.
+	// at the same time; each has up to two chunks of about 1 MiB of
+	// buffers in flight. Zero means runtime.GOMAXPROCS(0), at most
+	// DefaultMaxWorkers; 1 does all the work in the calling goroutine. The
+	// output is byte-identical, and the report equal, for every value.
 	Workers int
 }
+
+// DefaultMaxWorkers caps the default QuantizeOptions.Workers, so that the
+// buffers in flight stay near 16 MiB however many CPUs the machine has.
+const DefaultMaxWorkers = 8
 
 // DefaultKeep keeps 1-D tensors (norms, biases) in source precision and
 // quantizes every matrix, embeddings included: llama.cpp's rule
@@ -136,7 +141,7 @@ type QuantizeReport struct {
 // overflows the target type.
 //
 // It streams chunks of 64 Ki elements, up to two per worker in flight, so
-// memory does not grow with the model; the llama2.c export also holds one
+// memory does not grow with the model (about 2 MiB per worker); the llama2.c export also holds one
 // tensor's float32 scales, which export.py writes after its int8 values
 // (1/16 of that tensor's int8 bytes at group size 64: 8 MiB for a 7B
 // model's embedding). It writes to a temporary file renamed into place on
@@ -151,7 +156,7 @@ func Quantize(ctx context.Context, in, out string, opts QuantizeOptions, progres
 		opts.Keep = DefaultKeep
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0)
+		opts.Workers = min(runtime.GOMAXPROCS(0), DefaultMaxWorkers)
 	}
 	plan, err := planQuantize(info, &opts)
 	if err != nil {
