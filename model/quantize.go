@@ -240,7 +240,7 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 				why = append(why, fmt.Sprintf("%s (row of %d)", t.Name, t.Shape[0]))
 			}
 			if p.to != opts.Type {
-				p.rep.Fallback = fmt.Sprintf("row of %d is not a multiple of the %s block of %d; %s instead", t.Shape[0], opts.Type, opts.Type.BlockSize(), p.to)
+				p.rep.Fallback = fmt.Sprintf("row of %d is not whole %s blocks of %d", t.Shape[0], opts.Type, opts.Type.BlockSize())
 			}
 			if p.to == t.Type {
 				p.rep.Kept = "already " + t.Type.String() + "; copied"

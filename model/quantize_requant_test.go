@@ -256,7 +256,7 @@ func TestQuantizeFallsBack(t *testing.T) {
 				assert.Equal(t, tq.To, tn.Type)
 				g = append(g, got{tq.To, tq.Fallback != ""})
 				if tq.Fallback != "" {
-					assert.Contains(t, tq.Fallback, tq.To.String()+" instead")
+					assert.Contains(t, tq.Fallback, "whole "+tt.to.String()+" blocks")
 				}
 			}
 			if diff := cmp.Diff(tt.want, g); diff != "" {
