@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // The block quantizers in this file are ports of ggml's reference
@@ -259,15 +260,29 @@ func DecodeRow(dst []float32, src []byte, t Type) ([]float32, error) {
 		return dst, fmt.Errorf("%d bytes are not a whole number of %d-byte %s blocks", len(src), bb, t)
 	}
 	le := binary.LittleEndian
+	dst = slices.Grow(dst, len(src)/bb*int(t.BlockSize()))
+	// The element types get loops of their own: a type switch per
+	// element was a third of a Q8_0 quantization's time.
+	switch t {
+	case TypeF32:
+		for i := 0; i < len(src); i += 4 {
+			dst = append(dst, math.Float32frombits(le.Uint32(src[i:])))
+		}
+		return dst, nil
+	case TypeF16:
+		for i := 0; i < len(src); i += 2 {
+			dst = append(dst, fp16ToFP32(le.Uint16(src[i:])))
+		}
+		return dst, nil
+	case TypeBF16:
+		for i := 0; i < len(src); i += 2 {
+			dst = append(dst, bf16ToFP32(le.Uint16(src[i:])))
+		}
+		return dst, nil
+	}
 	for ; len(src) > 0; src = src[bb:] {
 		b := src[:bb]
 		switch t {
-		case TypeF32:
-			dst = append(dst, math.Float32frombits(le.Uint32(b)))
-		case TypeF16:
-			dst = append(dst, fp16ToFP32(le.Uint16(b)))
-		case TypeBF16:
-			dst = append(dst, bf16ToFP32(le.Uint16(b)))
 		case TypeQ8_0:
 			d := fp16ToFP32(le.Uint16(b))
 			for _, q := range b[2:34] {
