@@ -141,10 +141,10 @@ type QuantizeReport struct {
 // overflows the target type.
 //
 // It streams chunks of 64 Ki elements, up to two per worker in flight, so
-// memory does not grow with the model (about 2 MiB per worker); the llama2.c export also holds one
-// tensor's float32 scales, which export.py writes after its int8 values
-// (1/16 of that tensor's int8 bytes at group size 64: 8 MiB for a 7B
-// model's embedding). It writes to a temporary file renamed into place on
+// memory does not grow with the model (about 2 MiB per worker); the
+// llama2.c export also holds one tensor's float32 scales, which export.py
+// writes after its int8 values (1/16 of that tensor's int8 bytes at group
+// size 64: 8 MiB for a 7B model's embedding). It writes to a temporary file renamed into place on
 // success, checks ctx between chunks and calls progress (if non-nil, from
 // the calling goroutine) with source bytes done and total.
 func Quantize(ctx context.Context, in, out string, opts QuantizeOptions, progress func(done, total int64)) (*QuantizeReport, error) {
