@@ -1,7 +1,9 @@
 package model_test
 
 import (
+	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -63,4 +65,68 @@ func BenchmarkQuantizeFile(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// quantizeBenchInput writes an F32 GGUF of eight 1024×128 matrices and
+// their norms (4 MiB of weights, every row a whole K-quant block) and
+// returns its path.
+func quantizeBenchInput(b *testing.B) string {
+	b.Helper()
+	var tensors []testTensor
+	for i := range 8 {
+		tensors = append(tensors,
+			testTensor{name: fmt.Sprintf("blk.%d.attn_norm.weight", i), typ: model.TypeF32, shape: []int64{1024}, vals: testValues(1024, 2*i)},
+			testTensor{name: fmt.Sprintf("blk.%d.ffn_up.weight", i), typ: model.TypeF32, shape: []int64{1024, 128}, vals: testValues(1024*128, 2*i+1)})
+	}
+	return writeTestGGUF(b, nil, tensors)
+}
+
+// BenchmarkQuantizeWorkers runs the whole streaming path (read, decode,
+// encode, error report, write, fsync) on a 4 MiB F32 file, single-threaded
+// (workers=1) and on every CPU (workers=N), for every type, in one
+// process. Compare with
+//
+//	go test -run '^$' -bench QuantizeWorkers -count 6 ./model/ > q.txt
+//	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /workers q.txt
+func BenchmarkQuantizeWorkers(b *testing.B) {
+	in := quantizeBenchInput(b)
+	out := filepath.Join(b.TempDir(), "q.gguf")
+	n := runtime.GOMAXPROCS(0)
+	for _, typ := range []model.Type{model.TypeF16, model.TypeQ8_0, model.TypeQ4_0, model.TypeQ4_1, model.TypeQ5_0, model.TypeQ5_1, model.TypeQ2_K, model.TypeQ4_K} {
+		for _, w := range []int{1, n} {
+			name := fmt.Sprintf("type=%s/workers=%d", typ, w)
+			if w == n {
+				name = fmt.Sprintf("type=%s/workers=N", typ)
+			}
+			b.Run(name, func(b *testing.B) {
+				b.SetBytes(4 << 20)
+				b.ReportMetric(float64(w), "workers")
+				for b.Loop() {
+					if _, err := model.Quantize(b.Context(), in, out, model.QuantizeOptions{Type: typ, Workers: w}, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkAnalyzeLargeVocabGGUF analyses a 2 GB sparse GGUF with a
+// 151,936-token vocabulary and 151,387 merges (fixtures.Qwen3BQ4), the
+// header shape where ggml's C reader took about 25 ms in process on the
+// reference machine.
+func BenchmarkAnalyzeLargeVocabGGUF(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "sparse.gguf")
+	size, err := fixtures.WriteSparseGGUF(path, fixtures.Qwen3BQ4)
+	require.NoError(b, err)
+	for b.Loop() {
+		info, err := model.Analyze(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.Vocab != 151936 {
+			b.Fatal(info.Vocab)
+		}
+	}
+	b.ReportMetric(float64(size)/1e9, "file-GB")
 }

@@ -34,13 +34,19 @@
 // Quantize streams a model to GGUF Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1 —
 // bit-exact with ggml's quantize_row_*_ref — or Q2_K and Q4_K (ports of
 // the K-quant reference quantizers), with metadata and alignment kept; or
-// to llama2.c's int8 group-quantized export. It reports RMSE, maximum and
-// relative error per tensor and the sizes before and after. EncodeRow and
+// to llama2.c's int8 group-quantized export. Inputs may already be
+// quantized: every type DecodeRow reads is decoded and re-encoded, others
+// are copied. A tensor whose rows do not fit the asked block falls back
+// per tensor (FallbackType). It reports RMSE, maximum and relative error
+// per tensor and the sizes before and after, and converts chunks on every
+// CPU with the output independent of the worker count. EncodeRow and
 // DecodeRow expose the block codecs.
 //
 // Bit-exactness holds against ggml built without floating-point
-// contraction (the portable build). With -march=native on a CPU with FMA,
-// GCC fuses multiply-adds in the K-quant search, so Q2_K and Q4_K bytes can
-// differ from such a build (their error is equivalent); the other types
-// are unaffected.
+// contraction (the portable build), on every Go build: each product that
+// meets an addition is rounded explicitly, so neither arm64 nor
+// GOAMD64=v3 fuses it (TestEncodeRowSameOnEveryBuild). A ggml built with
+// -march=native on a CPU with FMA fuses multiply-adds in the K-quant
+// search, so its Q2_K and Q4_K bytes can differ from ours (their error is
+// equivalent); the other types are unaffected.
 package model

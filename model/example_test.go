@@ -73,7 +73,7 @@ func ExampleQuantize() {
 		fmt.Println(line)
 	}
 	// Output:
-	// 1040128 → 440032 bytes
+	// 1040128 → 329952 bytes
 	// token_embd.weight F32→Q8_0 rel 0.0043
 	// blk.0.attn_norm.weight F32→F32 rel 0.0000 (kept in source precision)
 	// blk.1.attn_norm.weight F32→F32 rel 0.0000 (kept in source precision)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 )
 
@@ -72,6 +74,56 @@ type Info struct {
 	// SHA256 is the hex SHA-256 of the whole file when requested with
 	// AnalyzeOptions.SHA256; empty otherwise.
 	SHA256 string
+}
+
+// MarshalJSON encodes the Info as encoding/json would by default, except
+// that NaN and infinite metadata numbers, which JSON cannot represent and
+// a hostile or broken file may hold, are written as the strings "NaN",
+// "+Inf" and "-Inf" rather than failing the whole encoding.
+func (i Info) MarshalJSON() ([]byte, error) {
+	type plain Info // without this method
+	for _, v := range i.Metadata {
+		if !isNonFinite(v) {
+			continue
+		}
+		m := make(map[string]any, len(i.Metadata))
+		for k, v := range i.Metadata {
+			if isNonFinite(v) {
+				v = nonFiniteString(v)
+			}
+			m[k] = v
+		}
+		i.Metadata = m // i is a copy: the caller's Info is unchanged
+		break
+	}
+	return json.Marshal(plain(i))
+}
+
+func isNonFinite(v any) bool {
+	switch x := v.(type) {
+	case float32:
+		return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0)
+	case float64:
+		return math.IsNaN(x) || math.IsInf(x, 0)
+	}
+	return false
+}
+
+func nonFiniteString(v any) string {
+	var f float64
+	switch x := v.(type) {
+	case float32:
+		f = float64(x)
+	case float64:
+		f = x
+	}
+	switch {
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	}
+	return "NaN"
 }
 
 // Tensor describes one tensor of a model file.

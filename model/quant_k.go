@@ -14,6 +14,8 @@ import (
 const qkK = 256
 
 // nearestInt rounds to nearest, ties to even, with ggml's float trick.
+// Callers pass products through float32() so that, once inlined, the add
+// here cannot fuse with their multiply (see quant.go).
 func nearestInt(f float32) int {
 	val := f + 12582912
 	i := int32(math.Float32bits(val))
@@ -51,13 +53,13 @@ func makeQKX2Quants(nmax int, x, weights []float32, L, laux []uint8, rmin, rdelt
 	scale = 1 / iscale
 	var bestError float32
 	for i := range n {
-		l := nearestInt(iscale * (x[i] - mn))
+		l := nearestInt(float32(iscale * (x[i] - mn)))
 		L[i] = uint8(max(0, min(nmax, l)))
 		diff := float32(scale*float32(L[i])) + mn - x[i]
 		if useMAD {
 			diff = abs32(diff)
 		} else {
-			diff = diff * diff
+			diff = float32(diff * diff)
 		}
 		bestError += float32(weights[i] * diff)
 	}
@@ -68,7 +70,7 @@ func makeQKX2Quants(nmax int, x, weights []float32, L, laux []uint8, rmin, rdelt
 		iscale = (rmin + float32(rdelta*float32(is)) + float32(nmax)) / (mx - mn)
 		var sumL, sumL2, sumXL float32
 		for i := range n {
-			l := nearestInt(iscale * (x[i] - mn))
+			l := nearestInt(float32(iscale * (x[i] - mn)))
 			l = max(0, min(nmax, l))
 			laux[i] = uint8(l)
 			w := weights[i]
@@ -91,7 +93,7 @@ func makeQKX2Quants(nmax int, x, weights []float32, L, laux []uint8, rmin, rdelt
 				if useMAD {
 					diff = abs32(diff)
 				} else {
-					diff = diff * diff
+					diff = float32(diff * diff)
 				}
 				curError += float32(weights[i] * diff)
 			}
@@ -128,7 +130,7 @@ func quantizeQ2K(out []byte, x []float32) {
 		if maxScale > 0 {
 			iscale := q4scale / maxScale
 			for j := range qkK / 16 {
-				sc[j] = uint8(nearestInt(iscale * scales[j]))
+				sc[j] = uint8(nearestInt(float32(iscale * scales[j])))
 			}
 			binary.LittleEndian.PutUint16(y[80:], fp32ToFP16(maxScale/q4scale))
 		} else {
@@ -140,7 +142,7 @@ func quantizeQ2K(out []byte, x []float32) {
 		if maxMin > 0 {
 			iscale := q4scale / maxMin
 			for j := range qkK / 16 {
-				sc[j] |= uint8(nearestInt(iscale*mins[j]) << 4)
+				sc[j] |= uint8(nearestInt(float32(iscale*mins[j])) << 4)
 			}
 			binary.LittleEndian.PutUint16(y[82:], fp32ToFP16(maxMin/q4scale))
 		} else {
@@ -149,11 +151,11 @@ func quantizeQ2K(out []byte, x []float32) {
 		dd := fp16ToFP32(binary.LittleEndian.Uint16(y[80:]))
 		dmin := fp16ToFP32(binary.LittleEndian.Uint16(y[82:]))
 		for j := range qkK / 16 {
-			d := dd * float32(sc[j]&0xF)
+			d := float32(dd * float32(sc[j]&0xF))
 			if d == 0 {
 				continue
 			}
-			dm := dmin * float32(sc[j]>>4)
+			dm := float32(dmin * float32(sc[j]>>4))
 			for ii := range 16 {
 				l := nearestInt((x[16*j+ii] + dm) / d)
 				L[16*j+ii] = uint8(max(0, min(3, l)))
@@ -199,8 +201,8 @@ func quantizeQ4K(out []byte, x []float32) {
 			invMin = 63 / maxMin
 		}
 		for j := range qkK / 32 {
-			ls := min(63, uint8(nearestInt(invScale*scales[j])))
-			lm := min(63, uint8(nearestInt(invMin*mins[j])))
+			ls := min(63, uint8(nearestInt(float32(invScale*scales[j]))))
+			lm := min(63, uint8(nearestInt(float32(invMin*mins[j]))))
 			if j < 4 {
 				sc[j] = ls
 				sc[j+4] = lm
@@ -216,11 +218,11 @@ func quantizeQ4K(out []byte, x []float32) {
 		dmin := fp16ToFP32(binary.LittleEndian.Uint16(y[2:]))
 		for j := range qkK / 32 {
 			s, m := scaleMinK4(j, sc)
-			d := dd * float32(s)
+			d := float32(dd * float32(s))
 			if d == 0 {
 				continue
 			}
-			dm := dmin * float32(m)
+			dm := float32(dmin * float32(m))
 			for ii := range 32 {
 				l := nearestInt((x[32*j+ii] + dm) / d)
 				L[32*j+ii] = uint8(max(0, min(15, l)))

@@ -1,13 +1,14 @@
 package model
 
 import (
+	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"os"
+	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/tinyprof/tinyprof/internal/atomicfile"
 )
@@ -16,7 +17,8 @@ import (
 type QuantizeOptions struct {
 	// Type is the ggml type of the quantized tensors of a GGUF output:
 	// TypeQ8_0, TypeQ4_0, TypeQ4_1, TypeQ5_0, TypeQ5_1, TypeQ2_K, TypeQ4_K
-	// (or TypeF16, TypeBF16, TypeF32). Ignored for Llama2C output.
+	// (or TypeF16, TypeBF16, TypeF32). For Llama2C output it must be left
+	// zero or be TypeQ8_0: that format is int8 only.
 	Type Type
 	// Llama2C writes a llama2.c version 2 checkpoint (int8 with a float32
 	// scale per group, export.py's format for runq.c) instead of GGUF.
@@ -27,10 +29,20 @@ type QuantizeOptions struct {
 	// export.py does.
 	GroupSize int
 	// Keep reports tensors that stay in their source precision. Nil means
-	// DefaultKeep. Tensors whose rows are not whole blocks of Type are kept
-	// too, as llama.cpp's quantizer falls back for them.
+	// DefaultKeep. A tensor whose rows are not whole blocks of Type falls
+	// back to the nearest type whose block fits (see FallbackType).
 	Keep func(name string, shape []int64) bool
+	// Workers bounds the goroutines that read, convert and measure chunks
+	// at the same time; each has up to two chunks of about 1 MiB of
+	// buffers in flight. Zero means runtime.GOMAXPROCS(0), at most
+	// DefaultMaxWorkers; 1 does all the work in the calling goroutine. The
+	// output is byte-identical, and the report equal, for every value.
+	Workers int
 }
+
+// DefaultMaxWorkers caps the default QuantizeOptions.Workers, so that the
+// buffers in flight stay near 16 MiB however many CPUs the machine has.
+const DefaultMaxWorkers = 8
 
 // DefaultKeep keeps 1-D tensors (norms, biases) in source precision and
 // quantizes every matrix, embeddings included: llama.cpp's rule
@@ -58,6 +70,34 @@ func TypeForBits(bits int) (Type, error) {
 	return 0, fmt.Errorf("--bits %d: use 8 (q8_0), 4 (q4_0) or 2 (q2_k)", bits)
 }
 
+// FallbackType returns the type a tensor with rows of row elements gets
+// when want is asked for: want itself when its block divides the row;
+// otherwise llama.cpp's substitute (llama_tensor_get_type in
+// src/llama-quant.cpp: Q2_K → IQ4_NL, for which tinyprof uses Q4_0 of the
+// same 4.5 bits per weight; Q4_K → Q5_0), and F16 when that does not fit
+// either. src is the tensor's type: a 16-bit float source stays as it is
+// rather than being converted between F16 and BF16.
+func FallbackType(want Type, row int64, src Type) Type {
+	fits := func(t Type) bool { return t.BlockSize() > 0 && row%t.BlockSize() == 0 }
+	if fits(want) {
+		return want
+	}
+	switch want {
+	case TypeQ2_K:
+		if fits(TypeQ4_0) {
+			return TypeQ4_0
+		}
+	case TypeQ4_K:
+		if fits(TypeQ5_0) {
+			return TypeQ5_0
+		}
+	}
+	if src == TypeF16 || src == TypeBF16 {
+		return src
+	}
+	return TypeF16
+}
+
 // TensorQuant reports one tensor of a quantization.
 type TensorQuant struct {
 	Name        string
@@ -67,10 +107,15 @@ type TensorQuant struct {
 	BytesAfter  int64
 	// RMSE, MaxAbs and Relative measure the error of the quantized values
 	// against the source: root mean square, largest absolute, and RMSE over
-	// the root mean square of the source. Zero for kept tensors.
+	// the root mean square of the source. Zero for kept tensors. They are
+	// always finite: Quantize fails rather than write a tensor whose
+	// values do not survive the conversion.
 	RMSE, MaxAbs, Relative float64
-	// Kept says why the tensor was not quantized, "" if it was.
+	// Kept says why the tensor was not converted, "" if it was.
 	Kept string
+	// Fallback says why the tensor was converted to To rather than to the
+	// type asked for, "" if it was not.
+	Fallback string `json:",omitempty"`
 }
 
 // QuantizeReport summarises a quantization.
@@ -83,15 +128,25 @@ type QuantizeReport struct {
 // Quantize re-quantizes the model at in (GGUF, or a float32 llama2.c
 // checkpoint) and writes out: a GGUF v3 file with the metadata of a GGUF
 // input preserved (general.file_type updated) and its alignment kept, or
-// with opts.Llama2C a llama2.c int8 checkpoint. F32, F16 and BF16 source
-// tensors are quantized; other types are copied. It streams one chunk of
-// 64 Ki elements at a time, so memory does not grow with the model; the
+// with opts.Llama2C a llama2.c int8 checkpoint.
+//
+// Source tensors of every type DecodeRow knows (F32, F16, BF16 and the
+// block types EncodeRow writes) are decoded and converted; a tensor that
+// is already of the target type, or of a type tinyprof cannot decode
+// (Q6_K, the IQ types, …), is copied byte for byte. A tensor whose rows
+// are not whole blocks of opts.Type gets FallbackType instead, and the
+// report says so. Quantize fails, writing nothing, when no tensor would
+// end up of the type asked for, when a source value is NaN or infinite
+// (naming the tensor and the element), or when a converted value
+// overflows the target type.
+//
+// It streams chunks of 64 Ki elements, up to two per worker in flight, so
+// memory does not grow with the model (about 2 MiB per worker); the
 // llama2.c export also holds one tensor's float32 scales, which export.py
 // writes after its int8 values (1/16 of that tensor's int8 bytes at group
-// size 64: 8 MiB for a 7B model's embedding). It writes to a temporary
-// file renamed into place on success, checks ctx
-// between chunks and calls progress (if non-nil) with source bytes done and
-// total.
+// size 64: 8 MiB for a 7B model's embedding). It writes to a temporary file renamed into place on
+// success, checks ctx between chunks and calls progress (if non-nil, from
+// the calling goroutine) with source bytes done and total.
 func Quantize(ctx context.Context, in, out string, opts QuantizeOptions, progress func(done, total int64)) (*QuantizeReport, error) {
 	info, err := Analyze(in)
 	if err != nil {
@@ -99,6 +154,9 @@ func Quantize(ctx context.Context, in, out string, opts QuantizeOptions, progres
 	}
 	if opts.Keep == nil {
 		opts.Keep = DefaultKeep
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = min(runtime.GOMAXPROCS(0), DefaultMaxWorkers)
 	}
 	plan, err := planQuantize(info, &opts)
 	if err != nil {
@@ -109,7 +167,7 @@ func Quantize(ctx context.Context, in, out string, opts QuantizeOptions, progres
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	defer src.Close()
-	q := &quantizer{ctx: ctx, src: src, plan: plan, progress: progress}
+	q := &quantizer{ctx: ctx, src: src, plan: plan, progress: progress, workers: opts.Workers}
 	for _, p := range plan {
 		q.total += p.src.Bytes
 	}
@@ -139,38 +197,15 @@ type planned struct {
 	src Tensor
 	to  Type
 	rep TensorQuant
+
+	// Filled while streaming, in chunk order.
+	sumErr, sumSq, maxAbs float64
+	scales                []byte
 }
 
 func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 	if opts.Llama2C {
-		c := Llama2CConfig{Dim: info.Embedding, HiddenDim: info.FeedForward, Layers: info.Layers, Heads: info.Heads,
-			KVHeads: info.KVHeads, Vocab: info.Vocab, SeqLen: info.Context, Shared: info.SharedClassifier}
-		allowed := Llama2CGroupSizesFor(c)
-		if opts.GroupSize == 0 {
-			opts.GroupSize = 64
-			for opts.GroupSize > 1 && c.Dim%opts.GroupSize != 0 {
-				opts.GroupSize /= 2
-			}
-		}
-		if !slices.Contains(allowed, opts.GroupSize) {
-			return nil, fmt.Errorf("group size %d is not allowed for a llama2.c int8 export of this model (dim %d); allowed group sizes are %v", opts.GroupSize, c.Dim, allowed)
-		}
-		var plan []*planned
-		for _, w := range llama2cWeights(c, 2) {
-			t, ok := info.Tensor(w.name)
-			if !ok {
-				return nil, fmt.Errorf("the model has no tensor %q, which a llama2.c checkpoint needs; only llama-architecture models convert", w.name)
-			}
-			if !isFloat(t.Type) {
-				return nil, fmt.Errorf("tensor %q is %s; quantize from a float32, float16 or bfloat16 model", t.Name, t.Type)
-			}
-			to := TypeF32
-			if w.quant {
-				to = TypeI8
-			}
-			plan = append(plan, &planned{src: t, to: to})
-		}
-		return plan, nil
+		return planLlama2C(info, opts)
 	}
 	if !Quantizable(opts.Type) {
 		return nil, fmt.Errorf("cannot quantize to %s; choose q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k, f16, bf16 or f32", opts.Type)
@@ -180,6 +215,8 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 			opts.GroupSize, opts.Type, opts.Type.BlockSize(), opts.Type.BlockSize())
 	}
 	var plan []*planned
+	var candidates, asked int
+	var why []string
 	for _, t := range info.Tensors {
 		if isRopeTable(t.Name) {
 			continue
@@ -189,125 +226,70 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 		}
 		p := &planned{src: t, to: t.Type}
 		switch {
-		case !isFloat(t.Type):
-			p.rep.Kept = "already " + t.Type.String()
 		case opts.Keep(t.Name, t.Shape):
 			p.rep.Kept = "kept in source precision"
-		case t.Shape[0]%opts.Type.BlockSize() != 0:
-			p.rep.Kept = fmt.Sprintf("row of %d is not a multiple of the %s block of %d", t.Shape[0], opts.Type, opts.Type.BlockSize())
+		case !Quantizable(t.Type):
+			p.rep.Kept = "already " + t.Type.String() + ", which tinyprof cannot decode; copied"
 		default:
-			p.to = opts.Type
+			candidates++
+			p.to = FallbackType(opts.Type, t.Shape[0], t.Type)
+			switch {
+			case p.to == opts.Type:
+				asked++
+			case len(why) < 3:
+				why = append(why, fmt.Sprintf("%s (row of %d)", t.Name, t.Shape[0]))
+			}
+			if p.to != opts.Type {
+				p.rep.Fallback = fmt.Sprintf("row of %d is not whole %s blocks of %d", t.Shape[0], opts.Type, opts.Type.BlockSize())
+			}
+			if p.to == t.Type {
+				p.rep.Kept = "already " + t.Type.String() + "; copied"
+			}
 		}
 		plan = append(plan, p)
+	}
+	switch {
+	case candidates == 0:
+		return nil, fmt.Errorf("no tensor can be quantized: every tensor is kept in source precision or is of a type tinyprof cannot decode")
+	case asked == 0:
+		return nil, fmt.Errorf("none of the %d matrices can be stored as %s, whose block is %d elements: %s, … would all fall back to another type; ask for that type instead (e.g. --type %s)",
+			candidates, opts.Type, opts.Type.BlockSize(), strings.Join(why, ", "), strings.ToLower(FallbackType(opts.Type, 32, TypeF32).String()))
 	}
 	return plan, nil
 }
 
-func isFloat(t Type) bool { return t == TypeF32 || t == TypeF16 || t == TypeBF16 }
-
-// quantizer streams tensors from src.
-type quantizer struct {
-	ctx         context.Context
-	src         io.ReaderAt
-	plan        []*planned
-	progress    func(done, total int64)
-	done, total int64
-
-	in   []byte
-	vals []float32
-	back []float32
-	out  []byte
-}
-
-const quantChunk = 1 << 16 // elements; a multiple of every block size
-
-// stream calls emit with each encoded chunk of p's tensor and fills p.rep.
-func (q *quantizer) stream(p *planned, gs int, emit func([]byte) error) error {
-	t := p.src
-	n := t.Elements()
-	p.rep = TensorQuant{Name: t.Name, From: t.Type, To: p.to, Elements: n, BytesBefore: t.Bytes, Kept: p.rep.Kept}
-	srcSize := t.Type.BlockBytes() // float types: bytes per element
-	var sumSq, sumErr, maxAbs float64
-	var scales []byte
-	step := int64(quantChunk)
-	if gs > 0 {
-		step -= step % int64(gs)
+func planLlama2C(info *Info, opts *QuantizeOptions) ([]*planned, error) {
+	if opts.Type != 0 && opts.Type != TypeQ8_0 {
+		return nil, fmt.Errorf("a llama2.c export is int8 (8 bits) only; %s cannot be written as one: drop --llama2c for a GGUF file, or ask for 8 bits", opts.Type)
 	}
-	for off := int64(0); off < n; off += step {
-		if err := q.ctx.Err(); err != nil {
-			return err
-		}
-		m := min(step, n-off)
-		nb := m * srcSize
-		q.in = slices.Grow(q.in[:0], int(nb))[:nb]
-		if _, err := q.src.ReadAt(q.in, t.Offset+off*srcSize); err != nil {
-			return fmt.Errorf("reading tensor %s: %w", t.Name, err)
-		}
-		if p.to == t.Type {
-			// Copied verbatim, whatever the type.
-			if err := emit(q.in); err != nil {
-				return err
-			}
-			q.tick(nb)
-			continue
-		}
-		var err error
-		if q.vals, err = DecodeRow(q.vals[:0], q.in, t.Type); err != nil {
-			return err
-		}
-		q.out = q.out[:0]
-		if p.to == TypeI8 {
-			q.out, scales = quantizeQ80Groups(q.out, scales, q.vals, gs)
-			q.back = q.back[:0]
-			sc := scales[len(scales)-4*int(m)/gs:]
-			for i, b := range q.out {
-				s := math.Float32frombits(binary.LittleEndian.Uint32(sc[4*(i/gs):]))
-				q.back = append(q.back, float32(int8(b))*s)
-			}
-		} else {
-			if q.out, err = EncodeRow(q.out, q.vals, p.to); err != nil {
-				return fmt.Errorf("tensor %s: %w", t.Name, err)
-			}
-			if q.back, err = DecodeRow(q.back[:0], q.out, p.to); err != nil {
-				return err
-			}
-		}
-		for i, v := range q.vals {
-			e := float64(v) - float64(q.back[i])
-			sumErr += e * e
-			sumSq += float64(v) * float64(v)
-			maxAbs = max(maxAbs, math.Abs(e))
-		}
-		if err := emit(q.out); err != nil {
-			return err
-		}
-		q.tick(nb)
-	}
-	if len(scales) > 0 {
-		if err := emit(scales); err != nil {
-			return err
+	c := Llama2CConfig{Dim: info.Embedding, HiddenDim: info.FeedForward, Layers: info.Layers, Heads: info.Heads,
+		KVHeads: info.KVHeads, Vocab: info.Vocab, SeqLen: info.Context, Shared: info.SharedClassifier}
+	allowed := Llama2CGroupSizesFor(c)
+	if opts.GroupSize == 0 {
+		opts.GroupSize = 64
+		for opts.GroupSize > 1 && c.Dim%opts.GroupSize != 0 {
+			opts.GroupSize /= 2
 		}
 	}
-	if p.to != t.Type && n > 0 {
-		p.rep.RMSE = math.Sqrt(sumErr / float64(n))
-		p.rep.MaxAbs = maxAbs
-		if sumSq > 0 {
-			p.rep.Relative = math.Sqrt(sumErr / sumSq)
+	if !slices.Contains(allowed, opts.GroupSize) {
+		return nil, fmt.Errorf("group size %d is not allowed for a llama2.c int8 export of this model (dim %d); allowed group sizes are %v", opts.GroupSize, c.Dim, allowed)
+	}
+	var plan []*planned
+	for _, w := range llama2cWeights(c, 2) {
+		t, ok := info.Tensor(w.name)
+		if !ok {
+			return nil, fmt.Errorf("the model has no tensor %q, which a llama2.c checkpoint needs; only llama-architecture models convert", w.name)
 		}
+		if !Quantizable(t.Type) {
+			return nil, fmt.Errorf("tensor %q is %s, which tinyprof cannot decode; quantize from a float or F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q2_K/Q4_K model", t.Name, t.Type)
+		}
+		to := TypeF32
+		if w.quant {
+			to = TypeI8
+		}
+		plan = append(plan, &planned{src: t, to: to})
 	}
-	if p.to == TypeI8 {
-		p.rep.BytesAfter = n + 4*(n/int64(gs))
-	} else {
-		p.rep.BytesAfter, _ = p.to.RowBytes(n)
-	}
-	return nil
-}
-
-func (q *quantizer) tick(n int64) {
-	q.done += n
-	if q.progress != nil {
-		q.progress(q.done, q.total)
-	}
+	return plan, nil
 }
 
 func (q *quantizer) writeGGUF(w io.Writer, info *Info, src *os.File, to Type) error {
@@ -323,10 +305,8 @@ func (q *quantizer) writeGGUF(w io.Writer, info *Info, src *os.File, to Type) er
 	if err != nil {
 		return err
 	}
-	for _, p := range q.plan {
-		if err := q.stream(p, 0, func(b []byte) error { _, err := gw.Write(b); return err }); err != nil {
-			return err
-		}
+	if err := q.run(0, gw.Write); err != nil {
+		return err
 	}
 	return gw.Close()
 }
@@ -388,19 +368,14 @@ func outputMeta(info *Info, src *os.File, to Type) ([]MetaKV, error) {
 func (q *quantizer) writeLlama2C(w io.Writer, info *Info, gs int) error {
 	c := Llama2CConfig{Dim: info.Embedding, HiddenDim: info.FeedForward, Layers: info.Layers, Heads: info.Heads,
 		KVHeads: info.KVHeads, Vocab: info.Vocab, SeqLen: info.Context, Shared: info.SharedClassifier}
-	if _, err := w.Write(llama2cHeader(c, 2, gs)); err != nil {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if _, err := bw.Write(llama2cHeader(c, 2, gs)); err != nil {
 		return err
 	}
-	for _, p := range q.plan {
-		g := 0
-		if p.to == TypeI8 {
-			g = gs
-		}
-		if err := q.stream(p, g, func(b []byte) error { _, err := w.Write(b); return err }); err != nil {
-			return err
-		}
+	if err := q.run(gs, bw.Write); err != nil {
+		return err
 	}
-	return nil
+	return bw.Flush()
 }
 
 // FileType returns the general.file_type (llama_ftype) of a model whose

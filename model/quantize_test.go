@@ -16,17 +16,18 @@ func TestQuantizeGGUF(t *testing.T) {
 	// Relative RMSE bounds for uniform weights: about step/sqrt(12) over
 	// the RMS of the block, with margin.
 	tests := []struct {
-		typ       model.Type
-		maxRel    float64
-		quantized int
+		typ                 model.Type
+		maxRel              float64
+		quantized, fellBack int
 	}{
-		// Every matrix but ffn_down, whose row of 172 is not whole blocks.
-		{model.TypeQ8_0, 0.01, 31},
-		{model.TypeQ5_0, 0.05, 31},
-		{model.TypeQ5_1, 0.04, 31},
-		{model.TypeQ4_0, 0.10, 31},
-		{model.TypeQ4_1, 0.08, 31},
-		{model.TypeF16, 0.001, 36},
+		// Every matrix but ffn_down, whose row of 172 is not whole blocks
+		// and falls back to F16.
+		{model.TypeQ8_0, 0.01, 31, 5},
+		{model.TypeQ5_0, 0.05, 31, 5},
+		{model.TypeQ5_1, 0.04, 31, 5},
+		{model.TypeQ4_0, 0.10, 31, 5},
+		{model.TypeQ4_1, 0.08, 31, 5},
+		{model.TypeF16, 0.001, 36, 0},
 	}
 	for _, src := range []string{"stories260k.gguf", "stories260k.bin", "stories260k-align256.gguf"} {
 		for _, tt := range tests {
@@ -46,18 +47,26 @@ func TestQuantizeGGUF(t *testing.T) {
 				assert.Equal(t, 4, info.KVHeads)
 				assert.Less(t, rep.BytesAfter, rep.BytesBefore)
 				assert.Equal(t, rep.BytesAfter, info.WeightBytes)
-				var quantized int
+				var quantized, fellBack int
 				for _, tq := range rep.Tensors {
 					tn, ok := info.Tensor(tq.Name)
 					require.True(t, ok, tq.Name)
 					assert.Equal(t, tq.To, tn.Type, tq.Name)
-					if tq.Kept == "" {
+					switch {
+					case tq.Kept != "":
+					case tq.Fallback != "":
+						fellBack++
+						assert.Equal(t, model.TypeF16, tq.To, tq.Name)
+						assert.Contains(t, tq.Fallback, "row of 172", tq.Name)
+					default:
 						quantized++
+						assert.Equal(t, tt.typ, tq.To, tq.Name)
 						assert.Less(t, tq.Relative, tt.maxRel, tq.Name)
 						assert.Positive(t, tq.RMSE, tq.Name)
 					}
 				}
 				assert.Equal(t, tt.quantized, quantized)
+				assert.Equal(t, tt.fellBack, fellBack)
 				if src == "stories260k-align256.gguf" {
 					assert.Equal(t, 256, info.Alignment, "alignment preserved")
 				}

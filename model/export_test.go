@@ -1,0 +1,4 @@
+package model
+
+// RaceEnabled reports a -race build to the external tests.
+const RaceEnabled = raceEnabled

@@ -1,0 +1,11 @@
+package model_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a test leaves a goroutine behind, such as
+// a quantization worker.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
