@@ -114,13 +114,16 @@ func RegisterFlags(fs *flag.FlagSet) {
 	flagMu.Unlock()
 }
 
-// Main is for TestMain: it registers the -hwtest.* flags, runs the tests
-// and exits.
+// Main is for TestMain: it registers the -hwtest.* flags, runs the tests,
+// prints the summary of WriteSummary (tests skipped for infrastructure,
+// where failed tests' device logs are) and exits.
 //
 //	func TestMain(m *testing.M) { hwtest.Main(m) }
 func Main(m *testing.M) {
 	RegisterFlags(flag.CommandLine)
-	os.Exit(m.Run())
+	code := m.Run()
+	WriteSummary(os.Stdout)
+	os.Exit(code)
 }
 
 // currentConfig returns the flag-bound Config, or the environment's when
