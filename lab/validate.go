@@ -66,7 +66,7 @@ func (l *Lab) Validate(r Request) error {
 	for _, f := range r.Features {
 		if !slices.Contains(known, f) {
 			return &RequestError{Field: "feature", Value: f,
-				Known: "the well-known features (" + strings.Join(WellKnownFeatures(), ", ") + ") or those the lab's boards list",
+				Known:   "the well-known features (" + strings.Join(WellKnownFeatures(), ", ") + ") or those the lab's boards list",
 				Closest: closest(f, known)}
 		}
 	}
