@@ -12,7 +12,8 @@ import (
 // TestMain keeps every lease of this package's tests in a temporary lease
 // directory, and the device logs of the failures its tests stage in a
 // temporary state directory — never the user's — unless a parent test
-// process chose them, and checks for leaked goroutines.
+// process chose them; gives the hardware build a lab if the host has none
+// (see serveLab); and checks for leaked goroutines.
 func TestMain(m *testing.M) {
 	var tmp string
 	if os.Getenv(EnvLeaseDir) == "" {
@@ -32,9 +33,15 @@ func TestMain(m *testing.M) {
 		}
 		os.Setenv(EnvStateDir, state)
 	}
+	stopLab, err := serveLab()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hwtest: serving a lab for the hardware build:", err)
+		os.Exit(2)
+	}
 	RegisterFlags(flag.CommandLine)
 	code := m.Run()
 	WriteSummary(os.Stdout)
+	stopLab()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
