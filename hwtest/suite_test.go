@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,8 +114,31 @@ func TestSuiteThatCannotRunFails(t *testing.T) {
 			for _, w := range tc.want {
 				assert.Contains(t, string(out), w)
 			}
+			if slices.Contains(tc.goArgs, "-json") {
+				junit := junitOf(t, goBin, root, out)
+				for _, p := range []string{"simulated", "emulated", "host", "board", "platform"} {
+					assert.Contains(t, junit, `<property name="hwtest.`+p+`" value="`)
+				}
+				assert.Contains(t, junit, `<property name="hwtest.simulated" value="true">`)
+			}
 		})
 	}
+}
+
+// junitOf returns the JUnit report gotestsum (this module's tool) writes
+// for the go test -json output events.
+func junitOf(t *testing.T, goBin, root string, events []byte) string {
+	dir := t.TempDir()
+	in, xml := filepath.Join(dir, "events.json"), filepath.Join(dir, "junit.xml")
+	require.NoError(t, os.WriteFile(in, events, 0o644))
+	cmd := exec.CommandContext(t.Context(), goBin, "tool", "gotestsum", "--format", "dots", "--junitfile", xml, "--raw-command", "--", "cat", in)
+	cmd.Dir = root
+	cmd.Env = append(userEnv(t), "GOFLAGS=-mod=readonly")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	data, err := os.ReadFile(xml)
+	require.NoError(t, err)
+	return string(data)
 }
 
 // userEnv is the environment of a user's go test: this one, less the
