@@ -32,7 +32,10 @@ type Config struct {
 	// only by the test's deadline, less a margin for cleanup.
 	LeaseTimeout time.Duration
 	// LogDir, if set, receives the device log of every failed test
-	// (-hwtest.logdir, TINYPROF_LOGDIR). Default: t.ArtifactDir().
+	// (-hwtest.logdir, TINYPROF_LOGDIR). Default: t.ArtifactDir() when go
+	// test is given -artifacts, else a folder for the run under
+	// lab.DefaultLogDir, so that the path a failure prints still leads to
+	// the log after the run.
 	LogDir string
 	// LeaseDir holds the locks and health records (-hwtest.leasedir,
 	// TINYPROF_LEASE_DIR). Default: lab.DefaultLeaseDir in the hardware build,
@@ -105,7 +108,7 @@ func RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Device, "hwtest.device", c.Device, "lease only the board with this `id` (env "+EnvDevice+")")
 	fs.StringVar(&c.Platform, "hwtest.platform", c.Platform, "lease only boards of this `platform` (env "+EnvPlatform+")")
 	fs.DurationVar(&c.LeaseTimeout, "hwtest.lease-timeout", c.LeaseTimeout, "longest wait for a free board; 0 means the test's deadline (env "+EnvLeaseTimeout+")")
-	fs.StringVar(&c.LogDir, "hwtest.logdir", c.LogDir, "write failed tests' device logs under `dir` instead of t.ArtifactDir (env "+EnvLogDir+")")
+	fs.StringVar(&c.LogDir, "hwtest.logdir", c.LogDir, "write failed tests' device logs under `dir` (default: t.ArtifactDir with -artifacts, else the state directory's logs/RUN) (env "+EnvLogDir+")")
 	fs.StringVar(&c.LeaseDir, "hwtest.leasedir", c.LeaseDir, "lease and health `dir` shared by test processes (env "+EnvLeaseDir+")")
 	fs.StringVar(&c.JournalDir, "hwtest.journal", c.JournalDir, "journal lease, health and fault events in `dir` (env "+EnvJournal+")")
 	fs.BoolVar(&c.FailInfra, "hwtest.fail-infra", c.FailInfra, "fail, rather than skip, tests whose board could not be leased or broke (env "+EnvFailInfra+")")
@@ -114,13 +117,16 @@ func RegisterFlags(fs *flag.FlagSet) {
 	flagMu.Unlock()
 }
 
-// Main is for TestMain: it registers the -hwtest.* flags, runs the tests
-// and exits.
+// Main is for TestMain: it registers the -hwtest.* flags, runs the tests,
+// prints the summary of WriteSummary (tests skipped for infrastructure,
+// where failed tests' device logs are) and exits.
 //
 //	func TestMain(m *testing.M) { hwtest.Main(m) }
 func Main(m *testing.M) {
 	RegisterFlags(flag.CommandLine)
-	os.Exit(m.Run())
+	code := m.Run()
+	WriteSummary(os.Stdout)
+	os.Exit(code)
 }
 
 // currentConfig returns the flag-bound Config, or the environment's when

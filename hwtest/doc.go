@@ -63,9 +63,29 @@
 // longer answers is quarantined as well, with the test named in the reason,
 // so that the next test does not inherit a broken board.
 //
-// Failures of the lab rather than of the code under test — no board could
-// be leased, a board broke — skip the test with a reason beginning
-// "infrastructure:" (see Infrastructure), or fail it with -hwtest.fail-infra.
+// # A suite that cannot run does not pass
+//
+// A lease that names a platform, feature or board that does not exist — a
+// typo such as hwtest.Platform("esp32-s3") or -hwtest.platform=esp32p5 —
+// fails the test, naming the closest names of the platform catalogue (or
+// of the lab's boards); so does a lab that cannot be set up: an inventory
+// that was named but cannot be read, one with no board this build can
+// serve, a hardware build with no inventory at all. Only conditions of a
+// working lab — every matching board busy past the deadline or
+// quarantined, none of the platform in this lab, a board that broke — skip
+// the test with a reason beginning "infrastructure:" (see Infrastructure),
+// or fail it with -hwtest.fail-infra. Main ends the run with one line that
+// counts them ("hwtest: 12 tests skipped for infrastructure: …"; see
+// WriteSummary).
+//
+// A lease that waits more than a second for a held board says so in the
+// test's log, naming the board and its holder (pid, host, test, since), and
+// again every ten seconds. A failed test's device log is written where it
+// outlives the run — -hwtest.logdir, t.ArtifactDir() under
+// go test -artifacts, else a folder for the run under lab.DefaultLogDir
+// (the newest KeepRuns are kept) — and the failure names the file. Besides
+// the board's id, platform and firmware, t.Attr records whether it is
+// simulated or emulated and the host that leased it, for the JUnit report.
 //
 // # Flags
 //

@@ -65,15 +65,17 @@ func (l *Lab) LeaseEEMBC(tb testing.TB, cs ...Constraint) *EEMBCBoard {
 	tb.Helper()
 	ctx, cancel := l.waitContext(tb, time.Now())
 	defer cancel()
-	b, err := l.AcquireEEMBC(ctx, tb.Name(), cs...)
+	ls, err := l.acquire(ctx, tb.Name(), 1, lab.ProtocolEEMBC, cs, l.waitNotices(tb))
 	if err != nil {
-		l.Infrastructure(tb, err)
-		return nil // Infrastructure stopped the test; reached only under a fake TB
+		l.stop(tb, err)
+		return nil // stop ended the test; reached only under a fake TB
 	}
+	b := eembcBoardOf(ls[0])
 	tb.Attr("hwtest.board", b.Entry.ID)
 	tb.Attr("hwtest.platform", b.Entry.Platform)
 	tb.Attr("hwtest.firmware", strings.ReplaceAll(b.DUTProfile.Firmware, " ", "_"))
 	tb.Attr("hwtest.model", b.DUTProfile.Model)
+	attrKind(tb, "", b.Entry.Kind() == lab.KindSimulated, false, b.Holder.Host)
 	tb.Cleanup(func() { l.finish(tb, b.lease) })
 	return b
 }

@@ -48,8 +48,10 @@ func TestLeaseEEMBCRun(t *testing.T) {
 	})
 	require.False(t, ft.skipped, ft.msg)
 	require.NoError(t, runErr)
+	host, _ := os.Hostname()
 	assert.Equal(t, map[string]string{"hwtest.board": "sim-eembc-a", "hwtest.platform": SimEEMBCPlatform,
-		"hwtest.firmware": "ULPMark_for_tinyML_Firmware_V0.0.1", "hwtest.model": "kws01"}, ft.attrs)
+		"hwtest.firmware": "ULPMark_for_tinyML_Firmware_V0.0.1", "hwtest.model": "kws01",
+		"hwtest.simulated": "true", "hwtest.emulated": "false", "hwtest.host": host}, ft.attrs)
 
 	assert.True(t, score.Valid, score.Problems)
 	assert.Len(t, score.Windows, 5)
@@ -63,7 +65,10 @@ func TestLeaseEEMBCRun(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, li.Held, "released in cleanup")
 	assert.Equal(t, lab.Healthy, li.Health.Status)
-	data, err := os.ReadFile(filepath.Join(ft.artifactDir, "sim-eembc-a.log"))
+	logs, err := filepath.Glob(filepath.Join(os.Getenv(EnvStateDir), "logs", "*", "TestMLPerf", "sim-eembc-a.log"))
+	require.NoError(t, err)
+	require.NotEmpty(t, logs, "the failed test's log is kept under the state directory")
+	data, err := os.ReadFile(logs[len(logs)-1])
 	require.NoError(t, err)
 	assert.Contains(t, string(data), "m-name-dut-[tinyprof simulated]")
 	assert.Contains(t, string(data), "m-lap-us-")

@@ -26,6 +26,10 @@ type fakeTB struct {
 	failed   bool
 	skipped  bool
 	msg      string
+
+	// onLog, if set, sees every logged line, on the goroutine that
+	// logged it.
+	onLog func(string)
 }
 
 func newFakeTB(t *testing.T, name string) *fakeTB {
@@ -54,9 +58,13 @@ func (f *fakeTB) Deadline() (time.Time, bool) { return f.deadline, !f.deadline.I
 func (f *fakeTB) Cleanup(fn func())           { f.mu.Lock(); f.cleanups = append(f.cleanups, fn); f.mu.Unlock() }
 func (f *fakeTB) Attr(k, v string)            { f.mu.Lock(); f.attrs[k] = v; f.mu.Unlock() }
 func (f *fakeTB) Logf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
 	f.mu.Lock()
-	f.logs = append(f.logs, fmt.Sprintf(format, args...))
+	f.logs = append(f.logs, line)
 	f.mu.Unlock()
+	if f.onLog != nil {
+		f.onLog(line)
+	}
 }
 func (f *fakeTB) Failed() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.failed }
 func (f *fakeTB) Fail()        { f.mu.Lock(); f.failed = true; f.mu.Unlock() }

@@ -5,6 +5,9 @@ package hwtest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"testing"
 
 	"github.com/tinyprof/tinyprof/lab"
@@ -19,12 +22,20 @@ func RequireHardware(tb testing.TB) { tb.Helper() }
 
 // buildBoards returns the real boards of the inventory: the one cfg names,
 // else the one at lab.DefaultInventoryPath. Simulated entries are left out.
+// A hardware build with no inventory, or one without a real board, cannot
+// run a single test: that is an error, so that the suite fails rather than
+// skips.
 func buildBoards(cfg Config) ([]lab.Entry, error) {
 	path := cfg.Inventory
 	if path == "" {
 		var err error
 		if path, err = lab.DefaultInventoryPath(); err != nil {
 			return nil, err
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("the hardware build leases the real boards of an inventory, and there is none: "+
+				"no -hwtest.inventory or %s, and no %s (tiny-profiler detect-devices --write-inventory drafts one; "+
+				"build without -tags=hardware for simulated boards)", EnvInventory, path)
 		}
 	}
 	inv, err := lab.LoadInventory(path)
@@ -36,6 +47,9 @@ func buildBoards(cfg Config) ([]lab.Entry, error) {
 		if e.Kind() == lab.KindReal {
 			boards = append(boards, e)
 		}
+	}
+	if len(boards) == 0 {
+		return nil, fmt.Errorf("inventory %s lists no real boards (sim: true entries serve only the build without -tags=hardware)", path)
 	}
 	return boards, nil
 }

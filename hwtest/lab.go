@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/lab"
@@ -22,6 +23,30 @@ type Lab struct {
 	// Config supplies the pinned device and platform, the lease timeout,
 	// the log directory and whether infrastructure failures fail.
 	Config Config
+
+	// runLogs makes, once, the folder of this run's device logs (see
+	// writeLog).
+	runLogs    sync.Once
+	runLogsDir string
+	runLogsErr error
+
+	// waitNotice and waitEvery are when a waiting lease first says what it
+	// waits for, and how often again; default 1 s and 10 s (see
+	// waitNotices). Tests of this package shorten them.
+	waitNotice, waitEvery time.Duration
+
+	// tally, if set, counts this Lab's infrastructure stops and logs
+	// instead of the process's tally, so that tests of this package do
+	// not show in its summary.
+	tally *runTally
+}
+
+// counts returns the tally this Lab reports to.
+func (l *Lab) counts() *runTally {
+	if l.tally != nil {
+		return l.tally
+	}
+	return &tally
 }
 
 // NewLab returns the Lab cfg describes for this build: simulated boards
@@ -87,9 +112,18 @@ func openJournal(cfg Config) (*journal.Journal, error) {
 	return journal.Open(dir, journal.Options{})
 }
 
-// withConfig adds the configured pins to r.
+// withConfig checks r and adds the configured pins to it. A request, or a
+// pin, that names an unknown platform or board is an error matching
+// lab.ErrUnknown; a request for another platform or board than the pins
+// is ErrNoMatch.
 func (l *Lab) withConfig(r request) (request, error) {
+	if err := l.Validate(r.Request); err != nil {
+		return r, fmt.Errorf("lease %s: %w", r.String(), err)
+	}
 	if p := l.Config.Platform; p != "" {
+		if err := l.Validate(lab.Request{Platform: p}); err != nil {
+			return r, fmt.Errorf("-hwtest.platform=%s (or %s): %w", p, EnvPlatform, err)
+		}
 		if r.Platform != "" && !strings.EqualFold(r.Platform, p) {
 			return r, &lab.LeaseError{Want: r.String(), Err: lab.ErrNoMatch,
 				Detail: fmt.Sprintf("-hwtest.platform=%s selects another platform", p)}
@@ -97,6 +131,9 @@ func (l *Lab) withConfig(r request) (request, error) {
 		r.Platform = p
 	}
 	if id := l.Config.Device; id != "" {
+		if err := l.Validate(lab.Request{ID: id}); err != nil {
+			return r, fmt.Errorf("-hwtest.device=%s (or %s): %w", id, EnvDevice, err)
+		}
 		if r.ID != "" && r.ID != id {
 			return r, &lab.LeaseError{Want: r.String(), Err: lab.ErrNoMatch,
 				Detail: fmt.Sprintf("-hwtest.device=%s selects another board", id)}
@@ -107,8 +144,10 @@ func (l *Lab) withConfig(r request) (request, error) {
 }
 
 // acquire leases n boards of protocol matching cs and the Config's pins,
-// waiting until ctx is done or the Timeout constraint passes.
-func (l *Lab) acquire(ctx context.Context, holder string, n int, protocol string, cs []Constraint) ([]*lab.Lease, error) {
+// waiting until ctx is done or the Timeout constraint passes. While it
+// waits, notice, if not nil, is started with the request and stopped
+// before acquire returns.
+func (l *Lab) acquire(ctx context.Context, holder string, n int, protocol string, cs []Constraint, notice func(context.Context, lab.Request) (stop func())) ([]*lab.Lease, error) {
 	r, err := l.withConfig(newRequest(protocol, cs))
 	if err != nil {
 		return nil, err
@@ -117,6 +156,9 @@ func (l *Lab) acquire(ctx context.Context, holder string, n int, protocol string
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
+	}
+	if notice != nil {
+		defer notice(ctx, r.Request)()
 	}
 	return l.Lab.AcquireN(ctx, holder, n, r.Request)
 }
@@ -136,15 +178,20 @@ func (l *Lab) Acquire(ctx context.Context, holder string, cs ...Constraint) (*Bo
 // done; it takes all n or none (see lab.Lab.AcquireN). Only boards of the
 // tinyprof protocol are served; see AcquireEEMBC for the others.
 func (l *Lab) AcquireN(ctx context.Context, holder string, n int, cs ...Constraint) ([]*Board, error) {
-	ls, err := l.acquire(ctx, holder, n, lab.ProtocolTinyprof, cs)
+	ls, err := l.acquire(ctx, holder, n, lab.ProtocolTinyprof, cs, nil)
 	if err != nil {
 		return nil, err
 	}
+	return boardsOf(ls), nil
+}
+
+// boardsOf wraps tinyprof leases as Boards.
+func boardsOf(ls []*lab.Lease) []*Board {
 	boards := make([]*Board, len(ls))
 	for i, le := range ls {
 		boards[i] = &Board{Device: le.Conn.Device, Entry: le.Entry, Holder: le.Holder, lease: le}
 	}
-	return boards, nil
+	return boards
 }
 
 // AcquireEEMBC leases one healthy eembc board matching cs for holder,
@@ -152,10 +199,14 @@ func (l *Lab) AcquireN(ctx context.Context, holder string, n int, cs ...Constrai
 // same lease store, health records and quarantine. The caller must
 // Release the board.
 func (l *Lab) AcquireEEMBC(ctx context.Context, holder string, cs ...Constraint) (*EEMBCBoard, error) {
-	ls, err := l.acquire(ctx, holder, 1, lab.ProtocolEEMBC, cs)
+	ls, err := l.acquire(ctx, holder, 1, lab.ProtocolEEMBC, cs, nil)
 	if err != nil {
 		return nil, err
 	}
-	le := ls[0]
-	return &EEMBCBoard{Client: le.Client, Entry: le.Entry, Holder: le.Holder, DUTName: le.DUTName, DUTProfile: le.DUTProfile, lease: le}, nil
+	return eembcBoardOf(ls[0]), nil
+}
+
+// eembcBoardOf wraps an eembc lease as an EEMBCBoard.
+func eembcBoardOf(le *lab.Lease) *EEMBCBoard {
+	return &EEMBCBoard{Client: le.Client, Entry: le.Entry, Holder: le.Holder, DUTName: le.DUTName, DUTProfile: le.DUTProfile, lease: le}
 }

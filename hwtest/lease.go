@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,15 +24,26 @@ import (
 // Only boards whose protocol is tinyprof serve it; MLPerf Tiny boards
 // (`protocol: eembc`) are leased with LeaseEEMBC.
 //
-// The board's id, platform and firmware are recorded with t.Attr (so they
-// reach the JUnit report as properties); if the test fails, every line the
-// board printed is attached to its output and written to t.ArtifactDir()
-// or -hwtest.logdir.
+// The board's id, platform and firmware, whether it is simulated or
+// emulated, and the host that leased it are recorded with t.Attr (so they
+// reach the JUnit report as properties). If the test fails, every line the
+// board printed is attached to its output and written to a file that
+// outlives the run: under -hwtest.logdir, in t.ArtifactDir() with
+// go test -artifacts, else in this run's folder under lab.DefaultLogDir.
 //
-// When no board can be leased, the test is skipped with a reason that
-// begins "infrastructure:", naming who holds each candidate; with
-// -hwtest.fail-infra it fails instead. A lab that cannot be set up at all
-// (a malformed inventory, an unusable lease directory) fails the test.
+// A wait of more than a second says, in the test's log, which boards it
+// waits for and who holds them, and says so again every ten seconds.
+//
+// A lease that names a platform, feature or board that does not exist
+// (hwtest.Platform("esp32-s3"), -hwtest.platform=esp32p5) fails the test,
+// naming the closest known names: it is a mistake that no wait can mend.
+// So does a lab that cannot be set up at all: an inventory that was named
+// but cannot be read or is malformed, a hardware build with no inventory,
+// an unusable lease directory. When the lab is merely short of boards —
+// every matching one busy past the deadline or quarantined, none of the
+// platform in this lab — the test is skipped with a reason that begins
+// "infrastructure:", naming who holds each candidate, or, with
+// -hwtest.fail-infra, fails; Main counts these in a summary line.
 func Lease(tb testing.TB, cs ...Constraint) *Board {
 	tb.Helper()
 	return LeaseN(tb, 1, cs...)[0]
@@ -46,16 +56,13 @@ func LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 	return defaultLabFor(tb).LeaseN(tb, n, cs...)
 }
 
-// defaultLabFor returns the DefaultLab, or stops tb: skipped as
-// infrastructure if this host has no inventory, failed if the lab cannot
-// be set up.
+// defaultLabFor returns the DefaultLab, or fails tb: a lab that cannot be
+// set up — an inventory that was named but cannot be read, a hardware build
+// with no inventory at all — is a broken lab setup, and a suite that cannot
+// run must not pass by skipping.
 func defaultLabFor(tb testing.TB) *Lab {
 	tb.Helper()
 	l, err := DefaultLab()
-	if errors.Is(err, fs.ErrNotExist) {
-		cfg, _ := currentConfig()
-		(&Lab{Config: cfg}).Infrastructure(tb, err) // no inventory on this host: not a test failure
-	}
 	if err != nil {
 		tb.Fatalf("hwtest: %v", err)
 	}
@@ -77,11 +84,12 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 	}
 	ctx, cancel := l.waitContext(tb, time.Now())
 	defer cancel()
-	boards, err := l.AcquireN(ctx, tb.Name(), n, cs...)
+	ls, err := l.acquire(ctx, tb.Name(), n, lab.ProtocolTinyprof, cs, l.waitNotices(tb))
 	if err != nil {
-		l.Infrastructure(tb, err)
-		return nil // Infrastructure stopped the test; reached only under a fake TB
+		l.stop(tb, err)
+		return nil // stop ended the test; reached only under a fake TB
 	}
+	boards := boardsOf(ls)
 	for i, b := range boards {
 		suffix := ""
 		if i > 0 {
@@ -89,9 +97,15 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 		}
 		tb.Attr("hwtest.board"+suffix, b.Entry.ID)
 		tb.Attr("hwtest.platform"+suffix, b.Entry.Platform)
+		simulated, emulated := b.Entry.Kind() == lab.KindSimulated, false
 		if info := b.Info(); info != nil {
 			tb.Attr("hwtest.firmware"+suffix, strings.ReplaceAll(info.Firmware, " ", "_"))
+			// What the board says of itself, so that a kind of entry added
+			// later is labelled by its firmware without a case here.
+			simulated = simulated || info.Capabilities.Simulated()
+			emulated = info.Capabilities.Emulated()
 		}
+		attrKind(tb, suffix, simulated, emulated, b.Holder.Host)
 		tb.Cleanup(func() { l.finish(tb, b.lease) })
 	}
 	return boards
@@ -114,14 +128,8 @@ func (l *Lab) finish(tb testing.TB, le *lab.Lease) {
 	if !tb.Failed() {
 		return
 	}
-	dir := l.Config.LogDir
-	if dir != "" {
-		dir = filepath.Join(dir, strings.NewReplacer("/", "__", " ", "_").Replace(tb.Name()))
-	} else {
-		dir = tb.ArtifactDir()
-	}
 	lines := le.Log.Lines()
-	path, err := le.Log.Write(dir, id)
+	path, err := l.writeLog(tb, le)
 	if err != nil {
 		tb.Logf("hwtest: writing the log of %s: %v", id, err)
 		path = "(not written)"
@@ -170,10 +178,34 @@ func (l *Lab) Infrastructure(tb testing.TB, err error) {
 	if errors.As(err, &le) && errors.Is(le.Err, lab.ErrNoMatch) {
 		msg += " (check -hwtest.inventory, -hwtest.platform and -hwtest.device)"
 	}
+	l.counts().infrastructure(tb.Name(), err, l.Config.FailInfra)
 	if l.Config.FailInfra {
 		tb.Fatal(msg)
 	}
 	tb.Skip(msg)
+}
+
+// stop ends tb because a lease could not be served: failed when the
+// request names a platform, feature or board that does not exist (a
+// mistake in the test or its flags, which no wait can mend), else as
+// Infrastructure.
+func (l *Lab) stop(tb testing.TB, err error) {
+	tb.Helper()
+	if errors.Is(err, lab.ErrUnknown) {
+		tb.Fatalf("hwtest: %v", err)
+	}
+	l.Infrastructure(tb, err)
+}
+
+// attrKind records, with t.Attr, whether the board's figures are simulated
+// or emulated and which host served the lease, so that a JUnit report
+// tells them apart from measurements on a real board.
+func attrKind(tb testing.TB, suffix string, simulated, emulated bool, host string) {
+	tb.Attr("hwtest.simulated"+suffix, strconv.FormatBool(simulated))
+	tb.Attr("hwtest.emulated"+suffix, strconv.FormatBool(emulated))
+	if host != "" {
+		tb.Attr("hwtest.host"+suffix, host)
+	}
 }
 
 // Infrastructure is Lab.Infrastructure on the DefaultLab.

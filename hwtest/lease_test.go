@@ -2,6 +2,8 @@ package hwtest
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tinyprof/tinyprof/device"
@@ -30,7 +34,7 @@ func testLab(t *testing.T, boards ...lab.Entry) *Lab {
 	t.Helper()
 	st, err := lab.NewFlockStore(t.TempDir())
 	require.NoError(t, err)
-	return &Lab{Lab: &lab.Lab{Boards: boards, Store: st, Device: device.Options{Timeout: time.Second}}}
+	return &Lab{Lab: &lab.Lab{Boards: boards, Store: st, Device: device.Options{Timeout: time.Second}}, tally: &runTally{}}
 }
 
 // TestLeaseConfigPins checks the pins of the Config: a lease for another
@@ -91,11 +95,16 @@ func TestLeaseInfrastructureSkip(t *testing.T) {
 	}
 }
 
-// Lease records the board with Attr, releases it in cleanup, and on
-// failure attaches the device log to the output and writes it to the log
-// directory (or ArtifactDir).
+// Lease records the board, its kind and its host with Attr, releases it
+// in cleanup, and on failure attaches the device log to the output and
+// writes it where it outlives the run: the log directory, or this run's
+// folder under the state directory.
 func TestLeaseAttrsAndLogs(t *testing.T) {
 	l := testLab(t, simBoards("esp32s3", "sim-a")...)
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	state := t.TempDir()
+	t.Setenv(EnvStateDir, state)
 	for _, logDir := range []string{"", t.TempDir()} {
 		l.Config.LogDir = logDir
 		ft := newFakeTB(t, "TestBoard/sub case")
@@ -105,28 +114,152 @@ func TestLeaseAttrsAndLogs(t *testing.T) {
 			require.NoError(t, err)
 			tb.(*fakeTB).Fail()
 		})
-		require.Equal(t, map[string]string{"hwtest.board": "sim-a", "hwtest.platform": "esp32s3", "hwtest.firmware": sim.FirmwareVersion}, ft.attrs)
+		want := map[string]string{"hwtest.board": "sim-a", "hwtest.platform": "esp32s3", "hwtest.firmware": sim.FirmwareVersion,
+			"hwtest.simulated": "true", "hwtest.emulated": "false", "hwtest.host": host}
+		require.Empty(t, cmp.Diff(want, ft.attrs), "(-want +got)")
 		li, err := l.Store.Inspect(t.Context(), "sim-a")
 		require.NoError(t, err)
 		require.False(t, li.Held, "released in cleanup")
 		require.Equal(t, lab.Healthy, li.Health.Status, "a failed test on a board that still answers leaves it in service")
 
-		want := filepath.Join(ft.artifactDir, "sim-a.log")
+		var path string
 		if logDir != "" {
-			want = filepath.Join(logDir, "TestBoard__sub_case", "sim-a.log")
+			path = filepath.Join(logDir, "TestBoard__sub_case", "sim-a.log")
+		} else {
+			runs, err := filepath.Glob(filepath.Join(state, "logs", "*-hwtest-*", "TestBoard__sub_case", "sim-a.log"))
+			require.NoError(t, err)
+			require.Len(t, runs, 1, "one folder for the run, one for the test")
+			path = runs[0]
+			require.NotContains(t, path, ft.artifactDir, "not in t.ArtifactDir, which go test deletes without -artifacts")
 		}
-		data, err := os.ReadFile(want)
+		data, err := os.ReadFile(path)
 		require.NoError(t, err)
 		require.Contains(t, string(data), "board booted")
 		require.Len(t, ft.logs, 1)
 		require.Contains(t, ft.logs[0], "hwtest: board sim-a printed")
-		require.Contains(t, ft.logs[0], want)
+		require.Contains(t, ft.logs[0], "(all in "+path+")")
 	}
+	var sum strings.Builder
+	l.tally.write(&sum)
+	require.Contains(t, sum.String(), "hwtest: device logs of 1 board of failed tests are in "+filepath.Join(state, "logs"))
 
 	// A passing test gets no log.
 	ft := newFakeTB(t, "TestPass")
 	ft.run(func(tb testing.TB) { l.Lease(tb) })
 	require.Empty(t, ft.logs)
+}
+
+// A lease that names a platform, feature or board that does not exist, in
+// the test or in the flags, fails the test at once, naming the closest
+// known names; one that names a real platform this lab lacks is a lab
+// condition, and skips.
+func TestLeaseUnknownFails(t *testing.T) {
+	l := testLab(t, simBoards("esp32s3", "sim-esp32s3-1")...)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		cs   []Constraint
+		fail bool
+		want string
+	}{
+		{"platform typo", Config{}, []Constraint{Platform("esp32-s3")}, true,
+			`hwtest: lease platform=esp32-s3: unknown platform "esp32-s3": not in the platform catalogue; did you mean "esp32s3"`},
+		{"platform flag typo", Config{Platform: "esp32p5"}, nil, true,
+			`hwtest: -hwtest.platform=esp32p5 (or TINYPROF_PLATFORM): unknown platform "esp32p5": not in the platform catalogue; did you mean "esp32p4"`},
+		{"typo beside a platform flag", Config{Platform: "esp32s3"}, []Constraint{Platform("esp32-s3")}, true, `did you mean "esp32s3"`},
+		{"feature typo", Config{}, []Constraint{Feature("pasram")}, true, `unknown feature "pasram"`},
+		{"id typo", Config{}, []Constraint{ID("sim-esp32s3-l")}, true, `unknown id "sim-esp32s3-l": not in this lab's 1 board`},
+		{"device flag typo", Config{Device: "sim-esp32s4-1"}, nil, true, `-hwtest.device=sim-esp32s4-1 (or TINYPROF_DEVICE): unknown id`},
+		{"a platform this lab lacks", Config{}, []Constraint{Platform("rp2040")}, false,
+			"infrastructure: lease platform=rp2040: no board matches"},
+		{"a feature this lab lacks", Config{}, []Constraint{Feature("power-meter")}, false,
+			"infrastructure: lease feature=power-meter: no board matches"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l.Config = tc.cfg
+			ft := newFakeTB(t, "TestTypo")
+			ft.run(func(tb testing.TB) { l.Lease(tb, tc.cs...) })
+			require.Equal(t, tc.fail, ft.failed, ft.msg)
+			require.Equal(t, !tc.fail, ft.skipped, ft.msg)
+			require.Contains(t, ft.msg, tc.want)
+		})
+	}
+}
+
+// A lease that waits for a held board says for which, and who holds it,
+// in the test's log, and again while it waits; none of it after the lease
+// returns.
+func TestLeaseSaysWhatItWaitsFor(t *testing.T) {
+	l := testLab(t, simBoards("esp32s3", "sim-a")...)
+	l.waitNotice, l.waitEvery = 10*time.Millisecond, 10*time.Millisecond
+	held, err := l.Acquire(t.Context(), "TestHolder")
+	require.NoError(t, err)
+	var notices atomic.Int32
+	ft := newFakeTB(t, "TestWaiter")
+	ft.onLog = func(line string) {
+		if strings.HasPrefix(line, "hwtest: waiting for") && notices.Add(1) == 2 {
+			assert.NoError(t, held.Release()) // free it once it has said so twice
+		}
+	}
+	ft.run(func(tb testing.TB) {
+		l.Lease(tb)
+		assert.GreaterOrEqual(t, notices.Load(), int32(2))
+	})
+	require.False(t, ft.skipped || ft.failed, ft.msg)
+	host, _ := os.Hostname()
+	want := fmt.Sprintf("hwtest: waiting for sim-a, held by pid %d on %s (TestHolder) since %s", os.Getpid(), host, held.Holder.Since.Format("15:04:05"))
+	require.True(t, strings.HasPrefix(ft.logs[0], want), "%s\nwant prefix %s", ft.logs[0], want)
+	require.Contains(t, ft.logs[0], "so far, for any board)")
+	n := len(ft.logs)
+	time.Sleep(30 * time.Millisecond)
+	require.Len(t, ft.logs, n, "no notice after the lease returned")
+}
+
+// The summary counts the tests skipped for infrastructure by condition,
+// naming them, and leaves out those that ran.
+func TestSummary(t *testing.T) {
+	l := testLab(t, simBoards("esp32s3", "sim-a")...)
+	held, err := l.Acquire(t.Context(), "TestHolder")
+	require.NoError(t, err)
+	defer held.Release()
+	for _, name := range []string{"TestW1", "TestW2", "TestW3", "TestW4"} {
+		ft := newFakeTB(t, name)
+		ft.run(func(tb testing.TB) { l.Lease(tb, Timeout(20*time.Millisecond)) })
+		require.True(t, ft.skipped)
+	}
+	l.Config.FailInfra = true
+	ft := newFakeTB(t, "TestQ")
+	ft.run(func(tb testing.TB) { l.Lease(tb, Platform("rp2040")) })
+	require.True(t, ft.failed)
+	ft = newFakeTB(t, "TestTypo")
+	ft.run(func(tb testing.TB) { l.Lease(tb, Platform("rp2041")) })
+	require.True(t, ft.failed, "a typo is not counted as infrastructure")
+
+	var b strings.Builder
+	l.tally.write(&b)
+	want := "hwtest: 4 tests skipped for infrastructure: 4 lease any board: no matching board became free in time (TestW1, TestW2, TestW3 and 1 more)\n" +
+		"hwtest: 1 test failed for infrastructure: 1 lease platform=rp2040: no board matches (TestQ)\n"
+	require.Empty(t, cmp.Diff(want, b.String()), "(-want +got)")
+
+	b.Reset()
+	(&runTally{}).write(&b)
+	require.Empty(t, b.String(), "nothing to say, nothing said")
+}
+
+// pruneRuns keeps the newest run folders and leaves what it did not make.
+func TestPruneRuns(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"20261201T100000Z-a-1", "20261201T110000Z-a-2", "20261201T120000Z-b-3", "mine"} {
+		require.NoError(t, os.Mkdir(filepath.Join(dir, name), 0o755))
+	}
+	pruneRuns(dir, 2)
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	require.Empty(t, cmp.Diff([]string{"20261201T110000Z-a-2", "20261201T120000Z-b-3", "mine"}, got), "(-want +got)")
 }
 
 // Release happens in cleanup after a panic, too.
@@ -191,6 +324,11 @@ func TestNewLabSimulated(t *testing.T) {
 	require.NoError(t, os.WriteFile(inv, []byte("boards:\n  - {id: real, platform: esp32s3}\n"), 0o644))
 	_, err = NewLab(Config{LeaseDir: dir, Inventory: inv})
 	require.ErrorContains(t, err, "no `sim: true` boards")
+	require.NoError(t, os.WriteFile(inv, []byte("boards: []\n"), 0o644))
+	_, err = NewLab(Config{LeaseDir: dir, Inventory: inv})
+	require.ErrorContains(t, err, "no `sim: true` boards", "an empty lab cannot run a test either")
+	_, err = NewLab(Config{LeaseDir: dir, Inventory: filepath.Join(dir, "nonexistent.yaml")})
+	require.ErrorIs(t, err, fs.ErrNotExist)
 
 	require.NoError(t, os.WriteFile(inv, []byte("boards:\n  - {id: x, platform: esp99, sim: true}\n"), 0o644))
 	_, err = NewLab(Config{LeaseDir: dir, Inventory: inv})

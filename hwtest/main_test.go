@@ -10,8 +10,10 @@ import (
 )
 
 // TestMain keeps every lease of this package's tests in a temporary lease
-// directory — never the user's — unless a parent test process chose one
-// (see helperEnv), and checks for leaked goroutines.
+// directory, and the device logs of the failures its tests stage in a
+// temporary state directory — never the user's — unless a parent test
+// process chose them; gives the hardware build a lab if the host has none
+// (see serveLab); and checks for leaked goroutines.
 func TestMain(m *testing.M) {
 	var tmp string
 	if os.Getenv(EnvLeaseDir) == "" {
@@ -22,16 +24,34 @@ func TestMain(m *testing.M) {
 		}
 		os.Setenv(EnvLeaseDir, tmp)
 	}
+	var state string
+	if os.Getenv(EnvStateDir) == "" {
+		var err error
+		if state, err = os.MkdirTemp("", "hwtest-state-"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		os.Setenv(EnvStateDir, state)
+	}
+	stopLab, err := serveLab()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hwtest: serving a lab for the hardware build:", err)
+		os.Exit(2)
+	}
 	RegisterFlags(flag.CommandLine)
 	code := m.Run()
+	WriteSummary(os.Stdout)
+	stopLab()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
 	}
-	if tmp != "" {
-		os.RemoveAll(tmp)
+	for _, d := range []string{tmp, state} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
 	}
 	os.Exit(code)
 }

@@ -52,7 +52,7 @@ func buildBoards(cfg Config) ([]lab.Entry, error) {
 			boards = append(boards, e)
 		}
 	}
-	if len(boards) == 0 && len(inv.Boards) > 0 {
+	if len(boards) == 0 {
 		return nil, fmt.Errorf("inventory %s has no `sim: true` boards, and this build leases only simulated ones: run with -tags=hardware for real boards", cfg.Inventory)
 	}
 	return boards, nil

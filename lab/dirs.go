@@ -53,6 +53,16 @@ func DefaultJournalDir() (string, error) {
 	return filepath.Join(d, "journal"), nil
 }
 
+// DefaultLogDir returns where device logs of failed tests are kept when
+// nothing else is named, DefaultStateDir()/logs, one folder per test run.
+func DefaultLogDir() (string, error) {
+	d, err := DefaultStateDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "logs"), nil
+}
+
 // DefaultInventoryPath returns where the inventory is looked for when
 // nothing names one: $XDG_CONFIG_HOME/tinyprof/inventory.yaml, i.e.
 // usually ~/.config/tinyprof/inventory.yaml on Linux (os.UserConfigDir).

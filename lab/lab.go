@@ -179,12 +179,17 @@ func (l *Lab) Acquire(ctx context.Context, holder string, r Request) (*Lease, er
 // backoff. A board that fails its health check twice is quarantined and
 // the next candidate tried. The caller must Release every lease.
 //
-// Failures are *LeaseError values: ErrNoMatch at once when no board could
-// ever serve r, ErrQuarantined at once when every candidate is
-// quarantined, ErrUnavailable when ctx ends first.
+// A request that names an unknown platform, feature or board fails at
+// once with a *RequestError (see Validate). Other failures are *LeaseError
+// values: ErrNoMatch at once when no board could ever serve r,
+// ErrQuarantined at once when every candidate is quarantined,
+// ErrUnavailable when ctx ends first.
 func (l *Lab) AcquireN(ctx context.Context, holder string, n int, r Request) ([]*Lease, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("lab: acquire %d boards: need at least one", n)
+	}
+	if err := l.Validate(r); err != nil {
+		return nil, fmt.Errorf("lease %s: %w", r.describe(n), err)
 	}
 	cands, err := l.candidates(r)
 	if err != nil {

@@ -107,7 +107,6 @@ func TestLeaseNoMatch(t *testing.T) {
 		{Request{Platform: "esp32p4"}, "lease platform=esp32p4: no board matches: the lab has 2 boards"},
 		{Request{Platform: "rp2040"}, "sim-m is maintenance in the inventory"},
 		{Request{ID: "sim-a", Features: []string{"power-meter"}}, "sim-a has another feature power-meter"},
-		{Request{ID: "nope"}, "lease id=nope: no board matches"},
 	} {
 		start := time.Now()
 		_, err := lab.Acquire(t.Context(), "T", tc.r)
@@ -117,6 +116,8 @@ func TestLeaseNoMatch(t *testing.T) {
 	}
 	_, err := lab.AcquireN(t.Context(), "T", 2, Request{Platform: "esp32s3"})
 	require.ErrorContains(t, err, "only 1 boards match")
+	_, err = lab.Acquire(t.Context(), "T", Request{ID: "sim-b"})
+	require.ErrorIs(t, err, ErrUnknown, "an id the lab does not have is a mistake, not a lab condition")
 	_, err = lab.AcquireN(t.Context(), "T", 0, Request{})
 	require.ErrorContains(t, err, "need at least one")
 }
@@ -225,4 +226,41 @@ func TestLeaseNNoDeadlock(t *testing.T) {
 	}
 	require.NoError(t, <-errs)
 	require.NoError(t, <-errs)
+}
+
+// A request that names what cannot exist fails at once as ErrUnknown,
+// naming the closest known names, and is told apart from a lab that merely
+// has no such board (ErrNoMatch).
+func TestLeaseUnknownRequest(t *testing.T) {
+	lab := testLab(t, append(simBoards("esp32s3", "sim-esp32s3-1", "sim-esp32s3-2"),
+		Entry{ID: "sim-meter", Platform: "rp2040", Sim: true, Features: []string{"ina219"}})...)
+	for _, tc := range []struct {
+		name string
+		r    Request
+		want string
+	}{
+		{"hyphenated platform", Request{Platform: "esp32-s3"}, `lease platform=esp32-s3: unknown platform "esp32-s3": not in the platform catalogue; did you mean "esp32s3"`},
+		{"platform typo", Request{Platform: "esp32p5"}, `unknown platform "esp32p5": not in the platform catalogue; did you mean "esp32p4"`},
+		{"nothing close", Request{Platform: "zx81"}, `unknown platform "zx81": not in the platform catalogue`},
+		{"feature typo", Request{Features: []string{"pasram"}}, `unknown feature "pasram": not in the well-known features (power-meter, psram) or those the lab's boards list; did you mean "psram"?`},
+		{"feature of the lab", Request{Features: []string{"ina291"}}, `did you mean "ina219"?`},
+		{"id typo", Request{ID: "sim-esp32s3-3"}, `unknown id "sim-esp32s3-3": not in this lab's 3 boards; did you mean "sim-esp32s3-1" or "sim-esp32s3-2"?`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := lab.Acquire(t.Context(), "T", tc.r)
+			require.ErrorIs(t, err, ErrUnknown)
+			require.NotErrorIs(t, err, ErrNoMatch)
+			require.ErrorContains(t, err, tc.want)
+			var re *RequestError
+			require.ErrorAs(t, err, &re)
+		})
+	}
+	for _, r := range []Request{{Platform: "ESP32S3"}, {Platform: "rp2040", Features: []string{"psram"}}} {
+		le, err := lab.Acquire(t.Context(), "T", r)
+		if err == nil {
+			require.NoError(t, le.Release())
+			continue
+		}
+		require.NotErrorIs(t, err, ErrUnknown, "%v names only known things", r)
+	}
 }
