@@ -150,9 +150,12 @@ func TestDiagnosisUnderCorruption(t *testing.T) {
 // lost, most 1,020-byte chunks arrive damaged; the upload adapts its
 // chunk size and window to the losses it sees and finishes.
 func TestUploadThroughByteLoss(t *testing.T) {
-	model := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	for _, rate := range []float64{0.001, 0.005} {
-		t.Run(fmt.Sprintf("%.1f%% lost", rate*100), func(t *testing.T) {
+	for _, tt := range []struct {
+		rate float64
+		size int
+	}{{0.001, 1 << 20}, {0.005, 64 << 10}} {
+		rate, model := tt.rate, bytes.Repeat([]byte("0123456789abcdef"), tt.size/16)
+		t.Run(fmt.Sprintf("%.1f%% lost, %d KiB", rate*100, tt.size>>10), func(t *testing.T) {
 			h := devicetest.NewHonest()
 			h.Info.PSRAM = 8 << 20
 			d := scripted(t, h, devicetest.PipeOptions{}, device.Options{Timeout: 100 * time.Millisecond},
