@@ -32,6 +32,8 @@ type Options struct {
 	Timeout time.Duration
 	// PrefillTimeout bounds the wait for a generation's first frame, which
 	// a board sends only after processing the whole prompt. Default 60s.
+	// Within it, every Timeout of silence is acted on (see Generate), so
+	// a GENERATE lost on the line costs a few Timeouts, not PrefillTimeout.
 	PrefillTimeout time.Duration
 	// Retries is how many times a request is sent again after a corrupted
 	// answer before the call fails with ErrCRC; a request met with silence
@@ -40,11 +42,14 @@ type Options struct {
 	// MaxPayload is the largest frame payload the host accepts. Default
 	// firmware.MaxPayloadLimit.
 	MaxPayload int
-	// OnLog, if set, is called from the reader goroutine with every line the
-	// board prints or logs. It must not block or call the Device.
+	// OnLog, if set, is called with every line the board prints or logs:
+	// from the reader goroutine, or from a request's goroutine closing a
+	// frame whose delimiter was lost, never two calls at once. It must not
+	// block or call the Device.
 	OnLog func(LogLine)
 	// OnFrame, if set, is called with every frame sent ("tx") or received
-	// ("rx"), for protocol traces. It must not block or call the Device.
+	// ("rx"), for protocol traces; received frames as OnLog is called. It
+	// must not block or call the Device.
 	OnFrame func(dir string, f firmware.Frame)
 	// LogLines is how many recent log lines the Device keeps. Default 1000.
 	LogLines int
@@ -94,6 +99,7 @@ type Device struct {
 	// not speak the protocol: valid frames, blocks that were not frames,
 	// and of those the frame-shaped ones whose CRC failed.
 	validFrames, badBlocks, crcFails atomic.Int64
+	answers                          atomic.Int64 // valid frames answering a request (seq other than 0)
 
 	// decMu guards the decoder and tail: the reader feeds it, and a
 	// request that met silence closes a frame whose delimiter was lost.
@@ -285,6 +291,9 @@ func (d *Device) dispatch(e firmware.Event) {
 	d.frameBytes.Add(int64(e.Len) + 2)
 	d.validFrames.Add(1)
 	f := e.Frame
+	if f.Seq != 0 {
+		d.answers.Add(1)
+	}
 	if d.opts.OnFrame != nil {
 		d.opts.OnFrame("rx", f)
 	}
@@ -553,13 +562,16 @@ func (d *Device) evidence() evidence {
 	return evidence{d.rxBytes.Load(), d.frameBytes.Load(), d.validFrames.Load(), d.badBlocks.Load(), d.crcFails.Load()}
 }
 
-// spoke reports whether the peer has ever sent a valid frame, or, since
-// e, blocks that are mostly frame-shaped (COBS and length right, CRC
-// wrong): either way it speaks the protocol and the line corrupts it.
+// spoke reports whether the peer has answered a request with a valid
+// frame this session, or sent, since e, blocks that are mostly
+// frame-shaped (COBS and length right, CRC wrong): either way it speaks
+// the protocol and the line corrupts it. A boot INFO alone is not enough:
+// a firmware that announces itself and then changes its baud rate sends
+// noise after one good frame.
 func (d *Device) spoke(e evidence) bool {
 	now := d.evidence()
 	bad, crc := now.bad-e.bad, now.crc-e.crc
-	return now.valid > 0 || (crc > 0 && 2*crc >= bad)
+	return d.answers.Load() > 0 || (crc > 0 && 2*crc >= bad)
 }
 
 // corrupted builds the error for a request that met only corrupted

@@ -84,6 +84,12 @@ func (g *Generation) DecodeTokensPerSecond() float64 {
 // request's Timeout bounds the silence between two frames, not the whole
 // generation; ctx bounds the whole. A generation damaged by corrupted frames
 // is cancelled and run again with the same seed, within the retry budget.
+// Before the first token each Timeout of silence is acted on: a lone
+// delimiter, then a memory read (its answer is one of the Samples), then
+// the GENERATE again if the board answers but does not generate.
+//
+// Generate does not judge the board's figures: call Generation.Problems
+// with the board's Info to know whether the run is valid.
 func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation, error) {
 	const op = "generate"
 	if req.MaxTokens <= 0 {

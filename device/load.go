@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/tinyprof/tinyprof/firmware"
@@ -80,7 +81,7 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 	}
 
 	up := &uploader{d: d, op: op, size: size, acked: int64(ack.Offset), next: int64(ack.Offset), rewoundAt: -1,
-		progress: opts.Progress, res: res, chunk: chunk, maxChunk: chunk, window: window, maxWindow: window}
+		progress: opts.Progress, res: res, chunk: chunk, maxChunk: chunk, window: window, maxWindow: window, prevOK: -1}
 	up.report()
 	buf := make([]byte, chunk)
 	for up.acked < size {
@@ -103,7 +104,7 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 			}
 			up.next += n
 			up.high = max(up.high, up.next)
-			up.sentSinceLoss++
+			up.sentOne()
 		}
 		if up.acked >= size {
 			break
@@ -185,7 +186,9 @@ func negotiatedPayload(info *firmware.Info) int {
 // window, down to minChunk and one chunk, and every cleanLosses clean
 // acknowledgements grow them back, up to what MODEL_ACK allowed. With
 // 0.1% of the bytes lost, a 1,020-byte chunk arrives whole a third of the
-// time and a 128-byte one nine times in ten. It gives up only when the
+// time and a 128-byte one nine times in ten. A shrink that does not lower
+// the losses per chunk (a line that loses whole frames) is undone for
+// good. It gives up only when the
 // smallest chunks make no progress: bad corrupted frames or stalls
 // time-outs in a row without an acknowledgement moving forward.
 type uploader struct {
@@ -205,7 +208,52 @@ type uploader struct {
 	high              int64 // the furthest offset any chunk sent reached
 	clean             int   // acknowledgements moving forward since the last loss
 	sentSinceLoss     int   // chunks sent since the last shrink
+
+	// Whether smaller chunks help: losses per chunk at the current size
+	// and at the size before the last shrink. A line that loses whole
+	// frames, whatever their size, loses as many small ones: then the
+	// chunks go back to full size and stay there (fixed).
+	sizeOK, sizeLost int     // acknowledgements that moved forward, and losses
+	prevOK           float64 // share whole at the size before the last halving; -1: none
+	fixed            bool
 }
+
+// judgeAfter is how many outcomes (chunks acknowledged or lost) of one
+// chunk size are seen before the size is changed.
+const judgeAfter = 12
+
+// sentOne records a chunk sent.
+func (u *uploader) sentOne() { u.sentSinceLoss++ }
+
+// resize acts on the outcomes seen at the current chunk size, once there
+// are enough of them (chunks lost with the rest of a window are not
+// outcomes: go-back-N never learns how they would have fared). If fewer
+// than okTarget arrived whole it halves the chunk; but if the last halving
+// did not help, it goes back to the size before and stays there. Losses
+// of bytes make a half-size chunk arrive whole with the square root of the
+// full size's chance, losses of whole frames with the same chance: which
+// the new size's share is nearer to tells them apart.
+func (u *uploader) resize() {
+	n := u.sizeOK + u.sizeLost
+	if u.fixed || n < judgeAfter {
+		return
+	}
+	ok := float64(u.sizeOK) / float64(n)
+	if p := u.prevOK; p >= 0.2 && ok < (p+math.Sqrt(p))/2 {
+		u.fixed, u.chunk = true, min(u.maxChunk, u.chunk*2)
+		return
+	}
+	small := max(min(minChunk, u.maxChunk), u.chunk/2)
+	if ok < okTarget && small < u.chunk {
+		u.prevOK, u.chunk = ok, small
+	}
+	u.sizeOK, u.sizeLost = 0, 0
+}
+
+// okTarget is the share of chunks arriving whole below which the chunk
+// shrinks: about the share at the best size for a line losing bytes at
+// random (a chunk of sqrt(overhead/rate) bytes).
+const okTarget = 0.85
 
 // minChunk is the smallest chunk the upload shrinks to: below it the
 // frame's 11 bytes of overhead dominate.
@@ -225,23 +273,28 @@ func (u *uploader) lost() {
 		return
 	}
 	u.sentSinceLoss = 0
-	u.chunk = max(min(minChunk, u.maxChunk), u.chunk/2)
+	u.sizeLost++
 	u.window = max(1, u.window/2)
+	u.resize()
 }
 
 // advanced grows the chunk and window back after clean progress.
 func (u *uploader) advanced() {
+	u.sizeOK++
+	u.resize()
 	u.clean++
 	if u.clean >= cleanLosses {
 		u.clean = 0
-		u.chunk = min(u.maxChunk, u.chunk*2)
+		if u.chunk < u.maxChunk && !u.fixed {
+			u.chunk, u.sizeOK, u.sizeLost, u.prevOK = min(u.maxChunk, u.chunk*2), 0, 0, -1
+		}
 		u.window = min(u.maxWindow, u.window+1)
 	}
 }
 
 // atFloor reports whether the upload cannot shrink further.
 func (u *uploader) atFloor() bool {
-	return u.chunk <= min(minChunk, u.maxChunk) && u.window == 1
+	return (u.fixed || u.chunk <= min(minChunk, u.maxChunk)) && u.window == 1
 }
 
 func (u *uploader) report() {

@@ -276,8 +276,9 @@ func (f *faulty) Read(p []byte) (int, error) {
 	if f.dir != ToHost {
 		return f.tr.Read(p)
 	}
-	for len(f.pending) == 0 {
+	for len(f.pending) == 0 || (f.cut >= 0 && f.passed >= f.cut) {
 		if f.cut >= 0 && f.passed >= f.cut {
+			f.pending = nil
 			f.Close()
 			return 0, io.EOF
 		}
