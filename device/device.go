@@ -9,6 +9,7 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,8 @@ type Options struct {
 	Timeout time.Duration
 	// PrefillTimeout bounds the wait for a generation's first frame, which
 	// a board sends only after processing the whole prompt. Default 60s.
+	// Within it, every Timeout of silence is acted on (see Generate), so
+	// a GENERATE lost on the line costs a few Timeouts, not PrefillTimeout.
 	PrefillTimeout time.Duration
 	// Retries is how many times a request is sent again after a corrupted
 	// answer before the call fails with ErrCRC; a request met with silence
@@ -39,11 +42,14 @@ type Options struct {
 	// MaxPayload is the largest frame payload the host accepts. Default
 	// firmware.MaxPayloadLimit.
 	MaxPayload int
-	// OnLog, if set, is called from the reader goroutine with every line the
-	// board prints or logs. It must not block or call the Device.
+	// OnLog, if set, is called with every line the board prints or logs:
+	// from the reader goroutine, or from a request's goroutine closing a
+	// frame whose delimiter was lost, never two calls at once. It must not
+	// block or call the Device.
 	OnLog func(LogLine)
 	// OnFrame, if set, is called with every frame sent ("tx") or received
-	// ("rx"), for protocol traces. It must not block or call the Device.
+	// ("rx"), for protocol traces; received frames as OnLog is called. It
+	// must not block or call the Device.
 	OnFrame func(dir string, f firmware.Frame)
 	// LogLines is how many recent log lines the Device keeps. Default 1000.
 	LogLines int
@@ -89,6 +95,18 @@ type Device struct {
 	rxBytes, frameBytes atomic.Int64
 	metricsSent         atomic.Int64
 	lastText            atomic.Pointer[string]
+	// What arrived, for telling a corrupting line from a peer that does
+	// not speak the protocol: valid frames, blocks that were not frames,
+	// and of those the frame-shaped ones whose CRC failed.
+	validFrames, badBlocks, crcFails atomic.Int64
+	answers                          atomic.Int64 // valid frames answering a request (seq other than 0)
+
+	// decMu guards the decoder and tail: the reader feeds it, and a
+	// request that met silence closes a frame whose delimiter was lost.
+	decMu    sync.Mutex
+	dec      *firmware.Decoder
+	tail     []byte // bytes since the last 0x00, while they may be a frame
+	tailOver bool   // the block since the last 0x00 is longer than any frame
 
 	done      chan struct{} // closed when the reader stops
 	readErr   error         // why the reader stopped; read after done
@@ -117,7 +135,8 @@ func Open(ctx context.Context, path string, opts Options) (*Device, error) {
 // the board: call Hello next. The Device owns tr and closes it on Close.
 func New(tr Transport, opts Options) *Device {
 	opts = opts.withDefaults()
-	d := &Device{tr: tr, name: transportName(tr), opts: opts, done: make(chan struct{})}
+	d := &Device{tr: tr, name: transportName(tr), opts: opts, done: make(chan struct{}),
+		dec: firmware.NewDecoder(opts.MaxPayload)}
 	d.logs.init(opts.LogLines)
 	go d.readLoop()
 	return d
@@ -155,17 +174,16 @@ func (d *Device) Logs() []LogLine { return d.logs.snapshot() }
 
 func (d *Device) readLoop() {
 	defer close(d.done)
-	dec := firmware.NewDecoder(d.opts.MaxPayload)
 	buf := make([]byte, 4096)
 	for {
 		n, err := d.tr.Read(buf)
 		if n > 0 {
 			d.rxBytes.Add(int64(n))
-			dec.Feed(buf[:n], d.dispatch)
+			d.feed(buf[:n])
 		}
 		if err != nil {
 			if isTimeout(err) {
-				dec.FlushText(d.dispatch) // the line went quiet
+				d.quiet()
 				continue
 			}
 			d.readErr = err
@@ -177,6 +195,83 @@ func (d *Device) readLoop() {
 	}
 }
 
+// feed decodes p and keeps the bytes after its last delimiter, which may
+// be a frame whose closing delimiter is late or lost.
+func (d *Device) feed(p []byte) {
+	d.decMu.Lock()
+	defer d.decMu.Unlock()
+	d.dec.Feed(p, d.dispatch)
+	if i := bytes.LastIndexByte(p, 0); i >= 0 {
+		d.tail, d.tailOver = d.tail[:0], false
+		p = p[i+1:]
+	}
+	if d.tailOver {
+		return
+	}
+	if len(d.tail)+len(p) > maxEncoded(d.opts.MaxPayload) {
+		d.tail, d.tailOver = d.tail[:0], true
+		return
+	}
+	d.tail = append(d.tail, p...)
+}
+
+// quiet runs when the line has been quiet for the transport's read
+// timeout: a pending text line is a whole line, and a pending block that
+// is a whole valid frame is that frame, its closing delimiter lost (the
+// CRC-32 makes a prefix that passes for a frame a 1 in 2^32 chance).
+func (d *Device) quiet() {
+	d.decMu.Lock()
+	defer d.decMu.Unlock()
+	if d.tailIsFrame() {
+		d.closeBlock()
+		return
+	}
+	d.dec.FlushText(d.dispatch)
+}
+
+// closePending ends the block the decoder holds, as a delimiter would,
+// after a request's whole Timeout of silence: a valid frame is delivered,
+// anything else is reported as a corrupted frame, which the request
+// retries. It reports whether there was a block. It does nothing if the
+// reader is busy decoding: then the line is not quiet.
+func (d *Device) closePending() bool {
+	if !d.decMu.TryLock() {
+		return false
+	}
+	defer d.decMu.Unlock()
+	if len(d.tail) == 0 && !d.tailOver {
+		return false
+	}
+	return d.closeBlock() > 0
+}
+
+// closeBlock feeds the decoder a delimiter and returns how many events
+// came of it: none if what the tail held was already emitted as text.
+func (d *Device) closeBlock() int {
+	n := 0
+	d.dec.Feed([]byte{0}, func(e firmware.Event) { n++; d.dispatch(e) })
+	d.tail, d.tailOver = d.tail[:0], false
+	return n
+}
+
+// tailIsFrame reports whether the pending block decodes as a valid frame.
+func (d *Device) tailIsFrame() bool {
+	if len(d.tail) < firmware.MinFrameLen || d.tailOver {
+		return false
+	}
+	ok := false
+	probe := firmware.NewDecoder(d.opts.MaxPayload)
+	probe.Feed(d.tail, func(firmware.Event) {})
+	probe.Feed([]byte{0}, func(e firmware.Event) { ok = ok || e.Kind == firmware.EventFrame })
+	return ok
+}
+
+// maxEncoded is the longest block a frame of maxPayload encodes to.
+func maxEncoded(maxPayload int) int {
+	n := maxPayload + firmware.MinFrameLen
+	return n + n/254 + 2
+}
+
 // dispatch routes one decoded event. It runs on the reader goroutine.
 func (d *Device) dispatch(e firmware.Event) {
 	switch e.Kind {
@@ -185,13 +280,21 @@ func (d *Device) dispatch(e firmware.Event) {
 		d.addLog(LogLine{Text: e.Text, Raw: true})
 		return
 	case firmware.EventBad:
+		d.badBlocks.Add(1)
+		if errors.Is(e.Err, firmware.ErrCRC) {
+			d.crcFails.Add(1)
+		}
 		if c := d.cur.Load(); c != nil {
 			c.deliver(inbound{bad: true, err: e.Err})
 		}
 		return
 	}
 	d.frameBytes.Add(int64(e.Len) + 2)
+	d.validFrames.Add(1)
 	f := e.Frame
+	if f.Seq != 0 {
+		d.answers.Add(1)
+	}
 	if d.opts.OnFrame != nil {
 		d.opts.OnFrame("rx", f)
 	}
@@ -330,6 +433,23 @@ func (d *Device) send(ctx context.Context, op string, seq uint16, m firmware.Mes
 	return nil
 }
 
+// sendRaw writes bytes that are not a frame (a lone delimiter), with the
+// same deadline handling as send.
+func (d *Device) sendRaw(ctx context.Context, op string, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return d.errorf(op, CodeTimeout, err, "")
+	}
+	stop := context.AfterFunc(ctx, d.abort)
+	_, err := d.tr.Write(b)
+	if !stop() {
+		return d.errorf(op, CodeTimeout, ctx.Err(), "the board stopped reading; the connection was closed")
+	}
+	if err != nil {
+		return d.wrap(op, err)
+	}
+	return nil
+}
+
 // abort unblocks a write stuck on a board that stopped reading, and closes
 // the transport: closing alone does not wake a write blocked in the kernel.
 func (d *Device) abort() {
@@ -347,6 +467,7 @@ func (d *Device) abort() {
 func (d *Device) recv(ctx context.Context, c *call, timeout time.Duration) (inbound, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	closed := false
 	for {
 		select {
 		case in := <-c.ch:
@@ -357,6 +478,13 @@ func (d *Device) recv(ctx context.Context, c *call, timeout time.Duration) (inbo
 		case <-ctx.Done():
 			return inbound{}, ctx.Err()
 		case <-t.C:
+			if len(c.ch) == 0 && !closed && d.closePending() {
+				// A block was waiting for its delimiter: what it was is
+				// in c.ch now, as a frame or as a corrupted one.
+				closed = true
+				t.Reset(timeout)
+				continue
+			}
 			return inbound{}, errAttemptTimeout
 		case <-d.done:
 			// Let a delivered-then-closed event win over the bare close.
@@ -391,7 +519,7 @@ func (d *Device) roundTrip(ctx context.Context, op string, req firmware.Message,
 // budget.
 func (d *Device) exchange(ctx context.Context, c *call, op string, req firmware.Message, want firmware.Type, stale int) (firmware.Message, error) {
 	start := time.Now()
-	rx0, frames0 := d.rxBytes.Load(), d.frameBytes.Load()
+	ev := d.evidence()
 	bad := 0
 	for attempt := 0; ; attempt++ {
 		if err := d.send(ctx, op, c.Seq(), req); err != nil {
@@ -405,14 +533,14 @@ func (d *Device) exchange(ctx context.Context, c *call, op string, req firmware.
 				d.renumber(c) // one more try: the request or its answer may have been dropped
 				continue
 			}
-			return nil, d.silence(op, time.Since(start), rx0, frames0)
+			return nil, d.silence(op, time.Since(start), ev)
 		case err != nil:
 			return nil, d.errorf(op, CodeTimeout, err, fmt.Sprintf("no answer after %v", time.Since(start).Round(time.Millisecond)))
 		}
 		if in.bad {
 			bad++
 			if bad > d.opts.Retries+stale {
-				return nil, d.errorf(op, CodeCRC, in.err, fmt.Sprintf("%d corrupted frames; check the cable, baud rate and ground", bad))
+				return nil, d.corrupted(op, in.err, bad, ev)
 			}
 			d.renumber(c)
 			continue
@@ -427,17 +555,66 @@ func (d *Device) exchange(ctx context.Context, c *call, op string, req firmware.
 	}
 }
 
-// silence builds the error for a request nobody answered.
-func (d *Device) silence(op string, waited time.Duration, rx0, frames0 int64) error {
-	rx, framed := d.rxBytes.Load()-rx0, d.frameBytes.Load()-frames0
+// evidence is what had arrived at one moment, for diagnosing a failure
+// from what came since.
+type evidence struct{ rx, framed, valid, bad, crc int64 }
+
+func (d *Device) evidence() evidence {
+	return evidence{d.rxBytes.Load(), d.frameBytes.Load(), d.validFrames.Load(), d.badBlocks.Load(), d.crcFails.Load()}
+}
+
+// spoke reports whether the peer has answered a request with a valid
+// frame this session, or sent, since e, blocks that are mostly
+// frame-shaped (COBS and length right, CRC wrong): either way it speaks
+// the protocol and the line corrupts it. A boot INFO alone is not enough:
+// a firmware that announces itself and then changes its baud rate sends
+// noise after one good frame.
+func (d *Device) spoke(e evidence) bool {
+	now := d.evidence()
+	bad, crc := now.bad-e.bad, now.crc-e.crc
+	return d.answers.Load() > 0 || (crc > 0 && 2*crc >= bad)
+}
+
+// corrupted builds the error for a request that met only corrupted
+// frames, bad of them, since e: a corrupting line if the peer speaks the
+// protocol, else a peer that does not.
+func (d *Device) corrupted(op string, err error, bad int, e evidence) error {
+	if !d.spoke(e) {
+		return d.noProtocol(op, fmt.Errorf("%d blocks that are not frames: %w", bad, err), d.evidence().rx-e.rx)
+	}
+	now := d.evidence()
+	return d.errorf(op, CodeCRC, err, fmt.Sprintf("%d corrupted frames (%d failed their CRC) after %d valid frames from the board: it speaks the protocol and the line corrupts it; check the cable, baud rate and ground",
+		bad, now.crc-e.crc, now.valid))
+}
+
+func (d *Device) noProtocol(op string, err error, junk int64) error {
+	hint := fmt.Sprintf("%d bytes arrived that are not tinyprof frames: is the agent flashed, and is the baud rate %d?", junk, d.opts.Baud)
+	if t := d.lastText.Load(); t != nil {
+		hint += fmt.Sprintf(" The board last printed %q", *t)
+	}
+	return d.errorf(op, CodeNoProtocol, err, hint)
+}
+
+// silence builds the error for a request nobody answered, from what
+// arrived since e: nothing; frames, but no answer; corrupted frames from a
+// peer that speaks the protocol; or bytes from one that does not.
+func (d *Device) silence(op string, waited time.Duration, e evidence) error {
+	now := d.evidence()
+	rx, framed, bad := now.rx-e.rx, now.framed-e.framed, now.bad-e.bad
 	w := waited.Round(time.Millisecond)
 	switch {
+	case bad > 0 && d.spoke(e):
+		return d.errorf(op, CodeCRC, fmt.Errorf("no intact answer after %v", w),
+			fmt.Sprintf("%d frames arrived corrupted (%d failed their CRC) after %d valid frames from the board: it speaks the protocol and the line corrupts it; check the cable, baud rate and ground",
+				bad, now.crc-e.crc, now.valid))
+	case rx > framed && now.valid == 0:
+		return d.noProtocol(op, fmt.Errorf("no valid answer after %v", w), rx-framed)
 	case rx > framed:
-		hint := fmt.Sprintf("%d bytes arrived that are not tinyprof frames: is the agent flashed, and is the baud rate %d?", rx-framed, d.opts.Baud)
+		hint := fmt.Sprintf("the board spoke the protocol earlier (%d valid frames), but sent %d bytes of text since and no answer: it may have crashed or rebooted; check its log", now.valid, rx-framed)
 		if t := d.lastText.Load(); t != nil {
-			hint += fmt.Sprintf(" The board last printed %q", *t)
+			hint += fmt.Sprintf(". It last printed %q", *t)
 		}
-		return d.errorf(op, CodeNoProtocol, fmt.Errorf("no valid answer after %v", w), hint)
+		return d.errorf(op, CodeTimeout, fmt.Errorf("no answer after %v", w), hint)
 	case framed > 0:
 		return d.errorf(op, CodeTimeout, fmt.Errorf("no answer after %v", w),
 			"the board speaks the protocol but did not answer this request: it may be busy or stuck; check its log")

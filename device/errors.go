@@ -25,6 +25,7 @@ const (
 	CodeNoProtocol                   // bytes arrive but no valid frame: no agent, or wrong baud rate
 	CodeBadResponse                  // a frame that decodes but makes no sense here
 	CodeNoResetLines                 // the port has no DTR/RTS lines (a pty, or a bridge without them)
+	CodeImplausible                  // the board's figures break the protocol's invariants (see Generation.Problems)
 )
 
 var codeText = map[Code]string{
@@ -32,6 +33,7 @@ var codeText = map[Code]string{
 	CodeTimeout: "timeout", CodeVersion: "protocol version mismatch", CodeBoardReset: "board reset mid-request",
 	CodeCRC: "corrupted frames", CodeRemote: "board error", CodeClosed: "connection closed",
 	CodeNoProtocol: "no protocol", CodeBadResponse: "bad response", CodeNoResetLines: "no reset lines",
+	CodeImplausible: "implausible figures",
 }
 
 func (c Code) String() string {
@@ -78,6 +80,7 @@ var (
 	ErrNoProtocol   = &Error{Code: CodeNoProtocol}
 	ErrBadResponse  = &Error{Code: CodeBadResponse}
 	ErrNoResetLines = &Error{Code: CodeNoResetLines}
+	ErrImplausible  = &Error{Code: CodeImplausible}
 )
 
 // isTimeout reports whether err is a read timeout rather than a failure.

@@ -84,6 +84,12 @@ func (g *Generation) DecodeTokensPerSecond() float64 {
 // request's Timeout bounds the silence between two frames, not the whole
 // generation; ctx bounds the whole. A generation damaged by corrupted frames
 // is cancelled and run again with the same seed, within the retry budget.
+// Before the first token each Timeout of silence is acted on: a lone
+// delimiter, then a memory read (its answer is one of the Samples), then
+// the GENERATE again if the board answers but does not generate.
+//
+// Generate does not judge the board's figures: call Generation.Problems
+// with the board's Info to know whether the run is valid.
 func (d *Device) Generate(ctx context.Context, req GenerateRequest) (*Generation, error) {
 	const op = "generate"
 	if req.MaxTokens <= 0 {
@@ -127,21 +133,34 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 	}
 	s.start()
 	g = &Generation{}
-	sawBad, heard := false, false
+	w := prefillWait{sentAt: time.Now()}
+	sawBad := false
 	for {
 		s.expire()
 		// Nothing comes until the board has processed the prompt, which on
-		// a big model or a long prompt takes far longer than a round trip.
+		// a big model or a long prompt takes far longer than a round trip;
+		// but each wait is one request Timeout, so that a lost GENERATE is
+		// found out in a few of them (see prefillWait).
 		wait := d.opts.Timeout
-		if !heard {
-			wait = max(wait, d.opts.PrefillTimeout)
+		if !w.started {
+			wait = min(wait, max(time.Until(w.sentAt.Add(d.opts.PrefillTimeout)), time.Millisecond))
 		}
 		in, err := d.recv(ctx, c, wait)
 		switch {
 		case err == errAttemptTimeout && sawBad:
 			return nil, true, nil // the GEN_DONE was probably the corrupted frame
+		case err == errAttemptTimeout && !w.started && time.Since(w.sentAt) < d.opts.PrefillTimeout:
+			if err := d.prefillSilence(ctx, c, msg, &w, s); err != nil {
+				d.stopGenerating(c)
+				return nil, false, err
+			}
+			continue
 		case err == errAttemptTimeout:
 			d.stopGenerating(c)
+			if !w.started {
+				return nil, false, d.errorf(op, CodeTimeout, fmt.Errorf("no frame for %v after the GENERATE", d.opts.PrefillTimeout.Round(time.Millisecond)),
+					"the board took longer than PrefillTimeout over the prompt, or stopped; check its log (debug-device)")
+			}
 			return nil, false, d.errorf(op, CodeTimeout, fmt.Errorf("no frame for %v after %d tokens", wait, len(g.Tokens)),
 				"the board stopped mid-generation; check its log (debug-device)")
 		case err != nil:
@@ -156,6 +175,9 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 			sawBad = true
 			continue
 		}
+		if e, ok := in.msg.(*firmware.Error); ok && e.Request == firmware.TypeGenerate && e.Code == firmware.CodeBusy && w.resent > 0 {
+			continue // the GENERATE sent again found the first one running: it was not lost after all
+		}
 		if e, ok := in.msg.(*firmware.Error); ok && e.Request == firmware.TypeGetMetrics {
 			// A refusal of the read in flight, or the late one of a read
 			// given up on: either way not the generation's end.
@@ -165,11 +187,14 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 		if done, err := d.checkInbound(op, in); done {
 			return nil, false, err
 		}
-		heard = true
 		switch m := in.msg.(type) {
 		case *firmware.Metrics:
 			s.answer(*m)
+			if !w.started {
+				w.answered, w.silent = true, 0
+			}
 		case *firmware.Tokens:
+			w.started = true
 			if int(m.Index) != len(g.Tokens) {
 				return nil, true, nil // a batch was lost
 			}
@@ -187,6 +212,7 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 				s.sent()
 			}
 		case *firmware.GenDone:
+			w.started = true
 			if int(m.Tokens) != len(g.Tokens) {
 				return nil, true, nil
 			}
@@ -197,6 +223,49 @@ func (d *Device) generateOnce(ctx context.Context, c *call, msg *firmware.Genera
 			return g, false, nil
 		}
 	}
+}
+
+// prefillWait is what a generation attempt knows before its first TOKENS
+// or GEN_DONE: the board is either working through the prompt (PROTOCOL.md
+// lets it answer nothing meanwhile) or never got the GENERATE.
+type prefillWait struct {
+	sentAt   time.Time // when the GENERATE last went out
+	started  bool      // a TOKENS or GEN_DONE arrived
+	silent   int       // request Timeouts of silence in a row
+	answered bool      // the board answered a probe, but no token came
+	resent   int       // GENERATEs sent again
+}
+
+// prefillSilence acts on one request Timeout of silence before the first
+// token, escalating: first a lone delimiter, which completes a GENERATE
+// whose closing 0x00 was lost (a receiver treats two delimiters in a row
+// as one, so it is harmless otherwise); then a memory read, which a board
+// answers between tokens, or at once if it is idle; a board that answered
+// it and still sends no token for a Timeout never got the GENERATE, which
+// is sent again with the same seq (a board already running it answers
+// BUSY, which the caller ignores). Only PrefillTimeout ends the wait for
+// a board that answers nothing: it may be deep in a long prompt.
+func (d *Device) prefillSilence(ctx context.Context, c *call, msg *firmware.Generate, w *prefillWait, s *sampler) error {
+	const op = "generate"
+	w.silent++
+	switch {
+	case w.answered:
+		if w.resent >= d.opts.Retries {
+			return d.errorf(op, CodeTimeout, fmt.Errorf("the board answers but did not start generating after %d GENERATEs", w.resent+1),
+				"check the board's log (debug-device): it may refuse the request silently")
+		}
+		w.resent++
+		w.answered, w.silent, w.sentAt = false, 0, time.Now()
+		return d.send(ctx, op, c.Seq(), msg)
+	case w.silent == 1:
+		return d.sendRaw(ctx, op, []byte{0})
+	case w.silent == 2 && !s.pending():
+		if err := d.send(ctx, op, c.Seq(), &firmware.GetMetrics{}); err != nil {
+			return err
+		}
+		s.probe()
+	}
+	return nil
 }
 
 // awaitSample waits for the answer to a memory read still in flight when

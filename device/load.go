@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/tinyprof/tinyprof/firmware"
@@ -80,21 +81,21 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 	}
 
 	up := &uploader{d: d, op: op, size: size, acked: int64(ack.Offset), next: int64(ack.Offset), rewoundAt: -1,
-		progress: opts.Progress, res: res}
+		progress: opts.Progress, res: res, chunk: chunk, maxChunk: chunk, window: window, maxWindow: window, prevOK: -1}
 	up.report()
 	buf := make([]byte, chunk)
 	for up.acked < size {
-		for up.next < size && up.next < up.acked+window*chunk {
+		for up.next < size && up.next < up.acked+up.inFlight() {
 			// Take in what has arrived before writing more: a reader backed
 			// up behind a full inbox stops draining the line, the board
 			// then stops reading, and the write below would block forever.
 			if err := up.drain(c); err != nil {
 				return nil, err
 			}
-			if up.next >= size || up.next >= up.acked+window*chunk {
+			if up.next >= size || up.next >= up.acked+up.inFlight() {
 				break
 			}
-			n := min(chunk, size-up.next)
+			n := min(up.chunk, size-up.next)
 			if _, err := r.ReadAt(buf[:n], up.next); err != nil && err != io.EOF {
 				return nil, fmt.Errorf("read model at %d: %w", up.next, err)
 			}
@@ -102,6 +103,8 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 				return nil, err
 			}
 			up.next += n
+			up.high = max(up.high, up.next)
+			up.sentOne()
 		}
 		if up.acked >= size {
 			break
@@ -177,6 +180,17 @@ func negotiatedPayload(info *firmware.Info) int {
 
 // uploader is the host side of a windowed, cumulatively acknowledged
 // upload (go-back-N): acked is what the board holds, next what comes next.
+//
+// It adapts to the line: each loss (a chunk the board reports corrupted,
+// a repeated acknowledgement, a time-out) halves the chunk size and the
+// window, down to minChunk and one chunk, and every cleanLosses clean
+// acknowledgements grow them back, up to what MODEL_ACK allowed. With
+// 0.1% of the bytes lost, a 1,020-byte chunk arrives whole a third of the
+// time and a 128-byte one nine times in ten. A shrink that does not lower
+// the losses per chunk (a line that loses whole frames) is undone for
+// good. It gives up only when the
+// smallest chunks make no progress: bad corrupted frames or stalls
+// time-outs in a row without an acknowledgement moving forward.
 type uploader struct {
 	d         *Device
 	op        string
@@ -188,6 +202,99 @@ type uploader struct {
 	bad       int   // corrupted frames without progress
 	progress  func(done, total int64)
 	res       *LoadResult
+
+	chunk, maxChunk   int64
+	window, maxWindow int64
+	high              int64 // the furthest offset any chunk sent reached
+	clean             int   // acknowledgements moving forward since the last loss
+	sentSinceLoss     int   // chunks sent since the last shrink
+
+	// Whether smaller chunks help: losses per chunk at the current size
+	// and at the size before the last shrink. A line that loses whole
+	// frames, whatever their size, loses as many small ones: then the
+	// chunks go back to full size and stay there (fixed).
+	sizeOK, sizeLost int     // acknowledgements that moved forward, and losses
+	prevOK           float64 // share whole at the size before the last halving; -1: none
+	fixed            bool
+}
+
+// judgeAfter is how many outcomes (chunks acknowledged or lost) of one
+// chunk size are seen before the size is changed.
+const judgeAfter = 12
+
+// sentOne records a chunk sent.
+func (u *uploader) sentOne() { u.sentSinceLoss++ }
+
+// resize acts on the outcomes seen at the current chunk size, once there
+// are enough of them (chunks lost with the rest of a window are not
+// outcomes: go-back-N never learns how they would have fared). If fewer
+// than okTarget arrived whole it halves the chunk; but if the last halving
+// did not help, it goes back to the size before and stays there. Losses
+// of bytes make a half-size chunk arrive whole with the square root of the
+// full size's chance, losses of whole frames with the same chance: which
+// the new size's share is nearer to tells them apart.
+func (u *uploader) resize() {
+	n := u.sizeOK + u.sizeLost
+	if u.fixed || n < judgeAfter {
+		return
+	}
+	ok := float64(u.sizeOK) / float64(n)
+	if p := u.prevOK; p >= 0.2 && ok < (p+math.Sqrt(p))/2 {
+		u.fixed, u.chunk = true, min(u.maxChunk, u.chunk*2)
+		return
+	}
+	small := max(min(minChunk, u.maxChunk), u.chunk/2)
+	if ok < okTarget && small < u.chunk {
+		u.prevOK, u.chunk = ok, small
+	}
+	u.sizeOK, u.sizeLost = 0, 0
+}
+
+// okTarget is the share of chunks arriving whole below which the chunk
+// shrinks: about the share at the best size for a line losing bytes at
+// random (a chunk of sqrt(overhead/rate) bytes).
+const okTarget = 0.85
+
+// minChunk is the smallest chunk the upload shrinks to: below it the
+// frame's 11 bytes of overhead dominate.
+const minChunk = 32
+
+// cleanLosses is how many clean acknowledgements grow the chunk back.
+const cleanLosses = 8
+
+// inFlight is how many bytes may be sent past the acknowledged offset.
+func (u *uploader) inFlight() int64 { return u.window * u.chunk }
+
+// lost shrinks the chunk and window after a loss, once per burst: the
+// rest of a window lost with it reports the same loss again.
+func (u *uploader) lost() {
+	u.clean = 0
+	if u.sentSinceLoss == 0 {
+		return
+	}
+	u.sentSinceLoss = 0
+	u.sizeLost++
+	u.window = max(1, u.window/2)
+	u.resize()
+}
+
+// advanced grows the chunk and window back after clean progress.
+func (u *uploader) advanced() {
+	u.sizeOK++
+	u.resize()
+	u.clean++
+	if u.clean >= cleanLosses {
+		u.clean = 0
+		if u.chunk < u.maxChunk && !u.fixed {
+			u.chunk, u.sizeOK, u.sizeLost, u.prevOK = min(u.maxChunk, u.chunk*2), 0, 0, -1
+		}
+		u.window = min(u.maxWindow, u.window+1)
+	}
+}
+
+// atFloor reports whether the upload cannot shrink further.
+func (u *uploader) atFloor() bool {
+	return (u.fixed || u.chunk <= min(minChunk, u.maxChunk)) && u.window == 1
 }
 
 func (u *uploader) report() {
@@ -201,20 +308,22 @@ func (u *uploader) rewind() {
 	if u.rewoundAt != u.acked && u.next > u.acked {
 		u.next, u.rewoundAt = u.acked, u.acked
 		u.res.Rewinds++
+		u.lost()
 	}
 }
 
 // stalled handles a time-out: the window's chunks or their acks were lost.
 func (u *uploader) stalled() error {
 	u.stalls++
-	if u.stalls > u.d.opts.Retries && u.bad > 0 {
+	if u.stalls > u.d.opts.Retries && u.bad > 0 && u.atFloor() {
 		return u.d.errorf(u.op, CodeCRC, fmt.Errorf("%d corrupted frames and no acknowledgement past offset %d after %d tries", u.bad, u.acked, u.stalls),
 			"check the cable, baud rate and ground")
 	}
-	if u.stalls > u.d.opts.Retries {
+	if u.stalls > u.d.opts.Retries && (u.bad == 0 || u.stalls > 4*u.d.opts.Retries) {
 		return u.d.errorf(u.op, CodeTimeout, fmt.Errorf("no acknowledgement past offset %d after %d tries", u.acked, u.stalls),
 			"the board stopped acknowledging; check its log")
 	}
+	u.lost()
 	u.next, u.rewoundAt = u.acked, u.acked // resend the window, even from the same offset
 	u.res.Rewinds++
 	return nil
@@ -224,15 +333,17 @@ func (u *uploader) stalled() error {
 func (u *uploader) handle(in inbound) error {
 	if in.bad {
 		u.bad++
-		// Every chunk of a window may be hit before one gets through.
-		if u.bad > u.d.opts.Retries*16 {
-			return u.d.errorf(u.op, CodeCRC, in.err, fmt.Sprintf("%d corrupted frames without progress past offset %d; check the cable, baud rate and ground", u.bad, u.acked))
+		// Every chunk of a window may be hit before one gets through; only
+		// the smallest chunks failing as often is hopeless.
+		if u.bad > u.d.opts.Retries*16 && u.atFloor() {
+			return u.d.errorf(u.op, CodeCRC, in.err, fmt.Sprintf("%d corrupted frames without progress past offset %d, in chunks of %d bytes; check the cable, baud rate and ground", u.bad, u.acked, u.chunk))
 		}
 		if isDeviceBadFrame(in) && u.next > u.acked {
 			// The board lost one of our chunks: go back, even to an offset
 			// gone back to before, as long as something was sent since.
 			u.next, u.rewoundAt = u.acked, u.acked
 			u.res.Rewinds++
+			u.lost()
 		}
 		return nil
 	}
@@ -244,8 +355,11 @@ func (u *uploader) handle(in inbound) error {
 		return nil
 	}
 	switch off := int64(a.Offset); {
-	case off > u.acked && off <= u.next:
+	case off > u.acked && off <= u.high:
+		// Past next, too: the late ack of a chunk sent before a rewind.
 		u.acked, u.stalls, u.bad, u.rewoundAt = off, 0, 0, -1
+		u.next = max(u.next, off)
+		u.advanced()
 		u.report()
 	case off == u.acked:
 		u.rewind() // a duplicate ack: a chunk was lost

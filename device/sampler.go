@@ -95,6 +95,15 @@ func (s *sampler) sent() {
 	s.reads++
 }
 
+// probe records a read sent to find out whether a silent board is
+// generating at all (see generateOnce), whatever SampleEvery says: its
+// answer is a sample like any other, since it restarts the board's power
+// average just the same.
+func (s *sampler) probe() {
+	s.asking, s.lastAsk, s.batchesSince = true, s.now(), 0
+	s.reads++
+}
+
 // pending reports whether a read is in flight, whose answer must be waited
 // for after GEN_DONE before the next request.
 func (s *sampler) pending() bool { return s.asking }

@@ -132,16 +132,16 @@ func (j *Journal) Append(ctx context.Context, events ...Event) error {
 // fsynced event is not lost with a file whose name never reached the disk.
 // The caller holds the lock, so no other writer creates it meanwhile.
 func (j *Journal) openCurrent() (*os.File, error) {
-	f, err := os.OpenFile(j.Path(), os.O_RDWR|os.O_APPEND, 0)
+	f, err := openRegular(j.Path(), os.O_RDWR|os.O_APPEND, 0)
 	if err == nil {
 		return f, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, err
 	}
-	f, err = os.OpenFile(j.Path(), os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err = openRegular(j.Path(), os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, err
 	}
 	if err := j.syncDir(); err != nil {
 		f.Close()
@@ -203,9 +203,9 @@ func endsTorn(f *os.File) (bool, error) {
 // reader, which must see the files as no rotation has half moved them.
 // The returned func releases it.
 func (j *Journal) lock(ctx context.Context, how int) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(j.dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openRegular(filepath.Join(j.dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, err
 	}
 	delay := time.Millisecond
 	for {
@@ -237,12 +237,15 @@ func (j *Journal) lock(ctx context.Context, how int) (func(), error) {
 // deleting the oldest, when the current file has reached MaxSize. The
 // caller holds the lock.
 func (j *Journal) rotateIfFull() error {
-	st, err := os.Stat(j.Path())
+	st, err := os.Lstat(j.Path())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return notRegular(j.Path(), st.Mode())
 	}
 	if st.Size() < j.opts.MaxSize {
 		return nil
@@ -265,7 +268,7 @@ func (j *Journal) rotated(i int) string { return j.Path() + "." + strconv.Itoa(i
 
 // syncDir makes renames and new files in the journal's directory durable.
 func (j *Journal) syncDir() error {
-	d, err := os.Open(j.dir)
+	d, err := os.OpenFile(j.dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -277,4 +280,56 @@ func (j *Journal) syncDir() error {
 		j.testHookSyncedDir()
 	}
 	return nil
+}
+
+// openRegular opens one of the journal's files. It follows no symbolic
+// link (a link planted in the directory would make a writer append to, or
+// a reader read, a file of someone else's choosing), does not block (a
+// FIFO in place of a file would block the open until a peer came, past
+// every context and Ctrl-C) and refuses anything but a regular file. The
+// file is opened close-on-exec, as os.OpenFile always does.
+func openRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK, perm)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("journal: %s is a symbolic link, %w: refusing to follow it; remove it (the journal's files are plain files)", path, errNotRegular)
+		}
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, notRegular(path, st.Mode())
+	}
+	return f, nil
+}
+
+// errNotRegular marks a journal path that names something other than a
+// regular file; readers skip such a file, writers stop.
+var errNotRegular = errors.New("not a regular file")
+
+func notRegular(path string, m os.FileMode) error {
+	return fmt.Errorf("journal: %s is a %s, %w: remove it, and the journal starts a new file", path, kindOf(m), errNotRegular)
+}
+
+func kindOf(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeDevice != 0:
+		return "block device"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	}
+	return "special file"
 }

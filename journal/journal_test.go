@@ -283,3 +283,98 @@ func FuzzRead(f *testing.F) {
 		BuildReport(res, time.Time{}, time.Now().Add(time.Hour)).WriteMarkdown(&strings.Builder{})
 	})
 }
+
+// TestHostileFiles: a FIFO, a symbolic link or a directory in place of
+// one of the journal's files is refused (a writer) or skipped and reported
+// (a reader), at once: an open of a FIFO used to block until a peer came,
+// past every context and Ctrl-C, and a link made a writer append to a
+// file of someone else's choosing.
+func TestHostileFiles(t *testing.T) {
+	fifo := func(t *testing.T, p string) { require.NoError(t, unix.Mkfifo(p, 0o600)) }
+	dir := func(t *testing.T, p string) { require.NoError(t, os.Mkdir(p, 0o700)) }
+	victim := ""
+	link := func(t *testing.T, p string) {
+		victim = filepath.Join(t.TempDir(), "victim")
+		require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o644))
+		require.NoError(t, os.Symlink(victim, p))
+	}
+	tests := []struct {
+		name     string
+		file     string // which of the journal's files is replaced
+		make     func(*testing.T, string)
+		appendOK bool   // Append still works (the bad file is not the one it writes)
+		readErr  string // "" if Read skips the file and reports it in Bad
+	}{
+		{"FIFO as the current file", FileName, fifo, false, ""},
+		{"FIFO as a rotated file", FileName + ".1", fifo, true, ""},
+		{"link as the current file", FileName, link, false, ""},
+		{"link as a rotated file", FileName + ".2", link, true, ""},
+		{"directory as the current file", FileName, dir, false, ""},
+		{"FIFO as the lock", lockName, fifo, false, "FIFO"},
+		{"link as the lock", lockName, link, false, "symbolic link"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			victim = ""
+			j := open(t, Options{})
+			if tt.file != FileName {
+				require.NoError(t, j.Append(t.Context(), Event{Kind: KindCommand, Message: "before"}))
+			}
+			os.Remove(filepath.Join(j.Dir(), tt.file)) // the lock the first Append made
+			tt.make(t, filepath.Join(j.Dir(), tt.file))
+			// A blocked open ignores the context; the test's own wait
+			// catches it, and a writer end releases it afterwards.
+			t.Cleanup(func() {
+				if f, err := os.OpenFile(filepath.Join(j.Dir(), tt.file), os.O_RDWR|unix.O_NONBLOCK, 0); err == nil {
+					f.Close()
+				}
+			})
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			type result struct {
+				res       *Result
+				appendErr error
+				readErr   error
+			}
+			done := make(chan result, 1)
+			go func() {
+				var r result
+				r.appendErr = j.Append(ctx, Event{Kind: KindCommand, Message: "after"})
+				r.res, r.readErr = j.Read(ctx, Query{})
+				done <- r
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the journal blocked on a hostile file past its context")
+			}
+			require.NoError(t, ctx.Err(), "refused at once, not at the deadline")
+			if tt.appendOK {
+				require.NoError(t, r.appendErr)
+			} else {
+				require.Error(t, r.appendErr)
+				assert.Contains(t, r.appendErr.Error(), "remove it")
+			}
+			if tt.readErr != "" {
+				require.ErrorContains(t, r.readErr, tt.readErr)
+			} else {
+				require.NoError(t, r.readErr)
+				require.NotEmpty(t, r.res.Bad, "the skipped file is reported")
+				assert.Contains(t, strings.Join(r.res.Bad, "\n"), tt.file)
+				if tt.appendOK {
+					var msgs []string
+					for _, e := range r.res.Events {
+						msgs = append(msgs, e.Message)
+					}
+					assert.Equal(t, []string{"before", "after"}, msgs, "the rest of the journal is read")
+				}
+			}
+			if victim != "" {
+				got, err := os.ReadFile(victim)
+				require.NoError(t, err)
+				assert.Equal(t, "precious\n", string(got), "the link's target is untouched")
+			}
+		})
+	}
+}

@@ -75,12 +75,14 @@ type Result struct {
 // files, so that no writer rotates between the two (which would skip a
 // file or read one twice), and releases it before reading: writers wait
 // only for the open calls, and what they append meanwhile may or may not
-// be read. It waits for a writer until ctx is done.
+// be read. It waits for a writer until ctx is done. A journal file that
+// is not a regular file (a FIFO, a device, a symbolic link) is skipped and
+// reported in Result.Bad; nothing in Read blocks past ctx.
 func (j *Journal) Read(ctx context.Context, q Query) (*Result, error) {
 	if q.MaxEvents <= 0 {
 		q.MaxEvents = 1_000_000
 	}
-	files, err := j.openAll(ctx)
+	files, skipped, err := j.openAll(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +92,9 @@ func (j *Journal) Read(ctx context.Context, q Query) (*Result, error) {
 		}
 	}()
 	res := &Result{}
+	for _, s := range skipped {
+		res.bad(s)
+	}
 	for _, f := range files {
 		if err := j.readFile(ctx, f, q, res); err != nil {
 			return nil, err
@@ -100,31 +105,38 @@ func (j *Journal) Read(ctx context.Context, q Query) (*Result, error) {
 
 // openAll opens the journal's files, oldest first, under the shared lock.
 // The caller closes them.
-func (j *Journal) openAll(ctx context.Context) ([]*os.File, error) {
+func (j *Journal) openAll(ctx context.Context) (files []*os.File, skipped []string, err error) {
 	unlock, err := j.lock(ctx, unix.LOCK_SH)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
 	names, err := j.files()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if j.testHookListed != nil {
 		j.testHookListed()
 	}
 	out := make([]*os.File, 0, len(names))
 	for _, name := range names {
-		f, err := os.Open(name)
-		if err != nil {
+		f, err := openRegular(name, os.O_RDONLY, 0)
+		switch {
+		case err == nil:
+			out = append(out, f)
+		case errors.Is(err, errNotRegular):
+			// One bad entry must not hide the rest of the journal.
+			skipped = append(skipped, err.Error())
+		case errors.Is(err, os.ErrNotExist):
+			// Removed by a writer's rotation since the listing.
+		default:
 			for _, f := range out {
 				f.Close()
 			}
-			return nil, fmt.Errorf("journal: %w", err)
+			return nil, nil, err
 		}
-		out = append(out, f)
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // files lists the journal's files, oldest first.
