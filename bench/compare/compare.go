@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"os"
 	"slices"
@@ -61,15 +62,15 @@ type Comparison struct {
 	NewConfig map[string]string
 	// ConfigDiffers lists the configuration keys (of bench.ConfigKeys)
 	// whose values differ between the files for a benchmark in common.
-	ConfigDiffers []string
-	// Ignored lists the keys of Options.Ignore.
-	Ignored            []string
+	ConfigDiffers      []string
 	Metrics            []Metric
 	OnlyOld            []string // "benchmark unit" present in OLD only
 	OnlyNew            []string
 	Alpha              float64
 	Confidence         float64
 	oldUnits, newUnits benchfmt.UnitMetadataMap
+	// oldConfigs and newConfigs are each benchmark's configuration.
+	oldConfigs, newConfigs map[string]map[string]string
 }
 
 // Metric is one metric of one benchmark in both files.
@@ -158,7 +159,7 @@ func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Compar
 		return nil, err
 	}
 	c := &Comparison{Old: oldName, New: newName, OldConfig: of.config, NewConfig: nf.config,
-		Ignored: slices.Clone(opts.Ignore), Alpha: opts.Alpha, Confidence: opts.Confidence}
+		Alpha: opts.Alpha, Confidence: opts.Confidence, oldConfigs: of.configs, newConfigs: nf.configs}
 
 	thr := benchmath.Thresholds{CompareAlpha: opts.Alpha}
 	for _, k := range of.order {
@@ -213,7 +214,7 @@ func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Compar
 }
 
 // benchmarks yields each benchmark of the comparison once, in order.
-func (c *Comparison) benchmarks() func(yield func(string) bool) {
+func (c *Comparison) benchmarks() iter.Seq[string] {
 	return func(yield func(string) bool) {
 		seen := map[string]bool{}
 		for _, m := range c.Metrics {

@@ -189,3 +189,15 @@ func TestCompareNothingInCommon(t *testing.T) {
 		})
 	}
 }
+
+// TestCompareSaysOtherDifferences checks a configuration key that does not
+// make a benchmark unlike (the model's name, its bytes unchanged) is still
+// said, with the benchmark it differs for.
+func TestCompareSaysOtherDifferences(t *testing.T) {
+	c, err := compare.Compare(strings.NewReader("model: a\n"+goodFile), strings.NewReader("model: a-renamed\n"+goodFile), "old.txt", "new.txt", compare.Options{})
+	require.NoError(t, err)
+	var table strings.Builder
+	require.NoError(t, c.WriteTable(&table))
+	assert.Contains(t, table.String(), `differs: model ("a" in old.txt, "a-renamed" in new.txt, for Generate/platform=esp32s3)`)
+	assert.NotContains(t, table.String(), "unlike")
+}

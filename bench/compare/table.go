@@ -74,7 +74,12 @@ func (c *Comparison) writeHeader(b *strings.Builder) {
 		if _, ok := across[k]; ok {
 			continue
 		}
-		fmt.Fprintf(b, "differs: %s (%q in %s, %q in %s)\n", k, c.OldConfig[k], c.Old, c.NewConfig[k], c.New)
+		for bench := range c.benchmarks() {
+			if o, n := c.oldConfigs[bench][k], c.newConfigs[bench][k]; o != n {
+				fmt.Fprintf(b, "differs: %s (%q in %s, %q in %s, for %s)\n", k, o, c.Old, n, c.New, bench)
+				break
+			}
+		}
 	}
 	for _, k := range likeKeys {
 		if d, ok := across[k]; ok {
