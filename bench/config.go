@@ -18,7 +18,7 @@ import (
 // in this order. All are written whenever one changes, because a
 // configuration line holds for every later result until overwritten.
 var configKeys = []string{"board", "platform", "chip", "firmware", "model", "model-sha256", "quant",
-	"weights-in", "simulated", "power-source", "valid"}
+	"weights-in", "prompt", "simulated", "emulated", "power-source", "valid"}
 
 // ConfigKeys returns the configuration keys every benchmark output
 // carries, in the order they are written.

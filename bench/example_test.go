@@ -60,7 +60,9 @@ func ExampleGenerate() {
 	// model-sha256: 1ea05d9a378f2acd0c5adad64628c060aa7b34fe5aafb4bbe48802cc24472972
 	// quant: f32
 	// weights-in: psram
+	// prompt: Once upon a time
 	// simulated: true
+	// emulated: false
 	// power-source: none
 	// valid:
 	// Unit sec/op better=lower

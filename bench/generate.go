@@ -37,8 +37,8 @@ const maxLatencySamples = 1 << 20
 //
 // Before its first result it writes configuration lines to standard output
 // (see ConfigTo): board, platform, chip, firmware, model, model-sha256,
-// quant, weights-in, simulated and power-source, so that benchstat never
-// mixes results from different boards or models. Name sub-benchmarks with
+// quant, weights-in, prompt, simulated, emulated and power-source, so that
+// benchstat never mixes results from different boards or models. Name sub-benchmarks with
 // Name so that benchstat can split them into columns, and so that they
 // compare with the CLI's.
 //
@@ -71,8 +71,8 @@ func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
 	emitConfig(b, s.config, map[string]string{
 		"board": BoardID(dev), "platform": info.Platform, "chip": info.Chip, "firmware": info.Firmware,
 		"model": s.modelName, "model-sha256": hex.EncodeToString(load.SHA256[:]), "quant": s.quant,
-		"weights-in": load.Region, "simulated": strconv.FormatBool(info.Capabilities.Simulated()),
-		"power-source": power,
+		"weights-in": load.Region, "prompt": s.prompt, "simulated": strconv.FormatBool(info.Capabilities.Simulated()),
+		"emulated": strconv.FormatBool(info.Capabilities.Emulated()), "power-source": power,
 	}, "")
 
 	var acc genStats

@@ -9,12 +9,21 @@
 // Results are matched by name without the -GOMAXPROCS suffix, which says
 // nothing of the board's time, so a go test sub-benchmark named with
 // bench.Name and the CLI's result of the same case are one benchmark.
+//
+// Configuration is per benchmark, as in the Go benchmark format: a
+// configuration line holds for the results after it until it changes. A
+// benchmark whose board, firmware, model, prompt or kind of board
+// (simulated, emulated) differs between the two files is still compared,
+// but marked unlike (Metric.Unlike), said so in the table, and refused by
+// a gate (Verdict.Refused), unless Options.Ignore names the keys that are
+// the change under test.
 package compare
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"os"
 	"slices"
@@ -39,20 +48,29 @@ type Options struct {
 	Alpha float64
 	// Confidence is the level of the medians' intervals. Default 0.95.
 	Confidence float64
+	// Ignore lists configuration keys that may differ between the files
+	// for one benchmark because they are the change under test — a new
+	// firmware, say — as benchstat's -ignore does. A benchmark that
+	// differs in any other of LikeKeys is unlike. Keys must be LikeKeys.
+	Ignore []string
 }
 
 // Comparison is what Compare found between two benchmark files.
 type Comparison struct {
-	Old, New           string            // the files' names
-	OldConfig          map[string]string // configuration of the first result in each
-	NewConfig          map[string]string
-	ConfigDiffers      []string // configuration keys whose values differ
+	Old, New  string            // the files' names
+	OldConfig map[string]string // configuration of the first result in each
+	NewConfig map[string]string
+	// ConfigDiffers lists the configuration keys (of bench.ConfigKeys)
+	// whose values differ between the files for a benchmark in common.
+	ConfigDiffers      []string
 	Metrics            []Metric
 	OnlyOld            []string // "benchmark unit" present in OLD only
 	OnlyNew            []string
 	Alpha              float64
 	Confidence         float64
 	oldUnits, newUnits benchfmt.UnitMetadataMap
+	// oldConfigs and newConfigs are each benchmark's configuration.
+	oldConfigs, newConfigs map[string]map[string]string
 }
 
 // Metric is one metric of one benchmark in both files.
@@ -74,6 +92,12 @@ type Metric struct {
 	// Need is the samples a side a verdict needs at Alpha.
 	Need  int
 	Notes []string
+	// Unlike lists the configuration keys (LikeKeys, less those
+	// Options.Ignore names) whose values differ between the files for
+	// this benchmark: the change is not the code's alone.
+	Unlike []Difference
+	// Across lists the differences Options.Ignore allowed.
+	Across []Difference
 }
 
 // Files is Compare on two files.
@@ -106,9 +130,11 @@ func Files(oldPath, newPath string, opts Options) (*Comparison, error) {
 //
 // It fails on a file that is empty or corrupt, that mixes results of one
 // benchmark from different boards, firmware, models or simulated and real
-// boards, on values that are not finite, when one file is from a
-// simulated board and the other from a real one, and when the files have
-// no benchmark and unit in common. It reads at most 256 MiB of each.
+// boards, on values that are not finite, and when the files have no
+// benchmark and unit in common (naming the benchmarks and the benchstat
+// projection that would compare across their names). A benchmark whose
+// configuration differs between the files is compared but marked unlike
+// (see the package doc). It reads at most 256 MiB of each.
 func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Comparison, error) {
 	if opts.Alpha == 0 {
 		opts.Alpha = 0.05
@@ -119,6 +145,11 @@ func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Compar
 	if !(opts.Alpha > 0 && opts.Alpha < 1) || !(opts.Confidence > 0 && opts.Confidence < 1) {
 		return nil, fmt.Errorf("compare: alpha %v and confidence %v must lie between 0 and 1", opts.Alpha, opts.Confidence)
 	}
+	for _, k := range opts.Ignore {
+		if !slices.Contains(likeKeys, k) {
+			return nil, fmt.Errorf("compare: cannot ignore %q: the configuration keys that may differ are %s", k, strings.Join(likeKeys, ", "))
+		}
+	}
 	of, err := readBenchFile(old, oldName)
 	if err != nil {
 		return nil, err
@@ -128,16 +159,7 @@ func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Compar
 		return nil, err
 	}
 	c := &Comparison{Old: oldName, New: newName, OldConfig: of.config, NewConfig: nf.config,
-		Alpha: opts.Alpha, Confidence: opts.Confidence}
-	for _, k := range bench.ConfigKeys() {
-		if of.config[k] != nf.config[k] {
-			c.ConfigDiffers = append(c.ConfigDiffers, k)
-		}
-	}
-	if os, ns := of.config["simulated"], nf.config["simulated"]; os != ns && os != "" && ns != "" {
-		return nil, fmt.Errorf("compare: %s is from a %s board and %s from a %s one: modelled and measured figures are not comparable; compare runs of the same kind",
-			oldName, kind(os), newName, kind(ns))
-	}
+		Alpha: opts.Alpha, Confidence: opts.Confidence, oldConfigs: of.configs, newConfigs: nf.configs}
 
 	thr := benchmath.Thresholds{CompareAlpha: opts.Alpha}
 	for _, k := range of.order {
@@ -163,6 +185,13 @@ func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Compar
 		for _, w := range cmp.Warnings {
 			m.Notes = append(m.Notes, w.Error())
 		}
+		for _, d := range differences(of.configs[k.bench], nf.configs[k.bench], k.unit) {
+			if slices.Contains(opts.Ignore, d.Key) {
+				m.Across = append(m.Across, d)
+			} else {
+				m.Unlike = append(m.Unlike, d)
+			}
+		}
 		c.Metrics = append(c.Metrics, m)
 	}
 	for _, k := range nf.order {
@@ -171,17 +200,32 @@ func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Compar
 		}
 	}
 	if len(c.Metrics) == 0 {
-		return nil, fmt.Errorf("compare: %s and %s have no benchmark and unit in common (%s has %s; %s has %s): compare outputs of the same benchmarks, with the same units",
-			oldName, newName, oldName, of.describe(), newName, nf.describe())
+		return nil, nothingInCommon(of, nf)
+	}
+	for _, k := range bench.ConfigKeys() {
+		for b := range c.benchmarks() {
+			if o, n := of.configs[b][k], nf.configs[b][k]; o != n {
+				c.ConfigDiffers = append(c.ConfigDiffers, k)
+				break
+			}
+		}
 	}
 	return c, nil
 }
 
-func kind(simulated string) string {
-	if simulated == "true" {
-		return "simulated"
+// benchmarks yields each benchmark of the comparison once, in order.
+func (c *Comparison) benchmarks() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		seen := map[string]bool{}
+		for _, m := range c.Metrics {
+			if !seen[m.Benchmark] {
+				seen[m.Benchmark] = true
+				if !yield(m.Benchmark) {
+					return
+				}
+			}
+		}
 	}
-	return "real"
 }
 
 func summaryOf(s benchmath.Summary, n int) bench.Interval {
@@ -212,34 +256,21 @@ type benchKey struct{ bench, unit string }
 
 // benchFile is one file's results, grouped.
 type benchFile struct {
-	name   string
-	config map[string]string
-	values map[benchKey][]float64
-	order  []benchKey
-	units  benchfmt.UnitMetadataMap
-}
-
-func (f *benchFile) describe() string {
-	benches, seen := map[string]bool{}, map[string]bool{}
-	var units []string
-	for _, k := range f.order {
-		benches[k.bench] = true
-		if !seen[k.unit] {
-			seen[k.unit] = true
-			units = append(units, k.unit)
-		}
-	}
-	return fmt.Sprintf("%d benchmarks in units %s", len(benches), strings.Join(units, ", "))
+	name    string
+	config  map[string]string            // of the first result
+	configs map[string]map[string]string // of each benchmark's first result
+	values  map[benchKey][]float64
+	order   []benchKey
+	units   benchfmt.UnitMetadataMap
 }
 
 // identity is the configuration that must not vary within one benchmark.
-var identity = []string{"board", "platform", "firmware", "model-sha256", "simulated", "power-source"}
+var identity = []string{"board", "platform", "firmware", "model-sha256", "simulated", "emulated", "power-source"}
 
 func readBenchFile(r io.Reader, name string) (*benchFile, error) {
 	lr := &io.LimitedReader{R: r, N: maxCompareBytes + 1}
 	br := benchfmt.NewReader(lr, name)
-	f := &benchFile{name: name, values: map[benchKey][]float64{}}
-	firstConfig := map[string]map[string]string{} // per benchmark
+	f := &benchFile{name: name, values: map[benchKey][]float64{}, configs: map[string]map[string]string{}}
 	total := 0
 	var syntax []error
 	for br.Scan() {
@@ -257,8 +288,8 @@ func readBenchFile(r io.Reader, name string) (*benchFile, error) {
 			if f.config == nil {
 				f.config = cfg
 			}
-			if prev, ok := firstConfig[bname]; !ok {
-				firstConfig[bname] = cfg
+			if prev, ok := f.configs[bname]; !ok {
+				f.configs[bname] = cfg
 			} else {
 				for _, k := range identity {
 					if prev[k] != cfg[k] {

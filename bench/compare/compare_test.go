@@ -2,14 +2,18 @@ package compare_test
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/perf/benchfmt"
+	"golang.org/x/perf/benchproc"
 
 	"github.com/tinyprof/tinyprof/bench"
 	"github.com/tinyprof/tinyprof/bench/compare"
@@ -109,7 +113,6 @@ func TestCompareBadInput(t *testing.T) {
 		{"truncated line", goodFile, goodFile + "BenchmarkGenerate/platform=esp32s3-2 1 100\n", "new.txt is corrupt"},
 		{"mismatched units", goodFile, strings.ReplaceAll(strings.ReplaceAll(goodFile, "tok/s", "tokens/s"), "ns/op", "ms/op"), "no benchmark and unit in common"},
 		{"two boards in one file", goodFile, goodFile + "board: sim-esp32s3-2\nBenchmarkGenerate/platform=esp32s3-2 1 100 ns/op 10 tok/s\n", `has results with board "sim-esp32s3" and "sim-esp32s3-2" in one file`},
-		{"simulated against real", goodFile, strings.Replace(goodFile, "simulated: true", "simulated: false", 1), "modelled and measured figures are not comparable"},
 		{"not a number", goodFile, goodFile + "BenchmarkGenerate/platform=esp32s3-2 1 NaN ns/op 10 tok/s\n", "not a measurement"},
 	}
 	for _, tt := range tests {
@@ -185,37 +188,97 @@ func TestCompareGateOnMissingMetric(t *testing.T) {
 	assert.ErrorContains(t, err, "do not both report")
 }
 
-// TestGoTestAndCLINamesCompare runs one case as go test -bench runs it
+// TestGoTestAndCLIFilesCompare runs one case as go test -bench runs it
 // (bench.Generate in a sub-benchmark named with bench.Name, with its
-// -GOMAXPROCS suffix) and as tiny-profiler benchmark --format bench runs it
-// (report.Profile): the two files hold one benchmark, with the same
-// configuration, so benchstat and Compare put them side by side.
-func TestGoTestAndCLINamesCompare(t *testing.T) {
+// -GOMAXPROCS suffix and the host lines go test prints) and as
+// tiny-profiler benchmark --format bench runs it (report.Profile) on the
+// same simulated board. Compare finds every metric of each in the other,
+// with no configuration differing, in both directions — a CLI baseline
+// gates a go test run and back — and benchstat, told to ignore the lines
+// only go test can write (pkg, cpu, the GOMAXPROCS suffix), puts them in one
+// table and one row.
+func TestGoTestAndCLIFilesCompare(t *testing.T) {
 	const tokens = 8
 	model := fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
 	dev := pipeBoard(t, sim.Options{Platform: "esp32s3"})
 	var goTest bytes.Buffer
-	r := testing.Benchmark(func(b *testing.B) {
-		bench.Generate(b, dev, model, bench.Tokens(tokens), bench.ModelName("stories260k"), bench.Quant("f32"), bench.ConfigTo(&goTest))
-	})
-	require.Positive(t, r.N, "the benchmark failed")
-	fmt.Fprintf(&goTest, "BenchmarkGenerate/%s-2\t%s\n", bench.Name("esp32s3", "stories260k", "f32", tokens), r.String())
+	fmt.Fprintf(&goTest, "goos: %s\ngoarch: %s\npkg: example.com/mymodule/bench\ncpu: Example CPU @ 2.00GHz\n", runtime.GOOS, runtime.GOARCH)
+	// As go test -bench -benchtime 1x -count 5 runs it: five results of one
+	// generation each, enough samples a side for the gate's verdict.
+	bt := flag.Lookup("test.benchtime")
+	prev := bt.Value.String()
+	require.NoError(t, bt.Value.Set("1x"))
+	t.Cleanup(func() { _ = bt.Value.Set(prev) })
+	var results []string
+	for range 5 {
+		r := testing.Benchmark(func(b *testing.B) {
+			bench.Generate(b, dev, model, bench.Tokens(tokens), bench.ModelName("stories260k"), bench.Quant("f32"), bench.ConfigTo(&goTest))
+		})
+		require.Positive(t, r.N, "the benchmark failed")
+		results = append(results, fmt.Sprintf("BenchmarkGenerate/%s-2\t%s\n", bench.Name("esp32s3", "stories260k", "f32", tokens), r.String()))
+	}
+	// go test writes the configuration once, before the first result.
+	cfgEnd := bytes.LastIndex(goTest.Bytes(), []byte("Unit ")) // after the last Unit line
+	cfgEnd += bytes.IndexByte(goTest.Bytes()[cfgEnd:], '\n') + 1
+	goTestFile := string(goTest.Bytes()[:cfgEnd]) + strings.Join(results, "")
 
 	rep, err := report.Profile(t.Context(), pipeBoard(t, sim.Options{Platform: "esp32s3"}), bytes.NewReader(model), int64(len(model)),
-		report.Config{Runs: 3, Tokens: tokens, ModelName: "stories260k", Quant: "f32"})
+		report.Config{Runs: 5, Tokens: tokens, ModelName: "stories260k", Quant: "f32"})
 	require.NoError(t, err)
 	var cli bytes.Buffer
 	require.NoError(t, rep.WriteBench(&cli))
+	cliFile := cli.String()
+	t.Logf("go test:\n%s\nCLI:\n%s", goTestFile, cliFile)
 
-	c, err := compare.Compare(&goTest, &cli, "gotest.txt", "cli.txt", compare.Options{})
-	require.NoError(t, err)
-	assert.Empty(t, c.ConfigDiffers, "board, model and power source are named alike")
 	units := map[string]bool{}
-	for _, m := range c.Metrics {
-		assert.Equal(t, "Generate/platform=esp32s3/model=stories260k/quant=f32/tokens=8", m.Benchmark)
-		units[m.Unit] = true
+	for _, dir := range []struct{ oldName, old, newName, new string }{
+		{"cli.txt", cliFile, "gotest.txt", goTestFile},
+		{"gotest.txt", goTestFile, "cli.txt", cliFile},
+	} {
+		c, err := compare.Compare(strings.NewReader(dir.old), strings.NewReader(dir.new), dir.oldName, dir.newName, compare.Options{})
+		require.NoError(t, err)
+		assert.Empty(t, c.ConfigDiffers, "%s against %s: every configuration key written alike", dir.oldName, dir.newName)
+		assert.Empty(t, c.OnlyOld, "every metric of %s is in %s", dir.oldName, dir.newName)
+		assert.Empty(t, c.OnlyNew, "every metric of %s is in %s", dir.newName, dir.oldName)
+		for _, m := range c.Metrics {
+			assert.Equal(t, "Generate/platform=esp32s3/model=stories260k/quant=f32/tokens=8", m.Benchmark)
+			assert.Empty(t, m.Unlike)
+			units[m.Unit] = true
+		}
+		for _, u := range []string{"sec/op", "tok/s", "ttft-sec", "itl-p95-sec", "peak-heap-B", "W", "J/tok"} {
+			assert.True(t, units[u], "%s in both files", u)
+		}
+		gates, err := compare.ParseGates("p95 inter-token latency > 2x, tokens/s < -10%")
+		require.NoError(t, err)
+		vs, err := c.Check(gates)
+		require.NoError(t, err)
+		assert.False(t, compare.Failed(vs) || compare.Refused(vs), "%v", vs)
 	}
-	for _, u := range []string{"sec/op", "tok/s", "ttft-sec", "itl-p95-sec", "peak-heap-B", "W", "J/tok"} {
-		assert.True(t, units[u], "%s in both files", u)
+
+	// benchstat's default projection (-table .config -row .fullname -col
+	// .file), with -ignore pkg,cpu,/gomaxprocs.
+	var pp benchproc.ProjectionParser
+	table, _, err := pp.ParseWithUnit(".config", nil)
+	require.NoError(t, err)
+	row, err := pp.Parse(".fullname", nil)
+	require.NoError(t, err)
+	_, err = pp.Parse("pkg,cpu,/gomaxprocs", nil)
+	require.NoError(t, err)
+	tables, rows := map[benchproc.Key]bool{}, map[benchproc.Key]bool{}
+	for name, file := range map[string]string{"cli.txt": cliFile, "gotest.txt": goTestFile} {
+		r := benchfmt.NewReader(strings.NewReader(file), name)
+		for r.Scan() {
+			res, ok := r.Result().(*benchfmt.Result)
+			if !ok {
+				continue // Unit metadata
+			}
+			for _, k := range table.ProjectValues(res) {
+				tables[k] = true
+			}
+			rows[row.Project(res)] = true
+		}
+		require.NoError(t, r.Err())
 	}
+	assert.Len(t, rows, 1, "benchstat puts both files' results in one row: %v", rows)
+	assert.Len(t, tables, len(units), "one table per unit, each holding both files: %v", tables)
 }

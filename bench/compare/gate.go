@@ -72,12 +72,24 @@ type Verdict struct {
 	// Undecided: too few samples to tell; a gate treats it as a failure,
 	// since it cannot vouch for the change.
 	Undecided bool
+	// Refused: the benchmark's configuration differs between the files
+	// (Metric.Unlike), so the change is not the code's alone and the gate
+	// will not judge it either way (see Refused).
+	Refused bool
 }
 
 func (v Verdict) String() string {
 	m := v.Metric
 	change := fmt.Sprintf("%s → %s (%.3gx)", fmtValue(m.Old.Center, m.Unit), fmtValue(m.New.Center, m.Unit), m.Ratio)
 	switch {
+	case v.Refused:
+		var ds, nouns []string
+		for _, d := range m.Unlike {
+			ds = append(ds, d.String())
+			nouns = append(nouns, keyNoun[d.Key])
+		}
+		return fmt.Sprintf("%s: %s %s: refused, not like with like (%s): compare runs with one %s, or, if that is the change under test, say so with --ignore %s",
+			v.Gate.Text, m.Benchmark, change, strings.Join(ds, "; "), strings.Join(nouns, " and "), strings.Join(unlikeKeys(m.Unlike), ","))
 	case v.Undecided:
 		return fmt.Sprintf("%s: %s %s: too few samples for a verdict (n=%d+%d; need %d a side): run more iterations (-count, --runs)",
 			v.Gate.Text, m.Benchmark, change, m.Old.N, m.New.N, m.Need)
@@ -89,7 +101,9 @@ func (v Verdict) String() string {
 
 // Check applies gates to every benchmark that has the gate's metric. It
 // fails when a gate names a metric neither file has. A verdict is tripped
-// only by a significant change (p ≤ alpha) past the threshold.
+// only by a significant change (p ≤ alpha) past the threshold, and is
+// refused, neither tripped nor passed, for a benchmark whose configuration
+// differs between the files (Metric.Unlike).
 func (c *Comparison) Check(gates []Gate) ([]Verdict, error) {
 	var out []Verdict
 	for _, g := range gates {
@@ -102,6 +116,8 @@ func (c *Comparison) Check(gates []Gate) ([]Verdict, error) {
 			v := Verdict{Gate: g, Metric: m}
 			beyond := !math.IsNaN(m.Ratio) && (g.Above && m.Ratio > g.Ratio || !g.Above && m.Ratio < g.Ratio)
 			switch {
+			case len(m.Unlike) > 0:
+				v.Refused = true
 			case m.TooFew:
 				v.Undecided = true
 			case m.Significant && beyond:
@@ -114,6 +130,17 @@ func (c *Comparison) Check(gates []Gate) ([]Verdict, error) {
 		}
 	}
 	return out, nil
+}
+
+// Refused reports whether any verdict was refused for comparing unlike
+// configurations: the gate cannot pass, but found no regression either.
+func Refused(vs []Verdict) bool {
+	for _, v := range vs {
+		if v.Refused {
+			return true
+		}
+	}
+	return false
 }
 
 // Failed reports whether any verdict tripped or is undecided.

@@ -3,6 +3,7 @@ package compare
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -65,12 +66,72 @@ func (c *Comparison) writeHeader(b *strings.Builder) {
 	}
 	line(c.Old, c.OldConfig)
 	line(c.New, c.NewConfig)
+	unlike, across := c.differences()
 	for _, k := range c.ConfigDiffers {
-		fmt.Fprintf(b, "differs: %s (%q in %s, %q in %s)\n", k, c.OldConfig[k], c.Old, c.NewConfig[k], c.New)
+		if _, ok := unlike[k]; ok {
+			continue
+		}
+		if _, ok := across[k]; ok {
+			continue
+		}
+		for bench := range c.benchmarks() {
+			if o, n := c.oldConfigs[bench][k], c.newConfigs[bench][k]; o != n {
+				fmt.Fprintf(b, "differs: %s (%q in %s, %q in %s, for %s)\n", k, o, c.Old, n, c.New, bench)
+				break
+			}
+		}
 	}
-	if c.OldConfig["simulated"] == "true" {
+	for _, k := range likeKeys {
+		if d, ok := across[k]; ok {
+			fmt.Fprintf(b, "compared across %s, as asked: %s\n", k, d)
+		}
+	}
+	for _, k := range likeKeys {
+		d, ok := unlike[k]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(b, "not like with like: %s differs for %s: %s; their changes are not the code's alone: compare runs with one %s, or, if that is the change under test, say so with --ignore %s\n",
+			k, list(d.benchmarks), d, keyNoun[k], k)
+	}
+	if c.OldConfig["simulated"] == "true" || c.NewConfig["simulated"] == "true" {
 		fmt.Fprintln(b, "simulated: figures are modelled, not measured")
 	}
+}
+
+// keyDifference is one configuration key's differences over the
+// benchmarks of a comparison.
+type keyDifference struct {
+	benchmarks []string
+	values     []string // "OLD → NEW", each once
+}
+
+func (d keyDifference) String() string { return strings.Join(d.values, ", ") }
+
+// differences gathers the metrics' Unlike and Across by key.
+func (c *Comparison) differences() (unlike, across map[string]*keyDifference) {
+	unlike, across = map[string]*keyDifference{}, map[string]*keyDifference{}
+	add := func(into map[string]*keyDifference, bench string, ds []Difference) {
+		for _, d := range ds {
+			kd := into[d.Key]
+			if kd == nil {
+				kd = &keyDifference{}
+				into[d.Key] = kd
+			}
+			if !slices.Contains(kd.benchmarks, bench) {
+				kd.benchmarks = append(kd.benchmarks, bench)
+			}
+			v := fmt.Sprintf("%s in %s, %s in %s", short(d.Key, d.Old), c.Old, short(d.Key, d.New), c.New)
+			if !slices.Contains(kd.values, v) {
+				kd.values = append(kd.values, v)
+			}
+		}
+	}
+	for _, m := range c.Metrics {
+		add(unlike, m.Benchmark, m.Unlike)
+		add(across, m.Benchmark, m.Across)
+	}
+	return unlike, across
 }
 
 func cell(s benchunit.Scaler, iv bench.Interval) string {
@@ -79,6 +140,14 @@ func cell(s benchunit.Scaler, iv bench.Interval) string {
 }
 
 func delta(m Metric) string {
+	s := verdictCell(m)
+	if keys := unlikeKeys(m.Unlike); len(keys) > 0 {
+		s += fmt.Sprintf(" unlike: %s %s", strings.Join(keys, ", "), plural(len(keys), "differs", "differ"))
+	}
+	return s
+}
+
+func verdictCell(m Metric) string {
 	if m.TooFew {
 		return fmt.Sprintf("too few samples for a verdict (n=%d+%d; need %d a side)", m.Old.N, m.New.N, m.Need)
 	}

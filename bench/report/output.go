@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -34,17 +35,19 @@ func (r *Report) WriteBench(w io.Writer) error {
 	if board == "" {
 		board = r.Board.Port
 	}
-	fmt.Fprintf(&b, "goos: tinyprof\n")
+	// The host's lines, as go test writes them, so that benchstat does not
+	// split a CLI file from a go test file run on the same host.
+	fmt.Fprintf(&b, "goos: %s\ngoarch: %s\n", runtime.GOOS, runtime.GOARCH)
 	cfg := map[string]string{"board": board, "platform": r.Board.Platform, "chip": r.Board.Chip,
 		"firmware": r.Board.Firmware, "model": r.Model.Name, "model-sha256": r.Model.SHA256, "quant": r.Model.Quant,
-		"weights-in": r.Model.Region, "simulated": fmt.Sprint(r.Simulated), "power-source": "none"}
+		"weights-in": r.Model.Region, "prompt": r.Config.Prompt, "simulated": fmt.Sprint(r.Simulated),
+		"emulated": fmt.Sprint(r.Emulated), "power-source": "none"}
 	if r.Power != nil {
 		cfg["power-source"] = r.Power.Source
 	}
 	if err := bench.WriteConfig(&b, cfg); err != nil {
 		return err
 	}
-	fmt.Fprintf(&b, "prompt: %s\n", oneLine(r.Config.Prompt))
 	name := "BenchmarkGenerate/" + bench.Name(r.Board.Platform, r.Model.Name, r.Model.Quant, r.Config.Tokens)
 	for _, run := range r.Runs {
 		secs := run.TTFTSeconds + run.DecodeSeconds
@@ -79,8 +82,6 @@ func quantileOf(v []float64, q float64) float64 {
 	slices.Sort(s)
 	return stats.Quantile(s, q)
 }
-
-func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
 
 // WriteTable writes a human-readable summary.
 func (r *Report) WriteTable(w io.Writer) error {

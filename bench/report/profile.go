@@ -98,6 +98,7 @@ const SchemaVersion = "tinyprof.profile/v1"
 type Report struct {
 	Schema    string    `json:"schema"`
 	Simulated bool      `json:"simulated"` // figures are modelled by a simulated board, not measured
+	Emulated  bool      `json:"emulated"`  // real firmware on an emulated machine (QEMU): timing is the emulator's
 	Started   time.Time `json:"started"`
 	Board     Board     `json:"board"`
 	Model     Model     `json:"model"`
@@ -256,7 +257,7 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		return nil, fmt.Errorf("profile: call Hello on the device first")
 	}
 	rep := &Report{Schema: SchemaVersion, Started: time.Now().UTC(),
-		Simulated: info.Capabilities.Simulated(),
+		Simulated: info.Capabilities.Simulated(), Emulated: info.Capabilities.Emulated(),
 		Board: Board{ID: bench.BoardID(dev), Port: dev.Name(), Platform: info.Platform, Chip: info.Chip, Firmware: info.Firmware,
 			CPUMHz: int(info.CPUMHz), SRAM: int64(info.SRAM), PSRAM: int64(info.PSRAM), Flash: int64(info.Flash)},
 		Config: RunConfig{Prompt: cfg.Prompt, Tokens: cfg.Tokens, Runs: cfg.Runs, Warmup: cfg.Warmup, Seed: cfg.Seed,

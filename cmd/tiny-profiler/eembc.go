@@ -23,10 +23,10 @@ type eembcRun struct {
 }
 
 func (e *eembcRun) flags(c *cobra.Command) {
-	c.Flags().IntVar(&e.windows, "windows", 5, "with --protocol eembc: timed windows (the rules require 5)")
-	c.Flags().DurationVar(&e.minWindow, "min-window", 10*time.Second, "with --protocol eembc: shortest valid window by the board's clock")
-	c.Flags().IntVar(&e.warmup, "eembc-warmup", 10, "with --protocol eembc: untimed inferences before each window")
-	c.Flags().IntVar(&e.inputSize, "input-size", 490, "with --protocol eembc: bytes of each generated input tensor (kws01: 490)")
+	c.Flags().IntVar(&e.windows, "windows", eembc.RuleWindows, "with --protocol eembc: timed windows (the rules require 5; other counts are reported invalid)")
+	c.Flags().DurationVar(&e.minWindow, "min-window", eembc.RuleMinWindow, "with --protocol eembc: shortest window by the board's clock (the rules require 10s; shorter is reported invalid)")
+	c.Flags().IntVar(&e.warmup, "eembc-warmup", -1, "with --protocol eembc: untimed inferences before each window; -1: the reference's for the board's model (5 for ic01, vww01; 10 for kws01, ad01)")
+	c.Flags().IntVar(&e.inputSize, "input-size", 0, "with --protocol eembc: bytes of each generated input tensor; 0: what the board's model takes (kws01 490, vww01 27648, ic01 3072, ad01 2560)")
 }
 
 // run scores the board named by t. With --sim it starts a simulated DUT,
@@ -35,8 +35,11 @@ func (e *eembcRun) run(c *cobra.Command, t *target, format string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if e.inputSize <= 0 || e.inputSize > 96*96*3 {
-		return usageError{fmt.Errorf("--input-size must be 1–%d bytes", 96*96*3)}
+	if e.inputSize < 0 || e.inputSize > 96*96*3 {
+		return usageError{fmt.Errorf("--input-size must be 1–%d bytes, or 0 for what the board's model takes", 96*96*3)}
+	}
+	if e.warmup < -1 {
+		return usageError{fmt.Errorf("--eembc-warmup must be -1 (the reference's), 0 (none) or a count")}
 	}
 	// A port path, an inventory id of an EEMBC board, or --sim.
 	be, err := t.entry()
@@ -58,12 +61,14 @@ func (e *eembcRun) run(c *cobra.Command, t *target, format string) error {
 	if n, ok := port.(interface{ Name() string }); ok {
 		path = n.Name()
 	}
-	client := eembc.New(port, eembc.Options{Timeout: t.timeout, InferTimeout: 3*e.minWindow + 30*time.Second})
+	// The infer time-outs scale from the board's first inference (at most
+	// a minute): a slow board is not taken for a dead port.
+	client := eembc.New(port, eembc.Options{Timeout: t.timeout})
 	defer client.Close()
 
 	prog := newProgress(c.ErrOrStderr())
 	score, err := eembc.Run(c.Context(), client, eembc.ScoreConfig{
-		Inputs: eembcInputs(e.inputSize, 5), Windows: e.windows, MinWindow: e.minWindow, Warmup: warmup(e.warmup),
+		MakeInputs: e.inputs, Windows: e.windows, MinWindow: e.minWindow, Warmup: warmup(e.warmup),
 		Progress: func(done, total int) { prog.update("MLPerf Tiny windows", int64(done), int64(total), "windows") },
 	})
 	prog.done()
@@ -86,18 +91,45 @@ func (e *eembcRun) run(c *cobra.Command, t *target, format string) error {
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "board\t%s on %s, %s, model %s\n", score.Name, path, score.Profile.Firmware, score.Profile.Model)
-	fmt.Fprintf(tw, "windows\t%d × infer %d %d\n", len(score.Windows), score.N, e.warmup)
+	warm := ""
+	if ref, ok := eembc.ReferenceFor(score.Profile.Model); ok && e.warmup == -1 && ref.Warmup == score.Warmup {
+		warm = fmt.Sprintf(" (warm-up %d, the reference's for %s)", score.Warmup, score.Profile.Model)
+	}
+	fmt.Fprintf(tw, "windows\t%d × infer %d %d%s\n", len(score.Windows), score.N, score.Warmup, warm)
+	for _, r := range score.Resizes {
+		fmt.Fprintf(tw, "  re-sized\t%s\n", r)
+	}
 	for i, w := range score.Windows {
 		fmt.Fprintf(tw, "  window %d\t%.3f s, %.2f inf/s%s\n", i+1, float64(w.ElapsedUS)/1e6, w.Throughput(), label)
 	}
 	fmt.Fprintf(tw, "median throughput\t%.3f inf/s%s\n", score.MedianThroughput, label)
 	fmt.Fprintf(tw, "latency\t%.3f ms (1000 / median throughput)%s\n", score.LatencyMS, label)
-	valid := "yes"
-	if !score.Valid {
-		valid = fmt.Sprintf("no: %v", score.Problems)
+	for _, n := range score.Notes {
+		fmt.Fprintf(tw, "note\t%s\n", n)
 	}
-	fmt.Fprintf(tw, "valid run\t%s\n", valid)
+	if score.Valid {
+		fmt.Fprintf(tw, "valid run\tyes\n")
+		return tw.Flush()
+	}
+	fmt.Fprintf(tw, "valid run\tno\n")
+	for _, p := range score.Problems {
+		fmt.Fprintf(tw, "  not valid\t%s\n", p)
+	}
 	return tw.Flush()
+}
+
+// inputs makes the five input tensors of a run, of --input-size bytes or,
+// by default, of the size the board's model takes.
+func (e *eembcRun) inputs(model string) ([][]byte, error) {
+	size := e.inputSize
+	if size == 0 {
+		ref, ok := eembc.ReferenceFor(model)
+		if !ok {
+			return nil, usageError{fmt.Errorf("the board runs %s, whose input size the reference runner does not fix: give --input-size", model)}
+		}
+		size = ref.InputSize
+	}
+	return eembcInputs(size, eembc.RuleWindows), nil
 }
 
 // eembcInputs makes n deterministic input tensors of size bytes. MLPerf
@@ -119,10 +151,13 @@ func eembcInputs(size, n int) [][]byte {
 	return out
 }
 
-// warmup maps the flag to ScoreConfig, where 0 means the default (10) and
-// a negative count means none.
+// warmup maps the flag (-1 the reference's, 0 none) to ScoreConfig's
+// Warmup (0 the reference's, negative none).
 func warmup(n int) int {
-	if n == 0 {
+	switch n {
+	case -1:
+		return 0
+	case 0:
 		return -1
 	}
 	return n

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,13 +77,37 @@ func TestScripts(t *testing.T) {
 				ts.Check(err)
 				ts.Defer(func() { release() })
 			},
-			// eembcboard VAR starts a simulated MLPerf Tiny (EEMBC) DUT and
-			// sets $VAR to its pty path.
+			// eembcboard VAR [us=N] [model=M] [cold=N:US] [leftover=S]
+			// [hang=N] starts a simulated MLPerf Tiny (EEMBC) DUT, 50 ms
+			// per inference unless told, and sets $VAR to its pty path.
 			"eembcboard": func(ts *testscript.TestScript, neg bool, args []string) {
-				if len(args) != 1 {
-					ts.Fatalf("usage: eembcboard VAR")
+				if len(args) < 1 {
+					ts.Fatalf("usage: eembcboard VAR [us=N] [model=M] [cold=N:US] [leftover=S] [hang=N]")
 				}
-				d, err := eembcsim.Listen(eembcsim.Options{InferenceUS: 50_000})
+				o := eembcsim.Options{InferenceUS: 50_000}
+				for _, a := range args[1:] {
+					k, v, _ := strings.Cut(a, "=")
+					var err error
+					switch k {
+					case "us":
+						o.InferenceUS, err = strconv.ParseUint(v, 10, 64)
+					case "model":
+						o.Model = v
+					case "cold":
+						n, us, _ := strings.Cut(v, ":")
+						if o.ColdInferences, err = strconv.Atoi(n); err == nil {
+							o.ColdUS, err = strconv.ParseUint(us, 10, 64)
+						}
+					case "leftover":
+						o.Leftover = v
+					case "hang":
+						o.HangAt, err = strconv.Atoi(v)
+					default:
+						ts.Fatalf("eembcboard: unknown option %q", a)
+					}
+					ts.Check(err)
+				}
+				d, err := eembcsim.Listen(o)
 				ts.Check(err)
 				ts.Defer(func() { d.Close() })
 				ts.Setenv(args[0], d.Path)

@@ -34,8 +34,29 @@ const maxQueued = 4096
 
 // ErrNoReady reports a DUT that did not finish a reply with "m-ready" in
 // time: it is not connected, not running the EEMBC firmware, or at another
-// baud rate.
+// baud rate. Every *TimeoutError is ErrNoReady (errors.Is).
 var ErrNoReady = errors.New("no m-ready from the DUT before the timeout; check the port, baud rate and firmware")
+
+// TimeoutError is a reply that did not end with "m-ready" within its
+// time-out. A reply that began (Partial) comes from a DUT that is
+// connected and speaks the protocol but is busy or hung, which the message
+// says instead of blaming the port.
+type TimeoutError struct {
+	Command string
+	After   time.Duration
+	Partial []string // the reply's m- lines that did arrive
+}
+
+func (e *TimeoutError) Error() string {
+	if len(e.Partial) == 0 {
+		return ErrNoReady.Error() // nothing came: it may well be the port
+	}
+	return fmt.Sprintf("the reply began (%s) but did not end with m-ready within %v: the DUT is still busy or hung",
+		e.Partial[len(e.Partial)-1], round(e.After))
+}
+
+// Is makes a TimeoutError match ErrNoReady.
+func (e *TimeoutError) Is(target error) bool { return target == ErrNoReady }
 
 // DUTError is an "e-[…]" line the DUT printed in reply to Command.
 type DUTError struct {
@@ -50,7 +71,9 @@ type Options struct {
 	// Timeout bounds the reply to one command. Zero means 5 s, the
 	// EnergyRunner's default-timeout-ms.
 	Timeout time.Duration
-	// InferTimeout bounds an "infer" command. Zero means 60 s.
+	// InferTimeout bounds an "infer" command sent with Infer, and the
+	// single inference with which Run first times the DUT; Run scales
+	// the time-outs of its later inferences from that. Zero means 60 s.
 	InferTimeout time.Duration
 	// Chunk is the input bytes per "db" command. Zero means DefaultChunk;
 	// it is lowered to fit MaxCommand.
@@ -195,6 +218,16 @@ func (c *Client) next(ctx context.Context, t *time.Timer) (string, error) {
 	}
 }
 
+// reply is what a DUT printed in answer to one command: its "m-" lines,
+// without "m-ready", and the other lines (debug output, or complaints such
+// as the reference firmware's "Input db has 16 elemented, expected 490").
+type reply struct {
+	m, other []string
+}
+
+// maxOther bounds the other lines one reply keeps.
+const maxOther = 64
+
 // Command sends cmd (without its '%') and returns the "m-" lines of the
 // reply, without "m-ready". It returns a *DUTError if the DUT printed an
 // "e-" line, and ignores other lines (debug output). Lines left over from
@@ -204,16 +237,17 @@ func (c *Client) next(ctx context.Context, t *time.Timer) (string, error) {
 // reply has ended, so that a late reply cannot be taken for the next
 // command's.
 func (c *Client) Command(ctx context.Context, cmd string) ([]string, error) {
-	return c.command(ctx, cmd, c.opts.Timeout, "")
+	r, err := c.command(ctx, cmd, c.opts.Timeout, "")
+	return r.m, err
 }
 
 // command is Command with a timeout, and, if want is not empty, it reads
 // past any "m-ready" until a line starting with want has arrived: a stale
 // "m-ready" (from a boot or an earlier timed-out command) then cannot end
 // the reply early.
-func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration, want string) ([]string, error) {
+func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration, want string) (reply, error) {
 	if len(cmd)+1 > MaxCommand || strings.ContainsAny(cmd, "%\r\n") {
-		return nil, fmt.Errorf("eembc: command %q: longer than %d bytes or contains %%, CR or LF", cmd, MaxCommand-1)
+		return reply{}, fmt.Errorf("eembc: command %q: longer than %d bytes or contains %%, CR or LF", cmd, MaxCommand-1)
 	}
 	if len(c.stale) > 0 {
 		// A probe none of the stale commands was, so that their late
@@ -226,7 +260,7 @@ func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration,
 			}
 		}
 		if _, err := c.exchange(ctx, p.cmd, timeout, p.want, true); err != nil {
-			return nil, fmt.Errorf("eembc: %s: resynchronising after a command that ended without its m-ready: %w", cmd, err)
+			return reply{}, fmt.Errorf("eembc: %s: resynchronising after a command that ended without its m-ready: %w", cmd, err)
 		}
 	}
 	return c.exchange(ctx, cmd, timeout, want, false)
@@ -235,12 +269,12 @@ func (c *Client) command(ctx context.Context, cmd string, timeout time.Duration,
 // exchange sends cmd and reads its reply, as command does, without
 // resynchronising first. A probe takes every "e-" line and "m-ready"
 // before its own reply's line for the end of a late reply.
-func (c *Client) exchange(ctx context.Context, cmd string, timeout time.Duration, want string, probe bool) ([]string, error) {
+func (c *Client) exchange(ctx context.Context, cmd string, timeout time.Duration, want string, probe bool) (reply, error) {
 	c.mu.Lock()
 	c.lines = c.lines[:0]
 	c.mu.Unlock()
 	if _, err := io.WriteString(c.rw, cmd+"%"); err != nil {
-		return nil, fmt.Errorf("eembc: %s: write: %w", cmd, err)
+		return reply{}, fmt.Errorf("eembc: %s: write: %w", cmd, err)
 	}
 	c.stale = append(c.stale, cmd) // until its m-ready
 	if len(c.stale) > len(probes) {
@@ -248,11 +282,14 @@ func (c *Client) exchange(ctx context.Context, cmd string, timeout time.Duration
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	var out []string
+	var out reply
 	var dutErr *DUTError
 	seen := want == ""
 	for {
 		l, err := c.next(ctx, t)
+		if errors.Is(err, ErrNoReady) {
+			err = &TimeoutError{Command: cmd, After: timeout, Partial: out.m}
+		}
 		if err != nil {
 			return out, fmt.Errorf("eembc: %s: %w", cmd, err)
 		}
@@ -260,7 +297,7 @@ func (c *Client) exchange(ctx context.Context, cmd string, timeout time.Duration
 		switch {
 		case strings.HasSuffix(l, "m-ready"):
 			if probe && !seen {
-				out, dutErr = nil, nil // a late reply ended
+				out, dutErr = reply{}, nil // a late reply ended
 				continue
 			}
 			if dutErr != nil {
@@ -276,40 +313,42 @@ func (c *Client) exchange(ctx context.Context, cmd string, timeout time.Duration
 				dutErr = &DUTError{Command: cmd, Text: strings.TrimSuffix(strings.TrimPrefix(l, "e-["), "]")}
 			}
 		case strings.HasPrefix(l, "m-"):
-			out = append(out, l)
+			out.m = append(out.m, l)
 			seen = seen || strings.HasPrefix(l, want)
+		case l != "" && len(out.other) < maxOther:
+			out.other = append(out.other, l)
 		}
 	}
 }
 
 // Name returns the vendor in the DUT's "m-name-dut-[vendor]".
 func (c *Client) Name(ctx context.Context) (string, error) {
-	lines, err := c.command(ctx, "name", c.opts.Timeout, "m-name-dut-")
+	r, err := c.command(ctx, "name", c.opts.Timeout, "m-name-dut-")
 	if err != nil {
 		return "", err
 	}
-	for _, l := range lines {
+	for _, l := range r.m {
 		if v, ok := bracketed(l, "m-name-dut-"); ok {
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("eembc: name: no m-name-dut-[…] line in %q", lines)
+	return "", fmt.Errorf("eembc: name: no m-name-dut-[…] line in %q", r.m)
 }
 
 // Profile is what "profile" reports.
 type Profile struct {
-	Firmware string // e.g. "ULPMark for tinyML Firmware V0.0.1"
-	Model    string // kws01, vww01, ad01, ic01 or strww01
+	Firmware string `json:"firmware"` // e.g. "ULPMark for tinyML Firmware V0.0.1"
+	Model    string `json:"model"`    // kws01, vww01, ad01, ic01 or strww01
 }
 
 // Profile asks the DUT for its firmware and model.
 func (c *Client) Profile(ctx context.Context) (Profile, error) {
-	lines, err := c.command(ctx, "profile", c.opts.Timeout, "m-model-")
+	r, err := c.command(ctx, "profile", c.opts.Timeout, "m-model-")
 	if err != nil {
 		return Profile{}, err
 	}
 	var p Profile
-	for _, l := range lines {
+	for _, l := range r.m {
 		if v, ok := bracketed(l, "m-profile-"); ok {
 			p.Firmware = v
 		} else if v, ok := bracketed(l, "m-model-"); ok {
@@ -317,7 +356,7 @@ func (c *Client) Profile(ctx context.Context) (Profile, error) {
 		}
 	}
 	if p.Model == "" {
-		return p, fmt.Errorf("eembc: profile: no m-model-[…] line in %q", lines)
+		return p, fmt.Errorf("eembc: profile: no m-model-[…] line in %q", r.m)
 	}
 	return p, nil
 }
@@ -329,12 +368,12 @@ func (c *Client) Load(ctx context.Context, data []byte) error {
 	if len(data) == 0 {
 		return errors.New("eembc: load: no data")
 	}
-	lines, err := c.command(ctx, fmt.Sprintf("db load %d", len(data)), c.opts.Timeout, "m-[Expecting")
+	r, err := c.command(ctx, fmt.Sprintf("db load %d", len(data)), c.opts.Timeout, "m-[Expecting")
 	if err != nil {
 		return err
 	}
-	if want := fmt.Sprintf("m-[Expecting %d bytes]", len(data)); !slices.Contains(lines, want) {
-		return fmt.Errorf("eembc: db load: reply %q lacks %q", lines, want)
+	if want := fmt.Sprintf("m-[Expecting %d bytes]", len(data)); !slices.Contains(r.m, want) {
+		return fmt.Errorf("eembc: db load: reply %q lacks %q", r.m, want)
 	}
 	for off := 0; off < len(data); off += c.opts.Chunk {
 		chunk := data[off:min(off+c.opts.Chunk, len(data))]
@@ -342,12 +381,12 @@ func (c *Client) Load(ctx context.Context, data []byte) error {
 		if off+len(chunk) == len(data) {
 			want = "m-load-done"
 		}
-		lines, err := c.command(ctx, fmt.Sprintf("db %x", chunk), c.opts.Timeout, want)
+		r, err := c.command(ctx, fmt.Sprintf("db %x", chunk), c.opts.Timeout, want)
 		if err != nil {
 			return fmt.Errorf("eembc: load at byte %d: %w", off, err)
 		}
-		if last := off+len(chunk) == len(data); last && !slices.Contains(lines, "m-load-done") {
-			return fmt.Errorf("eembc: load: no m-load-done after %d bytes (reply %q)", len(data), lines)
+		if last := off+len(chunk) == len(data); last && !slices.Contains(r.m, "m-load-done") {
+			return fmt.Errorf("eembc: load: no m-load-done after %d bytes (reply %q)", len(data), r.m)
 		}
 	}
 	return nil
@@ -355,12 +394,17 @@ func (c *Client) Load(ctx context.Context, data []byte) error {
 
 // Inference is the outcome of one "infer N W" in performance mode.
 type Inference struct {
-	N, Warmup int
+	N      int `json:"n"`
+	Warmup int `json:"warmup"`
 	// ElapsedUS is the time between the two m-lap-us timestamps: N
 	// inferences plus th_pre and th_post.
-	ElapsedUS uint64
+	ElapsedUS uint64 `json:"elapsed_us"`
 	// Results are the scores of the last inference (m-results-[…]).
-	Results []float64
+	Results []float64 `json:"results"`
+	// Messages are the other lines the DUT printed during the command:
+	// debug output, or a complaint such as the reference firmware's
+	// "Input db has 16 elemented, expected 490" (the input was not used).
+	Messages []string `json:"messages,omitempty"`
 }
 
 // Throughput returns inferences per second, as the MLCommons runner
@@ -372,19 +416,25 @@ func (in Inference) Throughput() float64 {
 	return float64(in.N) / (float64(in.ElapsedUS) / 1e6)
 }
 
-// Infer runs n timed inferences after warmup untimed ones. It always
-// sends the warmup count: the reference firmware defaults it to 10.
+// Infer runs n timed inferences after warmup untimed ones, within
+// Options.InferTimeout. It always sends the warmup count: the reference
+// firmware defaults it to 10.
 func (c *Client) Infer(ctx context.Context, n, warmup int) (Inference, error) {
+	return c.infer(ctx, n, warmup, c.opts.InferTimeout)
+}
+
+// infer is Infer within timeout.
+func (c *Client) infer(ctx context.Context, n, warmup int, timeout time.Duration) (Inference, error) {
 	if n <= 0 || warmup < 0 {
 		return Inference{}, fmt.Errorf("eembc: infer %d %d: need n > 0 and warmup >= 0", n, warmup)
 	}
-	lines, err := c.command(ctx, fmt.Sprintf("infer %d %d", n, warmup), c.opts.InferTimeout, "m-infer-done")
+	r, err := c.command(ctx, fmt.Sprintf("infer %d %d", n, warmup), timeout, "m-infer-done")
 	if err != nil {
 		return Inference{}, err
 	}
-	in := Inference{N: n, Warmup: warmup}
+	in := Inference{N: n, Warmup: warmup, Messages: r.other}
 	var laps []uint64
-	for _, l := range lines {
+	for _, l := range r.m {
 		if v, ok := strings.CutPrefix(l, "m-lap-us-"); ok {
 			us, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
@@ -412,16 +462,16 @@ func (c *Client) Infer(ctx context.Context, n, warmup int) (Inference, error) {
 
 // Results returns the scores of the last inference.
 func (c *Client) Results(ctx context.Context) ([]float64, error) {
-	lines, err := c.command(ctx, "results", c.opts.Timeout, "m-results-")
+	r, err := c.command(ctx, "results", c.opts.Timeout, "m-results-")
 	if err != nil {
 		return nil, err
 	}
-	for _, l := range lines {
+	for _, l := range r.m {
 		if _, ok := bracketed(l, "m-results-"); ok {
 			return parseResults(l)
 		}
 	}
-	return nil, fmt.Errorf("eembc: results: no m-results-[…] line in %q", lines)
+	return nil, fmt.Errorf("eembc: results: no m-results-[…] line in %q", r.m)
 }
 
 // MedianThroughput returns the median of the windows' throughputs, the

@@ -21,7 +21,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/internal/pty"
 )
 
@@ -45,6 +47,27 @@ type Options struct {
 	ClockStart uint64
 	OneLap     bool // print only one m-lap-us per infer (a broken port)
 	BadResults bool // print a malformed m-results line
+	// InputSize is the input tensor th_load_tensor takes, in bytes: at
+	// "infer", an input of another size is refused with the reference
+	// firmware's complaint ("Input db has 16 elemented, expected 490") and
+	// the inference runs on the tensor it had. Default: the model's
+	// (eembc.ReferenceFor), else any size; -1 takes any size.
+	InputSize int
+	// ColdInferences is how many inferences after boot take ColdUS each
+	// instead of InferenceUS, as on a DUT whose caches and clocks have not
+	// settled.
+	ColdInferences int
+	ColdUS         uint64
+	// Leftover are bytes already in the DUT's command buffer at boot —
+	// line noise, or another protocol's bytes — so the first command fails
+	// as "Unknown command".
+	Leftover string
+	// RealTime is the real time each modelled second of inference takes
+	// (0: none), so that a slow DUT is slow by the host's clock too.
+	RealTime float64
+	// HangAt, if positive, makes the DUT hang in its HangAt-th "infer": it
+	// prints m-warmup-start and then nothing, ever.
+	HangAt int
 }
 
 // DUT is a running simulated DUT. Close it when done (Start does it for you).
@@ -56,11 +79,16 @@ type DUT struct {
 	pair *pty.Pair
 	done chan struct{}
 
-	mu     sync.Mutex
-	clock  uint64 // virtual µs since boot
-	want   int
-	buf    []byte
-	scores []float64
+	stop chan struct{} // closed by Close, to end a RealTime wait
+
+	mu         sync.Mutex
+	clock      uint64 // virtual µs since boot
+	want       int
+	buf        []byte
+	scores     []float64
+	inferences int // since boot, warm-ups included
+	infers     int // infer commands
+	hung       bool
 }
 
 // Listen starts a DUT behind a new pseudo-terminal. The caller must Close it.
@@ -80,6 +108,11 @@ func Listen(opts Options) (*DUT, error) {
 	if opts.MaxInput <= 0 {
 		opts.MaxInput = 96 * 96 * 3
 	}
+	if opts.InputSize == 0 {
+		if r, ok := eembc.ReferenceFor(opts.Model); ok {
+			opts.InputSize = r.InputSize
+		}
+	}
 	p, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("simulated EEMBC DUT: %w", err)
@@ -87,7 +120,7 @@ func Listen(opts Options) (*DUT, error) {
 	if opts.ClockStart == 0 {
 		opts.ClockStart = 1_000_000
 	}
-	d := &DUT{Path: p.Path, opts: opts, pair: p, done: make(chan struct{}), clock: opts.ClockStart}
+	d := &DUT{Path: p.Path, opts: opts, pair: p, done: make(chan struct{}), stop: make(chan struct{}), clock: opts.ClockStart}
 	go d.run()
 	return d, nil
 }
@@ -105,6 +138,7 @@ func Start(tb testing.TB, opts Options) *DUT {
 
 // Close stops the DUT and waits for it.
 func (d *DUT) Close() error {
+	close(d.stop)
 	err := d.pair.Close()
 	<-d.done
 	return err
@@ -124,7 +158,7 @@ func (d *DUT) print(lines ...string) {
 func (d *DUT) run() {
 	defer close(d.done)
 	d.print("m-timestamp-mode-performance", "m-init-done", "m-ready")
-	var cmd []byte
+	cmd := []byte(d.opts.Leftover)
 	buf := make([]byte, 512)
 	for {
 		n, err := d.pair.Master.Read(buf)
@@ -152,6 +186,9 @@ func (d *DUT) run() {
 func (d *DUT) command(cmd string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.hung {
+		return
+	}
 	if d.opts.Chatty {
 		d.print("[dbg] rx "+strconv.Itoa(len(cmd))+" bytes", "m-ready")
 	}
@@ -198,10 +235,27 @@ func (d *DUT) command(cmd string) {
 			d.print("e-[infer requires a positive count]")
 			break
 		}
-		d.clock += uint64(w) * d.opts.InferenceUS
-		lines := []string{fmt.Sprintf("m-warmup-start-%d", w), "m-warmup-done", fmt.Sprintf("m-infer-start-%d", n), d.lap()}
-		d.clock += uint64(n)*d.opts.InferenceUS + d.opts.PrePostUS
+		if d.infers++; d.infers == d.opts.HangAt {
+			d.print(fmt.Sprintf("m-warmup-start-%d", w))
+			d.hung = true
+			return
+		}
+		if m := d.opts.InputSize; m > 0 && len(d.buf) != m {
+			// As th_load_tensor: count elements, complain, keep the old tensor.
+			size := 1
+			if d.opts.Model == "ad01" {
+				size = 4 // float32 features
+			}
+			d.print(fmt.Sprintf("Input db has %d elemented, expected %d", len(d.buf)/size, m/size))
+		}
+		// Each line as the reference prints it, after the time it follows.
+		d.print(fmt.Sprintf("m-warmup-start-%d", w))
+		d.wait(d.infer(w))
+		d.print("m-warmup-done", fmt.Sprintf("m-infer-start-%d", n), d.lap())
+		d.wait(d.infer(n) + d.opts.PrePostUS)
+		d.clock += d.opts.PrePostUS
 		d.scores = d.score()
+		var lines []string
 		if !d.opts.OneLap {
 			lines = append(lines, d.lap())
 		}
@@ -213,6 +267,35 @@ func (d *DUT) command(cmd string) {
 		d.print("e-[Unknown command: " + cmd + "]")
 	}
 	d.print("m-ready")
+}
+
+// infer advances the clock by n inferences and returns the µs they took.
+func (d *DUT) infer(n int) uint64 {
+	var us uint64
+	for range n {
+		if d.inferences < d.opts.ColdInferences {
+			us += d.opts.ColdUS
+		} else {
+			us += d.opts.InferenceUS
+		}
+		d.inferences++
+	}
+	d.clock += us
+	return us
+}
+
+// wait spends us of modelled time in real time, scaled by RealTime, or
+// until Close.
+func (d *DUT) wait(us uint64) {
+	if d.opts.RealTime <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(float64(us) * d.opts.RealTime * float64(time.Microsecond)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-d.stop:
+	}
 }
 
 // lap prints the 32-bit µs counter, as us_ticker_read() does.
