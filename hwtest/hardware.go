@@ -50,3 +50,7 @@ func connect(ctx context.Context, e lab.Entry, opts lab.ConnectOptions) (*lab.Co
 	}
 	return lab.Connect(ctx, e, opts)
 }
+
+// emulationMissing does nothing: the hardware build leases no emulated
+// boards.
+func (l *Lab) emulationMissing(testing.TB, []Constraint) {}

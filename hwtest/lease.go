@@ -79,6 +79,7 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 	defer cancel()
 	boards, err := l.AcquireN(ctx, tb.Name(), n, cs...)
 	if err != nil {
+		l.emulationMissing(tb, cs)
 		l.Infrastructure(tb, err)
 		return nil // Infrastructure stopped the test; reached only under a fake TB
 	}
@@ -89,6 +90,9 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 		}
 		tb.Attr("hwtest.board"+suffix, b.Entry.ID)
 		tb.Attr("hwtest.platform"+suffix, b.Entry.Platform)
+		if e := b.lease.Conn.Emu; e != nil {
+			tb.Attr("hwtest.emulated"+suffix, e.Label())
+		}
 		if info := b.Info(); info != nil {
 			tb.Attr("hwtest.firmware"+suffix, strings.ReplaceAll(info.Firmware, " ", "_"))
 		}
