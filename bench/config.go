@@ -18,7 +18,7 @@ import (
 // in this order. All are written whenever one changes, because a
 // configuration line holds for every later result until overwritten.
 var configKeys = []string{"board", "platform", "chip", "firmware", "model", "model-sha256", "quant",
-	"weights-in", "simulated", "power-source", "valid"}
+	"weights-in", "simulated", "emulated", "power-source", "valid"}
 
 // ConfigKeys returns the configuration keys every benchmark output
 // carries, in the order they are written.
@@ -28,8 +28,9 @@ func ConfigKeys() []string { return slices.Clone(configKeys) }
 // be stable across runs, or benchstat puts two runs on one board in
 // separate tables: the board's own id when dev has one (a method
 // BoardID() string, such as a leased hwtest.Board's inventory id),
-// "sim-PLATFORM" for a simulated board (its pseudo-terminal changes every
-// run), else dev.Name(), its port. dev must have answered Hello.
+// "sim-PLATFORM" for a simulated board and "emu-PLATFORM" for an emulated
+// one (their pseudo-terminals change every run), else dev.Name(), its
+// port. dev must have answered Hello.
 func BoardID(dev Device) string {
 	if b, ok := dev.(interface{ BoardID() string }); ok {
 		if id := b.BoardID(); id != "" {
@@ -39,6 +40,9 @@ func BoardID(dev Device) string {
 	info := dev.Info()
 	if info.Capabilities.Simulated() {
 		return "sim-" + info.Platform
+	}
+	if Emulated(info) {
+		return "emu-" + info.Platform
 	}
 	return dev.Name()
 }

@@ -134,9 +134,9 @@ func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Compar
 			c.ConfigDiffers = append(c.ConfigDiffers, k)
 		}
 	}
-	if os, ns := of.config["simulated"], nf.config["simulated"]; os != ns && os != "" && ns != "" {
-		return nil, fmt.Errorf("compare: %s is from a %s board and %s from a %s one: modelled and measured figures are not comparable; compare runs of the same kind",
-			oldName, kind(os), newName, kind(ns))
+	if ok, nk := kindOf(of.config), kindOf(nf.config); ok != nk && ok != "" && nk != "" {
+		return nil, fmt.Errorf("compare: %s is from a %s board and %s from a %s one: modelled, emulated and measured figures are not comparable; compare runs of the same kind",
+			oldName, ok, newName, nk)
 	}
 
 	thr := benchmath.Thresholds{CompareAlpha: opts.Alpha}
@@ -177,11 +177,20 @@ func Compare(old, new io.Reader, oldName, newName string, opts Options) (*Compar
 	return c, nil
 }
 
-func kind(simulated string) string {
-	if simulated == "true" {
+// kindOf says what produced a file's figures, from its simulated and
+// emulated configuration lines: "simulated", "emulated", "real", or ""
+// when the file does not say. A file without an emulated line predates
+// emulated boards, so its simulated line decides.
+func kindOf(cfg map[string]string) string {
+	switch e := cfg["emulated"]; {
+	case cfg["simulated"] == "true":
 		return "simulated"
+	case e != "" && e != "false":
+		return "emulated"
+	case cfg["simulated"] == "false":
+		return "real"
 	}
-	return "real"
+	return ""
 }
 
 func summaryOf(s benchmath.Summary, n int) bench.Interval {
@@ -233,7 +242,7 @@ func (f *benchFile) describe() string {
 }
 
 // identity is the configuration that must not vary within one benchmark.
-var identity = []string{"board", "platform", "firmware", "model-sha256", "simulated", "power-source"}
+var identity = []string{"board", "platform", "firmware", "model-sha256", "simulated", "emulated", "power-source"}
 
 func readBenchFile(r io.Reader, name string) (*benchFile, error) {
 	lr := &io.LimitedReader{R: r, N: maxCompareBytes + 1}

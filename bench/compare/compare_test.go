@@ -109,7 +109,12 @@ func TestCompareBadInput(t *testing.T) {
 		{"truncated line", goodFile, goodFile + "BenchmarkGenerate/platform=esp32s3-2 1 100\n", "new.txt is corrupt"},
 		{"mismatched units", goodFile, strings.ReplaceAll(strings.ReplaceAll(goodFile, "tok/s", "tokens/s"), "ns/op", "ms/op"), "no benchmark and unit in common"},
 		{"two boards in one file", goodFile, goodFile + "board: sim-esp32s3-2\nBenchmarkGenerate/platform=esp32s3-2 1 100 ns/op 10 tok/s\n", `has results with board "sim-esp32s3" and "sim-esp32s3-2" in one file`},
-		{"simulated against real", goodFile, strings.Replace(goodFile, "simulated: true", "simulated: false", 1), "modelled and measured figures are not comparable"},
+		{"simulated against real", goodFile, strings.Replace(goodFile, "simulated: true", "simulated: false", 1), "modelled, emulated and measured figures are not comparable"},
+		{"emulated against simulated", goodFile, strings.Replace(goodFile, "simulated: true", "simulated: false\nemulated: QEMU mps2-an386, instruction-count time, not cycle-accurate", 1),
+			"old.txt is from a simulated board and new.txt from a emulated one"},
+		{"emulated against real", strings.Replace(goodFile, "simulated: true", "simulated: false\nemulated: false", 1),
+			strings.Replace(goodFile, "simulated: true", "simulated: false\nemulated: QEMU mps2-an386, instruction-count time, not cycle-accurate", 1),
+			"old.txt is from a real board and new.txt from a emulated one"},
 		{"not a number", goodFile, goodFile + "BenchmarkGenerate/platform=esp32s3-2 1 NaN ns/op 10 tok/s\n", "not a measurement"},
 	}
 	for _, tt := range tests {
