@@ -66,6 +66,11 @@ func TestLeaseEmulatedWithoutTools(t *testing.T) {
 			for _, e := range l.Boards {
 				require.NotEqual(t, lab.KindEmulated, e.Kind(), "no emulated boards without QEMU")
 			}
+			inv := filepath.Join(t.TempDir(), "lab.yaml")
+			require.NoError(t, os.WriteFile(inv, []byte("boards:\n  - {id: m7, emulate: mps2-an500}\n  - {id: s, platform: esp32s3, sim: true}\n"), 0o644))
+			fromInv, err := NewLab(Config{LeaseDir: t.TempDir(), Inventory: inv})
+			require.NoError(t, err)
+			require.Len(t, fromInv.Boards, 1, "the emulated entry is left out, not quarantined")
 			ft := newFakeTB(t, "TestEmu")
 			ft.run(func(tb testing.TB) { l.Lease(tb, Platform("mps2-an500")) })
 			assert.Equal(t, tc.failed, ft.failed, ft.msg)

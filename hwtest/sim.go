@@ -53,7 +53,9 @@ func buildBoards(cfg Config) ([]lab.Entry, error) {
 	}
 	var boards []lab.Entry
 	for _, e := range inv.Boards {
-		if k := e.Kind(); k == lab.KindSimulated || k == lab.KindEmulated {
+		// Emulated entries only where QEMU can start them: a missing
+		// emulator is the host's lack, not the board's fault to quarantine.
+		if k := e.Kind(); k == lab.KindSimulated || k == lab.KindEmulated && lab.EmulationAvailable() == nil {
 			boards = append(boards, e)
 		}
 	}
