@@ -52,14 +52,19 @@ func buildBoards(cfg Config) ([]lab.Entry, error) {
 		return nil, err
 	}
 	var boards []lab.Entry
+	emulated := 0
 	for _, e := range inv.Boards {
 		// Emulated entries only where QEMU can start them: a missing
 		// emulator is the host's lack, not the board's fault to quarantine.
-		if k := e.Kind(); k == lab.KindSimulated || k == lab.KindEmulated && lab.EmulationAvailable() == nil {
+		k := e.Kind()
+		if k == lab.KindEmulated {
+			emulated++
+		}
+		if k == lab.KindSimulated || k == lab.KindEmulated && lab.EmulationAvailable() == nil {
 			boards = append(boards, e)
 		}
 	}
-	if len(boards) == 0 && len(inv.Boards) > 0 {
+	if len(boards) == 0 && len(inv.Boards) > 0 && emulated == 0 {
 		return nil, fmt.Errorf("inventory %s has no `sim: true` boards (nor `emulate:` ones), and this build leases only simulated and emulated ones: run with -tags=hardware for real boards", cfg.Inventory)
 	}
 	return boards, nil
