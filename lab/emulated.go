@@ -80,18 +80,22 @@ func connectEmu(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error
 		h.Write([]byte(e.ID))
 		eo.Seed = h.Sum32() | 1
 	}
+	name := e.ID
+	if name == "" {
+		name = "emulated " + e.Emulate
+	}
 	b, err := emu.Listen(ctx, eo)
 	if err != nil {
-		return nil, fmt.Errorf("board %s: %w", e.ID, err)
+		return nil, fmt.Errorf("board %s: %w", name, err)
 	}
 	port, err := b.Open(ctx)
 	if err != nil {
 		b.Close()
-		return nil, fmt.Errorf("board %s: open %s: %w", e.ID, b.Path, err)
+		return nil, fmt.Errorf("board %s: open %s: %w", name, b.Path, err)
 	}
 	dev := device.New(port, opts.Device)
 	if _, err := dev.Hello(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("board %s (%s): %w", e.ID, b.Label(), err), dev.Close(), b.Close())
+		return nil, errors.Join(fmt.Errorf("board %s (%s): %w", name, b.Label(), err), dev.Close(), b.Close())
 	}
 	return &Conn{Device: dev, Entry: e, Emu: b, close: func() error {
 		return errors.Join(dev.Close(), b.Close())
