@@ -131,6 +131,8 @@ func Example_benchmark() {
 	// Unit sec/op better=lower
 	// Unit tok/s better=higher
 	// Unit prefill-tok/s better=higher
+	// Unit instr/tok better=lower
+	// Unit prefill-instr/tok better=lower
 	// Unit ttft-sec better=lower
 	// Unit itl-p50-sec better=lower
 	// Unit itl-p95-sec better=lower

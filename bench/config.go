@@ -28,8 +28,9 @@ func ConfigKeys() []string { return slices.Clone(configKeys) }
 // be stable across runs, or benchstat puts two runs on one board in
 // separate tables: the board's own id when dev has one (a method
 // BoardID() string, such as a leased hwtest.Board's inventory id),
-// "sim-PLATFORM" for a simulated board (its pseudo-terminal changes every
-// run), else dev.Name(), its port. dev must have answered Hello.
+// "sim-PLATFORM" for a simulated board and "emu-PLATFORM" for an emulated
+// one (their pseudo-terminals change every run), else dev.Name(), its
+// port. dev must have answered Hello.
 func BoardID(dev Device) string {
 	if b, ok := dev.(interface{ BoardID() string }); ok {
 		if id := b.BoardID(); id != "" {
@@ -39,6 +40,9 @@ func BoardID(dev Device) string {
 	info := dev.Info()
 	if info.Capabilities.Simulated() {
 		return "sim-" + info.Platform
+	}
+	if Emulated(info) {
+		return "emu-" + info.Platform
 	}
 	return dev.Name()
 }

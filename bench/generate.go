@@ -22,6 +22,11 @@ const maxLatencySamples = 1 << 20
 //
 //	ns/op              the board's time for one generation (TTFT + decode), mean
 //	tok/s              decode throughput, (tokens-1) over decode time, all generations
+//	instr/tok          an emulated board only: guest instructions per decoded
+//	                   token, exact (see InstructionsPerToken: under QEMU's
+//	                   -icount shift=0 board-clock ns are instructions, so
+//	                   tok/s there is at the icount clock of 1e9 instr/s)
+//	prefill-instr/tok  an emulated board only: instructions per prompt token
 //	prefill-tok/s      prompt tokens after BOS over prefill time
 //	ttft-ns            time to first token, median
 //	itl-p50-ns, -p95-ns, -p99-ns   inter-token latency percentiles over every token
@@ -38,7 +43,9 @@ const maxLatencySamples = 1 << 20
 // Before its first result it writes configuration lines to standard output
 // (see ConfigTo): board, platform, chip, firmware, model, model-sha256,
 // quant, weights-in, prompt, simulated, emulated and power-source, so that
-// benchstat never mixes results from different boards or models. Name sub-benchmarks with
+// benchstat never mixes results from different boards or models, nor
+// modelled, emulated and measured figures: an emulated board's emulated
+// line is its label, "QEMU M, instruction-count time, not cycle-accurate". Name sub-benchmarks with
 // Name so that benchstat can split them into columns, and so that they
 // compare with the CLI's.
 //
@@ -72,10 +79,10 @@ func Generate(b *testing.B, dev Device, model []byte, opts ...Option) {
 		"board": BoardID(dev), "platform": info.Platform, "chip": info.Chip, "firmware": info.Firmware,
 		"model": s.modelName, "model-sha256": hex.EncodeToString(load.SHA256[:]), "quant": s.quant,
 		"weights-in": load.Region, "prompt": s.prompt, "simulated": strconv.FormatBool(info.Capabilities.Simulated()),
-		"emulated": strconv.FormatBool(info.Capabilities.Emulated()), "power-source": power,
+		"emulated": emulatedConfig(info), "power-source": power,
 	}, "")
 
-	var acc genStats
+	acc := genStats{emulated: Emulated(info)}
 	ledger := NewLedger(dev, m0)
 	for i := 0; b.Loop(); i++ {
 		req := device.GenerateRequest{Prompt: s.prompt, MaxTokens: s.tokens, Seed: s.seed + uint32(i)}
@@ -141,6 +148,7 @@ func PowerSource(m Meter, info *firmware.Info) string {
 // genStats accumulates Generate's timing and memory figures; the Ledger
 // owns its energy.
 type genStats struct {
+	emulated               bool // report instructions too
 	n                      int
 	boardNS                float64
 	decodeTokens, decodeUS float64
@@ -186,6 +194,12 @@ func (a *genStats) report(b *testing.B) {
 	}
 	if a.prefillUS > 0 {
 		b.ReportMetric(a.prefillTokens/(a.prefillUS/1e6), "prefill-tok/s")
+	}
+	if a.emulated && a.decodeTokens > 0 {
+		b.ReportMetric(a.decodeUS*1e3/a.decodeTokens, "instr/tok")
+	}
+	if a.emulated && a.prefillTokens > 0 {
+		b.ReportMetric(a.prefillUS*1e3/a.prefillTokens, "prefill-instr/tok")
 	}
 	b.ReportMetric(median(a.ttftNS), "ttft-ns")
 	if len(a.itlNS) > 0 {

@@ -27,6 +27,8 @@ var units = []Unit{
 	{"sec/op", -1, "time per generation", []string{"time/op", "ns/op", "generation time"}},
 	{"tok/s", +1, "decode throughput", []string{"tokens/s", "decode", "decode tokens/s", "throughput"}},
 	{"prefill-tok/s", +1, "prefill throughput", []string{"prefill", "prefill tokens/s"}},
+	{"instr/tok", -1, "instructions per token", []string{"instructions/token", "decode instructions per token"}},
+	{"prefill-instr/tok", -1, "prefill instructions per token", []string{"prefill instructions"}},
 	{"ttft-sec", -1, "time to first token", []string{"ttft", "ttft-ns"}},
 	{"itl-p50-sec", -1, "p50 inter-token latency", []string{"median inter-token latency", "p50 itl", "itl-p50-ns"}},
 	{"itl-p95-sec", -1, "p95 inter-token latency", []string{"p95 itl", "itl-p95-ns"}},

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/emu"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/power"
@@ -39,6 +40,10 @@ func (b *Board) Release() error { return b.lease.Release() }
 // real board. Tests use it to compare measurements with what the
 // simulator modelled.
 func (b *Board) Sim() *sim.Board { return b.lease.Conn.Sim }
+
+// Emu returns the QEMU machine behind a leased emulated entry, or nil.
+// Figures from it must carry its Label.
+func (b *Board) Emu() *emu.Board { return b.lease.Conn.Emu }
 
 // Meter opens the power meter the board's inventory entry binds (see
 // lab.MeterBinding) and closes it when the test ends. A simulated board

@@ -30,6 +30,15 @@
 // share is the lease in the lease directory, not the board: each starts its
 // own simulated board for the time it holds the lease.
 //
+// The default build also serves emulated boards: tinyprof's firmware on a
+// QEMU Cortex-M (package device/emu), EmuBoardsPerMachine of each machine
+// (emu-MACHINE-N) when qemu-system-arm and arm-none-eabi-gcc are installed,
+// or an inventory's `emulate: MACHINE` entries. Lease(t,
+// Platform("mps2-an386")) starts one for the lease and stops it at its end;
+// Board.Emu gives its label, which Lease records as the hwtest.emulated
+// attribute. Without the tools such a lease is skipped, or failed when
+// TINYPROF_REQUIRE_EMULATION=1.
+//
 // # MLPerf Tiny boards
 //
 // An inventory entry names the protocol its firmware speaks: tinyprof (the

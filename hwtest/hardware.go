@@ -64,3 +64,10 @@ func connect(ctx context.Context, e lab.Entry, opts lab.ConnectOptions) (*lab.Co
 	}
 	return lab.Connect(ctx, e, opts)
 }
+
+// emulationMissing does nothing: the hardware build leases no emulated
+// boards.
+func (l *Lab) emulationMissing(testing.TB, []Constraint) {}
+
+// emulatedBoards is none: the hardware build leases only real boards.
+func emulatedBoards() []lab.Entry { return nil }

@@ -86,6 +86,7 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 	defer cancel()
 	ls, err := l.acquire(ctx, tb.Name(), n, lab.ProtocolTinyprof, cs, l.waitNotices(tb))
 	if err != nil {
+		l.emulationMissing(tb, cs)
 		l.stop(tb, err)
 		return nil // stop ended the test; reached only under a fake TB
 	}
@@ -97,13 +98,16 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 		}
 		tb.Attr("hwtest.board"+suffix, b.Entry.ID)
 		tb.Attr("hwtest.platform"+suffix, b.Entry.Platform)
-		simulated, emulated := b.Entry.Kind() == lab.KindSimulated, false
+		simulated, emulated := b.Entry.Kind() == lab.KindSimulated, b.Entry.Kind() == lab.KindEmulated
+		if e := b.lease.Conn.Emu; e != nil {
+			tb.Attr("hwtest.emulation"+suffix, e.Label())
+		}
 		if info := b.Info(); info != nil {
 			tb.Attr("hwtest.firmware"+suffix, strings.ReplaceAll(info.Firmware, " ", "_"))
 			// What the board says of itself, so that a kind of entry added
 			// later is labelled by its firmware without a case here.
 			simulated = simulated || info.Capabilities.Simulated()
-			emulated = info.Capabilities.Emulated()
+			emulated = emulated || info.Capabilities.Emulated()
 		}
 		attrKind(tb, suffix, simulated, emulated, b.Holder.Host)
 		tb.Cleanup(func() { l.finish(tb, b.lease) })

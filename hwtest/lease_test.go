@@ -317,7 +317,7 @@ func TestNewLabSimulated(t *testing.T) {
 	}
 	l, err := NewLab(Config{LeaseDir: t.TempDir()})
 	require.NoError(t, err)
-	require.Len(t, l.Boards, SimBoardsPerPlatform*11+SimEEMBCBoards)
+	require.Len(t, l.Boards, SimBoardsPerPlatform*11+SimEEMBCBoards+len(emulatedBoards()))
 
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "lab.yaml")

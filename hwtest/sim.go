@@ -22,15 +22,20 @@ func RequireHardware(tb testing.TB) {
 	tb.Skip("hwtest: needs real boards: run with -tags=hardware")
 }
 
-// buildBoards returns the simulated build's boards: the sim entries of the
-// inventory cfg names, or, without one, SimBoardsPerPlatform tinyprof
-// boards of each catalogue platform, named sim-PLATFORM-N, and
-// SimEEMBCBoards eembc boards, named sim-eembc-N. The default inventory
-// path is not read: a plain go test needs no lab configuration.
+// buildBoards returns the simulated build's boards: the sim and emulate
+// entries of the inventory cfg names, or, without one, SimBoardsPerPlatform
+// tinyprof boards of each catalogue platform that is not emulated, named
+// sim-PLATFORM-N, SimEEMBCBoards eembc boards, named sim-eembc-N, and
+// EmuBoardsPerMachine emulated boards of each emulated machine, named
+// emu-MACHINE-N (see emulatedBoards). The default inventory path is not
+// read: a plain go test needs no lab configuration.
 func buildBoards(cfg Config) ([]lab.Entry, error) {
 	if cfg.Inventory == "" {
-		var boards []lab.Entry
+		boards := emulatedBoards()
 		for _, p := range platform.Names() {
+			if pl, _ := platform.Lookup(p); pl.Emulated {
+				continue
+			}
 			for i := 1; i <= SimBoardsPerPlatform; i++ {
 				boards = append(boards, lab.Entry{ID: fmt.Sprintf("sim-%s-%d", p, i), Platform: p,
 					Protocol: lab.ProtocolTinyprof, State: lab.Good, Sim: true})
@@ -47,13 +52,20 @@ func buildBoards(cfg Config) ([]lab.Entry, error) {
 		return nil, err
 	}
 	var boards []lab.Entry
+	emulated := 0
 	for _, e := range inv.Boards {
-		if e.Kind() == lab.KindSimulated {
+		// Emulated entries only where QEMU can start them: a missing
+		// emulator is the host's lack, not the board's fault to quarantine.
+		k := e.Kind()
+		if k == lab.KindEmulated {
+			emulated++
+		}
+		if k == lab.KindSimulated || k == lab.KindEmulated && lab.EmulationAvailable() == nil {
 			boards = append(boards, e)
 		}
 	}
-	if len(boards) == 0 {
-		return nil, fmt.Errorf("inventory %s has no `sim: true` boards, and this build leases only simulated ones: run with -tags=hardware for real boards", cfg.Inventory)
+	if len(boards) == 0 && emulated == 0 {
+		return nil, fmt.Errorf("inventory %s has no `sim: true` boards (nor `emulate:` ones), and this build leases only simulated and emulated ones: run with -tags=hardware for real boards", cfg.Inventory)
 	}
 	return boards, nil
 }
@@ -61,10 +73,10 @@ func buildBoards(cfg Config) ([]lab.Entry, error) {
 func defaultLeaseDir() (string, error) { return SimLeaseDir(), nil }
 
 // connect is the simulated build's lab.ConnectFunc: lab.Connect, for
-// simulated entries only. Each lease gets its own simulated board: what
-// processes share is the lease, not the board.
+// simulated and emulated entries only. Each lease gets its own simulated
+// or emulated board: what processes share is the lease, not the board.
 func connect(ctx context.Context, e lab.Entry, opts lab.ConnectOptions) (*lab.Conn, error) {
-	if e.Kind() != lab.KindSimulated {
+	if k := e.Kind(); k != lab.KindSimulated && k != lab.KindEmulated {
 		return nil, errors.New("the simulated build cannot connect to a real board: run with -tags=hardware")
 	}
 	return lab.Connect(ctx, e, opts)

@@ -13,3 +13,10 @@ const SimEEMBCBoards = 2
 // SimEEMBCPlatform is the platform of those boards: the catalogue's
 // Cortex-M7 STM32H7, the family of the board the simulated DUT models.
 const SimEEMBCPlatform = "stm32h7"
+
+// EmuBoardsPerMachine is how many emulated boards of each QEMU machine
+// (platform.Emulated) the simulated build offers when no inventory is
+// given and qemu-system-arm and arm-none-eabi-gcc are installed. Each
+// lease starts its own QEMU, so this bounds the emulators one test binary
+// runs at once.
+const EmuBoardsPerMachine = 2

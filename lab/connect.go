@@ -10,16 +10,18 @@ import (
 	"sync"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/emu"
 	"github.com/tinyprof/tinyprof/device/sim"
+	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // Kind is what serves an inventory entry.
 type Kind string
 
-// The kinds of board. Connect has one case for each; a new kind (an
-// emulated board) is one more constant, one more case there, and the
-// field of Conn that holds what serves it.
+// The kinds of board. Connect has one case for each; a new kind is one
+// more constant, one more case there, and the field of Conn that holds
+// what serves it.
 const (
 	// KindReal is a board on a serial port: Entry.Port, or the port whose
 	// USB serial number is Entry.ID.
@@ -27,10 +29,17 @@ const (
 	// KindSimulated is a board of package device/sim behind a fresh
 	// pseudo-terminal (`sim: true`), started by Connect.
 	KindSimulated Kind = "simulated"
+	// KindEmulated is tinyprof's firmware on a QEMU machine (package
+	// device/emu) behind a fresh pseudo-terminal (`emulate: MACHINE`),
+	// started by Connect: real firmware, instruction-count time.
+	KindEmulated Kind = "emulated"
 )
 
 // Kind returns what serves the entry.
 func (e Entry) Kind() Kind {
+	if e.Emulate != "" {
+		return KindEmulated
+	}
 	if e.Sim {
 		return KindSimulated
 	}
@@ -47,6 +56,10 @@ type ConnectOptions struct {
 	// zero and the entry has an id, its Seed (from the id, so that a board
 	// behaves the same in every process) come from the entry.
 	Sim sim.Options
+	// Emu configures an emulated board; its Machine comes from the entry
+	// and, if Emu.Seed is zero and the entry has an id, its Seed from the
+	// id.
+	Emu emu.Options
 }
 
 // Conn is an open connection to the board an entry describes: the
@@ -60,6 +73,9 @@ type Conn struct {
 	// Sim is the simulated board behind a KindSimulated entry; nil
 	// otherwise. Its power model drives simulated meters (see OpenMeter).
 	Sim *sim.Board
+	// Emu is the QEMU machine behind a KindEmulated entry; nil otherwise.
+	// Figures from it carry Emu.Label().
+	Emu *emu.Board
 
 	close func() error
 	once  sync.Once
@@ -67,7 +83,7 @@ type Conn struct {
 }
 
 // Close closes the connection and stops what serves it (a simulated
-// board). It is safe to call more than once.
+// board, or QEMU for an emulated one). It is safe to call more than once.
 func (c *Conn) Close() error {
 	c.once.Do(func() { c.err = c.close() })
 	return c.err
@@ -76,9 +92,20 @@ func (c *Conn) Close() error {
 // Simulated reports whether the board's figures are modelled.
 func (c *Conn) Simulated() bool { return c.Sim != nil }
 
-// Label names the board for people: "ID (simulated)", "ID on PORT", or
-// the port alone for a board named by its path.
+// Emulated reports whether the board is real firmware on an emulated
+// machine, whose times count instructions.
+func (c *Conn) Emulated() bool { return c.Emu != nil }
+
+// Label names the board for people: "ID (simulated)", "ID (emulated: QEMU
+// M, …)", "ID on PORT", or the port alone for a board named by its path.
 func (c *Conn) Label() string {
+	if c.Emu != nil {
+		id := c.Entry.ID
+		if id == "" {
+			id = c.Entry.Platform
+		}
+		return id + " (" + c.Emu.Label() + ")"
+	}
 	switch {
 	case c.Entry.ID == "" && c.Sim != nil:
 		return c.Entry.Platform + " (simulated)"
@@ -98,8 +125,10 @@ type ConnectFunc func(ctx context.Context, e Entry, opts ConnectOptions) (*Conn,
 // board, e.Port or the port whose USB serial number is e.ID, looked up now
 // because /dev/ttyUSBn moves after a flash or a replug; for a simulated
 // one, a new simulated board of e's platform behind a fresh pseudo-terminal,
-// opened through the real serial client. Each call starts its own
-// simulated board: what processes share is the lease, not the board.
+// opened through the real serial client; for an emulated one, a new QEMU
+// machine running tinyprof's firmware (emu.Listen), likewise behind a pty,
+// stopped by Close. Each call starts its own simulated or emulated board:
+// what processes share is the lease, not the board.
 //
 // It is the one way the CLI (--device, --sim, inventory ids), tests
 // (through a Lab) and the lab's tools (health-check, emergency-reset) open
@@ -111,6 +140,8 @@ func Connect(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error) {
 	switch e.Kind() {
 	case KindSimulated:
 		return connectSim(ctx, e, opts)
+	case KindEmulated:
+		return connectEmu(ctx, e, opts)
 	case KindReal:
 		return connectPort(ctx, e, opts)
 	}
@@ -130,6 +161,9 @@ func connectPort(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, erro
 }
 
 func connectSim(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error) {
+	if p, err := platform.Lookup(e.Platform); err == nil && p.Emulated {
+		return nil, fmt.Errorf("board %s: %s is an emulated machine, not a simulated platform: use `emulate: %s`", e.ID, p.Name, p.Name)
+	}
 	so := opts.Sim
 	so.Platform = e.Platform
 	if e.Firmware != "" {

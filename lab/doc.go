@@ -19,6 +19,7 @@
 //
 // Connect opens the board an Entry describes and returns a *Conn: the
 // connected *device.Device, the simulated *sim.Board behind a `sim: true`
+// entry or the QEMU machine (*emu.Board) behind an `emulate: MACHINE`
 // entry, and Close. Entry.Kind says what serves an entry; Connect has one
 // case per kind. Resolve turns the CLI's --device argument (a port or an
 // inventory id) into an Entry. OpenMeter opens the meter an entry binds,

@@ -68,6 +68,13 @@ type Entry struct {
 	// from package sim, so that leasing, health and quarantine run the same
 	// code in CI as in the lab. The hardware build ignores it.
 	Sim bool `yaml:"sim,omitempty"`
+	// Emulate names the QEMU machine (e.g. "mps2-an386"; see
+	// platform.Emulated) that serves an emulated board: tinyprof's own
+	// firmware on an emulated Cortex-M (package device/emu). Platform
+	// defaults to it and, if given, must equal it. The default build serves
+	// such entries when qemu-system-arm and arm-none-eabi-gcc are installed;
+	// the hardware build ignores them.
+	Emulate string `yaml:"emulate,omitempty"`
 	// Meter, if set, is the power meter wired to the board (see
 	// MeterBinding and OpenMeter). A simulated board gets a simulated
 	// meter of that kind, wired to it.
@@ -232,7 +239,7 @@ func (p *parser) yamlError(err error) error {
 	return errors.Join(errs...)
 }
 
-var knownKeys = []string{"id", "platform", "port", "baud", "features", "protocol", "firmware", "state", "sim", "meter", "notes"}
+var knownKeys = []string{"id", "platform", "port", "baud", "features", "protocol", "firmware", "state", "sim", "emulate", "meter", "notes"}
 
 // entry decodes and checks one board; it records problems and reports
 // whether the entry is usable.
@@ -263,6 +270,9 @@ func (p *parser) entry(n *yaml.Node) (Entry, bool) {
 	case strings.TrimSpace(e.ID) != e.ID:
 		p.errorf(n.Line, "id %q has leading or trailing spaces", e.ID)
 	}
+	if e.Emulate != "" {
+		p.emulated(n, &e)
+	}
 	if e.Platform == "" {
 		p.errorf(n.Line, "board %q has no platform (known platforms: %s)", e.ID, strings.Join(platform.Names(), ", "))
 	} else if pl, err := platform.Lookup(e.Platform); err != nil {
@@ -289,6 +299,9 @@ func (p *parser) entry(n *yaml.Node) (Entry, bool) {
 	}
 	if e.Baud < 0 {
 		p.errorf(lineOf(n, "baud"), "board %q: baud must be positive", e.ID)
+	}
+	if e.Emulate != "" && e.Port != "" {
+		p.errorf(lineOf(n, "port"), "board %q: an emulated board has no port until it is started; remove `port:` or `emulate:`", e.ID)
 	}
 	if e.Sim && e.Port != "" {
 		p.errorf(lineOf(n, "port"), "board %q: a simulated board has no port; remove `port:` or `sim: true`", e.ID)

@@ -78,6 +78,13 @@ type Platform struct {
 	CyclesPerMAC float64
 	// Linux reports a board that runs Linux (SBC) rather than bare metal.
 	Linux bool
+	// Emulated marks a machine emulated by QEMU (package device/emu), on
+	// which tinyprof's own firmware runs: its memories are those the
+	// emulated machine offers, its clock is instruction-count time (1 ns
+	// per guest instruction), not a cycle count of real silicon, and every
+	// figure from it is labelled emulated. Its Bandwidth and CyclesPerMAC
+	// are zero: nothing models it, the firmware runs.
+	Emulated bool
 	// Datasheet cites where the figures come from.
 	Datasheet string
 }
@@ -224,6 +231,55 @@ var catalogue = []Platform{
 		Linux:        true,
 		Datasheet:    "NVIDIA Jetson Orin Nano Series Data Sheet DS-11105-001 v1.x (6-core A78AE 1.5 GHz, 8 GB 128-bit LPDDR5 68 GB/s)",
 	},
+	// The emulated machines of package device/emu. The memories are what
+	// QEMU 7.2's model of each machine offers and what the firmware reports
+	// in INFO (device/emu's machine table, firmware/agent/boards/README.md);
+	// CPUMHz is the clock the firmware's timer counts, but under
+	// -icount shift=0 time advances 1 ns per instruction whatever it is.
+	{
+		Name: "mps2-an386", Chip: "Arm MPS2+ AN386 (QEMU mps2-an386)", Board: "QEMU mps2-an386 (emulated)",
+		Core: "Arm Cortex-M4F", Cores: 1, CPUMHz: 25,
+		SRAM: 4 * MiB, PSRAM: 16 * MiB, Flash: 4 * MiB, FPU: "sp", SIMD: "DSP (Armv7E-M)",
+		XIP: true, DefaultBaud: 115200, FlashTool: "qemu-system-arm",
+		Emulated:  true,
+		Datasheet: "Arm AN386 (Cortex-M4 on MPS2+); QEMU 7.2 hw/arm/mps2.c, checked with info mtree (firmware/agent/boards/mps2-an386/config.h)",
+	},
+	{
+		Name: "mps2-an500", Chip: "Arm MPS2+ AN500 (QEMU mps2-an500)", Board: "QEMU mps2-an500 (emulated)",
+		Core: "Arm Cortex-M7", Cores: 1, CPUMHz: 25,
+		SRAM: 4 * MiB, PSRAM: 16 * MiB, Flash: 4 * MiB, FPU: "dp", SIMD: "DSP (Armv7E-M)",
+		XIP: true, DefaultBaud: 115200, FlashTool: "qemu-system-arm",
+		Emulated:  true,
+		Datasheet: "Arm AN500 (Cortex-M7 on MPS2+); QEMU 7.2 hw/arm/mps2.c, checked with info mtree (firmware/agent/boards/mps2-an500/config.h)",
+	},
+	{
+		Name: "mps2-an505", Chip: "Arm MPS2+ AN505 (QEMU mps2-an505)", Board: "QEMU mps2-an505 (emulated)",
+		Core: "Arm Cortex-M33", Cores: 1, CPUMHz: 20,
+		SRAM: 4 * MiB, PSRAM: 16 * MiB, Flash: 4 * MiB, FPU: "sp", SIMD: "DSP (Armv8-M)",
+		XIP: true, DefaultBaud: 115200, FlashTool: "qemu-system-arm",
+		Emulated:  true,
+		Datasheet: "Arm AN505 (Cortex-M33 IoT kit on MPS2+); QEMU 7.2 hw/arm/mps2-tz.c, checked with info mtree (firmware/agent/boards/mps2-an505/config.h)",
+	},
+	{
+		Name: "netduinoplus2", Chip: "STM32F405RG (QEMU netduinoplus2)", Board: "QEMU netduinoplus2 (emulated Netduino Plus 2)",
+		Core: "Arm Cortex-M4F", Cores: 1, CPUMHz: 168,
+		SRAM: 192 * KiB, PSRAM: 0, Flash: 1 * MiB, FPU: "sp", SIMD: "DSP (Armv7E-M)",
+		XIP: true, DefaultBaud: 115200, FlashTool: "qemu-system-arm",
+		Emulated:  true,
+		Datasheet: "ST DS8626 STM32F405xx Rev 9 (1 MB flash, 192 KB SRAM); QEMU 7.2 hw/arm/stm32f405_soc.c (firmware/agent/boards/netduinoplus2/config.h)",
+	},
+}
+
+// Emulated returns the names of the emulated machines, sorted.
+func Emulated() []string {
+	var names []string
+	for _, p := range catalogue {
+		if p.Emulated {
+			names = append(names, p.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // All returns every platform in the catalogue, sorted by name. The caller

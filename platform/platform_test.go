@@ -9,7 +9,8 @@ import (
 )
 
 func TestCatalogueRowsAreComplete(t *testing.T) {
-	want := []string{"esp32", "esp32p4", "esp32s3", "jetson-orin-nano", "nrf52840", "rp2040", "rp2350", "rpi-zero-2w", "stm32f4", "stm32f7", "stm32h7"}
+	want := []string{"esp32", "esp32p4", "esp32s3", "jetson-orin-nano", "mps2-an386", "mps2-an500", "mps2-an505",
+		"netduinoplus2", "nrf52840", "rp2040", "rp2350", "rpi-zero-2w", "stm32f4", "stm32f7", "stm32h7"}
 	require.Equal(t, want, Names())
 	for _, p := range All() {
 		t.Run(p.Name, func(t *testing.T) {
@@ -21,8 +22,15 @@ func TestCatalogueRowsAreComplete(t *testing.T) {
 			assert.Contains(t, []string{"none", "sp", "dp"}, p.FPU)
 			assert.Positive(t, p.DefaultBaud)
 			assert.NotEmpty(t, p.FlashTool)
-			assert.Positive(t, p.CyclesPerMAC)
 			assert.NotEmpty(t, p.Datasheet, "every row cites its source")
+			if p.Emulated {
+				// Nothing models an emulated machine: the firmware runs.
+				assert.Zero(t, p.CyclesPerMAC)
+				assert.Zero(t, p.Bandwidth)
+				assert.Contains(t, p.Board, "emulated")
+				return
+			}
+			assert.Positive(t, p.CyclesPerMAC)
 			for _, r := range []Region{SRAM, PSRAM, Flash} {
 				if p.Capacity(r) > 0 && (r != Flash || p.XIP) {
 					assert.Positive(t, p.Bandwidth.Of(r), "a region the cost model reads needs a bandwidth: %s", r)
@@ -49,4 +57,14 @@ func TestAllReturnsACopy(t *testing.T) {
 	a := All()
 	a[0].Name = "changed"
 	assert.NotEqual(t, "changed", All()[0].Name)
+}
+
+func TestEmulated(t *testing.T) {
+	assert.Equal(t, []string{"mps2-an386", "mps2-an500", "mps2-an505", "netduinoplus2"}, Emulated())
+	p, err := Lookup("mps2-an386")
+	require.NoError(t, err)
+	assert.True(t, p.Emulated)
+	p, err = Lookup("stm32f4")
+	require.NoError(t, err)
+	assert.False(t, p.Emulated)
 }

@@ -31,7 +31,7 @@ const (
 // Write writes r's per-token latency histogram (latency.svg, latency.png)
 // and heap-over-time chart (heap.svg, heap.png) into dir, creating it,
 // each file atomically, and returns their paths. Charts of a simulated
-// board say so in their titles.
+// or emulated board say so in their titles.
 func Write(dir string, r *report.Report) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("plots: %w", err)
@@ -56,6 +56,9 @@ func titleSuffix(r *report.Report) string {
 	s := fmt.Sprintf("%s, %s (%s), %d runs", r.Board.Platform, r.Model.Name, r.Model.Quant, len(r.Runs))
 	if r.Simulated {
 		s += " — simulated: modelled, not measured"
+	}
+	if r.Emulation != nil {
+		s += " — " + r.Emulation.Label
 	}
 	return s
 }

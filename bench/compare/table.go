@@ -51,7 +51,7 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 func (c *Comparison) writeHeader(b *strings.Builder) {
 	line := func(name string, cfg map[string]string) {
 		var parts []string
-		for _, k := range []string{"board", "platform", "firmware", "model", "model-sha256", "simulated", "power-source"} {
+		for _, k := range []string{"board", "platform", "firmware", "model", "model-sha256", "simulated", "emulated", "power-source"} {
 			if v, ok := cfg[k]; ok {
 				if k == "model-sha256" && len(v) > 12 {
 					v = v[:12] + "…"
@@ -96,6 +96,9 @@ func (c *Comparison) writeHeader(b *strings.Builder) {
 	}
 	if c.OldConfig["simulated"] == "true" || c.NewConfig["simulated"] == "true" {
 		fmt.Fprintln(b, "simulated: figures are modelled, not measured")
+	}
+	if e := c.OldConfig["emulated"]; e != "" && e != "false" {
+		fmt.Fprintln(b, "emulated: "+e)
 	}
 }
 

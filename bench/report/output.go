@@ -40,8 +40,10 @@ func (r *Report) WriteBench(w io.Writer) error {
 	fmt.Fprintf(&b, "goos: %s\ngoarch: %s\n", runtime.GOOS, runtime.GOARCH)
 	cfg := map[string]string{"board": board, "platform": r.Board.Platform, "chip": r.Board.Chip,
 		"firmware": r.Board.Firmware, "model": r.Model.Name, "model-sha256": r.Model.SHA256, "quant": r.Model.Quant,
-		"weights-in": r.Model.Region, "prompt": r.Config.Prompt, "simulated": fmt.Sprint(r.Simulated),
-		"emulated": fmt.Sprint(r.Emulated), "power-source": "none"}
+		"weights-in": r.Model.Region, "prompt": r.Config.Prompt, "simulated": fmt.Sprint(r.Simulated), "emulated": "false", "power-source": "none"}
+	if r.Emulation != nil {
+		cfg["emulated"] = strings.TrimPrefix(r.Emulation.Label, "emulated: ")
+	}
 	if r.Power != nil {
 		cfg["power-source"] = r.Power.Source
 	}
@@ -54,6 +56,12 @@ func (r *Report) WriteBench(w io.Writer) error {
 		fmt.Fprintf(&b, "%s\t1\t%.0f ns/op\t%.4g tok/s", name, secs*1e9, run.DecodeTokPerSec)
 		if run.PrefillSeconds > 0 && run.PromptTokens > 1 {
 			fmt.Fprintf(&b, "\t%.4g prefill-tok/s", float64(run.PromptTokens-1)/run.PrefillSeconds)
+		}
+		if r.Emulation != nil && run.InstrPerToken > 0 {
+			fmt.Fprintf(&b, "\t%.0f instr/tok", run.InstrPerToken)
+		}
+		if r.Emulation != nil && run.PrefillInstructions > 0 && run.PromptTokens > 1 {
+			fmt.Fprintf(&b, "\t%.0f prefill-instr/tok", float64(run.PrefillInstructions)/float64(run.PromptTokens-1))
 		}
 		fmt.Fprintf(&b, "\t%.0f ttft-ns", run.TTFTSeconds*1e9)
 		if len(run.ITLSeconds) > 0 {
@@ -87,8 +95,15 @@ func quantileOf(v []float64, q float64) float64 {
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	label := ""
+	exact := "" // the label of a figure an emulated board gives exactly
 	if r.Simulated {
 		label = " (simulated: modelled, not measured)"
+	}
+	if r.Emulation != nil {
+		label = " (" + r.Emulation.Label + ")"
+		exact = " (exact; emulated)"
+	} else {
+		exact = label
 	}
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
 	p("board\t%s on %s, %s, firmware %s%s", r.Board.Platform, r.Board.Port, r.Board.Chip, r.Board.Firmware, label)
@@ -96,6 +111,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("upload\t%s in %.2fs (%s/s over the link, measured on the host)", bytesIEC(r.Model.Bytes), r.Model.UploadSeconds, bytesIEC(int64(r.Model.UploadBytesSec)))
 	p("runs\t%d measured after %d warm-up, %d tokens each, prompt %q", len(r.Runs), r.Config.Warmup, r.Config.Tokens, r.Config.Prompt)
 	s := r.Summary
+	if e := r.Emulation; e != nil {
+		p("instructions/token\t%.0f guest instructions per decoded token, median%s", e.InstrPerToken, exact)
+		if len(r.Runs) > 0 {
+			r0 := r.Runs[0]
+			p("instructions\tprefill %d, first token %d, decode %d (first measured run)%s", r0.PrefillInstructions, r0.TTFTInstructions, r0.DecodeInstructions, exact)
+		}
+		if e.ArenaBytes > 0 {
+			p("arena\t%s reserved by the firmware%s", bytesIEC(e.ArenaBytes), exact)
+		}
+		p("times\tat the icount clock: 1 guest instruction = 1 ns, so tok/s and ms below are instruction counts, not a real board's speed")
+	}
 	p("decode\t%s tok/s%s", est(s.DecodeTokPerSec, 1, "%.2f"), label)
 	p("time to first token\t%s ms%s", est(s.TTFTSeconds, 1e3, "%.1f"), label)
 	if s.PrefillTokSec.Center > 0 {
@@ -104,7 +130,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("inter-token latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms%s", s.ITLP50Seconds*1e3, s.ITLP95Seconds*1e3, s.ITLP99Seconds*1e3, label)
 	m := r.Memory
 	p("heap\tpeak %s in use; free %s idle, %s with the model, %s after; lowest ever %s; largest block %s%s",
-		bytesIEC(m.PeakHeap), bytesIEC(m.FreeHeapIdle), bytesIEC(m.FreeHeapBefore), bytesIEC(m.FreeHeapAfter), bytesIEC(m.MinFreeHeap), bytesIEC(m.LargestFreeBlock), label)
+		bytesIEC(m.PeakHeap), bytesIEC(m.FreeHeapIdle), bytesIEC(m.FreeHeapBefore), bytesIEC(m.FreeHeapAfter), bytesIEC(m.MinFreeHeap), bytesIEC(m.LargestFreeBlock), exact)
 	if m.SamplesDuring > 0 {
 		p("heap during\tleast free %s, over %d reads taken while the board generated%s", bytesIEC(m.MinFreeHeapDuring), m.SamplesDuring, label)
 	} else if m.SamplingRefused {

@@ -54,6 +54,13 @@ type Config struct {
 	// about one read per token batch; negative for none. A simulated
 	// board at full speed usually finishes before the first read.
 	SampleEvery time.Duration
+	// Temperature and TopP configure sampling: temperature 0 (the
+	// default) is greedy decoding, TopP 0 turns nucleus sampling off.
+	// Temperature must be in [0, 2] and TopP in [0, 1].
+	Temperature, TopP float64
+	// Decode, if set, turns a run's token ids into text (the model file's
+	// vocabulary), for Run.Text; without one runs carry ids only.
+	Decode func(ids []uint32) string
 }
 
 func (c Config) withDefaults() Config {
@@ -90,25 +97,62 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// check reports settings no board could honour.
+func (c Config) check() error {
+	switch {
+	case math.IsNaN(c.Temperature) || c.Temperature < 0 || c.Temperature > 2:
+		return fmt.Errorf("profile: temperature must be between 0 (greedy) and 2, got %v", c.Temperature)
+	case math.IsNaN(c.TopP) || c.TopP < 0 || c.TopP > 1:
+		return fmt.Errorf("profile: top-p must be between 0 (off) and 1, got %v", c.TopP)
+	}
+	return nil
+}
+
 // SchemaVersion names the JSON layout of Report. It changes when a field's
 // meaning changes; new fields may be added without a change.
 const SchemaVersion = "tinyprof.profile/v1"
 
 // Report is the result of Profile.
 type Report struct {
-	Schema    string    `json:"schema"`
-	Simulated bool      `json:"simulated"` // figures are modelled by a simulated board, not measured
-	Emulated  bool      `json:"emulated"`  // real firmware on an emulated machine (QEMU): timing is the emulator's
-	Started   time.Time `json:"started"`
-	Board     Board     `json:"board"`
-	Model     Model     `json:"model"`
-	Config    RunConfig `json:"config"`
-	Runs      []Run     `json:"runs"`
-	Summary   Summary   `json:"summary"`
-	Memory    Memory    `json:"memory"`
+	Schema    string `json:"schema"`
+	Simulated bool   `json:"simulated"` // figures are modelled by a simulated board, not measured
+	// Emulation is set for an emulated board (real firmware on QEMU): its
+	// label, and which figures are exact.
+	Emulation *Emulation `json:"emulation,omitempty"`
+	Started   time.Time  `json:"started"`
+	Board     Board      `json:"board"`
+	Model     Model      `json:"model"`
+	Config    RunConfig  `json:"config"`
+	Runs      []Run      `json:"runs"`
+	Summary   Summary    `json:"summary"`
+	Memory    Memory     `json:"memory"`
 	// Power is absent when neither a meter nor the board gave power.
 	Power *PowerReport `json:"power,omitempty"`
 }
+
+// Emulation describes an emulated board's figures. QEMU runs it with
+// -icount shift=0: 1 guest instruction = 1 ns of the board's clock, so
+// every time the board reports is an instruction count, exact and the same
+// in every run, but not a cycle count of real silicon. The tok/s and
+// seconds figures are at that icount clock of 1e9 instructions per second.
+type Emulation struct {
+	// Label is how every figure must be labelled: "emulated: QEMU M,
+	// instruction-count time, not cycle-accurate".
+	Label string `json:"label"`
+	// Exact lists the figures that are exact rather than estimates of a
+	// real board: the instruction counts, heap and arena bytes, tokens.
+	Exact []string `json:"exact"`
+	// ArenaBytes is the RAM the firmware reserves for the inference
+	// arena, when the host built the image (0 if unknown).
+	ArenaBytes int64 `json:"arena_bytes,omitempty"`
+	// InstrPerToken is the median over the runs of decode instructions
+	// per token after the first.
+	InstrPerToken float64 `json:"instructions_per_token"`
+}
+
+// exactFigures are the emulated board's figures that are exact.
+var exactFigures = []string{"instructions per token", "prefill instructions", "decode instructions", "TTFT instructions",
+	"peak heap bytes", "arena bytes", "token ids"}
 
 // PowerReport is the power and energy of the measured runs, and where the
 // figures came from.
@@ -165,6 +209,9 @@ type RunConfig struct {
 	Runs   int    `json:"runs"`
 	Warmup int    `json:"warmup"`
 	Seed   uint32 `json:"seed"`
+	// Temperature (0: greedy) and TopP (0: off) are the sampling settings.
+	Temperature float64 `json:"temperature"`
+	TopP        float64 `json:"top_p"`
 	// SampleEverySeconds is how often memory was read during a
 	// generation; 0 when it was not.
 	SampleEverySeconds float64 `json:"sample_every_seconds"`
@@ -190,6 +237,19 @@ type Run struct {
 	Retries           int   `json:"retries"`
 	// Energy is the metered energy of the run, with a meter only.
 	Energy *bench.Energy `json:"energy,omitempty"`
+	// TokenIDs are the generated tokens, so that runs on different kinds
+	// of board compare token by token; Text is them decoded, when the
+	// model file has a vocabulary.
+	TokenIDs []uint32 `json:"token_ids"`
+	Text     string   `json:"text,omitempty"`
+	// PrefillInstructions, TTFTInstructions and DecodeInstructions are
+	// the board's times as guest instructions, and InstrPerToken decode
+	// instructions per token after the first: an emulated board only
+	// (see Emulation), to the microsecond of the protocol.
+	PrefillInstructions int64   `json:"prefill_instructions,omitempty"`
+	TTFTInstructions    int64   `json:"ttft_instructions,omitempty"`
+	DecodeInstructions  int64   `json:"decode_instructions,omitempty"`
+	InstrPerToken       float64 `json:"instructions_per_token,omitempty"`
 }
 
 // Summary aggregates the runs.
@@ -252,16 +312,23 @@ func sampleOf(m *firmware.Metrics, run int, during bool) Sample {
 // memory before, between and after. dev must have completed Hello.
 func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	info := dev.Info()
 	if info == nil {
 		return nil, fmt.Errorf("profile: call Hello on the device first")
 	}
+	emulated := bench.Emulated(info)
 	rep := &Report{Schema: SchemaVersion, Started: time.Now().UTC(),
-		Simulated: info.Capabilities.Simulated(), Emulated: info.Capabilities.Emulated(),
+		Simulated: info.Capabilities.Simulated(),
 		Board: Board{ID: bench.BoardID(dev), Port: dev.Name(), Platform: info.Platform, Chip: info.Chip, Firmware: info.Firmware,
 			CPUMHz: int(info.CPUMHz), SRAM: int64(info.SRAM), PSRAM: int64(info.PSRAM), Flash: int64(info.Flash)},
 		Config: RunConfig{Prompt: cfg.Prompt, Tokens: cfg.Tokens, Runs: cfg.Runs, Warmup: cfg.Warmup, Seed: cfg.Seed,
-			SampleEverySeconds: cfg.SampleEvery.Seconds()},
+			Temperature: cfg.Temperature, TopP: cfg.TopP, SampleEverySeconds: cfg.SampleEvery.Seconds()},
+	}
+	if emulated {
+		rep.Emulation = &Emulation{Label: bench.EmulatedLabel(info), Exact: slices.Clone(exactFigures)}
 	}
 	progress := func(step string, done, total int64) {
 		if cfg.Progress != nil {
@@ -299,12 +366,15 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 			meter = nil
 		}
 		e, err := ledger.Generate(ctx, device.GenerateRequest{Prompt: cfg.Prompt, MaxTokens: cfg.Tokens, Seed: seed,
-			SampleEvery: cfg.SampleEvery}, meter)
+			Temperature: cfg.Temperature, TopP: cfg.TopP, SampleEvery: cfg.SampleEvery}, meter)
 		if err != nil {
 			return nil, fmt.Errorf("run %d of %d: %w", i+1, total, err)
 		}
 		g := e.Generation
-		run := runOf(seed, g)
+		run := runOf(seed, g, emulated)
+		if cfg.Decode != nil {
+			run.Text = cfg.Decode(run.TokenIDs)
+		}
 		for k := range e.Readings {
 			r := &e.Readings[k]
 			during := e.During(k)
@@ -348,6 +418,15 @@ func Profile(ctx context.Context, dev *device.Device, r io.ReaderAt, size int64,
 		}
 	}
 	rep.Summary = summarize(rep.Runs)
+	if rep.Emulation != nil {
+		var ipt []float64
+		for _, r := range rep.Runs {
+			if r.InstrPerToken > 0 {
+				ipt = append(ipt, r.InstrPerToken)
+			}
+		}
+		rep.Emulation.InstrPerToken = estimate(ipt).Center
+	}
 	return rep, nil
 }
 
@@ -363,11 +442,21 @@ func powerReport(t bench.EnergyTotal, source string, simulatedBoard bool) *Power
 	return r
 }
 
-func runOf(seed uint32, g *device.Generation) Run {
+func runOf(seed uint32, g *device.Generation, emulated bool) Run {
 	s := g.Summary
 	r := Run{Seed: seed, Tokens: len(g.Tokens), PromptTokens: int(s.PromptTokens),
 		TTFTSeconds: us(s.TTFTUS), PrefillSeconds: us(s.PrefillUS), DecodeSeconds: us(s.DecodeUS),
-		DecodeTokPerSec: g.DecodeTokensPerSecond(), PeakHeap: int64(s.PeakHeap), PeakPSRAM: int64(s.PeakPSRAM), Retries: g.Retries}
+		DecodeTokPerSec: g.DecodeTokensPerSecond(), PeakHeap: int64(s.PeakHeap), PeakPSRAM: int64(s.PeakPSRAM), Retries: g.Retries,
+		TokenIDs: make([]uint32, len(g.Tokens))}
+	for i, t := range g.Tokens {
+		r.TokenIDs[i] = t.ID
+	}
+	if emulated {
+		// 1 µs of the board's clock is 1000 guest instructions (-icount
+		// shift=0); see bench.InstructionsPerToken.
+		r.PrefillInstructions, r.TTFTInstructions, r.DecodeInstructions = int64(s.PrefillUS)*1e3, int64(s.TTFTUS)*1e3, int64(s.DecodeUS)*1e3
+		r.InstrPerToken = bench.InstructionsPerToken(uint64(s.DecodeUS), len(g.Tokens)-1)
+	}
 	for _, d := range g.InterTokenLatencies() {
 		r.ITLSeconds = append(r.ITLSeconds, d.Seconds())
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +30,7 @@ import (
 func newBenchmark() *cobra.Command {
 	var t target
 	var cfg report.Config
-	var modelPath, format, output, baseline, plotDir string
+	var modelPath, tokenizerPath, format, output, baseline, plotDir string
 	var asJSON bool
 	var gates gateFlags
 	var meterKind, meterPort, simMeter, protocol string
@@ -45,9 +47,22 @@ KV cache and activations are held (a simulated board runs as fast as the host
 can unless --sim-time-scale slows it, so reads rarely land inside its
 generations).
 
-With no --device or --sim and no board attached, it uses a simulated esp32s3
-and a built-in stories260K-class model, and says so: figures from a simulated
-board are modelled, not measured.
+With no --device, --sim or --emulate and no board attached, it uses a
+simulated esp32s3 and a built-in stories260K-class model, and says so: figures
+from a simulated board are modelled, not measured.
+
+With --emulate MACHINE it runs tinyprof's firmware on a QEMU machine (see the
+emulate command); without --model it uploads a smaller built-in llama2.c model
+(` + emuModelName + `), since the emulated UART carries about 9 KB/s. Its times
+are instruction counts (1 guest instruction = 1 ns of the board's clock), exact
+and repeatable but not cycle-accurate; the report labels them so and adds
+instructions per token.
+
+--temperature 0 (the default) decodes greedily; above 0 the board samples, with
+nucleus sampling when --top-p is set. The JSON profile carries each run's token
+ids, and their text when the model has a vocabulary (a GGUF file's
+tokenizer.ggml.tokens, or a llama2.c tokenizer.bin given with --tokenizer), so
+that runs on different kinds of board compare token by token.
 
 With --baseline FILE (a --format bench output of an earlier run) it then
 compares this run with it as the compare command does, and exits with status 3
@@ -67,7 +82,9 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
   tiny-profiler benchmark --sim esp32s3 --sim-meter ppk2 --tokens 16
   tiny-profiler benchmark --sim esp32s3 --sim-time-scale 1 --runs 3 --plot plots/
   tiny-profiler benchmark --device /dev/ttyUSB0 --meter ppk2 --meter-port /dev/ttyACM1
-  tiny-profiler benchmark --device /dev/ttyACM0 --protocol eembc`,
+  tiny-profiler benchmark --device /dev/ttyACM0 --protocol eembc
+  tiny-profiler benchmark --emulate mps2-an386 --tokens 16 --json
+  tiny-profiler benchmark --emulate mps2-an500 --model stories260K.bin --tokenizer tokenizer.bin --temperature 0.8 --top-p 0.9`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if asJSON {
@@ -90,6 +107,9 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			}
 			if cfg.Runs < 0 || cfg.Tokens < 0 || cfg.Tokens > 65535 {
 				return usageError{fmt.Errorf("--runs must be positive and --tokens between 1 and 65535")}
+			}
+			if err := checkSampling(cfg.Temperature, cfg.TopP, c.Flags().Changed("top-p")); err != nil {
+				return err
 			}
 			switch {
 			case sampleEvery < 0:
@@ -117,14 +137,21 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 				}
 			}
 			note := ""
-			if t.device == "" && t.sim == "" {
+			if t.device == "" && t.sim == "" && t.emulate == "" {
 				t.sim, note = pickDefault()
 			}
-			mf, err := loadModel(modelPath)
+			mf, err := loadModel(modelPath, t.emulate != "")
 			if err != nil {
 				return err
 			}
 			cfg.ModelName, cfg.Quant = mf.name, mf.quant
+			v, err := mf.vocab(tokenizerPath)
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				cfg.Decode = v.decode
+			}
 			if note != "" {
 				fmt.Fprintln(noteWriter(c, format), note)
 			}
@@ -147,6 +174,9 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 				return err
 			}
 			defer conn.Close()
+			if conn.Emu != nil && (simMeter != "" || meterKind != "") {
+				return usageError{fmt.Errorf("an emulated board draws no power to meter: drop --meter and --sim-meter")}
+			}
 			if simMeter != "" || meterKind != "" {
 				var m power.Meter
 				var closeMeter func()
@@ -182,6 +212,9 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			prog.done()
 			if err != nil {
 				return err
+			}
+			if conn.Emu != nil && rep.Emulation != nil {
+				rep.Emulation.ArenaBytes = int64(conn.Emu.Firmware.Arena)
 			}
 			write := func(w io.Writer) error {
 				switch format {
@@ -232,7 +265,10 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 	c.Flags().StringVar(&meterKind, "meter", "", "meter energy per token with a power meter: ppk2 or lpm01a (board GPIO to PPK2 D0 / LPM01A D7; without the wire, clock alignment)")
 	c.Flags().StringVar(&meterPort, "meter-port", "", "the power meter's serial port, with --meter")
 	c.Flags().StringVar(&simMeter, "sim-meter", "", "wire a simulated ppk2 or lpm01a meter to the simulated board (figures are modelled, not measured)")
-	c.Flags().StringVar(&modelPath, "model", "", "model file to upload (default: the built-in stories260K-class llama2.c model)")
+	c.Flags().StringVar(&modelPath, "model", "", "model file to upload (default: the built-in stories260K-class llama2.c model; with --emulate, a smaller built-in one)")
+	c.Flags().StringVar(&tokenizerPath, "tokenizer", "", "llama2.c tokenizer.bin, to decode a llama2.c model's tokens to text in --json (GGUF files carry their own)")
+	c.Flags().Float64Var(&cfg.Temperature, "temperature", 0, "sampling temperature, 0 to 2 (0: greedy)")
+	c.Flags().Float64Var(&cfg.TopP, "top-p", 0, "nucleus sampling: keep the smallest set of tokens whose probability reaches this, 0 to 1 (0: off); needs --temperature above 0")
 	c.Flags().IntVar(&cfg.Tokens, "tokens", 64, "tokens to generate per run")
 	c.Flags().IntVar(&cfg.Runs, "runs", 10, "measured runs")
 	c.Flags().IntVar(&cfg.Warmup, "warmup", 1, "unmeasured runs first (-1 for none)")
@@ -288,13 +324,70 @@ type modelFile struct {
 	infoErr     error
 }
 
-// loadModel reads the model file, or builds the built-in one, and analyses
-// its header.
-func loadModel(path string) (*modelFile, error) {
+// emuModel is the built-in model of benchmark --emulate: a llama2.c
+// float32 model of the stories260K architecture (grouped-query attention,
+// shared classifier), shrunk so that its 30 KB upload over the emulated
+// UART (about 9 KB/s) takes seconds, where stories260K's megabyte would
+// take two minutes. Pass --model stories260k.bin for the full one.
+var emuModel = fixtures.Llama2CConfig{
+	Llama2CConfig: model.Llama2CConfig{Dim: 16, HiddenDim: 48, Layers: 2, Heads: 2, KVHeads: 1, Vocab: 64, SeqLen: 64, Shared: true},
+}
+
+// emuModelName names emuModel in reports.
+const emuModelName = "tiny-emu"
+
+// checkSampling checks --temperature and --top-p.
+func checkSampling(temperature, topP float64, topPSet bool) error {
+	switch {
+	case math.IsNaN(temperature) || temperature < 0 || temperature > 2:
+		return usageError{fmt.Errorf("--temperature must be between 0 (greedy) and 2, got %v", temperature)}
+	case math.IsNaN(topP) || topP < 0 || topP > 1:
+		return usageError{fmt.Errorf("--top-p must be between 0 (off) and 1, got %v", topP)}
+	case topPSet && topP > 0 && temperature == 0:
+		return usageError{fmt.Errorf("--top-p %v needs --temperature above 0: temperature 0 is greedy and samples nothing", topP)}
+	}
+	return nil
+}
+
+// vocab returns the model's vocabulary, to decode tokens to text: from the
+// llama2.c tokenizer at tokenizerPath, or from a GGUF file's metadata; nil
+// when there is none.
+func (m *modelFile) vocab(tokenizerPath string) (vocab, error) {
+	if m.info == nil {
+		if tokenizerPath != "" {
+			return nil, usageError{fmt.Errorf("--tokenizer: the model could not be analysed (%v), so its vocabulary size is unknown", m.infoErr)}
+		}
+		return nil, nil
+	}
+	if tokenizerPath != "" {
+		if m.info.Format != "llama2c" {
+			return nil, usageError{fmt.Errorf("--tokenizer is for llama2.c models; this %s file carries its own vocabulary", m.info.Format)}
+		}
+		return llama2cVocab(tokenizerPath, m.info.Vocab)
+	}
+	if m.info.Format != "gguf" {
+		return nil, nil
+	}
+	v, err := ggufVocab(m.data)
+	if errors.Is(err, errNoVocab) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the model's vocabulary: %w", err)
+	}
+	return v, nil
+}
+
+// loadModel reads the model file, or builds the built-in one (a smaller
+// one for an emulated board), and analyses its header.
+func loadModel(path string, emulated bool) (*modelFile, error) {
 	m := &modelFile{name: "stories260k", quant: "unknown"}
-	if path == "" {
+	switch {
+	case path == "" && emulated:
+		m.data, m.name = fixtures.Llama2C(emuModel, fixtures.Seed), emuModelName
+	case path == "":
 		m.data = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
-	} else {
+	default:
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read model: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tinyprof/tinyprof/bench"
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/firmware"
@@ -100,16 +101,20 @@ func newTestConnection() *cobra.Command {
 			res := struct {
 				Port      string          `json:"port"`
 				Simulated bool            `json:"simulated"`
+				Emulated  string          `json:"emulated,omitempty"` // the label of an emulated board
 				Info      *firmware.Info  `json:"info"`
 				Pings     int             `json:"pings"`
 				RTTs      []time.Duration `json:"rtt_ns"`
-			}{conn.Device.Name(), info.Capabilities.Simulated(), info, count, rtts}
+			}{conn.Device.Name(), info.Capabilities.Simulated(), bench.EmulatedLabel(info), info, count, rtts}
 			if asJSON {
 				return writeJSON(c.OutOrStdout(), res)
 			}
 			sim := ""
 			if res.Simulated {
 				sim = " (simulated board)"
+			}
+			if res.Emulated != "" {
+				sim = " (" + res.Emulated + ")"
 			}
 			fmt.Fprintf(c.OutOrStdout(), "ok: %s is a %s running %s, protocol v%d%s\n", res.Port, info.Platform, info.Firmware, info.ProtocolVersion, sim)
 			fmt.Fprintf(c.OutOrStdout(), "%d pings: round trip min %v, max %v (host wall clock over the link)\n", count, minDur(rtts), maxDur(rtts))
@@ -160,11 +165,12 @@ func newSystemInfo() *cobra.Command {
 			res := struct {
 				Port      string             `json:"port"`
 				Simulated bool               `json:"simulated"`
+				Emulated  string             `json:"emulated,omitempty"` // the label of an emulated board
 				Host      *serialport.Info   `json:"host_port,omitempty"`
 				Info      *firmware.Info     `json:"info"`
 				Metrics   *firmware.Metrics  `json:"metrics"`
 				Catalogue *platform.Platform `json:"catalogue,omitempty"`
-			}{Port: conn.Device.Name(), Simulated: info.Capabilities.Simulated(), Host: host, Info: info, Metrics: m}
+			}{Port: conn.Device.Name(), Simulated: info.Capabilities.Simulated(), Emulated: bench.EmulatedLabel(info), Host: host, Info: info, Metrics: m}
 			if p, err := platform.Lookup(info.Platform); err == nil {
 				res.Catalogue = &p
 			}
@@ -176,6 +182,9 @@ func newSystemInfo() *cobra.Command {
 			p("port", "%s", res.Port)
 			if res.Simulated {
 				p("simulated", "yes: memory and timing figures are modelled, not measured")
+			}
+			if res.Emulated != "" {
+				p("emulated", "%s: times count guest instructions (1 ns each); memory figures are the firmware's own", res.Emulated)
 			}
 			if host != nil && host.USB {
 				p("usb", "%s:%s serial %s (%s %s) %s", host.VID, host.PID, dash(host.SerialNumber), host.Manufacturer, host.Product, host.Bridge)
@@ -291,6 +300,9 @@ so that other tools (or tiny-profiler --device PATH) can talk to it. Its timing
 and memory figures are modelled by a cost model, not measured.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if p, err := platform.Lookup(plat); err == nil && p.Emulated {
+				return usageError{fmt.Errorf("%s is an emulated machine, not a simulated platform: use `tiny-profiler emulate --machine %s`", p.Name, p.Name)}
+			}
 			b, err := sim.Listen(sim.Options{Platform: plat, Faults: faults})
 			if err != nil {
 				return usageError{err}

@@ -25,8 +25,9 @@ func commands() []*cobra.Command {
 		// Models.
 		newAnalyzeModel(),
 		newQuantize(),
-		// Simulated boards and the lab.
+		// Simulated and emulated boards, and the lab.
 		newSimulate(),
+		newEmulate(),
 		newPlatforms(),
 		newLeases(),
 		newInventory(),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,10 +22,11 @@ import (
 )
 
 // target is the board a command talks to: a port path, an inventory id,
-// or a simulated platform.
+// a simulated platform, or an emulated machine.
 type target struct {
 	device    string
 	sim       string
+	emulate   string
 	inventory string
 	baud      int
 	timeout   time.Duration
@@ -34,6 +36,7 @@ type target struct {
 func (t *target) flags(c *cobra.Command) {
 	c.Flags().StringVar(&t.device, "device", "", "the board: a serial port (/dev/ttyUSB0, /dev/serial/by-id/…) or an inventory id")
 	c.Flags().StringVar(&t.sim, "sim", "", "use a simulated board of this platform (figures are modelled, not measured)")
+	c.Flags().StringVar(&t.emulate, "emulate", "", "use tinyprof's firmware on this QEMU machine: "+strings.Join(platform.Emulated(), ", ")+" (needs qemu-system-arm and arm-none-eabi-gcc; instruction-count time, not cycle-accurate)")
 	c.Flags().StringVar(&t.inventory, "inventory", "", "inventory file for ids (default $TINYPROF_INVENTORY, else the config directory's)")
 	c.Flags().IntVar(&t.baud, "baud", 115200, "serial line rate")
 	c.Flags().DurationVar(&t.timeout, "timeout", 2*time.Second, "how long to wait for each answer from the board")
@@ -41,11 +44,17 @@ func (t *target) flags(c *cobra.Command) {
 }
 
 func (t *target) check() error {
+	named := 0
+	for _, f := range []string{t.device, t.sim, t.emulate} {
+		if f != "" {
+			named++
+		}
+	}
 	switch {
-	case t.device != "" && t.sim != "":
-		return usageError{fmt.Errorf("--device and --sim are exclusive: name one board")}
-	case t.device == "" && t.sim == "":
-		return usageError{fmt.Errorf("name a board with --device PATH|ID, or --sim PLATFORM for a simulated one (see `tiny-profiler detect-devices`)")}
+	case named > 1:
+		return usageError{fmt.Errorf("--device, --sim and --emulate are exclusive: name one board")}
+	case named == 0:
+		return usageError{fmt.Errorf("name a board with --device PATH|ID, --sim PLATFORM for a simulated one, or --emulate MACHINE for an emulated one (see `tiny-profiler detect-devices`)")}
 	case t.baud <= 0:
 		return usageError{fmt.Errorf("--baud must be positive, got %d", t.baud)}
 	case t.timeout <= 0:
@@ -57,15 +66,26 @@ func (t *target) check() error {
 }
 
 // entry returns the board the flags name: an inventory entry or a port
-// for --device, or a simulated board of the --sim platform.
+// for --device, a simulated board of the --sim platform, or an emulated
+// --emulate machine.
 func (t *target) entry() (lab.Entry, error) {
 	if err := t.check(); err != nil {
 		return lab.Entry{}, err
+	}
+	if t.emulate != "" {
+		m, err := emulatedMachine(t.emulate, "--emulate")
+		if err != nil {
+			return lab.Entry{}, err
+		}
+		return lab.Entry{Platform: m, Emulate: m, Protocol: lab.ProtocolTinyprof, State: lab.Good}, nil
 	}
 	if t.sim != "" {
 		p, err := platform.Lookup(t.sim)
 		if err != nil {
 			return lab.Entry{}, usageError{err}
+		}
+		if p.Emulated {
+			return lab.Entry{}, usageError{fmt.Errorf("%s is an emulated machine, not a simulated platform: use --emulate %s", p.Name, p.Name)}
 		}
 		return lab.Entry{Platform: p.Name, Sim: true, Protocol: lab.ProtocolTinyprof, State: lab.Good}, nil
 	}

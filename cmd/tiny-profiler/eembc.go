@@ -46,6 +46,9 @@ func (e *eembcRun) run(c *cobra.Command, t *target, format string) error {
 	if err != nil {
 		return err
 	}
+	if be.Kind() == lab.KindEmulated {
+		return usageError{fmt.Errorf("an emulated board runs the tinyprof agent, not EEMBC firmware: drop --protocol eembc")}
+	}
 	if be.ID != "" && be.Protocol != lab.ProtocolEEMBC {
 		return usageError{fmt.Errorf("inventory board %s runs the tinyprof agent, not EEMBC firmware: drop --protocol eembc", be.ID)}
 	}

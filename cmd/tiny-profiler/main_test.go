@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -218,8 +219,27 @@ func TestScripts(t *testing.T) {
 				ts.Setenv(args[0], pair.Path)
 			},
 		},
+		// [emulation] holds when emulated boards can start (qemu-system-arm
+		// and arm-none-eabi-gcc installed). When they cannot and
+		// TINYPROF_REQUIRE_EMULATION=1 (CI), asking fails the script, so
+		// that emulated scripts never pass by skipping there.
+		Condition: func(cond string) (bool, error) {
+			if cond != "emulation" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			err := lab.EmulationAvailable()
+			if err != nil && lab.RequireEmulation() {
+				return false, fmt.Errorf("%v; %s=1 requires emulated boards", err, lab.EnvRequireEmulation)
+			}
+			return err == nil, nil
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HOME", filepath.Join(env.WorkDir, "home"))
+			// Share the firmware build cache across scripts: a build takes
+			// a second or two, a cached image milliseconds.
+			if dir, err := os.UserCacheDir(); err == nil {
+				env.Setenv("XDG_CACHE_HOME", dir)
+			}
 			return nil
 		},
 	})
