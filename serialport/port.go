@@ -9,11 +9,13 @@
 package serialport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +66,16 @@ func Open(ctx context.Context, path string, baud int) (*Port, error) {
 	lock, err := lockPort(path)
 	if err != nil {
 		return nil, err
+	}
+	if plain := plainHolders(path); len(plain) > 0 {
+		lock.Close()
+		names := make([]string, len(plain))
+		for i, h := range plain {
+			names[i] = h.String()
+		}
+		return nil, &Error{Op: "open", Port: path, Kind: Busy,
+			Err:  fmt.Errorf("open without a lock by %s", strings.Join(names, ", ")),
+			Hint: "another program (a terminal such as screen or minicom, or ModemManager) would read the board's bytes; close it and retry"}
 	}
 	// go.bug.st/serial's Read uses select() with a fixed 1024-bit fd set and
 	// panics on a higher fd (shared/research/go_ecosystem.md §1.4). The
@@ -212,41 +224,142 @@ func portsHint() string {
 	return "ports present: " + strings.Join(names, ", ")
 }
 
-// busyHint names the processes that have path open, when /proc says.
+// busyHint names the processes that have path open, when /proc says,
+// leaving out the board's own server (see holders).
 func busyHint(path string) string {
-	holders := portHolders(path, 8)
-	if len(holders) == 0 {
+	var names []string
+	for _, h := range holders(path) {
+		if !h.server {
+			names = append(names, h.String())
+		}
+		if len(names) == 8 {
+			break
+		}
+	}
+	if len(names) == 0 {
 		return "another process holds it; close it (or release its lease) and retry"
 	}
-	return "held by " + strings.Join(holders, ", ") + "; close it and retry"
+	return "held by " + strings.Join(names, ", ") + "; close it and retry"
 }
 
-// portHolders scans /proc for other processes with path open, returning
-// "pid N (comm)" for at most limit of them.
-func portHolders(path string, limit int) []string {
+// holder is another process with a port open.
+type holder struct {
+	pid  int
+	comm string
+	// server marks the process that serves a pseudo-terminal — it holds the
+	// pty's master (/dev/ptmx with that tty-index), or is the parent of one
+	// that does (a simulated board, QEMU's -serial pty and the tinyprof
+	// process that started it) — rather than a client of the port.
+	server bool
+}
+
+func (h holder) String() string { return fmt.Sprintf("pid %d (%s)", h.pid, h.comm) }
+
+// holders scans /proc for other processes with path open. It costs one
+// readlink per open file descriptor on the host, a few milliseconds.
+func holders(path string) []holder {
 	target, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return nil
 	}
+	ptyIndex := -1
+	if n, ok := strings.CutPrefix(target, "/dev/pts/"); ok {
+		if i, err := strconv.Atoi(n); err == nil {
+			ptyIndex = i
+		}
+	}
 	procs, _ := os.ReadDir("/proc")
 	self := os.Getpid()
-	var out []string
+	var out []holder
+	masters := map[int]bool{}
 	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
-		if err != nil || pid == self {
+		if err != nil {
 			continue
 		}
-		fds, _ := os.ReadDir(filepath.Join("/proc", p.Name(), "fd"))
+		dir := filepath.Join("/proc", p.Name())
+		fds, _ := os.ReadDir(filepath.Join(dir, "fd"))
+		has, master := false, false
 		for _, fd := range fds {
-			if l, err := os.Readlink(filepath.Join("/proc", p.Name(), "fd", fd.Name())); err == nil && l == target {
-				comm, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "comm"))
-				out = append(out, fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(string(comm))))
-				break
+			l, err := os.Readlink(filepath.Join(dir, "fd", fd.Name()))
+			switch {
+			case err != nil:
+			case l == target:
+				has = true
+			case ptyIndex >= 0 && l == "/dev/ptmx" && ptmxIndex(filepath.Join(dir, "fdinfo", fd.Name())) == ptyIndex:
+				master = true
 			}
 		}
-		if len(out) >= limit {
-			break
+		if master {
+			masters[pid] = true
+			if pp := parentPID(dir); pp > 0 {
+				masters[pp] = true
+			}
+		}
+		if has && pid != self {
+			comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+			out = append(out, holder{pid: pid, comm: strings.TrimSpace(string(comm))})
+		}
+	}
+	for i := range out {
+		out[i].server = masters[out[i].pid]
+	}
+	return out
+}
+
+// plainHolders returns the clients (not servers) that have path open. Our
+// own opens hold the flock, so a holder seen after we took the lock opened
+// the port without one (a terminal program, ModemManager) and would read
+// the board's bytes. An open that is only passing through — another
+// tinyprof process finding the lock taken — is gone a moment later, so a
+// holder counts only if it is still there on a second look.
+func plainHolders(path string) []holder {
+	first := holders(path)
+	if !slices.ContainsFunc(first, func(h holder) bool { return !h.server }) {
+		return nil
+	}
+	time.Sleep(50 * time.Millisecond)
+	var out []holder
+	for _, h := range holders(path) {
+		if !h.server && slices.ContainsFunc(first, func(f holder) bool { return f.pid == h.pid }) {
+			out = append(out, h)
 		}
 	}
 	return out
+}
+
+// ptmxIndex reads the tty-index line of a /dev/ptmx descriptor's fdinfo
+// (Linux 4.13 and later), or -1.
+func ptmxIndex(fdinfo string) int {
+	b, err := os.ReadFile(fdinfo)
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "tty-index:"); ok {
+			if i, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// parentPID reads the parent's pid from /proc/PID/stat, or 0.
+func parentPID(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid …: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	pp, _ := strconv.Atoi(f[1])
+	return pp
 }
