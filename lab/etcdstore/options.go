@@ -32,7 +32,7 @@ type Options struct {
 	// TLS, if set, is the client's TLS configuration. Otherwise CAFile,
 	// CertFile and KeyFile, if set, build one: CAFile verifies the
 	// members, CertFile and KeyFile are the client certificate.
-	TLS                      *tls.Config
+	TLS                       *tls.Config
 	CAFile, CertFile, KeyFile string
 }
 

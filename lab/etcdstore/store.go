@@ -316,7 +316,9 @@ func (s *Store) SetHealth(ctx context.Context, id string, h lab.Health) error {
 
 // SetHealth records the board's health under this lease, as
 // Store.SetHealth does: refused with a *FenceError once the lease ended.
-func (l *Lease) SetHealth(ctx context.Context, h lab.Health) error { return l.store.setHealth(ctx, l, h) }
+func (l *Lease) SetHealth(ctx context.Context, h lab.Health) error {
+	return l.store.setHealth(ctx, l, h)
+}
 
 func (s *Store) setHealth(ctx context.Context, l *Lease, h lab.Health) error {
 	data, err := json.Marshal(h)
