@@ -13,8 +13,11 @@ import (
 
 	"github.com/tinyprof/tinyprof/lab"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // maxKeys bounds what List reads: a lab with more keys than this is not
@@ -164,8 +167,13 @@ func (s *Store) lease(ctx context.Context, id string, h lab.Holder, try bool) (*
 			return nil, &lab.HeldError{ID: id, Holder: holderOf(g.Kvs[0])}
 		}
 	}
-	sent := time.Now()
-	gr, err := s.c.Grant(ctx, s.opts.ttlSeconds())
+	var gr *clientv3.LeaseGrantResponse
+	var sent time.Time
+	err = s.retry(ctx, func(ctx context.Context) (err error) {
+		sent = time.Now()
+		gr, err = s.c.Grant(ctx, s.opts.ttlSeconds())
+		return err
+	})
 	if err != nil {
 		return nil, errorf(err, "lease board %s: grant an etcd lease", id)
 	}
@@ -184,29 +192,46 @@ func (s *Store) lease(ctx context.Context, id string, h lab.Holder, try bool) (*
 		}
 	}()
 
+	// Joining the queue is retried after a timeout, so it must be
+	// idempotent: the put is of our own key, and the revision is read
+	// back as the key's creation revision, whichever attempt created it.
 	put := clientv3.OpPut(l.Key, string(rec), clientv3.WithLease(gr.ID))
+	get := clientv3.OpGet(l.Key)
+	var tr *clientv3.TxnResponse
 	if try {
-		// Put only if the queue is empty: a range compare holds for an
-		// empty range when compared with the zero key.
+		// Put only if the queue is empty (a range compare holds for an
+		// empty range when compared with the zero key), or if it is an
+		// earlier attempt's put that is first in it.
 		empty := clientv3.Compare(clientv3.CreateRevision(qp).WithPrefix(), "=", 0)
-		tr, err := s.c.Txn(ctx).If(empty).Then(put).Else(clientv3.OpGet(qp, clientv3.WithFirstCreate()...)).Commit()
+		err = s.retry(ctx, func(ctx context.Context) (err error) {
+			tr, err = s.c.Txn(ctx).If(empty).Then(put, get).Else(clientv3.OpGet(qp, clientv3.WithFirstCreate()...)).Commit()
+			return err
+		})
 		if err != nil {
 			return nil, errorf(err, "lease board %s", id)
 		}
 		if !tr.Succeeded {
-			var holder *lab.Holder
-			if kvs := tr.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
-				holder = holderOf(kvs[0])
+			kvs := tr.Responses[0].GetResponseRange().GetKvs()
+			if len(kvs) == 0 || string(kvs[0].Key) != l.Key {
+				var holder *lab.Holder
+				if len(kvs) > 0 {
+					holder = holderOf(kvs[0])
+				}
+				return nil, &lab.HeldError{ID: id, Holder: holder}
 			}
-			return nil, &lab.HeldError{ID: id, Holder: holder}
+			l.Revision = kvs[0].CreateRevision
+		} else {
+			l.Revision = tr.Responses[1].GetResponseRange().GetKvs()[0].CreateRevision
 		}
-		l.Revision = tr.Header.Revision
 	} else {
-		pr, err := s.c.Do(ctx, put)
+		err = s.retry(ctx, func(ctx context.Context) (err error) {
+			tr, err = s.c.Txn(ctx).Then(put, get).Commit()
+			return err
+		})
 		if err != nil {
 			return nil, errorf(err, "lease board %s", id)
 		}
-		l.Revision = pr.Put().Header.Revision
+		l.Revision = tr.Responses[1].GetResponseRange().GetKvs()[0].CreateRevision
 		waited, err := s.waitTurn(ctx, l)
 		if err != nil {
 			return nil, err
@@ -216,7 +241,10 @@ func (s *Store) lease(ctx context.Context, id string, h lab.Holder, try bool) (*
 			l.Holder.Since = time.Now()
 			rec, _ = json.Marshal(l.Holder)
 			mine := clientv3.Compare(clientv3.CreateRevision(l.Key), "=", l.Revision)
-			tr, err := s.c.Txn(ctx).If(mine).Then(clientv3.OpPut(l.Key, string(rec), clientv3.WithLease(gr.ID))).Commit()
+			err = s.retry(ctx, func(ctx context.Context) (err error) {
+				tr, err = s.c.Txn(ctx).If(mine).Then(clientv3.OpPut(l.Key, string(rec), clientv3.WithLease(gr.ID))).Commit()
+				return err
+			})
 			if err != nil {
 				return nil, errorf(err, "lease board %s", id)
 			}
@@ -232,6 +260,50 @@ func (s *Store) lease(ctx context.Context, id string, h lab.Holder, try bool) (*
 	s.mu.Unlock()
 	ok = true
 	return l, nil
+}
+
+// retry runs f until it succeeds, fails for good, or ctx ends, each
+// attempt bounded by a timeout well under the TTL. An etcd member that
+// lost its leader holds a proposal until its own request timeout (5 s
+// and two election timeouts); asking again, possibly of another member,
+// gets through as soon as a new leader is elected.
+func (s *Store) retry(ctx context.Context, f func(ctx context.Context) error) error {
+	timeout := min(max(s.TTL()/2, 500*time.Millisecond), 2*time.Second)
+	for {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := f(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || s.c.Ctx().Err() != nil || !transient(err) {
+			if ctx.Err() != nil && err != nil {
+				return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+			}
+			return err
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// transient reports whether err may go away by itself: a member without
+// a leader, a connection being re-established, an attempt timed out.
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable || ee.Code() == codes.DeadlineExceeded
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return true
+	}
+	return false
 }
 
 // waitTurn waits until no key older than l's is left in its board's

@@ -301,6 +301,7 @@ func TestClusterMemberKilled(t *testing.T) {
 
 	leader := c.leader(t)
 	leader.kill()
+	killed := time.Now()
 	t.Logf("killed the leader, %s", leader.name)
 	// Requests in flight when the leader died may fail; leasing must come
 	// back within a few election timeouts and then keep working.
@@ -309,6 +310,7 @@ func TestClusterMemberKilled(t *testing.T) {
 		first = cycle("a")
 		return first == nil
 	}, 10*time.Second, 100*time.Millisecond, "leasing resumed after the leader was killed: %v", first)
+	t.Logf("first lease after the kill: %v later", time.Since(killed).Round(time.Millisecond))
 	for i := range 10 {
 		require.NoError(t, cycle(fmt.Sprintf("b%d", i%2)), "lease %d after the kill", i)
 	}
