@@ -224,17 +224,21 @@ func (s *Store) lease(ctx context.Context, id string, h lab.Holder, try bool) (*
 			l.Revision = tr.Responses[1].GetResponseRange().GetKvs()[0].CreateRevision
 		}
 	} else {
+		// The queue's head, read in the same transaction, saves a read
+		// when the board is free.
 		err = s.retry(ctx, func(ctx context.Context) (err error) {
-			tr, err = s.c.Txn(ctx).Then(put, get).Commit()
+			tr, err = s.c.Txn(ctx).Then(put, get, clientv3.OpGet(qp, clientv3.WithFirstCreate()...)).Commit()
 			return err
 		})
 		if err != nil {
 			return nil, errorf(err, "lease board %s", id)
 		}
 		l.Revision = tr.Responses[1].GetResponseRange().GetKvs()[0].CreateRevision
-		waited, err := s.waitTurn(ctx, l)
-		if err != nil {
-			return nil, err
+		waited := false
+		if head := tr.Responses[2].GetResponseRange().GetKvs(); len(head) == 0 || string(head[0].Key) != l.Key {
+			if waited, err = s.waitTurn(ctx, l); err != nil {
+				return nil, err
+			}
 		}
 		if waited {
 			// The record said since when it waited; say since when it holds.
