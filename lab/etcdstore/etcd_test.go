@@ -3,6 +3,7 @@ package etcdstore
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -81,6 +82,29 @@ func freePorts(t testing.TB, n int) []int {
 // failover quick and allows TTLs down to 1 s.
 func startCluster(t testing.TB, n int) *cluster {
 	t.Helper()
+	return startClusterTLS(t, n, nil)
+}
+
+// tlsFiles are the PEM files of a TLS setup: the CA, the members'
+// certificate, and a client certificate the CA signed.
+type tlsFiles struct {
+	CA, ServerCert, ServerKey, ClientCert, ClientKey string
+}
+
+// startClusterTLS is startCluster, with members that serve clients over
+// TLS and require a client certificate signed by tf.CA when tf is set.
+func startClusterTLS(t testing.TB, n int, tf *tlsFiles) *cluster {
+	t.Helper()
+	scheme := "http://"
+	var tlsArgs []string
+	var clientTLS *tls.Config
+	if tf != nil {
+		scheme = "https://"
+		tlsArgs = []string{"--cert-file", tf.ServerCert, "--key-file", tf.ServerKey, "--trusted-ca-file", tf.CA, "--client-cert-auth"}
+		var err error
+		clientTLS, err = Options{CAFile: tf.CA, CertFile: tf.ClientCert, KeyFile: tf.ClientKey}.tlsConfig()
+		require.NoError(t, err)
+	}
 	bin := etcdBinary(t)
 	ports := freePorts(t, 2*n)
 	c := &cluster{}
@@ -98,11 +122,11 @@ func startCluster(t testing.TB, n int) *cluster {
 	}
 	dir := t.TempDir()
 	for _, m := range c.members {
-		m.cmd = exec.Command(bin,
+		m.cmd = exec.Command(bin, append([]string{
 			"--name", m.name,
 			"--data-dir", filepath.Join(dir, m.name),
-			"--listen-client-urls", "http://"+m.clientAddr,
-			"--advertise-client-urls", "http://"+m.clientAddr,
+			"--listen-client-urls", scheme + m.clientAddr,
+			"--advertise-client-urls", scheme + m.clientAddr,
 			"--listen-peer-urls", m.peerURL,
 			"--initial-advertise-peer-urls", m.peerURL,
 			"--initial-cluster", strings.Join(initial, ","),
@@ -111,7 +135,7 @@ func startCluster(t testing.TB, n int) *cluster {
 			"--heartbeat-interval", "50",
 			"--election-timeout", "500",
 			"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
-		)
+		}, tlsArgs...)...)
 		m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
 		require.NoError(t, m.cmd.Start(), "start etcd")
 		go func() { m.cmd.Wait(); close(m.exited) }()
@@ -126,7 +150,7 @@ func startCluster(t testing.TB, n int) *cluster {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for _, m := range c.members {
-		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientAddr}, Logger: zap.NewNop()})
+		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientAddr}, TLS: clientTLS, Logger: zap.NewNop()})
 		require.NoError(t, err)
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
