@@ -2,6 +2,7 @@ package etcdstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -50,7 +51,6 @@ func ExampleLease_Lost() {
 	defer le.Release()
 
 	work, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	go func() {
 		select {
 		case <-le.Lost():
@@ -58,8 +58,16 @@ func ExampleLease_Lost() {
 		case <-work.Done():
 		}
 	}()
-	<-work.Done() // the test's work, with ctx = work
-	if cause := context.Cause(work); cause != nil {
-		fmt.Println(cause)
+	err = runOnBoard(work) // the test's body, on the leased board
+	cancel(nil)
+	if cause := context.Cause(work); errors.Is(cause, etcdstore.ErrLost) {
+		fmt.Println(cause) // not the test's fault
+	} else if err != nil {
+		fmt.Println("test failed:", err)
 	}
+}
+
+func runOnBoard(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
 }
