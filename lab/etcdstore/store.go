@@ -50,10 +50,14 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	c, err := clientv3.New(clientv3.Config{
-		Endpoints:            opts.Endpoints,
-		DialTimeout:          opts.DialTimeout,
-		DialKeepAliveTime:    opts.TTL / 3,
-		DialKeepAliveTimeout: opts.TTL / 3,
+		Endpoints:   opts.Endpoints,
+		DialTimeout: opts.DialTimeout,
+		// gRPC pings find a dead connection so that requests move to
+		// another member. etcd hangs up on a client that pings more
+		// often than every 5 s (--grpc-keepalive-min-time), which cut
+		// keep-alives off when this followed a short TTL.
+		DialKeepAliveTime:    6 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
 		Username:             opts.Username,
 		Password:             opts.Password,
 		TLS:                  tlsCfg,
