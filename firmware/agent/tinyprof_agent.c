@@ -23,7 +23,7 @@ enum {
     T_LOG = 0x89, T_ERROR = 0x8A
 };
 
-enum { STOP_LENGTH = 0, STOP_EOS = 1, STOP_CANCELLED = 2 };
+enum { STOP_LENGTH = 0, STOP_EOS = 1, STOP_CANCELLED = 2, STOP_CONTEXT = 3 };
 
 #define RX_CAP ((uint16_t)(TP_MAX_PAYLOAD + TP_FRAME_OVERHEAD))
 #define TX_CAP ((uint16_t)(TP_MAX_PAYLOAD + TP_FRAME_OVERHEAD))
@@ -751,8 +751,8 @@ static void gen_step(tp_agent *a)
         send_tokens(a);
         send_error(a, a->gen_seq, (uint8_t)-r, T_GENERATE, "generation failed");
         a->gen_active = 0;
-    } else if (r == 0) {
-        finish(a, STOP_EOS);
+    } else if (r != 1) {
+        finish(a, r ? STOP_CONTEXT : STOP_EOS);
     } else {
         add_token(a, id, now);
         if (a->gen_count >= a->gen.max_tokens)
