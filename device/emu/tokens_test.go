@@ -89,3 +89,34 @@ func TestTokensMatchReference(t *testing.T) {
 		})
 	}
 }
+
+// TestFlashModel links Stories260K at Q4_0 (353 KB) into the 1 MiB flash
+// of the emulated STM32F405, which holds 64 positions of KV cache in its
+// 192 KiB of RAM: the board generates model/llama's tokens without an
+// upload, reports the model in flash, and an emulated board in INFO.
+func TestFlashModel(t *testing.T) {
+	const name = "stories260k-q4_0.gguf"
+	data := readModel(t, name)
+	b := emu.Start(t, emu.Options{Machine: "netduinoplus2", Build: emu.BuildOptions{FlashModel: data}})
+	p, err := b.Open(t.Context())
+	require.NoError(t, err)
+	d := device.New(p, device.Options{})
+	t.Cleanup(func() { d.Close() })
+	info, err := d.Hello(t.Context())
+	require.NoError(t, err)
+	assert.True(t, info.Capabilities.Emulated(), "INFO capabilities %v", info.Capabilities)
+
+	want := reference(t, fixtures.Model(t, name), 64)
+	for i, a := range agreement {
+		g, err := d.Generate(t.Context(), a.req)
+		require.NoError(t, err, a.name)
+		if diff := cmp.Diff(want[i], ids(g.Tokens)); diff != "" {
+			t.Errorf("%s: %s tokens from flash differ from model/llama's (-reference +board):\n%s", b.Label(), a.name, diff)
+		}
+	}
+	m, err := d.Metrics(t.Context())
+	require.NoError(t, err)
+	// 5 layers × 64 positions × 32 floats, keys and values.
+	const kv = 5 * 64 * 32 * 2 * 4
+	assert.Greater(t, uint32(b.Firmware.Arena)-m.MinFreeHeap, uint32(kv), "the arena's peak holds the KV cache")
+}
