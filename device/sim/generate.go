@@ -95,10 +95,16 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 // runGeneration produces the tokens, src's ids at the cost model's times. release frees the generation's
 // memory; it runs with b.mu held.
 func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, src *tokenSource, start uint64, first bool, peakHeap, peakPSRAM int64, release func()) {
-	prompt := src.prompt
+	// The cost model prices the prompt at one token per four bytes, as it
+	// always has, so that modelled timings stay put; the token source runs
+	// the model's own prompt (BOS and one token per byte) for the ids.
+	prompt := promptTokens(m.Prompt)
 	boot := b.BootID()      // a reboot ends this generation: it must not touch the new boot's state
 	var slept time.Duration // real time spent sleeping, with TimeScale
-	var tUS uint64          // modelled time since start
+	// computed is real time spent running the model for the ids: it passed
+	// on the clock already, inside the modelled busy time, as slept does.
+	var computed time.Duration
+	var tUS uint64 // modelled time since start
 	for pos := 0; pos < prompt-1; pos++ {
 		tUS += uint64(cm.forward(pos).Microseconds())
 	}
@@ -173,7 +179,9 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, sr
 		if i == 0 {
 			firstUS = tUS
 		}
+		t0 := time.Now()
 		id, err := src.next()
+		computed += time.Since(t0)
 		if err != nil {
 			// Not reached: the loop stops at the context's end first.
 			b.log(firmware.LevelError, "generation: "+err.Error())
@@ -199,10 +207,11 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, sr
 	}
 	b.state.power.progress(tUS, rd)
 	b.state.power.record()
-	// The clock is real time plus modelled work: what was slept in real
-	// time already passed on it.
-	b.state.addWork(tUS - min(tUS, uint64(slept.Microseconds())))
-	b.state.sleptBusyUS += min(tUS, uint64(slept.Microseconds()))
+	// The clock is real time plus modelled work: what was slept, or spent
+	// computing the ids, in real time already passed on it.
+	passed := uint64((slept + computed).Microseconds())
+	b.state.addWork(tUS - min(tUS, passed))
+	b.state.sleptBusyUS += min(tUS, passed)
 	release()
 	b.state.generating, b.state.cancel = false, false
 	b.mu.Unlock()

@@ -15,11 +15,10 @@ import (
 // board, the host agent and an emulated board give the same tokens for
 // the same request. For any other model the simulator can price but not
 // run, they are a splitmix64 stream of the board's seed, the request's
-// seed and the prompt, and the prompt counts one token per four bytes.
-// Only the ids come from here; the time each takes is the cost model's.
+// seed and the prompt. Only the ids come from here: the time each takes,
+// and the prompt's token count in GEN_DONE, stay the cost model's (one
+// token per four bytes of prompt).
 type tokenSource struct {
-	prompt int // prompt tokens, BOS included
-
 	// a real model
 	r       *llama.Runner
 	s       *llama.Sampler
@@ -39,7 +38,7 @@ type tokenSource struct {
 // run. It refuses a prompt that does not fit the context.
 func newTokenSource(lm *llama.Model, boardSeed uint64, m *firmware.Generate, ctx int, vocab int64) (*tokenSource, error) {
 	if lm == nil {
-		return &tokenSource{prompt: promptTokens(m.Prompt), rng: newTokenRNG(boardSeed, m.Seed, m.Prompt), vocab: uint64(max(1, vocab))}, nil
+		return &tokenSource{rng: newTokenRNG(boardSeed, m.Seed, m.Prompt), vocab: uint64(max(1, vocab))}, nil
 	}
 	r := lm.NewRunner(ctx)
 	ids := llama.PromptTokens([]byte(m.Prompt), lm.Config().Vocab)
@@ -47,7 +46,7 @@ func newTokenSource(lm *llama.Model, boardSeed uint64, m *firmware.Generate, ctx
 		return nil, fmt.Errorf("a prompt of %d tokens (BOS and one per byte) does not fit the context of %d", len(ids), r.Context())
 	}
 	s := llama.NewSampler(float32(m.Temperature)/1000, float32(m.TopP)/1000, int(m.TopK), m.Seed)
-	return &tokenSource{prompt: len(ids), r: r, s: s, ids: ids}, nil
+	return &tokenSource{r: r, s: s, ids: ids}, nil
 }
 
 // next returns the next token. The first call runs the prompt.
