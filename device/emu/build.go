@@ -14,14 +14,19 @@ import (
 	"strings"
 
 	"github.com/tinyprof/tinyprof/firmware/agent"
+	"github.com/tinyprof/tinyprof/firmware/runtime"
 )
 
 // hooksSources are the units that implement the agent's model and
-// generation hooks and tp_rt_board.h, as paths in the unpacked source
-// trees. The interim stand-in generates deterministic pseudo-random
-// tokens; swap in the inference runtime (firmware/runtime) here, in this
-// one place, adding its embedded sources to sourceTrees.
-var hooksSources = []string{"boards/common/interim_model.c"}
+// generation hooks: the inference runtime (firmware/runtime), unpacked
+// under runtime/.
+var hooksSources = func() []string {
+	out := make([]string, len(runtime.PortSources))
+	for i, f := range runtime.PortSources {
+		out[i] = "runtime/" + f
+	}
+	return out
+}()
 
 // sourceTrees are the embedded source trees a build unpacks, each into the
 // named subdirectory of the build's source directory ("" for its root) and
@@ -31,6 +36,7 @@ var sourceTrees = []struct {
 	fsys fs.FS
 }{
 	{"", agent.Sources},
+	{"runtime", runtime.Sources},
 }
 
 // commonSources are compiled for every target, besides its driver.
@@ -200,7 +206,12 @@ func (cfg buildConfig) compile(ctx context.Context, dir string) error {
 		if err := os.WriteFile(blob, cfg.flashModel, 0o644); err != nil {
 			return fmt.Errorf("emu: flash model: %w", err)
 		}
-		args = append(args, fmt.Sprintf("-DTP_FLASH_MODEL=%q", blob))
+		sum := sha256.Sum256(cfg.flashModel)
+		hexes := make([]string, len(sum))
+		for i, b := range sum {
+			hexes[i] = fmt.Sprintf("%#02x", b)
+		}
+		args = append(args, fmt.Sprintf("-DTP_FLASH_MODEL=%q", blob), "-DTP_FLASH_MODEL_SHA256="+strings.Join(hexes, ","))
 		srcs = append(srcs, "boards/common/flash_model.S")
 	}
 	args = append(args, srcs...)

@@ -1,5 +1,6 @@
-// Package emu runs real tinyprof firmware — the C agent of firmware/agent,
-// built from this repository for a Cortex-M target — on a machine emulated
+// Package emu runs real tinyprof firmware — the C agent of firmware/agent
+// with the inference runtime of firmware/runtime, built from this
+// repository for a Cortex-M target — on a machine emulated
 // by QEMU (Debian's qemu-system-arm), behind a real pseudo-terminal, in the
 // manner of device/sim.
 //

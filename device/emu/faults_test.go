@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/device/emu"
 	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/fixtures"
 )
 
 // faultMachine is the target the fault tests run on.
@@ -23,11 +25,21 @@ const faultMachine = "mps2-an386"
 // fast keeps the fault tests short: one attempt waits this long.
 var fast = device.Options{Timeout: 500 * time.Millisecond}
 
-// model is what the fault tests upload: the interim hooks accept any bytes.
-var model = bytes.Repeat([]byte("tinyprof emulated model "), 100)
+// testModel is the fixture the tests upload unless they say otherwise: the
+// Tiny shape at Q4_0 (18 KiB, two seconds of upload), which fits every
+// target's upload buffer.
+const testModel = "tiny-q4_0.gguf"
+
+// readModel returns the bytes of a fixture model.
+func readModel(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(fixtures.Model(t, name))
+	require.NoError(t, err)
+	return b
+}
 
 // connect starts an emulated board, opens it through the real serial
-// client, says HELLO and uploads model.
+// client, says HELLO and uploads testModel.
 func connect(t *testing.T, opts device.Options) (*emu.Board, *device.Device) {
 	t.Helper()
 	return connectTo(t, faultMachine, opts)
@@ -43,12 +55,14 @@ func connectTo(t *testing.T, machine string, opts device.Options) (*emu.Board, *
 	t.Cleanup(func() { d.Close() })
 	_, err = d.Hello(t.Context())
 	require.NoError(t, err)
+	model := readModel(t, testModel)
 	_, err = d.LoadModel(t.Context(), bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
 	require.NoError(t, err)
 	return b, d
 }
 
-// long is a generation that runs until something stops it.
+// long is a generation that runs until something stops it: testModel's
+// whole context of 1024 positions on mps2-an386, some seconds.
 func long(onToken func(int, firmware.Token)) device.GenerateRequest {
 	return device.GenerateRequest{Prompt: "once upon a time", MaxTokens: 60000, Seed: 3, OnToken: onToken}
 }
@@ -126,6 +140,7 @@ func TestResetMidGeneration(t *testing.T) {
 
 	_, err = d.Generate(ctx, device.GenerateRequest{MaxTokens: 4})
 	assert.Error(t, err, "a rebooted board has no model")
+	model := readModel(t, testModel)
 	_, err = d.LoadModel(ctx, bytes.NewReader(model), int64(len(model)), device.LoadOptions{})
 	require.NoError(t, err)
 

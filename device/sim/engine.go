@@ -9,6 +9,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/model/llama"
 	"github.com/tinyprof/tinyprof/platform"
 )
 
@@ -312,6 +313,11 @@ func (b *Board) modelEnd(seq uint16) {
 		b.send(seq, &firmware.Error{Code: firmware.CodeUnsupportedFormat, Request: firmware.TypeModelEnd, Text: err.Error()})
 		return
 	}
+	// Tokens come from the model itself when model/llama runs it.
+	lm, lerr := llama.Load(bytes.NewReader(up.data), up.size)
+	if lerr != nil {
+		lm = nil
+	}
 	b.mu.Lock()
 	region := b.Options.WeightsIn
 	if !s.alloc(region, info.WeightBytes) {
@@ -320,7 +326,7 @@ func (b *Board) modelEnd(seq uint16) {
 			Text: fmt.Sprintf("weights of %d bytes do not fit in %s", info.WeightBytes, region)})
 		return
 	}
-	s.model = &loaded{info: info, sha: up.sha, region: region}
+	s.model = &loaded{info: info, sha: up.sha, region: region, lm: lm}
 	// Loading copies the file into place at the region's speed.
 	loadUS := uint64(float64(up.size) / bw(b.plat, region) * 1e6)
 	var rd reads

@@ -54,6 +54,14 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 		b.send(seq, &firmware.Error{Code: firmware.CodeOutOfMemory, Request: firmware.TypeGenerate, Text: "no room for activations"})
 		return
 	}
+	src, err := newTokenSource(s.model.lm, b.Options.Seed, m, seqLen, int64(info.Vocab))
+	if err != nil {
+		s.free(kvIn, kv)
+		s.free(platform.SRAM, run)
+		b.mu.Unlock()
+		b.send(seq, &firmware.Error{Code: firmware.CodeBadRequest, Request: firmware.TypeGenerate, Text: err.Error()})
+		return
+	}
 	peakHeap, peakPSRAM := s.heapUsed, s.psramUsed
 	cm := costModel{p: b.plat, seqLen: seqLen, weights: info.WeightBytes, weightsIn: s.model.region, kvIn: kvIn,
 		params: info.Parameters, layers: int64(info.Layers), dim: int64(info.Embedding), kvDim: int64(info.KVDim()), vocab: int64(info.Vocab)}
@@ -70,7 +78,7 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		b.runGeneration(seq, m, cm, start, first, peakHeap, peakPSRAM, func() {
+		b.runGeneration(seq, m, cm, src, start, first, peakHeap, peakPSRAM, func() {
 			s.free(kvIn, kv)
 			s.free(platform.SRAM, run)
 			before := s.heap.InUse()
@@ -84,13 +92,19 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 	}()
 }
 
-// runGeneration produces the tokens. release frees the generation's
+// runGeneration produces the tokens, src's ids at the cost model's times. release frees the generation's
 // memory; it runs with b.mu held.
-func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, start uint64, first bool, peakHeap, peakPSRAM int64, release func()) {
+func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, src *tokenSource, start uint64, first bool, peakHeap, peakPSRAM int64, release func()) {
+	// The cost model prices the prompt at one token per four bytes, as it
+	// always has, so that modelled timings stay put; the token source runs
+	// the model's own prompt (BOS and one token per byte) for the ids.
 	prompt := promptTokens(m.Prompt)
 	boot := b.BootID()      // a reboot ends this generation: it must not touch the new boot's state
 	var slept time.Duration // real time spent sleeping, with TimeScale
-	var tUS uint64          // modelled time since start
+	// computed is real time spent running the model for the ids: it passed
+	// on the clock already, inside the modelled busy time, as slept does.
+	var computed time.Duration
+	var tUS uint64 // modelled time since start
 	for pos := 0; pos < prompt-1; pos++ {
 		tUS += uint64(cm.forward(pos).Microseconds())
 	}
@@ -107,7 +121,6 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 		cm.reads(pos, &rd)
 	}
 	b.progress(boot, tUS, rd)
-	rng := newTokenRNG(b.Options.Seed, m.Seed, m.Prompt)
 	var batch []firmware.Token
 	index, done := 0, 0
 	stop := firmware.StopLength
@@ -166,7 +179,16 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 		if i == 0 {
 			firstUS = tUS
 		}
-		batch = append(batch, firmware.Token{ID: uint32(rng.next() % uint64(max(1, cm.vocab))), TimeUS: start + tUS})
+		t0 := time.Now()
+		id, err := src.next()
+		computed += time.Since(t0)
+		if err != nil {
+			// Not reached: the loop stops at the context's end first.
+			b.log(firmware.LevelError, "generation: "+err.Error())
+			stop = firmware.StopEOS
+			break
+		}
+		batch = append(batch, firmware.Token{ID: id, TimeUS: start + tUS})
 		done++
 		if first && b.Options.Faults.ResetAfterTokens > 0 && done >= b.Options.Faults.ResetAfterTokens {
 			flush()
@@ -185,10 +207,11 @@ func (b *Board) runGeneration(seq uint16, m *firmware.Generate, cm costModel, st
 	}
 	b.state.power.progress(tUS, rd)
 	b.state.power.record()
-	// The clock is real time plus modelled work: what was slept in real
-	// time already passed on it.
-	b.state.addWork(tUS - min(tUS, uint64(slept.Microseconds())))
-	b.state.sleptBusyUS += min(tUS, uint64(slept.Microseconds()))
+	// The clock is real time plus modelled work: what was slept, or spent
+	// computing the ids, in real time already passed on it.
+	passed := uint64((slept + computed).Microseconds())
+	b.state.addWork(tUS - min(tUS, passed))
+	b.state.sleptBusyUS += min(tUS, passed)
 	release()
 	b.state.generating, b.state.cancel = false, false
 	b.mu.Unlock()

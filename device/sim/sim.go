@@ -40,7 +40,9 @@ type Options struct {
 	Platform string
 	// Firmware is the reported firmware version. Default FirmwareVersion.
 	Firmware string
-	// Seed drives boot ids and generated token ids. Default 1.
+	// Seed drives boot ids, and the generated token ids of a model
+	// model/llama cannot run; a model it runs gives its own tokens (see
+	// tokenSource). Default 1.
 	Seed uint64
 	// MaxPayload is the largest payload the board accepts. Default 1024.
 	MaxPayload int

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/model/llama"
 	"github.com/tinyprof/tinyprof/platform"
 )
 
@@ -29,6 +30,7 @@ type loaded struct {
 	sha    [32]byte
 	region platform.Region
 	cost   costModel
+	lm     *llama.Model // the model's forward pass, nil if model/llama cannot run it
 }
 
 // state is the board's mutable state, guarded by Board.mu.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/firmware/conformance"
+	"github.com/tinyprof/tinyprof/fixtures"
 )
 
 func TestMain(m *testing.M) {
@@ -40,22 +41,41 @@ var longInfo = []string{
 // agent behind a pty: the default build, the smallest configuration (whose
 // INFO must shrink to fit when its strings are long), smaller buffers still
 // so that chunks, PINGs and token batches all hit the limits, and a
-// transmit stage larger than any frame.
+// transmit stage larger than any frame. The "runtime" cases run the agent
+// with the inference runtime instead of the stand-in generator, uploading
+// a real model (and, in one, holding another from boot).
 func TestConformance(t *testing.T) {
+	small := []string{"-DTP_MAX_PAYLOAD=64", "-DTP_RX_RING=64", "-DTP_TX_STAGE=8", "-DTP_MODEL_WINDOW=1", "-DTP_BATCH_TOKENS=5"}
 	for _, tc := range []struct {
-		name  string
-		flags []string
-		env   []string
+		name    string
+		flags   []string
+		env     []string
+		runtime bool
+		boot    string // a fixture model held from boot
 	}{
 		{name: "default"},
 		{name: "smallest", flags: smallest},
 		{name: "smallest with long INFO strings", flags: smallest, env: longInfo},
-		{name: "small buffers", flags: []string{"-DTP_MAX_PAYLOAD=64", "-DTP_RX_RING=64", "-DTP_TX_STAGE=8", "-DTP_MODEL_WINDOW=1", "-DTP_BATCH_TOKENS=5"}},
+		{name: "small buffers", flags: small},
 		{name: "stage 1100", flags: []string{"-DTP_TX_STAGE=1100"}},
+		{name: "runtime", runtime: true},
+		{name: "runtime, smallest", flags: smallest, runtime: true},
+		{name: "runtime, small buffers", flags: small, runtime: true},
+		{name: "runtime, model held from boot", runtime: true, boot: "tiny-q8_0.gguf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := start(t, buildHost(t, tc.flags...), tc.env...)
-			require.NoError(t, conformance.Test(t.Context(), p.Master, conformance.Options{}))
+			bin, opts, env := buildHost(t, tc.flags...), conformance.Options{}, tc.env
+			if tc.runtime {
+				bin = buildHostRuntime(t, tc.flags...)
+				b, err := os.ReadFile(fixtures.Model(t, "tiny-q4_0.gguf"))
+				require.NoError(t, err)
+				opts.Model, opts.ModelName = b, "tiny-q4_0.gguf"
+			}
+			if tc.boot != "" {
+				env = append(env, bootModel(t, tc.boot)...)
+			}
+			p := start(t, bin, env...)
+			require.NoError(t, conformance.Test(t.Context(), p.Master, opts))
 			require.True(t, p.alive(), "the agent exited")
 		})
 	}

@@ -23,7 +23,7 @@ enum {
     T_LOG = 0x89, T_ERROR = 0x8A
 };
 
-enum { STOP_LENGTH = 0, STOP_EOS = 1, STOP_CANCELLED = 2 };
+enum { STOP_LENGTH = 0, STOP_EOS = 1, STOP_CANCELLED = 2, STOP_CONTEXT = 3 };
 
 #define RX_CAP ((uint16_t)(TP_MAX_PAYLOAD + TP_FRAME_OVERHEAD))
 #define TX_CAP ((uint16_t)(TP_MAX_PAYLOAD + TP_FRAME_OVERHEAD))
@@ -408,6 +408,19 @@ static uint64_t get_le(rd *r, int n)
 
 /* ---- Requests. ---- */
 
+/* use_preload makes the boot model, if any, the loaded one: the hooks
+ * hold it as they would an upload, and its hash answers a repeated
+ * MODEL_END the same way. */
+static void use_preload(tp_agent *a)
+{
+    const tp_agent_model *m = a->preload;
+    a->model_loaded = m != 0;
+    if (m) {
+        a->loaded = m->info;
+        memcpy(a->up_sha, m->sha256, 32);
+    }
+}
+
 static void reset_state(tp_agent *a)
 {
     a->boot_id = tp_port_random();
@@ -420,6 +433,7 @@ static void reset_state(tp_agent *a)
     a->model_loaded = 0;
     a->gen_active = 0;
     a->batch_n = 0;
+    use_preload(a);
 }
 
 static void on_hello(tp_agent *a, uint16_t seq, rd *r)
@@ -737,8 +751,8 @@ static void gen_step(tp_agent *a)
         send_tokens(a);
         send_error(a, a->gen_seq, (uint8_t)-r, T_GENERATE, "generation failed");
         a->gen_active = 0;
-    } else if (r == 0) {
-        finish(a, STOP_EOS);
+    } else if (r != 1) {
+        finish(a, r ? STOP_CONTEXT : STOP_EOS);
     } else {
         add_token(a, id, now);
         if (a->gen_count >= a->gen.max_tokens)
@@ -754,6 +768,13 @@ void tp_agent_init(tp_agent *a, const tp_agent_config *cfg)
     a->cfg = cfg;
     reset_state(a);
     send_info(a, 0);
+}
+
+void tp_agent_set_model(tp_agent *a, const tp_agent_model *m)
+{
+    a->preload = m;
+    if (!a->gen_active && !a->up_active)
+        use_preload(a);
 }
 
 void tp_agent_rx(tp_agent *a, const uint8_t *p, size_t n)

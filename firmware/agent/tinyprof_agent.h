@@ -66,8 +66,10 @@ extern "C" {
 enum { TP_LOG_ERROR = 1, TP_LOG_WARN = 2, TP_LOG_INFO = 3, TP_LOG_DEBUG = 4 };
 
 /* Capability bits for tp_agent_config.capabilities. The agent honours
- * CANCEL, so a port normally sets TP_CAP_CANCEL. */
-enum { TP_CAP_POWER = 1, TP_CAP_CANCEL = 2, TP_CAP_PSRAM = 4 };
+ * CANCEL, so a port normally sets TP_CAP_CANCEL. SIMULATED and EMULATED
+ * mark boards whose figures are not silicon's: EMULATED is real firmware
+ * on an emulated machine (QEMU), whose times count instructions. */
+enum { TP_CAP_POWER = 1, TP_CAP_CANCEL = 2, TP_CAP_PSRAM = 4, TP_CAP_SIMULATED = 8, TP_CAP_EMULATED = 16 };
 
 /* tp_agent_config describes the board for INFO. The agent keeps the
  * pointer: the struct and its strings must outlive the agent. INFO must fit
@@ -81,6 +83,14 @@ typedef struct tp_agent_config {
     uint32_t sram, psram, flash; /* bytes */
     uint16_t capabilities;       /* TP_CAP_* */
 } tp_agent_config;
+
+/* tp_agent_model describes a model the firmware holds from boot (linked
+ * into flash, say), which the host may generate from without an upload:
+ * what MODEL_DONE would report, and the file's SHA-256. */
+typedef struct tp_agent_model {
+    tp_model_info info;
+    uint8_t sha256[32];
+} tp_agent_model;
 
 typedef struct tp_sha256 {
     uint32_t h[8];
@@ -119,6 +129,7 @@ typedef struct tp_agent {
     uint16_t up_chunk;
     uint8_t up_window;
     tp_model_info loaded; /* answers a repeated MODEL_END */
+    const tp_agent_model *preload; /* the boot model, or NULL */
     tp_sha256 sha;
 
     /* generation */
@@ -133,6 +144,14 @@ typedef struct tp_agent {
 
 /* tp_agent_init initialises a, remembers cfg and sends the boot INFO. */
 void tp_agent_init(tp_agent *a, const tp_agent_config *cfg);
+
+/* tp_agent_set_model tells the agent that the inference hooks hold the
+ * model m from boot (the port has loaded it already), so that GENERATE
+ * works without an upload; call it after tp_agent_init. The agent keeps
+ * the pointer: *m must outlive it. An upload replaces the model; a RESET
+ * that returns (a host build) restores m, as a reboot would. NULL forgets
+ * it. */
+void tp_agent_set_model(tp_agent *a, const tp_agent_model *m);
 
 /* tp_agent_rx queues received bytes. It is safe to call from one interrupt
  * handler while tp_agent_poll runs; bytes that do not fit are dropped and

@@ -97,7 +97,8 @@ int tp_port_model_end(tp_model_info *info);
 int tp_port_gen_start(tp_gen *g);
 
 /* tp_port_gen_next produces the next token in *token. It returns 1 for a
- * token, 0 at end of sequence, or a negative TP_ERR_* code. */
+ * token, 0 at end of sequence, 2 when the context is full (no token), or
+ * a negative TP_ERR_* code. */
 int tp_port_gen_next(tp_gen *g, uint32_t *token);
 
 #ifdef __cplusplus

@@ -129,7 +129,7 @@ func TestPortMatchesGo(t *testing.T) {
 			stop := got.lines["stop"]
 			wantStop := 1 // the loop ended at max_tokens
 			if tc.wantTokens < tc.maxTokens {
-				wantStop = 0 // gen_next said the context is full
+				wantStop = 2 // gen_next said the context is full
 			}
 			assert.Equal(t, wantStop, stop[0], "stop code")
 		})

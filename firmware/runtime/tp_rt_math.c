@@ -99,7 +99,19 @@ float tp_rt_logf(float x)
 
 /* tp_rt_sqrtf is the correctly rounded square root, by the digit-by-digit
  * integer method on the significand: the same bits as IEEE sqrt, without
- * depending on libm or an FPU instruction. */
+ * depending on libm or an FPU instruction. On an Arm FPU with single
+ * precision (Cortex-M4F, M7, M33) it is VSQRT.F32, which IEEE 754 also
+ * requires to be correctly rounded: the same bits for every number (a NaN
+ * may come back quieted), in 8 bytes instead of some 220.
+ * -DTP_RT_PORTABLE_MATH keeps the integer method there too. */
+#if defined(__ARM_FP) && (__ARM_FP & 4) && !defined(TP_RT_PORTABLE_MATH)
+float tp_rt_sqrtf(float x)
+{
+    float r;
+    __asm__("vsqrt.f32 %0, %1" : "=t"(r) : "t"(x));
+    return r;
+}
+#else
 float tp_rt_sqrtf(float x)
 {
     uint32_t u = bits_of(x), m, q, rb, half;
@@ -155,6 +167,7 @@ float tp_rt_sqrtf(float x)
     }
     return from_bits((uint32_t)(ex + 150) << 23 | (q & 0x7fffffu));
 }
+#endif
 
 /* tp_rt_sincosf: a = k pi/2 + r with pi/2 in three parts (the first two
  * with 12 significant bits, so k times them is exact for |k| < 4096, that
@@ -205,6 +218,17 @@ void tp_rt_sincosf(float a, float *s, float *c)
 }
 
 /* tp_rt_half converts an IEEE binary16 to float exactly. */
+#if defined(__ARM_FP) && (__ARM_FP & 2) && !defined(TP_RT_PORTABLE_MATH)
+/* VCVTB.F32.F16 converts IEEE binary16 exactly (FPSCR.AHP is 0 from
+ * reset, and FZ too, so subnormals are kept); only a signalling NaN's
+ * payload may come back quieted. */
+float tp_rt_half(uint16_t h)
+{
+    float r;
+    __asm__("vmov %0, %1\n\tvcvtb.f32.f16 %0, %0" : "=&t"(r) : "r"((uint32_t)h));
+    return r;
+}
+#else
 float tp_rt_half(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
@@ -217,3 +241,4 @@ float tp_rt_half(uint16_t h)
     v = (float)man * 0x1p-24f; /* subnormal or zero: exact */
     return sign ? -v : v;
 }
+#endif

@@ -22,8 +22,8 @@ static struct {
     tp_rt_arena arena;
     tp_rt_model model;
     tp_rt_gen gen;
-    uint32_t up_size;
-    uint8_t loaded, generating;
+    uint32_t up_size, up_held;
+    uint8_t loaded, generating, flash;
     int last_error;
 } rt;
 
@@ -55,12 +55,23 @@ void tp_rt_port_init(const tp_rt_board *b)
     rt.b = *b;
     tp_rt_arena_init(&rt.arena, b->arena, b->arena_cap);
     if (b->flash_model && b->flash_model_len)
-        load(b->flash_model, b->flash_model_len);
+        rt.flash = load(b->flash_model, b->flash_model_len) == TP_RT_OK;
+}
+
+int tp_rt_port_flash_info(tp_model_info *info)
+{
+    if (!rt.flash)
+        return 0;
+    info->region = TP_REGION_FLASH;
+    info->bytes = rt.b.flash_model_len;
+    info->parameters = rt.model.params;
+    return 1;
 }
 
 uint32_t tp_rt_arena_peak(void) { return rt.arena.peak; }
 uint32_t tp_rt_arena_used(void) { return rt.arena.used; }
 uint32_t tp_rt_kv_bytes(void) { return rt.loaded ? rt.model.kv_bytes : 0; }
+uint32_t tp_rt_model_bytes(void) { return rt.up_held; }
 int tp_rt_port_last_error(void) { return rt.last_error; }
 int tp_rt_port_loaded(void) { return rt.loaded; }
 
@@ -70,7 +81,8 @@ int tp_port_model_begin(uint32_t size, const char *name, uint8_t name_len)
     (void)name_len;
     rt.loaded = 0; /* the buffer is about to be overwritten */
     rt.generating = 0;
-    rt.up_size = 0;
+    rt.flash = 0;
+    rt.up_size = rt.up_held = 0;
     if (!rt.b.model_buf || size > rt.b.model_cap)
         return TP_ERR_MODEL_TOO_LARGE;
     rt.up_size = size;
@@ -82,6 +94,7 @@ int tp_port_model_chunk(uint32_t offset, const uint8_t *p, size_t n)
     if (offset > rt.up_size || n > rt.up_size - offset)
         return TP_ERR_BAD_REQUEST;
     memcpy(rt.b.model_buf + offset, p, n);
+    rt.up_held = offset + (uint32_t)n;
     return TP_OK;
 }
 
@@ -121,7 +134,7 @@ int tp_port_gen_next(tp_gen *g, uint32_t *token)
         return -TP_ERR_NO_MODEL;
     if (!tp_rt_gen_next(&rt.gen, &rt.model, token)) {
         rt.generating = 0;
-        return 0;
+        return 2; /* the context is full */
     }
     g->peak_heap = rt.arena.peak;
     return 1;

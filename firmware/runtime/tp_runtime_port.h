@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "tinyprof_port.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -40,6 +42,15 @@ uint32_t tp_rt_arena_used(void);
 
 /* tp_rt_kv_bytes returns the loaded model's KV cache size in bytes. */
 uint32_t tp_rt_kv_bytes(void);
+
+/* tp_rt_model_bytes returns the bytes of model_buf the current upload
+ * holds: what has arrived, then the whole model; 0 for a flash model. */
+uint32_t tp_rt_model_bytes(void);
+
+/* tp_rt_port_flash_info fills info (region FLASH, bytes, parameters) and
+ * returns 1 while the preloaded flash model is the loaded one, else 0:
+ * what the board hands tp_agent_set_model. */
+int tp_rt_port_flash_info(tp_model_info *info);
 
 /* tp_rt_port_last_error returns the TP_RT_ERR_* of the last failed load
  * or generation start, 0 if none. */

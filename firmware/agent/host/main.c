@@ -1,12 +1,23 @@
 /*
  * host/main.c - the tinyprof agent as a host program: it speaks the
- * protocol on stdin/stdout (a pty or pipes, raw) with a trivial
- * deterministic inference backend. Tests start it behind a pty.
+ * protocol on stdin/stdout (a pty or pipes, raw). Tests start it behind a
+ * pty. By default its inference backend is a trivial deterministic
+ * generator that accepts any upload:
  *
  *   cc -std=c99 -O2 -I.. main.c ../tinyprof_agent.c -o tinyprof-host
  *
- * The environment variable TINYPROF_TOKEN_US sets the simulated time per
- * token (default 100 µs). TINYPROF_FIRMWARE, TINYPROF_PLATFORM and
+ * With -DTP_HOST_RUNTIME it runs the real inference runtime instead
+ * (firmware/runtime), with a 16 MiB upload buffer and an 8 MiB arena, and
+ * reports the arena's real figures in METRICS:
+ *
+ *   cc -std=c99 -O2 -ffp-contract=off -DTP_HOST_RUNTIME -I.. -I../../runtime main.c \
+ *      ../tinyprof_agent.c ../../runtime/tp_rt_*.c ../../runtime/tp_runtime_port.c -o tinyprof-host-rt
+ *
+ * There TINYPROF_MODEL names a model file to hold from boot, as a board
+ * holds one in flash, and TINYPROF_MODEL_SHA256 gives its SHA-256 in hex.
+ *
+ * The environment variable TINYPROF_TOKEN_US sets the stand-in's simulated
+ * time per token (default 100 µs). TINYPROF_FIRMWARE, TINYPROF_PLATFORM and
  * TINYPROF_CHIP replace INFO's strings, and TINYPROF_BOOT_LOG is sent as a
  * LOG line after the boot INFO, so that tests can give the agent text longer
  * than its payload limit.
@@ -19,7 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdio.h>
+
 #include "tinyprof_agent.h"
+#ifdef TP_HOST_RUNTIME
+#include "tp_runtime_port.h"
+#endif
 
 #define MODEL_LIMIT (16u << 20)
 
@@ -27,11 +43,13 @@ static tp_agent agent;
 static uint64_t boot_ns;
 static long token_us = 100;
 
+#ifndef TP_HOST_RUNTIME
 static struct {
     uint32_t size, hash;
 } model;
 
 static uint32_t rng;
+#endif
 
 static uint64_t now_ns(void)
 {
@@ -40,6 +58,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+#ifndef TP_HOST_RUNTIME
 static void sleep_us(long us)
 {
     struct timespec ts;
@@ -48,6 +67,8 @@ static void sleep_us(long us)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
+
+#endif
 
 static void write_all(const void *p, size_t n)
 {
@@ -83,6 +104,70 @@ uint32_t tp_port_random(void)
     return (uint32_t)x | 1;
 }
 
+#ifdef TP_HOST_RUNTIME
+#define ARENA_LIMIT (8u << 20)
+static uint8_t upload_buf[MODEL_LIMIT], arena_buf[ARENA_LIMIT], flash_buf[MODEL_LIMIT];
+static tp_rt_board board;
+static tp_agent_model boot_model;
+
+void tp_port_metrics(tp_metrics *m)
+{
+    m->free_heap = ARENA_LIMIT - tp_rt_arena_used();
+    m->min_free_heap = ARENA_LIMIT - tp_rt_arena_peak();
+    m->largest_free_block = m->free_heap;
+    m->psram_free = MODEL_LIMIT - tp_rt_model_bytes();
+    m->psram_min_free = m->psram_free;
+}
+
+/* A reset reloads the boot model, as a reboot would. */
+void tp_port_reset(void)
+{
+    tp_rt_port_init(&board);
+    boot_text();
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* runtime_init hands the runtime its memory and the boot model, if
+ * TINYPROF_MODEL names one; it exits with a message on a bad one. */
+static void runtime_init(void)
+{
+    const char *path = getenv("TINYPROF_MODEL"), *sum = getenv("TINYPROF_MODEL_SHA256");
+    int i;
+    board.model_buf = upload_buf;
+    board.model_cap = MODEL_LIMIT;
+    board.model_region = TP_REGION_PSRAM;
+    board.arena = arena_buf;
+    board.arena_cap = ARENA_LIMIT;
+    if (path) {
+        FILE *f = fopen(path, "rb");
+        size_t n = f ? fread(flash_buf, 1, sizeof flash_buf, f) : 0;
+        if (!f || ferror(f) || !feof(f) || !sum || strlen(sum) != 64) {
+            fprintf(stderr, "tinyprof-host: TINYPROF_MODEL %s: unreadable, over 16 MiB, or no 64-digit TINYPROF_MODEL_SHA256\n", path);
+            exit(2);
+        }
+        fclose(f);
+        for (i = 0; i < 32; i++) {
+            int hi = hexval(sum[2 * i]), lo = hexval(sum[2 * i + 1]);
+            if (hi < 0 || lo < 0) {
+                fprintf(stderr, "tinyprof-host: TINYPROF_MODEL_SHA256 is not hex\n");
+                exit(2);
+            }
+            boot_model.sha256[i] = (uint8_t)(hi << 4 | lo);
+        }
+        board.flash_model = flash_buf;
+        board.flash_model_len = (uint32_t)n;
+    }
+    tp_rt_port_init(&board);
+    if (path && !tp_rt_port_flash_info(&boot_model.info)) {
+        fprintf(stderr, "tinyprof-host: TINYPROF_MODEL %s: the runtime refused it (error %d)\n", path, tp_rt_port_last_error());
+        exit(2);
+    }
+}
+#else
 void tp_port_metrics(tp_metrics *m)
 {
     m->free_heap = 400000 - (model.size > 200000 ? 200000 : model.size);
@@ -151,6 +236,8 @@ int tp_port_gen_next(tp_gen *g, uint32_t *token)
     return 1;
 }
 
+#endif
+
 /* env_or returns the environment variable name, or def if it is unset. */
 static const char *env_or(const char *name, const char *def)
 {
@@ -171,8 +258,17 @@ int main(void)
     cfg.platform = env_or("TINYPROF_PLATFORM", cfg.platform);
     cfg.chip = env_or("TINYPROF_CHIP", cfg.chip);
     boot_ns = now_ns();
+#ifdef TP_HOST_RUNTIME
+    runtime_init();
+    cfg.psram = MODEL_LIMIT;
+    cfg.capabilities |= TP_CAP_PSRAM;
+#endif
     boot_text();
     tp_agent_init(&agent, &cfg);
+#ifdef TP_HOST_RUNTIME
+    if (board.flash_model)
+        tp_agent_set_model(&agent, &boot_model);
+#endif
     if (boot_log)
         tp_agent_log(&agent, TP_LOG_INFO, boot_log, strlen(boot_log));
     for (;;) {

@@ -1,7 +1,8 @@
 /*
  * main.c - the tinyprof agent on an emulated Cortex-M board: the board half
  * of tinyprof_port.h (serial line, clock, boot id, metrics, reset) and the
- * main loop. The inference hooks are elsewhere (see tp_rt_board.h).
+ * main loop. The inference hooks are the runtime's (firmware/runtime,
+ * tp_runtime_port.h), to which the board hands its memory at boot.
  *
  * Receive path: UART interrupt -> rx ring (here) -> tp_agent_rx -> the
  * agent's own ring -> tp_agent_poll. The main loop hands the agent at most
@@ -20,7 +21,7 @@
 
 #include "board.h"
 #include "tinyprof_agent.h"
-#include "tp_rt_board.h"
+#include "tp_runtime_port.h"
 
 #define TICKS_PER_US (TP_BOARD_TICK_HZ / 1000000u)
 #ifndef TP_BOARD_RX_RING
@@ -36,6 +37,7 @@ extern uint8_t __model_buf_start[], __model_buf_end[];
 /* A model linked into flash by flash_model.S, if the build has one. */
 extern const uint8_t tp_flash_model[] __attribute__((weak));
 extern const uint8_t tp_flash_model_end[] __attribute__((weak));
+extern const uint8_t tp_flash_model_sha256[] __attribute__((weak));
 
 /* tp_board_seed is written by the harness before boot (QEMU's generic
  * loader); tp_board_boots counts boots. Both live in .noinit, which
@@ -48,6 +50,7 @@ static volatile uint32_t boots __attribute__((section(".noinit")));
 
 static tp_agent agent;
 static tp_rt_board rt;
+static tp_agent_model flash_model; /* the model linked into flash, once loaded */
 
 static const tp_agent_config config = {
     "tinyprof-agent/0.1.0 (" TP_BOARD_MACHINE ", emulated)",
@@ -57,7 +60,7 @@ static const tp_agent_config config = {
     TP_BOARD_SRAM,
     TP_BOARD_PSRAM,
     TP_BOARD_FLASH,
-    TP_CAP_CANCEL | (TP_BOARD_PSRAM ? TP_CAP_PSRAM : 0),
+    TP_CAP_CANCEL | TP_CAP_EMULATED | (TP_BOARD_PSRAM ? TP_CAP_PSRAM : 0),
 };
 
 /* The receive ring, written by the UART interrupt, read by the main loop. */
@@ -232,7 +235,7 @@ void tp_port_metrics(tp_metrics *m)
     m->free_heap = cap - used;
     m->min_free_heap = cap - peak;
     m->largest_free_block = cap - used;
-    if (TP_BOARD_PSRAM && tp_rt_model_bytes) {
+    if (TP_BOARD_PSRAM) {
         uint32_t held = tp_rt_model_bytes();
         static uint32_t most;
         if (held > rt.model_cap)
@@ -288,6 +291,10 @@ int main(void)
     clock_init();
     uart_init();
     tp_agent_init(&agent, &config);
+    if (tp_flash_model_sha256 && tp_rt_port_flash_info(&flash_model.info)) {
+        memcpy(flash_model.sha256, tp_flash_model_sha256, 32);
+        tp_agent_set_model(&agent, &flash_model);
+    }
     for (;;) {
         feed();
         if (!tp_agent_poll(&agent))
