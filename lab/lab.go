@@ -99,6 +99,8 @@ var (
 	ErrUnavailable = errors.New("no matching board became free in time")
 	// ErrQuarantined: every matching board failed its health check.
 	ErrQuarantined = errors.New("every matching board is quarantined")
+	// A store failure matches ErrStore, and ErrBadEntry reports that
+	// every usable-looking board's entry in the store is broken.
 )
 
 // LeaseError says why a lease could not be served and what the candidate
@@ -204,15 +206,21 @@ func (l *Lab) AcquireN(ctx context.Context, holder string, n int, r Request) ([]
 	backoff := 10 * time.Millisecond
 	for {
 		h := Holder{PID: os.Getpid(), Host: host, Test: holder, Since: time.Now()}
-		leases, retry, err := l.round(ctx, cands, n, h)
+		leases, retry, bad, err := l.round(ctx, cands, n, h)
 		if err != nil {
-			return nil, err
+			// A store that cannot be written will not mend while we
+			// wait: say so now rather than at the deadline.
+			return nil, &LeaseError{Want: want, Err: err, Waited: time.Since(start)}
 		}
 		if leases != nil {
 			return leases, nil
 		}
 		if !retry {
-			return nil, l.leaseError(want, ErrQuarantined, cands, time.Since(start))
+			why := ErrQuarantined
+			if bad > 0 {
+				why = ErrBadEntry
+			}
+			return nil, l.leaseError(want, why, cands, time.Since(start))
 		}
 		t := time.NewTimer(jitter(backoff))
 		select {
@@ -233,8 +241,11 @@ func jitter(d time.Duration) time.Duration {
 
 // round makes one pass over the candidates. It returns the boards if it
 // got n healthy ones; otherwise whether waiting can help (false when every
-// candidate is quarantined).
-func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Lease, bool, error) {
+// candidate is quarantined or unusable) and how many candidates it passed
+// over because their entry in the store is unusable (*EntryError): those
+// are skipped, the rest of the lab served. A failure of the store itself
+// (*StoreError) is returned at once.
+func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) (_ []*Lease, retry bool, bad int, _ error) {
 	type held struct {
 		e       Entry
 		release func() error
@@ -254,9 +265,15 @@ func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Lea
 				break
 			}
 			li, err := l.Store.Inspect(ctx, e.ID)
+			if errors.Is(err, ErrBadEntry) {
+				if !pass {
+					bad++
+				}
+				continue
+			}
 			if err != nil {
 				releaseAll()
-				return nil, false, err
+				return nil, false, bad, err
 			}
 			quarantined := li.Health.Status == Quarantined
 			if quarantined != pass {
@@ -270,24 +287,38 @@ func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Lea
 			if errors.Is(err, ErrHeld) {
 				continue
 			}
+			if errors.Is(err, ErrBadEntry) {
+				usable--
+				bad++
+				continue
+			}
 			if err != nil {
 				releaseAll()
 				if ctx.Err() != nil {
-					return nil, true, nil // the caller reports the timeout
+					return nil, true, bad, nil // the caller reports the timeout
 				}
-				return nil, false, err
+				return nil, false, bad, err
 			}
 			got = append(got, held{e, rel, li.Health})
 		}
 	}
 	if len(got) < n {
 		releaseAll()
-		return nil, usable >= n, nil
+		return nil, usable >= n, bad, nil
 	}
 	var boards []*Lease
 	healthy := true
-	for _, g := range got {
+	for i, g := range got {
 		b, err := l.checkout(ctx, g.e, h, g.release, g.prev)
+		if errors.Is(err, ErrStore) {
+			for _, b := range boards {
+				b.Release()
+			}
+			for _, rest := range got[i+1:] {
+				rest.release()
+			}
+			return nil, false, bad, err
+		}
 		if err != nil {
 			healthy = false
 			continue // checkout released and, unless ctx ended, quarantined it
@@ -298,9 +329,9 @@ func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Lea
 		for _, b := range boards {
 			b.Release()
 		}
-		return nil, true, nil // try again: the next round skips the quarantined board
+		return nil, true, bad, nil // try again: the next round skips the quarantined board
 	}
-	return boards, false, nil
+	return boards, false, bad, nil
 }
 
 func (l *Lab) recheckAfter() time.Duration {
@@ -315,7 +346,7 @@ func (l *Lab) leaseError(want string, err error, cands []Entry, waited time.Dura
 	for _, e := range cands {
 		li, ierr := l.Store.Inspect(context.Background(), e.ID)
 		if ierr != nil {
-			li = LeaseInfo{ID: e.ID}
+			li = LeaseInfo{ID: e.ID, Problem: ierr.Error()}
 		}
 		le.Boards = append(le.Boards, li)
 	}
