@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -191,4 +192,14 @@ func TestStoreFailureFailsFast(t *testing.T) {
 		_, err = st.TryAcquire(t.Context(), "a", testHolder("T"))
 		require.ErrorIs(t, err, ErrStore)
 	}
+}
+
+// The simulated boards' default lease directory is in the per-user runtime
+// directory when there is one, not at a guessable name in /tmp.
+func TestDefaultSimLeaseDir(t *testing.T) {
+	run := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", run)
+	require.Equal(t, filepath.Join(run, "tinyprof-hwtest"), DefaultSimLeaseDir())
+	t.Setenv("XDG_RUNTIME_DIR", "relative")
+	require.Equal(t, filepath.Join(os.TempDir(), "tinyprof-hwtest-"+strconv.Itoa(os.Getuid())), DefaultSimLeaseDir())
 }
