@@ -203,33 +203,96 @@ func (l *Lab) AcquireN(ctx context.Context, holder string, n int, r Request) ([]
 	}
 	start := time.Now()
 	host, _ := os.Hostname()
-	backoff := 10 * time.Millisecond
+	q := l.queue(cands)
+	defer q.leave()
+	backoff := 5 * time.Millisecond
 	for {
 		h := Holder{PID: os.Getpid(), Host: host, Test: holder, Since: time.Now()}
-		leases, retry, bad, err := l.round(ctx, cands, n, h)
+		wait, err := q.turn(ctx, h)
+		if err == nil && wait == 0 {
+			var leases []*Lease
+			var retry bool
+			var bad int
+			leases, retry, bad, err = l.round(ctx, cands, n, h, q.leave)
+			if err == nil && leases != nil {
+				return leases, nil
+			}
+			if err == nil && !retry {
+				why := ErrQuarantined
+				if bad > 0 {
+					why = ErrBadEntry
+				}
+				return nil, l.leaseError(want, why, cands, time.Since(start))
+			}
+			wait = jitter(backoff)
+			// Only the head of the line polls the boards, so it may
+			// poll often.
+			backoff = min(backoff*2, 25*time.Millisecond)
+		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, l.leaseError(want, ErrUnavailable, cands, time.Since(start))
+			}
 			// A store that cannot be written will not mend while we
 			// wait: say so now rather than at the deadline.
 			return nil, &LeaseError{Want: want, Err: err, Waited: time.Since(start)}
 		}
-		if leases != nil {
-			return leases, nil
-		}
-		if !retry {
-			why := ErrQuarantined
-			if bad > 0 {
-				why = ErrBadEntry
-			}
-			return nil, l.leaseError(want, why, cands, time.Since(start))
-		}
-		t := time.NewTimer(jitter(backoff))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, l.leaseError(want, ErrUnavailable, cands, time.Since(start))
 		case <-t.C:
 		}
-		backoff = min(backoff*2, 250*time.Millisecond)
+	}
+}
+
+// waitLine is a lease's place in the store's Queue, if the store has
+// one; without one every waiter's turn is always now.
+type waitLine struct {
+	q      Queue
+	ids    []string
+	ticket Ticket
+}
+
+func (l *Lab) queue(cands []Entry) *waitLine {
+	w := &waitLine{}
+	w.q, _ = l.Store.(Queue)
+	for _, e := range cands {
+		w.ids = append(w.ids, e.ID)
+	}
+	return w
+}
+
+// turn takes a ticket if the waiter has none, and says how long to wait
+// before asking again: 0 when it is the waiter's turn to try the boards.
+// A waiter further back asks less often, so that a long line costs the
+// directory little.
+func (w *waitLine) turn(ctx context.Context, h Holder) (time.Duration, error) {
+	if w.q == nil {
+		return 0, nil
+	}
+	if w.ticket == nil {
+		t, err := w.q.Enqueue(ctx, w.ids, h)
+		if err != nil {
+			return 0, err
+		}
+		w.ticket = t
+	}
+	ahead, err := w.ticket.Ahead(ctx)
+	if err != nil || ahead == 0 {
+		return 0, err
+	}
+	return jitter(min(time.Duration(ahead)*2*time.Millisecond, 250*time.Millisecond)), nil
+}
+
+// leave gives up the waiter's place: once its boards are locked, or when
+// it stops waiting. A waiter whose board then fails its health check
+// takes a new ticket, at the back.
+func (w *waitLine) leave() {
+	if w.ticket != nil {
+		w.ticket.Leave()
+		w.ticket = nil
 	}
 }
 
@@ -245,7 +308,9 @@ func jitter(d time.Duration) time.Duration {
 // over because their entry in the store is unusable (*EntryError): those
 // are skipped, the rest of the lab served. A failure of the store itself
 // (*StoreError) is returned at once.
-func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) (_ []*Lease, retry bool, bad int, _ error) {
+// locked is called once all n boards are locked, before their health
+// checks.
+func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder, locked func()) (_ []*Lease, retry bool, bad int, _ error) {
 	type held struct {
 		e       Entry
 		release func() error
@@ -306,6 +371,7 @@ func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) (_ []*L
 		releaseAll()
 		return nil, usable >= n, bad, nil
 	}
+	locked()
 	var boards []*Lease
 	healthy := true
 	for i, g := range got {

@@ -28,6 +28,7 @@ const (
 	envCount     = "LAB_HELPER_N"         // how many leases a leaser takes
 	envInventory = "LAB_HELPER_INVENTORY" // the inventory of the lab
 	envLeaseDir  = "LAB_HELPER_LEASES"    // its lease directory
+	envFor       = "LAB_HELPER_FOR"       // how long a contender keeps leasing
 )
 
 // helperLab is the lab a child process leases from: the simulated boards
@@ -77,6 +78,26 @@ func TestHelperProcess(t *testing.T) {
 			})
 		}
 		data, err := json.Marshal(got)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(os.Getenv(envOut), data, 0o644))
+	case "contender":
+		// Lease, hold briefly, release and at once ask again, for a
+		// while: the greediest a test process can be.
+		d, err := time.ParseDuration(os.Getenv(envFor))
+		require.NoError(t, err)
+		l := helperLab(t)
+		var waits []time.Duration
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			asked := time.Now()
+			ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+			b, err := l.Acquire(ctx, t.Name(), Request{Platform: "esp32s3"})
+			cancel()
+			require.NoError(t, err)
+			waits = append(waits, time.Since(asked))
+			time.Sleep(20 * time.Millisecond)
+			require.NoError(t, b.Release())
+		}
+		data, err := json.Marshal(waits)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(os.Getenv(envOut), data, 0o644))
 	case "holder":
@@ -230,4 +251,59 @@ func TestLeaseAfterKill9(t *testing.T) {
 	require.NoError(t, b.Release())
 	t.Logf("leased again %v after kill -9", took.Round(time.Millisecond))
 	require.Less(t, took, 10*time.Second, "generous bound; typically well under a second")
+}
+
+// Six greedy processes contend for three boards for a few seconds: each
+// is served in turn. Fairness is the longest single wait against the mean
+// wait, and each process's share of the leases against the fair share;
+// without a queue the randomised retries let a process starve while
+// another takes lease after lease.
+func TestLeaseFairness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts six processes for a few seconds")
+	}
+	inv := writeSimInventory(t, "sim-a", "sim-b", "sim-c")
+	leaseDir, outDir := t.TempDir(), t.TempDir()
+	const procs = 6
+	var cmds []*exec.Cmd
+	var outs []string
+	for i := range procs {
+		out := filepath.Join(outDir, fmt.Sprintf("p%d.json", i))
+		cmd := helperCmd(t, "contender", inv, leaseDir, envOut+"="+out, envFor+"=3s")
+		var buf strings.Builder
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("child %d output:\n%s", i, buf.String())
+			}
+		})
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	for i, cmd := range cmds {
+		require.NoError(t, cmd.Wait(), "child %d", i)
+	}
+	var counts []int
+	var all []time.Duration
+	for _, out := range outs {
+		data, err := os.ReadFile(out)
+		require.NoError(t, err)
+		var waits []time.Duration
+		require.NoError(t, json.Unmarshal(data, &waits))
+		counts = append(counts, len(waits))
+		all = append(all, waits...)
+	}
+	var sum, longest time.Duration
+	for _, w := range all {
+		sum += w
+		longest = max(longest, w)
+	}
+	mean := sum / time.Duration(len(all))
+	fair := float64(len(all)) / procs
+	t.Logf("%d leases, per process %v (fair share %.1f); wait mean %v, longest %v (%.1fx the mean)",
+		len(all), counts, fair, mean.Round(time.Microsecond), longest.Round(time.Microsecond), float64(longest)/float64(mean))
+	for i, n := range counts {
+		require.GreaterOrEqual(t, float64(n), fair/2, "process %d starved: %d leases of a fair %.1f (all: %v)", i, n, fair, counts)
+	}
+	require.LessOrEqual(t, float64(longest), 8*float64(mean), "the longest wait (%v) is far beyond the mean (%v): a waiter was passed over", longest, mean)
 }

@@ -168,3 +168,24 @@ func (e *EntryError) Error() string {
 }
 
 func (e *EntryError) Is(target error) bool { return target == ErrBadEntry }
+
+// Queue is a capability a Store may add, discovered with a type
+// assertion: a line of waiters served in arrival order, so that a process
+// that releases a board and asks again at once cannot take it from one
+// that has waited longer. Without it, Lab.AcquireN falls back to
+// randomised retries, which are fast but not fair.
+type Queue interface {
+	// Enqueue puts a waiter for any of the boards ids at the back of the
+	// line. The caller must Leave the ticket; if its holder dies first,
+	// the ticket must stop counting without anyone cleaning up after it.
+	Enqueue(ctx context.Context, ids []string, h Holder) (Ticket, error)
+}
+
+// Ticket is one waiter's place in a Queue.
+type Ticket interface {
+	// Ahead reports how many live waiters that want any of the same
+	// boards arrived before this one; 0 means it is this waiter's turn.
+	Ahead(ctx context.Context) (int, error)
+	// Leave gives the place up. It is safe to call more than once.
+	Leave() error
+}
