@@ -231,7 +231,7 @@ func (l *Lab) AcquireN(ctx context.Context, holder string, n int, r Request) ([]
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, l.leaseError(want, ErrUnavailable, cands, time.Since(start))
+				return nil, q.unavailable(l.leaseError(want, ErrUnavailable, cands, time.Since(start)))
 			}
 			// A store that cannot be written will not mend while we
 			// wait: say so now rather than at the deadline.
@@ -241,7 +241,7 @@ func (l *Lab) AcquireN(ctx context.Context, holder string, n int, r Request) ([]
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, l.leaseError(want, ErrUnavailable, cands, time.Since(start))
+			return nil, q.unavailable(l.leaseError(want, ErrUnavailable, cands, time.Since(start)))
 		case <-t.C:
 		}
 	}
@@ -284,6 +284,20 @@ func (w *waitLine) turn(ctx context.Context, h Holder) (time.Duration, error) {
 		return 0, err
 	}
 	return jitter(min(time.Duration(ahead)*2*time.Millisecond, 250*time.Millisecond)), nil
+}
+
+// unavailable adds to le, a lease that ran out of time, how many earlier
+// waiters were still ahead in line: the boards may look free because
+// those waiters were being served.
+func (w *waitLine) unavailable(le *LeaseError) *LeaseError {
+	if w.ticket == nil {
+		return le
+	}
+	ahead, err := w.ticket.Ahead(context.Background())
+	if err == nil && ahead > 0 {
+		le.Detail = fmt.Sprintf("%d earlier waiters for these boards were still ahead in line", ahead)
+	}
+	return le
 }
 
 // leave gives up the waiter's place: once its boards are locked, or when
@@ -407,7 +421,7 @@ func (l *Lab) recheckAfter() time.Duration {
 	return 15 * time.Minute
 }
 
-func (l *Lab) leaseError(want string, err error, cands []Entry, waited time.Duration) error {
+func (l *Lab) leaseError(want string, err error, cands []Entry, waited time.Duration) *LeaseError {
 	le := &LeaseError{Want: want, Err: err, Waited: waited}
 	for _, e := range cands {
 		li, ierr := l.Store.Inspect(context.Background(), e.ID)

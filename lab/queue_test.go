@@ -20,6 +20,7 @@ func TestQueueOrder(t *testing.T) {
 	require.NoError(t, err)
 	_, err = lab.Acquire(within(t, 200*time.Millisecond), t.Name(), r)
 	require.ErrorIs(t, err, ErrUnavailable, "sim-a is free, but an earlier waiter wants it")
+	require.ErrorContains(t, err, "1 earlier waiters for these boards were still ahead in line")
 
 	b, err := lab.Acquire(within(t, 30*time.Second), t.Name(), Request{ID: "sim-b"})
 	require.NoError(t, err, "a waiter for another board is no one's obstacle")
