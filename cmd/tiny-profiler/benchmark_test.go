@@ -79,7 +79,7 @@ func TestBenchmarkHonoursCounts(t *testing.T) {
 	require.Equal(t, 0, code, errb.String())
 	var rep struct {
 		Config struct{ Warmup, Runs, Tokens int } `json:"config"`
-		Runs   []json.RawMessage                   `json:"runs"`
+		Runs   []json.RawMessage                  `json:"runs"`
 	}
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
 	require.Equal(t, 0, rep.Config.Warmup)
