@@ -254,10 +254,13 @@ func TestLeaseAfterKill9(t *testing.T) {
 }
 
 // Six greedy processes contend for three boards for a few seconds: each
-// is served in turn. Fairness is the longest single wait against the mean
-// wait, and each process's share of the leases against the fair share;
-// without a queue the randomised retries let a process starve while
-// another takes lease after lease.
+// is served in turn. The test reports the longest single wait against the
+// mean, and fails on starvation: a process whose share of the leases is
+// under half the fair share, or whose mean wait is over three times the
+// mean of all. (The longest single wait is reported, not asserted: one
+// health check slowed by a loaded machine makes it, in any order of
+// service.) Without a queue the randomised retries let a process starve
+// while another takes lease after lease: shares of [2 122 122 122 1 1].
 func TestLeaseFairness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts six processes for a few seconds")
@@ -285,13 +288,20 @@ func TestLeaseFairness(t *testing.T) {
 	}
 	var counts []int
 	var all []time.Duration
+	var perMean []time.Duration
 	for _, out := range outs {
 		data, err := os.ReadFile(out)
 		require.NoError(t, err)
 		var waits []time.Duration
 		require.NoError(t, json.Unmarshal(data, &waits))
+		require.NotEmpty(t, waits, "%s: served no lease at all", out)
 		counts = append(counts, len(waits))
 		all = append(all, waits...)
+		var sum time.Duration
+		for _, w := range waits {
+			sum += w
+		}
+		perMean = append(perMean, sum/time.Duration(len(waits)))
 	}
 	var sum, longest time.Duration
 	for _, w := range all {
@@ -300,10 +310,13 @@ func TestLeaseFairness(t *testing.T) {
 	}
 	mean := sum / time.Duration(len(all))
 	fair := float64(len(all)) / procs
-	t.Logf("%d leases, per process %v (fair share %.1f); wait mean %v, longest %v (%.1fx the mean)",
-		len(all), counts, fair, mean.Round(time.Microsecond), longest.Round(time.Microsecond), float64(longest)/float64(mean))
+	t.Logf("%d leases, per process %v (fair share %.1f); wait mean %v, longest %v (%.1fx the mean); per-process mean waits %v",
+		len(all), counts, fair, mean.Round(time.Microsecond), longest.Round(time.Microsecond), float64(longest)/float64(mean), perMean)
 	for i, n := range counts {
 		require.GreaterOrEqual(t, float64(n), fair/2, "process %d starved: %d leases of a fair %.1f (all: %v)", i, n, fair, counts)
+		// A process passed over again and again waits far longer on
+		// average than the rest; one slow health check under load does
+		// not move a mean over dozens of leases by much.
+		require.LessOrEqual(t, float64(perMean[i]), 3*float64(mean), "process %d waited %v on average, against %v for all: it was passed over", i, perMean[i], mean)
 	}
-	require.LessOrEqual(t, float64(longest), 8*float64(mean), "the longest wait (%v) is far beyond the mean (%v): a waiter was passed over", longest, mean)
 }
