@@ -140,3 +140,12 @@ func (t *flockTicket) Leave() error {
 	})
 	return err
 }
+
+// Waiters counts the live waiters in line for any of the boards ids, the
+// caller's own ticket included; stale tickets are swept as Ahead sweeps
+// them. Package hwtest reports it while a lease waits.
+func (s *FlockStore) Waiters(ctx context.Context, ids []string) (int, error) {
+	// A ticket named after every real one: everyone is ahead of it.
+	probe := &flockTicket{s: s, name: ticketPrefix + "\xff", boards: ids}
+	return probe.Ahead(ctx)
+}

@@ -31,6 +31,12 @@ func TestQueueOrder(t *testing.T) {
 	ahead, err := later.Ahead(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, 1, ahead)
+	waiters, err := st.Waiters(t.Context(), []string{"sim-a", "sim-c"})
+	require.NoError(t, err)
+	require.Equal(t, 2, waiters)
+	waiters, err = st.Waiters(t.Context(), []string{"sim-b"})
+	require.NoError(t, err)
+	require.Zero(t, waiters)
 	require.NoError(t, later.Leave())
 
 	require.NoError(t, first.Leave())
