@@ -100,6 +100,14 @@ func TestHelperProcess(t *testing.T) {
 		data, err := json.Marshal(waits)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(os.Getenv(envOut), data, 0o644))
+	case "queuer":
+		// Take a place in line for sim-a and keep it until killed.
+		st, err := NewFlockStore(os.Getenv(envLeaseDir))
+		require.NoError(t, err)
+		_, err = st.Enqueue(t.Context(), []string{"sim-a"}, Holder{PID: os.Getpid(), Test: t.Name()})
+		require.NoError(t, err)
+		fmt.Println("queued")
+		time.Sleep(time.Minute) // until killed
 	case "holder":
 		b := lease(t, helperLab(t), Request{ID: "sim-a"})
 		fmt.Printf("leased %s\n", b.Entry.ID)
@@ -319,4 +327,47 @@ func TestLeaseFairness(t *testing.T) {
 		// not move a mean over dozens of leases by much.
 		require.LessOrEqual(t, float64(perMean[i]), 3*float64(mean), "process %d waited %v on average, against %v for all: it was passed over", i, perMean[i], mean)
 	}
+}
+
+// A waiter killed with SIGKILL while in line holds no place after death:
+// its ticket's lock went with it, and the next lease passes it over.
+func TestQueueAfterKill9(t *testing.T) {
+	inv := writeSimInventory(t, "sim-a")
+	leaseDir := t.TempDir()
+	cmd := helperCmd(t, "queuer", inv, leaseDir)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	queued := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		ok := false
+		for sc.Scan() {
+			if sc.Text() == "queued" {
+				ok = true
+				break
+			}
+		}
+		queued <- ok
+	}()
+	select {
+	case ok := <-queued:
+		require.True(t, ok, "the waiter exited before taking its place")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiter did not take its place within 30s")
+	}
+
+	st, err := NewFlockStore(leaseDir)
+	require.NoError(t, err)
+	lab := &Lab{Boards: simBoards("esp32s3", "sim-a"), Store: st, Connect: simConnect(nil)}
+	_, err = lab.Acquire(within(t, 200*time.Millisecond), t.Name(), Request{ID: "sim-a"})
+	require.ErrorIs(t, err, ErrUnavailable, "the live waiter is served first")
+	require.ErrorContains(t, err, "1 earlier waiters")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	b, err := lab.Acquire(within(t, 15*time.Second), t.Name(), Request{ID: "sim-a"})
+	require.NoError(t, err, "the killed waiter's place is gone")
+	require.NoError(t, b.Release())
 }
