@@ -32,6 +32,14 @@ import (
 // ID.health is replaced atomically (a temporary file renamed over it), so
 // a reader sees the old record or the new one, never half of one.
 //
+// Waiters queue in it too (see Enqueue), as .ticket-* files.
+//
+// Anyone who can write the directory can plant links or FIFOs in it, so
+// NewFlockStore insists that it is private, and every file in it is opened
+// without following links and without blocking, and refused unless it is
+// a regular file: a bad entry costs its board (*EntryError), never the
+// lab.
+//
 // flock is not reliable over NFS; keep the directory on a local disk.
 type FlockStore struct {
 	dir string

@@ -178,14 +178,19 @@ func (l *Lab) Acquire(ctx context.Context, holder string, r Request) (*Lease, er
 // none: locks are only ever tried, never waited on while others are held,
 // so two callers that each want two boards cannot deadlock; a caller that
 // gets fewer than n gives them back and tries again after a randomised
-// backoff. A board that fails its health check twice is quarantined and
+// backoff. When the Store is also a Queue, waiters take their turns in
+// arrival order: only the earliest live waiter for overlapping boards
+// tries them, so a process that releases a board and asks again goes to
+// the back of the line. A board that fails its health check twice is quarantined and
 // the next candidate tried. The caller must Release every lease.
 //
 // A request that names an unknown platform, feature or board fails at
 // once with a *RequestError (see Validate). Other failures are *LeaseError
 // values: ErrNoMatch at once when no board could ever serve r,
 // ErrQuarantined at once when every candidate is quarantined,
-// ErrUnavailable when ctx ends first.
+// ErrUnavailable when ctx ends first, a store failure (ErrStore) at once,
+// and ErrBadEntry at once when every candidate's entry in the store is
+// unusable; a candidate with an unusable entry is passed over.
 func (l *Lab) AcquireN(ctx context.Context, holder string, n int, r Request) ([]*Lease, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("lab: acquire %d boards: need at least one", n)
