@@ -21,6 +21,27 @@ import (
 // directory; the leading dot keeps it out of List.
 const ticketPrefix = ".ticket-"
 
+// tmpTicketPrefix starts the name of a ticket being written, before it
+// is locked and renamed into line.
+const tmpTicketPrefix = ".tmpticket-"
+
+// sweepTmpTicket removes a ticket that a waiter killed while writing it
+// left behind: unlocked, and older than any write of a few bytes takes.
+func sweepTmpTicket(e fs.DirEntry, path string) {
+	info, err := e.Info()
+	if err != nil || time.Since(info.ModTime()) < time.Minute {
+		return
+	}
+	f, err := openEntry("", path, os.O_RDONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if flock(f, unix.LOCK_SH|unix.LOCK_NB) == nil {
+		os.Remove(path)
+	}
+}
+
 // ticketRecord is what a ticket file holds.
 type ticketRecord struct {
 	Holder Holder   `json:"holder"`
@@ -42,7 +63,7 @@ func (s *FlockStore) Enqueue(ctx context.Context, ids []string, h Holder) (Ticke
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(s.dir, ".tmpticket-*")
+	f, err := os.CreateTemp(s.dir, tmpTicketPrefix+"*")
 	if err != nil {
 		return nil, &StoreError{Op: "create ticket", Path: s.dir, Err: err}
 	}
@@ -88,6 +109,10 @@ func (t *flockTicket) Ahead(ctx context.Context) (int, error) {
 	ahead := 0
 	for _, e := range ents {
 		name := e.Name()
+		if strings.HasPrefix(name, tmpTicketPrefix) {
+			sweepTmpTicket(e, filepath.Join(t.s.dir, name))
+			continue
+		}
 		if !strings.HasPrefix(name, ticketPrefix) || name >= t.name {
 			continue // names sort in arrival order
 		}

@@ -50,6 +50,16 @@ func TestQueueOrder(t *testing.T) {
 	require.NoError(t, b.Release())
 	require.NoFileExists(t, dead, "the stale ticket is swept")
 
+	// So does one killed while writing its ticket, once it is old.
+	tmp := filepath.Join(st.Dir(), tmpTicketPrefix+"123")
+	require.NoError(t, os.WriteFile(tmp, nil, 0o600))
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(tmp, old, old))
+	b, err = lab.Acquire(within(t, 30*time.Second), t.Name(), r)
+	require.NoError(t, err)
+	require.NoError(t, b.Release())
+	require.NoFileExists(t, tmp, "the half-written ticket is swept")
+
 	ents, err := os.ReadDir(st.Dir())
 	require.NoError(t, err)
 	for _, e := range ents {
