@@ -47,12 +47,10 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 	if size <= 0 || size > 1<<32-1 {
 		return nil, d.errorf(op, CodeBadResponse, fmt.Errorf("model size %d bytes is outside 1 B–4 GiB", size), "")
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
-		return nil, fmt.Errorf("read model: %w", err)
+	sum, err := hashModel(ctx, r, size)
+	if err != nil {
+		return nil, err
 	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
 
 	if opts.Name == "" {
 		opts.Name = "model"
@@ -147,6 +145,31 @@ func (d *Device) LoadModel(ctx context.Context, r io.ReaderAt, size int64, opts 
 	res.Bytes, res.Parameters = int64(done.Bytes), int64(done.Parameters)
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// hashModel streams size bytes of r through SHA-256, a megabyte at a
+// time, so that a model is never held in memory whole, and stops when ctx
+// ends: hashing a large file from a slow disk is not to outlast Ctrl-C.
+func hashModel(ctx context.Context, r io.ReaderAt, size int64) ([32]byte, error) {
+	var sum [32]byte
+	h := sha256.New()
+	buf := make([]byte, min(size, 1<<20))
+	for off := int64(0); off < size; {
+		if err := ctx.Err(); err != nil {
+			return sum, fmt.Errorf("read model: %w", err)
+		}
+		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		h.Write(buf[:n])
+		off += int64(n)
+		if err == io.EOF && off < size {
+			return sum, fmt.Errorf("read model: the file ended at %d of %d bytes (did it shrink?)", off, size)
+		}
+		if err != nil && err != io.EOF {
+			return sum, fmt.Errorf("read model at %d: %w", off, err)
+		}
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
 }
 
 func isDeviceBadFrame(in inbound) bool {

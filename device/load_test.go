@@ -2,6 +2,7 @@ package device_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"net"
 	"sync"
@@ -99,4 +100,52 @@ func uploadBoard(t *testing.T, region firmware.Region) net.Conn {
 		wg.Wait()
 	})
 	return host
+}
+
+// endlessModel is a model of any size whose bytes cost nothing, counting
+// what was read and cancelling cancel once more than after bytes were.
+type endlessModel struct {
+	mu     sync.Mutex
+	read   int64
+	after  int64
+	cancel func()
+}
+
+func (m *endlessModel) ReadAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.read += int64(len(p))
+	if m.read > m.after && m.cancel != nil {
+		m.cancel()
+	}
+	return len(p), nil
+}
+
+// LoadModel reads the model in bounded pieces as it hashes it and stops
+// when its context ends: a 4 GiB model is not read to the end after
+// Ctrl-C.
+func TestLoadModelHashStopsOnCancel(t *testing.T) {
+	d := device.New(uploadBoard(t, firmware.RegionPSRAM), device.Options{})
+	t.Cleanup(func() { d.Close() })
+	_, err := d.Hello(t.Context())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	m := &endlessModel{after: 4 << 20, cancel: cancel}
+	_, err = d.LoadModel(ctx, m, 1<<32-1, device.LoadOptions{})
+	require.ErrorIs(t, err, context.Canceled)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	require.LessOrEqual(t, m.read, int64(6<<20), "read a megabyte at a time, stopping at the cancel")
+}
+
+// A model file that ends before its stated size is an error, not a hash
+// of zeros.
+func TestLoadModelShortFile(t *testing.T) {
+	d := device.New(uploadBoard(t, firmware.RegionPSRAM), device.Options{})
+	t.Cleanup(func() { d.Close() })
+	_, err := d.Hello(t.Context())
+	require.NoError(t, err)
+	_, err = d.LoadModel(t.Context(), bytes.NewReader(make([]byte, 100)), 200, device.LoadOptions{})
+	require.ErrorContains(t, err, "the file ended at 100 of 200 bytes")
 }

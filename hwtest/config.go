@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -140,8 +139,7 @@ func currentConfig() (Config, error) {
 	return ConfigFromEnv()
 }
 
-// SimLeaseDir returns the default lease directory of the simulated build:
-// one per user under os.TempDir, shared by every test process of that user.
-func SimLeaseDir() string {
-	return filepath.Join(os.TempDir(), fmt.Sprintf("tinyprof-hwtest-%d", os.Getuid()))
-}
+// SimLeaseDir returns the default lease directory of the simulated build,
+// lab.DefaultSimLeaseDir: one per user, in $XDG_RUNTIME_DIR if set, shared
+// by every test process of that user.
+func SimLeaseDir() string { return lab.DefaultSimLeaseDir() }

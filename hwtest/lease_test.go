@@ -399,3 +399,25 @@ func TestBoardThatBreaksMidTestIsQuarantined(t *testing.T) {
 func TestSimLeaseDir(t *testing.T) {
 	require.True(t, strings.HasPrefix(SimLeaseDir(), os.TempDir()), "the simulated build never touches the lab's lease directory")
 }
+
+// A lease waiting its turn behind an earlier waiter says so, since the
+// board it waits for looks free.
+func TestLeaseSaysItWaitsInLine(t *testing.T) {
+	l := testLab(t, simBoards("esp32s3", "sim-a")...)
+	l.waitNotice, l.waitEvery = 10*time.Millisecond, 10*time.Millisecond
+	st, ok := l.Store.(*lab.FlockStore)
+	require.True(t, ok)
+	earlier, err := st.Enqueue(t.Context(), []string{"sim-a"}, lab.Holder{PID: os.Getpid(), Test: "TestEarlier"})
+	require.NoError(t, err)
+	defer earlier.Leave()
+	var notices atomic.Int32
+	ft := newFakeTB(t, "TestWaiter")
+	ft.onLog = func(line string) {
+		if strings.HasPrefix(line, "hwtest: waiting for") && notices.Add(1) == 2 {
+			assert.NoError(t, earlier.Leave()) // its turn comes once the earlier waiter goes
+		}
+	}
+	ft.run(func(tb testing.TB) { l.Lease(tb) })
+	require.False(t, ft.skipped || ft.failed, ft.msg)
+	require.Contains(t, ft.logs[0], "hwtest: waiting for sim-a, free now; 2 waiters in line for these boards, this one included")
+}

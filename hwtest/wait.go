@@ -53,13 +53,15 @@ func (l *Lab) waitNotices(tb testing.TB) func(context.Context, lab.Request) func
 
 // waiting describes the boards that could serve r and why each is not
 // free: "sim-a, held by pid 1 on h (TestX) since 15:04:05; sim-b,
-// quarantined: …". It is "" if it cannot tell.
+// quarantined: …", and how many waiters are in line for them. It is "" if
+// it cannot tell.
 func (l *Lab) waiting(ctx context.Context, r lab.Request) string {
-	var parts []string
+	var parts, ids []string
 	for _, e := range l.Boards {
 		if ok, _ := r.Matches(e); !ok || (e.State != lab.Good && e.State != "") {
 			continue
 		}
+		ids = append(ids, e.ID)
 		li, err := l.Store.Inspect(ctx, e.ID)
 		if err != nil {
 			continue
@@ -78,6 +80,15 @@ func (l *Lab) waiting(ctx context.Context, r lab.Request) string {
 			parts = append(parts, e.ID+", quarantined: "+li.Health.Reason)
 		default:
 			parts = append(parts, e.ID+", free now")
+		}
+	}
+	// Boards can look free while a lease waits its turn behind earlier
+	// waiters: say how long the line is.
+	if q, ok := l.Store.(interface {
+		Waiters(context.Context, []string) (int, error)
+	}); ok && len(parts) > 0 {
+		if n, err := q.Waiters(ctx, ids); err == nil && n > 1 {
+			parts = append(parts, fmt.Sprintf("%d waiters in line for these boards, this one included", n))
 		}
 	}
 	return strings.Join(parts, "; ")

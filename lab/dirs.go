@@ -42,6 +42,19 @@ func DefaultLeaseDir() (string, error) {
 	return filepath.Join(d, "leases"), nil
 }
 
+// DefaultSimLeaseDir returns the lease directory simulated boards use
+// when none is named, shared by every test process of one user:
+// $XDG_RUNTIME_DIR/tinyprof-hwtest when the per-user runtime directory is
+// set (private to the user by definition), else
+// os.TempDir()/tinyprof-hwtest-UID. The second is a name anyone can guess
+// and create first; NewFlockStore refuses it then, naming the fix.
+func DefaultSimLeaseDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "tinyprof-hwtest")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("tinyprof-hwtest-%d", os.Getuid()))
+}
+
 // DefaultJournalDir returns the journal's directory,
 // DefaultStateDir()/journal, which `tiny-profiler generate-incident-report`
 // reads.

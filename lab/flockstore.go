@@ -5,14 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
-	"github.com/tinyprof/tinyprof/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,19 +32,36 @@ import (
 // ID.health is replaced atomically (a temporary file renamed over it), so
 // a reader sees the old record or the new one, never half of one.
 //
+// Waiters queue in it too (see Enqueue), as .ticket-* files.
+//
+// Anyone who can write the directory can plant links or FIFOs in it, so
+// NewFlockStore insists that it is private, and every file in it is opened
+// without following links and without blocking, and refused unless it is
+// a regular file: a bad entry costs its board (*EntryError), never the
+// lab.
+//
 // flock is not reliable over NFS; keep the directory on a local disk.
 type FlockStore struct {
 	dir string
 }
 
-// NewFlockStore returns a store in dir, creating it if needed. It fails
-// with a message naming dir if dir cannot be created or written.
+// NewFlockStore returns a store in dir, creating it private (0700) if
+// needed. It refuses a dir that is a symbolic link, is owned by another
+// user or is writable by group or others — anyone who can write there can
+// plant links that turn a lease into a write to a file of their choosing —
+// and fails with a message naming dir if dir cannot be created or written.
 func NewFlockStore(dir string) (*FlockStore, error) {
 	if dir == "" {
 		return nil, errors.New("lab: lease directory is empty")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, leaseDirError(dir, err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, leaseDirError(dir, err)
+	}
+	if err := checkPrivateDir(dir); err != nil {
+		return nil, err
 	}
 	f, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {
@@ -53,8 +72,95 @@ func NewFlockStore(dir string) (*FlockStore, error) {
 	return &FlockStore{dir: dir}, nil
 }
 
+// checkPrivateDir refuses a lease directory that another user could plant
+// files in.
+func checkPrivateDir(dir string) error {
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return leaseDirError(dir, err)
+	}
+	fix := "remove it, or point -hwtest.leasedir, TINYPROF_LEASE_DIR or --lease-dir at a directory of your own"
+	switch {
+	case st.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("lease directory %s is a symbolic link: refusing it, since whoever made the link chooses where leases write; %s", dir, fix)
+	case !st.IsDir():
+		return fmt.Errorf("lease directory %s is a %s, not a directory: %s", dir, kindOf(st.Mode()), fix)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+		return fmt.Errorf("lease directory %s is owned by uid %d, not by you (uid %d): someone else may have made it to redirect your leases; %s", dir, sys.Uid, os.Geteuid(), fix)
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("lease directory %s is writable by group or others (mode %04o): run chmod go-w %s, or %s", dir, st.Mode().Perm(), dir, fix)
+	}
+	return nil
+}
+
+// kindOf names the type of file m describes.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m.IsDir():
+		return "directory"
+	}
+	return "special file"
+}
+
 func leaseDirError(dir string, err error) error {
-	return fmt.Errorf("lease directory %s is not usable: %w (point -hwtest.leasedir or TINYPROF_LEASE_DIR, or the CLI's --lease-dir, at a writable local directory)", dir, err)
+	return &StoreError{Path: dir, Err: err}
+}
+
+// maxRecord bounds a holder or health record read from the store: they
+// are a few hundred bytes, and a planted file must not cost memory.
+const maxRecord = 64 << 10
+
+// openEntry opens the store file path of board id without following a
+// symbolic link and without blocking (a FIFO in its place must not hang a
+// lease), and refuses anything but a regular file. Errors about the entry
+// itself are *EntryError; others are *StoreError.
+func openEntry(id, path string, flag int, perm fs.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	case errors.Is(err, unix.ELOOP):
+		return nil, &EntryError{ID: id, Path: path, Problem: "is a symbolic link: refusing to follow it; remove it (lease files are plain files)"}
+	case errors.Is(err, unix.EISDIR):
+		return nil, &EntryError{ID: id, Path: path, Problem: "is a directory: remove it (lease files are plain files)"}
+	default:
+		return nil, &StoreError{Op: "open", Path: path, Err: err}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, &StoreError{Op: "stat", Path: path, Err: err}
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, &EntryError{ID: id, Path: path, Problem: "is a " + kindOf(st.Mode()) + ", not a regular file: remove it (lease files are plain files)"}
+	}
+	return f, nil
+}
+
+// readRecord reads f, a record of at most maxRecord bytes, from its start.
+func readRecord(id string, f *os.File) ([]byte, error) {
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, maxRecord+1))
+	if err != nil {
+		return nil, &StoreError{Op: "read", Path: f.Name(), Err: err}
+	}
+	if len(data) > maxRecord {
+		return nil, &EntryError{ID: id, Path: f.Name(), Problem: fmt.Sprintf("is over %d bytes, not a record of ours: delete it", maxRecord)}
+	}
+	return data, nil
 }
 
 // Dir returns the store's directory.
@@ -101,17 +207,17 @@ func (s *FlockStore) TryAcquire(ctx context.Context, id string, h Holder) (func(
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(s.lockPath(id), os.O_RDWR|os.O_CREATE, 0o644)
+	path := s.lockPath(id)
+	f, err := openEntry(id, path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, leaseDirError(s.dir, err)
+		return nil, err
 	}
 	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
+		defer f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			holder, _ := readHolder(s.lockPath(id))
-			return nil, &HeldError{ID: id, Holder: holder}
+			return nil, &HeldError{ID: id, Holder: readHolder(id, f)}
 		}
-		return nil, fmt.Errorf("lock %s: %w", s.lockPath(id), err)
+		return nil, &StoreError{Op: "lock", Path: path, Err: err}
 	}
 	rec, _ := json.Marshal(h)
 	rec = append(rec, '\n')
@@ -121,7 +227,7 @@ func (s *FlockStore) TryAcquire(ctx context.Context, id string, h Holder) (func(
 	}
 	if err != nil {
 		f.Close()
-		return nil, leaseDirError(s.dir, err)
+		return nil, &StoreError{Op: "write holder record", Path: path, Err: err}
 	}
 	var once sync.Once
 	var cerr error
@@ -144,19 +250,22 @@ func flock(f *os.File, how int) error {
 	}
 }
 
-func readHolder(path string) (*Holder, error) {
-	data, err := os.ReadFile(path)
+// readHolder reads the holder record in the lock file f; nil if there is
+// none, or it is being rewritten, or it is not ours.
+func readHolder(id string, f *os.File) *Holder {
+	data, err := readRecord(id, f)
 	if err != nil || len(data) == 0 {
-		return nil, err
+		return nil
 	}
 	var h Holder
 	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, nil // being rewritten: unknown for now
+		return nil
 	}
-	return &h, nil
+	return &h
 }
 
-// Inspect implements Store.
+// Inspect implements Store. A board whose entry is unusable gives an
+// *EntryError, a failing store a *StoreError.
 func (s *FlockStore) Inspect(ctx context.Context, id string) (LeaseInfo, error) {
 	li := LeaseInfo{ID: id}
 	h, err := s.health(id)
@@ -164,8 +273,8 @@ func (s *FlockStore) Inspect(ctx context.Context, id string) (LeaseInfo, error) 
 		return li, err
 	}
 	li.Health = h
-	f, err := os.Open(s.lockPath(id))
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := openEntry(id, s.lockPath(id), os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
 		return li, nil
 	}
 	if err != nil {
@@ -181,42 +290,72 @@ func (s *FlockStore) Inspect(ctx context.Context, id string) (LeaseInfo, error) 
 	case errors.Is(err, unix.EWOULDBLOCK):
 		li.Held = true
 	default:
-		return li, fmt.Errorf("inspect %s: %w", s.lockPath(id), err)
+		return li, &StoreError{Op: "inspect", Path: s.lockPath(id), Err: err}
 	}
-	li.Holder, _ = readHolder(s.lockPath(id))
+	li.Holder = readHolder(id, f)
 	return li, nil
 }
 
 func (s *FlockStore) health(id string) (Health, error) {
 	var h Health
-	data, err := os.ReadFile(s.healthPath(id))
-	if errors.Is(err, os.ErrNotExist) {
+	path := s.healthPath(id)
+	f, err := openEntry(id, path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
 		return h, nil
 	}
 	if err != nil {
 		return h, err
 	}
+	defer f.Close()
+	data, err := readRecord(id, f)
+	if err != nil {
+		return h, err
+	}
 	if err := json.Unmarshal(data, &h); err != nil {
-		return h, fmt.Errorf("health record %s is corrupt (delete it to clear it): %w", s.healthPath(id), err)
+		return h, &EntryError{ID: id, Path: path, Problem: fmt.Sprintf("is corrupt (%v): delete it to clear the board's health record", err)}
 	}
 	return h, nil
 }
 
-// SetHealth implements Store. The record is written to a temporary file
-// and renamed into place.
+// SetHealth implements Store. The record is written to a new temporary
+// file and renamed into place, which replaces a link rather than
+// following it.
 func (s *FlockStore) SetHealth(ctx context.Context, id string, h Health) error {
 	data, err := json.MarshalIndent(h, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(s.healthPath(id), append(data, '\n'), 0o644)
+	path := s.healthPath(id)
+	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
+		return &EntryError{ID: id, Path: path, Problem: "is a " + kindOf(st.Mode()) + ", not a regular file: remove it (lease files are plain files)"}
+	}
+	f, err := os.CreateTemp(s.dir, ".health-*")
+	if err != nil {
+		return &StoreError{Op: "write health record", Path: path, Err: err}
+	}
+	tmp := f.Name()
+	_, err = f.Write(append(data, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return &StoreError{Op: "write health record", Path: path, Err: err}
+	}
+	return nil
 }
 
 // List implements Store.
 func (s *FlockStore) List(ctx context.Context) ([]LeaseInfo, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, err
+		return nil, &StoreError{Op: "list", Path: s.dir, Err: err}
 	}
 	ids := map[string]bool{}
 	for _, e := range ents {
@@ -233,7 +372,11 @@ func (s *FlockStore) List(ctx context.Context) ([]LeaseInfo, error) {
 	var out []LeaseInfo
 	for id := range ids {
 		li, err := s.Inspect(ctx, id)
-		if err != nil {
+		var ee *EntryError
+		if errors.As(err, &ee) {
+			// One bad entry is that board's problem, not the lab's.
+			li = LeaseInfo{ID: id, Problem: ee.Path + " " + ee.Problem}
+		} else if err != nil {
 			return nil, err
 		}
 		out = append(out, li)

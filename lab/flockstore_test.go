@@ -100,7 +100,9 @@ func TestFlockStoreHealth(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(filepath.Join(st.Dir(), "a.health"), []byte("{"), 0o644))
 	_, err = st.Inspect(ctx, "a")
-	require.ErrorContains(t, err, "corrupt (delete it to clear it)")
+	require.ErrorIs(t, err, ErrBadEntry)
+	require.ErrorContains(t, err, "is corrupt")
+	require.ErrorContains(t, err, "delete it")
 }
 
 func TestFlockStoreBadDir(t *testing.T) {
@@ -124,7 +126,8 @@ func TestFlockStoreBadDir(t *testing.T) {
 	require.NoError(t, os.RemoveAll(dir))
 	require.NoError(t, os.WriteFile(dir, nil, 0o644))
 	_, err = st.TryAcquire(context.Background(), "a", testHolder("T"))
-	require.ErrorContains(t, err, "is not usable")
+	require.ErrorIs(t, err, ErrStore, "the store failed, not the board")
+	require.ErrorContains(t, err, "not a directory")
 }
 
 func TestFileName(t *testing.T) {

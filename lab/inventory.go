@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tinyprof/tinyprof/internal/limitfile"
 	"github.com/tinyprof/tinyprof/platform"
 )
 
@@ -137,11 +138,15 @@ var ErrInventory = errors.New("invalid inventory")
 
 func (e *PositionError) Is(target error) bool { return target == ErrInventory }
 
+// maxInventory bounds an inventory file: a line per board field, so a
+// lab of thousands of boards is well within it.
+const maxInventory = 4 << 20
+
 // LoadInventory reads and validates the inventory at path. A file that is
 // wrong yields every problem found, joined, each a *PositionError naming
 // the file and line; a file that cannot be read yields the os error.
 func LoadInventory(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
+	data, err := limitfile.ReadFile(path, "the inventory", maxInventory)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("inventory %s does not exist: draft one with `tiny-profiler detect-devices --write-inventory %s`: %w", path, path, err)

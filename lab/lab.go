@@ -99,6 +99,8 @@ var (
 	ErrUnavailable = errors.New("no matching board became free in time")
 	// ErrQuarantined: every matching board failed its health check.
 	ErrQuarantined = errors.New("every matching board is quarantined")
+	// A store failure matches ErrStore, and ErrBadEntry reports that
+	// every usable-looking board's entry in the store is broken.
 )
 
 // LeaseError says why a lease could not be served and what the candidate
@@ -176,14 +178,19 @@ func (l *Lab) Acquire(ctx context.Context, holder string, r Request) (*Lease, er
 // none: locks are only ever tried, never waited on while others are held,
 // so two callers that each want two boards cannot deadlock; a caller that
 // gets fewer than n gives them back and tries again after a randomised
-// backoff. A board that fails its health check twice is quarantined and
+// backoff. When the Store is also a Queue, waiters take their turns in
+// arrival order: only the earliest live waiter for overlapping boards
+// tries them, so a process that releases a board and asks again goes to
+// the back of the line. A board that fails its health check twice is quarantined and
 // the next candidate tried. The caller must Release every lease.
 //
 // A request that names an unknown platform, feature or board fails at
 // once with a *RequestError (see Validate). Other failures are *LeaseError
 // values: ErrNoMatch at once when no board could ever serve r,
 // ErrQuarantined at once when every candidate is quarantined,
-// ErrUnavailable when ctx ends first.
+// ErrUnavailable when ctx ends first, a store failure (ErrStore) at once,
+// and ErrBadEntry at once when every candidate's entry in the store is
+// unusable; a candidate with an unusable entry is passed over.
 func (l *Lab) AcquireN(ctx context.Context, holder string, n int, r Request) ([]*Lease, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("lab: acquire %d boards: need at least one", n)
@@ -201,27 +208,110 @@ func (l *Lab) AcquireN(ctx context.Context, holder string, n int, r Request) ([]
 	}
 	start := time.Now()
 	host, _ := os.Hostname()
-	backoff := 10 * time.Millisecond
+	q := l.queue(cands)
+	defer q.leave()
+	backoff := 5 * time.Millisecond
 	for {
 		h := Holder{PID: os.Getpid(), Host: host, Test: holder, Since: time.Now()}
-		leases, retry, err := l.round(ctx, cands, n, h)
+		wait, err := q.turn(ctx, h)
+		if err == nil && wait == 0 {
+			var leases []*Lease
+			var retry bool
+			var bad int
+			leases, retry, bad, err = l.round(ctx, cands, n, h, q.leave)
+			if err == nil && leases != nil {
+				return leases, nil
+			}
+			if err == nil && !retry {
+				why := ErrQuarantined
+				if bad > 0 {
+					why = ErrBadEntry
+				}
+				return nil, l.leaseError(want, why, cands, time.Since(start))
+			}
+			wait = jitter(backoff)
+			// Only the head of the line polls the boards, so it may
+			// poll often.
+			backoff = min(backoff*2, 25*time.Millisecond)
+		}
 		if err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, q.unavailable(l.leaseError(want, ErrUnavailable, cands, time.Since(start)))
+			}
+			// A store that cannot be written will not mend while we
+			// wait: say so now rather than at the deadline.
+			return nil, &LeaseError{Want: want, Err: err, Waited: time.Since(start)}
 		}
-		if leases != nil {
-			return leases, nil
-		}
-		if !retry {
-			return nil, l.leaseError(want, ErrQuarantined, cands, time.Since(start))
-		}
-		t := time.NewTimer(jitter(backoff))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, l.leaseError(want, ErrUnavailable, cands, time.Since(start))
+			return nil, q.unavailable(l.leaseError(want, ErrUnavailable, cands, time.Since(start)))
 		case <-t.C:
 		}
-		backoff = min(backoff*2, 250*time.Millisecond)
+	}
+}
+
+// waitLine is a lease's place in the store's Queue, if the store has
+// one; without one every waiter's turn is always now.
+type waitLine struct {
+	q      Queue
+	ids    []string
+	ticket Ticket
+}
+
+func (l *Lab) queue(cands []Entry) *waitLine {
+	w := &waitLine{}
+	w.q, _ = l.Store.(Queue)
+	for _, e := range cands {
+		w.ids = append(w.ids, e.ID)
+	}
+	return w
+}
+
+// turn takes a ticket if the waiter has none, and says how long to wait
+// before asking again: 0 when it is the waiter's turn to try the boards.
+// A waiter further back asks less often, so that a long line costs the
+// directory little.
+func (w *waitLine) turn(ctx context.Context, h Holder) (time.Duration, error) {
+	if w.q == nil {
+		return 0, nil
+	}
+	if w.ticket == nil {
+		t, err := w.q.Enqueue(ctx, w.ids, h)
+		if err != nil {
+			return 0, err
+		}
+		w.ticket = t
+	}
+	ahead, err := w.ticket.Ahead(ctx)
+	if err != nil || ahead == 0 {
+		return 0, err
+	}
+	return jitter(min(time.Duration(ahead)*2*time.Millisecond, 250*time.Millisecond)), nil
+}
+
+// unavailable adds to le, a lease that ran out of time, how many earlier
+// waiters were still ahead in line: the boards may look free because
+// those waiters were being served.
+func (w *waitLine) unavailable(le *LeaseError) *LeaseError {
+	if w.ticket == nil {
+		return le
+	}
+	ahead, err := w.ticket.Ahead(context.Background())
+	if err == nil && ahead > 0 {
+		le.Detail = fmt.Sprintf("%d earlier waiters for these boards were still ahead in line", ahead)
+	}
+	return le
+}
+
+// leave gives up the waiter's place: once its boards are locked, or when
+// it stops waiting. A waiter whose board then fails its health check
+// takes a new ticket, at the back.
+func (w *waitLine) leave() {
+	if w.ticket != nil {
+		w.ticket.Leave()
+		w.ticket = nil
 	}
 }
 
@@ -233,8 +323,13 @@ func jitter(d time.Duration) time.Duration {
 
 // round makes one pass over the candidates. It returns the boards if it
 // got n healthy ones; otherwise whether waiting can help (false when every
-// candidate is quarantined).
-func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Lease, bool, error) {
+// candidate is quarantined or unusable) and how many candidates it passed
+// over because their entry in the store is unusable (*EntryError): those
+// are skipped, the rest of the lab served. A failure of the store itself
+// (*StoreError) is returned at once.
+// locked is called once all n boards are locked, before their health
+// checks.
+func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder, locked func()) (_ []*Lease, retry bool, bad int, _ error) {
 	type held struct {
 		e       Entry
 		release func() error
@@ -254,9 +349,15 @@ func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Lea
 				break
 			}
 			li, err := l.Store.Inspect(ctx, e.ID)
+			if errors.Is(err, ErrBadEntry) {
+				if !pass {
+					bad++
+				}
+				continue
+			}
 			if err != nil {
 				releaseAll()
-				return nil, false, err
+				return nil, false, bad, err
 			}
 			quarantined := li.Health.Status == Quarantined
 			if quarantined != pass {
@@ -270,24 +371,39 @@ func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Lea
 			if errors.Is(err, ErrHeld) {
 				continue
 			}
+			if errors.Is(err, ErrBadEntry) {
+				usable--
+				bad++
+				continue
+			}
 			if err != nil {
 				releaseAll()
 				if ctx.Err() != nil {
-					return nil, true, nil // the caller reports the timeout
+					return nil, true, bad, nil // the caller reports the timeout
 				}
-				return nil, false, err
+				return nil, false, bad, err
 			}
 			got = append(got, held{e, rel, li.Health})
 		}
 	}
 	if len(got) < n {
 		releaseAll()
-		return nil, usable >= n, nil
+		return nil, usable >= n, bad, nil
 	}
+	locked()
 	var boards []*Lease
 	healthy := true
-	for _, g := range got {
+	for i, g := range got {
 		b, err := l.checkout(ctx, g.e, h, g.release, g.prev)
+		if errors.Is(err, ErrStore) {
+			for _, b := range boards {
+				b.Release()
+			}
+			for _, rest := range got[i+1:] {
+				rest.release()
+			}
+			return nil, false, bad, err
+		}
 		if err != nil {
 			healthy = false
 			continue // checkout released and, unless ctx ended, quarantined it
@@ -298,9 +414,9 @@ func (l *Lab) round(ctx context.Context, cands []Entry, n int, h Holder) ([]*Lea
 		for _, b := range boards {
 			b.Release()
 		}
-		return nil, true, nil // try again: the next round skips the quarantined board
+		return nil, true, bad, nil // try again: the next round skips the quarantined board
 	}
-	return boards, false, nil
+	return boards, false, bad, nil
 }
 
 func (l *Lab) recheckAfter() time.Duration {
@@ -310,12 +426,12 @@ func (l *Lab) recheckAfter() time.Duration {
 	return 15 * time.Minute
 }
 
-func (l *Lab) leaseError(want string, err error, cands []Entry, waited time.Duration) error {
+func (l *Lab) leaseError(want string, err error, cands []Entry, waited time.Duration) *LeaseError {
 	le := &LeaseError{Want: want, Err: err, Waited: waited}
 	for _, e := range cands {
 		li, ierr := l.Store.Inspect(context.Background(), e.ID)
 		if ierr != nil {
-			li = LeaseInfo{ID: e.ID}
+			li = LeaseInfo{ID: e.ID, Problem: ierr.Error()}
 		}
 		le.Boards = append(le.Boards, li)
 	}

@@ -28,6 +28,7 @@ const (
 	envCount     = "LAB_HELPER_N"         // how many leases a leaser takes
 	envInventory = "LAB_HELPER_INVENTORY" // the inventory of the lab
 	envLeaseDir  = "LAB_HELPER_LEASES"    // its lease directory
+	envFor       = "LAB_HELPER_FOR"       // how long a contender keeps leasing
 )
 
 // helperLab is the lab a child process leases from: the simulated boards
@@ -79,6 +80,34 @@ func TestHelperProcess(t *testing.T) {
 		data, err := json.Marshal(got)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(os.Getenv(envOut), data, 0o644))
+	case "contender":
+		// Lease, hold briefly, release and at once ask again, for a
+		// while: the greediest a test process can be.
+		d, err := time.ParseDuration(os.Getenv(envFor))
+		require.NoError(t, err)
+		l := helperLab(t)
+		var waits []time.Duration
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			asked := time.Now()
+			ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+			b, err := l.Acquire(ctx, t.Name(), Request{Platform: "esp32s3"})
+			cancel()
+			require.NoError(t, err)
+			waits = append(waits, time.Since(asked))
+			time.Sleep(20 * time.Millisecond)
+			require.NoError(t, b.Release())
+		}
+		data, err := json.Marshal(waits)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(os.Getenv(envOut), data, 0o644))
+	case "queuer":
+		// Take a place in line for sim-a and keep it until killed.
+		st, err := NewFlockStore(os.Getenv(envLeaseDir))
+		require.NoError(t, err)
+		_, err = st.Enqueue(t.Context(), []string{"sim-a"}, Holder{PID: os.Getpid(), Test: t.Name()})
+		require.NoError(t, err)
+		fmt.Println("queued")
+		time.Sleep(time.Minute) // until killed
 	case "holder":
 		b := lease(t, helperLab(t), Request{ID: "sim-a"})
 		fmt.Printf("leased %s\n", b.Entry.ID)
@@ -230,4 +259,115 @@ func TestLeaseAfterKill9(t *testing.T) {
 	require.NoError(t, b.Release())
 	t.Logf("leased again %v after kill -9", took.Round(time.Millisecond))
 	require.Less(t, took, 10*time.Second, "generous bound; typically well under a second")
+}
+
+// Six greedy processes contend for three boards for a few seconds: each
+// is served in turn. The test reports the longest single wait against the
+// mean, and fails on starvation: a process whose share of the leases is
+// under half the fair share, or whose mean wait is over three times the
+// mean of all. (The longest single wait is reported, not asserted: one
+// health check slowed by a loaded machine makes it, in any order of
+// service.) Without a queue the randomised retries let a process starve
+// while another takes lease after lease: shares of [2 122 122 122 1 1].
+func TestLeaseFairness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts six processes for a few seconds")
+	}
+	inv := writeSimInventory(t, "sim-a", "sim-b", "sim-c")
+	leaseDir, outDir := t.TempDir(), t.TempDir()
+	const procs = 6
+	var cmds []*exec.Cmd
+	var outs []string
+	for i := range procs {
+		out := filepath.Join(outDir, fmt.Sprintf("p%d.json", i))
+		cmd := helperCmd(t, "contender", inv, leaseDir, envOut+"="+out, envFor+"=3s")
+		var buf strings.Builder
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("child %d output:\n%s", i, buf.String())
+			}
+		})
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	for i, cmd := range cmds {
+		require.NoError(t, cmd.Wait(), "child %d", i)
+	}
+	var counts []int
+	var all []time.Duration
+	var perMean []time.Duration
+	for _, out := range outs {
+		data, err := os.ReadFile(out)
+		require.NoError(t, err)
+		var waits []time.Duration
+		require.NoError(t, json.Unmarshal(data, &waits))
+		require.NotEmpty(t, waits, "%s: served no lease at all", out)
+		counts = append(counts, len(waits))
+		all = append(all, waits...)
+		var sum time.Duration
+		for _, w := range waits {
+			sum += w
+		}
+		perMean = append(perMean, sum/time.Duration(len(waits)))
+	}
+	var sum, longest time.Duration
+	for _, w := range all {
+		sum += w
+		longest = max(longest, w)
+	}
+	mean := sum / time.Duration(len(all))
+	fair := float64(len(all)) / procs
+	t.Logf("%d leases, per process %v (fair share %.1f); wait mean %v, longest %v (%.1fx the mean); per-process mean waits %v",
+		len(all), counts, fair, mean.Round(time.Microsecond), longest.Round(time.Microsecond), float64(longest)/float64(mean), perMean)
+	for i, n := range counts {
+		require.GreaterOrEqual(t, float64(n), fair/2, "process %d starved: %d leases of a fair %.1f (all: %v)", i, n, fair, counts)
+		// A process passed over again and again waits far longer on
+		// average than the rest; one slow health check under load does
+		// not move a mean over dozens of leases by much.
+		require.LessOrEqual(t, float64(perMean[i]), 3*float64(mean), "process %d waited %v on average, against %v for all: it was passed over", i, perMean[i], mean)
+	}
+}
+
+// A waiter killed with SIGKILL while in line holds no place after death:
+// its ticket's lock went with it, and the next lease passes it over.
+func TestQueueAfterKill9(t *testing.T) {
+	inv := writeSimInventory(t, "sim-a")
+	leaseDir := t.TempDir()
+	cmd := helperCmd(t, "queuer", inv, leaseDir)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	queued := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		ok := false
+		for sc.Scan() {
+			if sc.Text() == "queued" {
+				ok = true
+				break
+			}
+		}
+		queued <- ok
+	}()
+	select {
+	case ok := <-queued:
+		require.True(t, ok, "the waiter exited before taking its place")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiter did not take its place within 30s")
+	}
+
+	st, err := NewFlockStore(leaseDir)
+	require.NoError(t, err)
+	lab := &Lab{Boards: simBoards("esp32s3", "sim-a"), Store: st, Connect: simConnect(nil)}
+	_, err = lab.Acquire(within(t, 200*time.Millisecond), t.Name(), Request{ID: "sim-a"})
+	require.ErrorIs(t, err, ErrUnavailable, "the live waiter is served first")
+	require.ErrorContains(t, err, "1 earlier waiters")
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	b, err := lab.Acquire(within(t, 15*time.Second), t.Name(), Request{ID: "sim-a"})
+	require.NoError(t, err, "the killed waiter's place is gone")
+	require.NoError(t, b.Release())
 }

@@ -80,6 +80,11 @@ type LeaseInfo struct {
 	// that the next lease overwrites.
 	Holder *Holder `json:"holder,omitempty"`
 	Health Health  `json:"health"`
+	// Problem, when set, says why the board's entry in the store cannot be
+	// read (a corrupt health record, a lock path that is not a file) and
+	// what to do; List reports such a board instead of failing, and the
+	// lab passes it over until someone fixes the entry.
+	Problem string `json:"problem,omitempty"`
 }
 
 func (li LeaseInfo) String() string {
@@ -91,6 +96,9 @@ func (li LeaseInfo) String() string {
 		s += "held (holder not yet recorded)"
 	default:
 		s += "free"
+	}
+	if li.Problem != "" {
+		s += "; unusable: " + li.Problem
 	}
 	if li.Health.Status == Quarantined {
 		s += fmt.Sprintf("; quarantined since %s: %s", li.Health.Since.Format(time.RFC3339), li.Health.Reason)
@@ -115,3 +123,69 @@ func (e *HeldError) Error() string {
 }
 
 func (e *HeldError) Is(target error) bool { return target == ErrHeld }
+
+// ErrStore matches, with errors.Is, a *StoreError: the store itself failed
+// (disk full, read-only, permission denied), which no amount of waiting
+// for a board mends.
+var ErrStore = errors.New("lease store failed")
+
+// StoreError is a failure of the store itself rather than of one board's
+// entry. The lab reports it at once instead of waiting for a board.
+type StoreError struct {
+	Op   string // what was being done: "lock", "write holder record", …; "" for opening the directory
+	Path string // the file or directory involved
+	Err  error
+}
+
+func (e *StoreError) Error() string {
+	what := "lease store: " + e.Op + " " + e.Path
+	if e.Op == "" {
+		what = "lease directory " + e.Path + " is not usable"
+	}
+	return fmt.Sprintf("%s: %v (free space, make it writable, or point -hwtest.leasedir, TINYPROF_LEASE_DIR or --lease-dir at a writable local directory)", what, e.Err)
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+func (e *StoreError) Is(target error) bool { return target == ErrStore }
+
+// ErrBadEntry matches, with errors.Is, an *EntryError.
+var ErrBadEntry = errors.New("board's entry in the lease store is unusable")
+
+// EntryError says that one board's entry in the store is unusable: its
+// health record is corrupt, or its lock path names something other than a
+// regular file. Only that board is affected; the lab passes it over.
+type EntryError struct {
+	ID   string
+	Path string
+	// Problem says what is wrong and what to do, e.g. "is a directory:
+	// remove it".
+	Problem string
+}
+
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("board %s: %s %s", e.ID, e.Path, e.Problem)
+}
+
+func (e *EntryError) Is(target error) bool { return target == ErrBadEntry }
+
+// Queue is a capability a Store may add, discovered with a type
+// assertion: a line of waiters served in arrival order, so that a process
+// that releases a board and asks again at once cannot take it from one
+// that has waited longer. Without it, Lab.AcquireN falls back to
+// randomised retries, which are fast but not fair.
+type Queue interface {
+	// Enqueue puts a waiter for any of the boards ids at the back of the
+	// line. The caller must Leave the ticket; if its holder dies first,
+	// the ticket must stop counting without anyone cleaning up after it.
+	Enqueue(ctx context.Context, ids []string, h Holder) (Ticket, error)
+}
+
+// Ticket is one waiter's place in a Queue.
+type Ticket interface {
+	// Ahead reports how many live waiters that want any of the same
+	// boards arrived before this one; 0 means it is this waiter's turn.
+	Ahead(ctx context.Context) (int, error)
+	// Leave gives the place up. It is safe to call more than once.
+	Leave() error
+}

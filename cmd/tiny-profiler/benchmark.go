@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/tinyprof/tinyprof/bench"
 	"github.com/tinyprof/tinyprof/bench/chart"
 	"github.com/tinyprof/tinyprof/bench/compare"
 	"github.com/tinyprof/tinyprof/bench/report"
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/fixtures"
+	"github.com/tinyprof/tinyprof/internal/limitfile"
 	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/model"
 	"github.com/tinyprof/tinyprof/platform"
@@ -105,8 +108,8 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			default:
 				return usageError{fmt.Errorf("--protocol must be tinyprof or eembc, not %q", protocol)}
 			}
-			if cfg.Runs < 0 || cfg.Tokens < 0 || cfg.Tokens > 65535 {
-				return usageError{fmt.Errorf("--runs must be positive and --tokens between 1 and 65535")}
+			if err := checkRunShape(&cfg); err != nil {
+				return err
 			}
 			if err := checkSampling(cfg.Temperature, cfg.TopP, c.Flags().Changed("top-p")); err != nil {
 				return err
@@ -132,8 +135,8 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			var base []byte
 			if baseline != "" {
 				// Read it first: a missing baseline should not cost a run.
-				if base, err = os.ReadFile(baseline); err != nil {
-					return fmt.Errorf("read the baseline: %w", err)
+				if base, err = limitfile.ReadFile(baseline, "the baseline", maxBaseline); err != nil {
+					return err
 				}
 			}
 			note := ""
@@ -144,6 +147,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			if err != nil {
 				return err
 			}
+			defer mf.close()
 			cfg.ModelName, cfg.Quant = mf.name, mf.quant
 			v, err := mf.vocab(tokenizerPath)
 			if err != nil {
@@ -199,6 +203,9 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 				defer closeMeter()
 				cfg.Meter = bench.NewPowerMeter(m, conn.Device, bench.PowerOptions{})
 			}
+			if err := checkCapacity(mf, conn.Device.Info()); err != nil {
+				return err
+			}
 			warnFit(c.ErrOrStderr(), mf, conn.Device.Info().Platform)
 			prog := newProgress(c.ErrOrStderr())
 			cfg.Progress = func(step string, done, total int64) {
@@ -208,7 +215,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 					prog.update("generating", done, total, "runs")
 				}
 			}
-			rep, err := report.Profile(c.Context(), conn.Device, bytes.NewReader(mf.data), int64(len(mf.data)), cfg)
+			rep, err := report.Profile(c.Context(), conn.Device, mf.r, mf.size, cfg)
 			prog.done()
 			if err != nil {
 				return err
@@ -271,7 +278,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 	c.Flags().Float64Var(&cfg.TopP, "top-p", 0, "nucleus sampling: keep the smallest set of tokens whose probability reaches this, 0 to 1 (0: off); needs --temperature above 0")
 	c.Flags().IntVar(&cfg.Tokens, "tokens", 64, "tokens to generate per run")
 	c.Flags().IntVar(&cfg.Runs, "runs", 10, "measured runs")
-	c.Flags().IntVar(&cfg.Warmup, "warmup", 1, "unmeasured runs first (-1 for none)")
+	c.Flags().IntVar(&cfg.Warmup, "warmup", 1, "unmeasured runs first (0 for none)")
 	c.Flags().StringVar(&cfg.Prompt, "prompt", "Once upon a time", "prompt (at most 255 bytes)")
 	c.Flags().Uint32Var(&cfg.Seed, "seed", 42, "seed of the first run; run i uses seed+i")
 	c.Flags().StringVar(&format, "format", "table", "output: table, json, or bench (Go benchmark format for benchstat)")
@@ -318,7 +325,9 @@ func pickDefault() (simPlatform, note string) {
 
 // modelFile is the model a benchmark uploads, analysed once.
 type modelFile struct {
-	data        []byte
+	r           io.ReaderAt // the model's bytes, read as they are uploaded
+	size        int64
+	close       func() error
 	name, quant string
 	info        *model.Info // nil if analysis failed
 	infoErr     error
@@ -368,7 +377,11 @@ func (m *modelFile) vocab(tokenizerPath string) (vocab, error) {
 	if m.info.Format != "gguf" {
 		return nil, nil
 	}
-	v, err := ggufVocab(m.data)
+	head, err := io.ReadAll(io.NewSectionReader(m.r, 0, min(m.size, maxVocabPrefix)))
+	if err != nil {
+		return nil, fmt.Errorf("read the model's vocabulary: %w", err)
+	}
+	v, err := ggufVocab(head)
 	if errors.Is(err, errNoVocab) {
 		return nil, nil
 	}
@@ -381,24 +394,108 @@ func (m *modelFile) vocab(tokenizerPath string) (vocab, error) {
 // loadModel reads the model file, or builds the built-in one (a smaller
 // one for an emulated board), and analyses its header.
 func loadModel(path string, emulated bool) (*modelFile, error) {
-	m := &modelFile{name: "stories260k", quant: "unknown"}
+	m := &modelFile{name: "stories260k", quant: "unknown", close: func() error { return nil }}
+	var data []byte
 	switch {
 	case path == "" && emulated:
-		m.data, m.name = fixtures.Llama2C(emuModel, fixtures.Seed), emuModelName
+		data, m.name = fixtures.Llama2C(emuModel, fixtures.Seed), emuModelName
 	case path == "":
-		m.data = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
+		data = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
 	default:
-		data, err := os.ReadFile(path)
+		f, size, err := openModel(path)
 		if err != nil {
-			return nil, fmt.Errorf("read model: %w", err)
+			return nil, err
 		}
-		m.data, m.name = data, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		m.r, m.size, m.close = f, size, f.Close
+		m.name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
-	m.info, m.infoErr = model.AnalyzeReader(bytes.NewReader(m.data), int64(len(m.data)))
+	if data != nil {
+		m.r, m.size = bytes.NewReader(data), int64(len(data))
+	}
+	m.info, m.infoErr = model.AnalyzeReader(m.r, m.size)
 	if m.info != nil {
 		m.quant = quantLabel(m.info)
 	}
 	return m, nil
+}
+
+// maxModel is the largest model the protocol can upload (its size is a
+// 32-bit field); a board's memory is the tighter bound, checked once the
+// board is connected (checkCapacity).
+const maxModel = 1<<32 - 1
+
+// maxBaseline bounds --baseline: a Go benchmark-format report is text of a
+// few kilobytes per run.
+const maxBaseline = 32 << 20
+
+// openModel opens the model file for reading as it is uploaded, after
+// checking that it is a regular file of a size the protocol can carry:
+// /dev/zero, a FIFO or a 5 GB file is refused before a byte is read. It
+// opens without blocking, so a FIFO cannot hang the command.
+func openModel(path string) (*os.File, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read model: %w", err)
+	}
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, 0, fmt.Errorf("read model: %w", err)
+	case !st.Mode().IsRegular():
+		f.Close()
+		return nil, 0, usageError{fmt.Errorf("--model %s is not a regular file (%v): name the model file itself", path, st.Mode().Type())}
+	case st.Size() == 0:
+		f.Close()
+		return nil, 0, usageError{fmt.Errorf("--model %s is empty", path)}
+	case st.Size() > maxModel:
+		f.Close()
+		return nil, 0, usageError{fmt.Errorf("--model %s is %d bytes: over the protocol's %d-byte limit, and far beyond any microcontroller", path, st.Size(), int64(maxModel))}
+	}
+	return f, st.Size(), nil
+}
+
+// checkCapacity refuses, before the upload reads it, a model larger than
+// all of the board's memory together: no loader could place it.
+func checkCapacity(m *modelFile, info *firmware.Info) error {
+	if info == nil {
+		return nil
+	}
+	total := int64(info.SRAM) + int64(info.PSRAM) + int64(info.Flash)
+	if total > 0 && m.size > total {
+		return usageError{fmt.Errorf("the model is %d bytes, more than all of the %s board's memory (%d bytes of SRAM, PSRAM and flash together): pick a smaller model", m.size, info.Platform, total)}
+	}
+	return nil
+}
+
+// maxPrompt is the protocol's limit on a GENERATE request's prompt.
+const maxPrompt = 255
+
+// maxVocabPrefix bounds how much of a GGUF file is read for its
+// vocabulary, which sits in the metadata ahead of the tensors: a few
+// megabytes even for large vocabularies.
+const maxVocabPrefix = 64 << 20
+
+// checkRunShape validates the counts and the prompt of a benchmark before
+// anything is uploaded, and makes --warmup 0 mean none (the report's
+// configuration reads 0 as its default of one warm-up, and -1 as none).
+func checkRunShape(cfg *report.Config) error {
+	switch {
+	case cfg.Tokens < 1 || cfg.Tokens > 65535:
+		return usageError{fmt.Errorf("--tokens must be between 1 and 65535, got %d", cfg.Tokens)}
+	case cfg.Runs < 1:
+		return usageError{fmt.Errorf("--runs must be at least 1, got %d", cfg.Runs)}
+	case cfg.Warmup < -1:
+		return usageError{fmt.Errorf("--warmup must be 0 (none) or more, got %d", cfg.Warmup)}
+	case len(cfg.Prompt) > maxPrompt:
+		return usageError{fmt.Errorf("--prompt is %d bytes; the board takes at most %d", len(cfg.Prompt), maxPrompt)}
+	case cfg.Prompt == "":
+		return usageError{fmt.Errorf("--prompt is empty: the board needs at least one byte to start from")}
+	}
+	if cfg.Warmup == 0 {
+		cfg.Warmup = -1
+	}
+	return nil
 }
 
 // quantLabel names the dominant weight type of a model.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -57,16 +58,19 @@ takes the board), and boards quarantined by a failed health check.`,
 					state = "stale"
 				}
 				if l.Holder != nil {
-					holder = l.Holder.String()
+					holder = quotedHolder(*l.Holder)
 				}
 				health := string(l.Health.Status)
 				if health == "" {
 					health = "unchecked"
 				}
 				if l.Health.Reason != "" {
-					health += ": " + l.Health.Reason
+					health += ": " + printable(l.Health.Reason)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.ID, state, holder, health)
+				if l.Problem != "" {
+					state, health = "unusable", printable(l.Problem)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(l.ID), state, holder, health)
 			}
 			return tw.Flush()
 		},
@@ -74,6 +78,32 @@ takes the board), and boards quarantined by a failed health check.`,
 	c.Flags().StringVar(&dir, "dir", "", "lease directory (default: the state directory's leases/)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// quotedHolder renders a holder record for a terminal. Whoever can write
+// to the lease directory writes these, so the test name and host are
+// quoted: a terminal escape in them is shown, never obeyed.
+func quotedHolder(h lab.Holder) string {
+	s := fmt.Sprintf("pid %d on %q", h.PID, h.Host)
+	if h.Test != "" {
+		s += fmt.Sprintf(" (%q)", h.Test)
+	}
+	if !h.Since.IsZero() {
+		s += fmt.Sprintf(" for %v", time.Since(h.Since).Round(time.Millisecond))
+	}
+	return s
+}
+
+// printable returns s as it is if every rune of it is printable, else
+// quoted (strconv.Quote), so that a record read from the lease directory
+// cannot drive the terminal.
+func printable(s string) string {
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 func newInventory() *cobra.Command {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/tinyprof/tinyprof/internal/limitfile"
 )
 
 // vocab is a model's token strings, to decode a run's token ids to text.
@@ -82,9 +84,9 @@ func llama2cVocab(path string, n int) (vocab, error) {
 	if st.Size() > maxTokenizer {
 		return nil, fmt.Errorf("tokenizer %s is %d bytes: more than a tokenizer (at most %d)", path, st.Size(), maxTokenizer)
 	}
-	data, err := os.ReadFile(path)
+	data, err := limitfile.ReadFile(path, "the tokenizer", maxTokenizer)
 	if err != nil {
-		return nil, fmt.Errorf("read the tokenizer: %w", err)
+		return nil, err
 	}
 	if n <= 0 || n > maxVocab {
 		return nil, fmt.Errorf("tokenizer %s: the model's vocabulary size %d is unusable", path, n)
