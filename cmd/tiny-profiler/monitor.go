@@ -47,7 +47,10 @@ like the incident runbook's alerts block:
       threshold: "> 80% over 30 seconds"
       severity: P3
 
-Alerts firing and clearing are printed and journalled. Metrics: heap_used,
+A rate is the share of failed polls among however many polls its window
+holds; monitor says at start when a window holds so few polls at --interval
+that one failed poll crosses the threshold. Alerts firing and clearing are
+printed and journalled. Metrics: heap_used,
 heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -62,6 +65,11 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 				}
 				for _, s := range set.Skipped {
 					fmt.Fprintf(c.ErrOrStderr(), "%s:%d: rule %s not evaluated: %s\n", alerts, s.Line, s.Name, s.Reason)
+				}
+				for _, r := range set.Rules {
+					if note := r.PollNote(interval); note != "" {
+						fmt.Fprintf(c.ErrOrStderr(), "%s:%d: %s\n", alerts, r.Line, note)
+					}
 				}
 			}
 			ctx := c.Context()
