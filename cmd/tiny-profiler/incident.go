@@ -63,10 +63,11 @@ func journalCommand(root *cobra.Command, args []string, start time.Time, code in
 	}
 	e := journal.Event{Kind: journal.KindCommand, Message: "tiny-profiler " + strings.Join(args, " "),
 		Details: map[string]any{"command": c.CommandPath(), "args": args, "exit": code, "seconds": time.Since(start).Seconds()}}
-	for _, name := range []string{"device", "sim"} {
-		if f := c.Flags().Lookup(name); f != nil && f.Value.String() != "" {
-			e.Board = f.Value.String()
-			break
+	entry, named := commandBoard(c)
+	if named {
+		e.Board = boardIdentity(entry, flagValue(c, "inventory"))
+		for k, v := range boardDetails(entry, e.Board) {
+			e.Details[k] = v
 		}
 	}
 	switch code {
@@ -77,12 +78,65 @@ func journalCommand(root *cobra.Command, args []string, start time.Time, code in
 	default:
 		e.Severity = runbook.Error
 	}
-	if runErr != nil {
-		e.Details["error"] = runErr.Error()
+	failureDetails(e.Details, runErr)
+	events := []journal.Event{e}
+	// A command that talks to one board is one connection attempt for the
+	// runbook's connection failure rate: it reached the board, or failed
+	// as a connection fails. Usage mistakes and failures on the board's
+	// merits are no attempt either way; monitor and emergency-reset
+	// journal their own attempts.
+	if named && code != 2 && connectingCommands[c.Name()] && (runErr == nil || connectionFailure(runErr)) {
+		ce := journal.Event{Board: e.Board, Kind: journal.KindConnect, Severity: runbook.Info,
+			Details: map[string]any{"ok": runErr == nil, "command": c.CommandPath()}}
+		for k, v := range boardDetails(entry, e.Board) {
+			ce.Details[k] = v
+		}
+		if runErr != nil {
+			ce.Severity = runbook.Error
+			ce.Message = c.Name() + ": connect failed: " + runErr.Error()
+			failureDetails(ce.Details, runErr)
+		}
+		events = append(events, ce)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	return j.Append(ctx, e)
+	return j.Append(ctx, events...)
+}
+
+// connectingCommands are the commands that open the one board their
+// flags name and whose run journalCommand counts as a connection attempt.
+var connectingCommands = map[string]bool{
+	"test-connection": true, "system-info": true, "reset-device": true, "debug-device": true, "benchmark": true,
+}
+
+// commandBoard returns the board c's flags name (--device, --sim,
+// --emulate), and whether they name one. An id that names no board is
+// kept as given, so that the journal still says what was asked for.
+func commandBoard(c *cobra.Command) (lab.Entry, bool) {
+	t := target{device: flagValue(c, "device"), sim: flagValue(c, "sim"), emulate: flagValue(c, "emulate"), inventory: flagValue(c, "inventory"),
+		baud: 1, timeout: time.Second} // check's limits on values the command itself has checked
+	if t.device == "" && t.sim == "" && t.emulate == "" {
+		return lab.Entry{}, false
+	}
+	e, err := t.entry()
+	if err != nil {
+		switch {
+		case t.device != "":
+			return lab.Entry{ID: t.device}, true
+		case t.sim != "":
+			return lab.Entry{Platform: t.sim, Sim: true}, true
+		}
+		return lab.Entry{Platform: t.emulate, Emulate: t.emulate}, true
+	}
+	return e, true
+}
+
+// flagValue is c's flag name as text, "" if c has no such flag.
+func flagValue(c *cobra.Command, name string) string {
+	if f := c.Flags().Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
 }
 
 // window reads --since and --until.

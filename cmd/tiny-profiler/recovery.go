@@ -70,6 +70,10 @@ status is non-zero if any was not reset.`,
 			var results []resetResult
 			for _, t := range targets {
 				r := resetOne(c.Context(), t, store, device.Options{Baud: bf.baud, Timeout: bf.timeout})
+				r.Board = boardIdentity(t, bf.inventory)
+				if r.connect != nil {
+					record(c, r.connectEvent(t))
+				}
 				record(c, r.event())
 				results = append(results, r)
 			}
@@ -146,6 +150,24 @@ type resetResult struct {
 	Error  string     `json:"error,omitempty"` // the error's text
 	Result string     `json:"result"`
 	BootID uint32     `json:"boot_id,omitempty"`
+	// connect is the connection attempt's outcome (nil error wrapped in
+	// attempt), nil when no attempt was made (the board was leased).
+	connect *attempt
+}
+
+// attempt is the outcome of one connection attempt.
+type attempt struct{ err error }
+
+// connectEvent is the journal's record of r's connection attempt to e.
+func (r resetResult) connectEvent(e lab.Entry) journal.Event {
+	ev := journal.Event{Board: r.Board, Kind: journal.KindConnect, Severity: runbook.Info,
+		Details: boardDetails(e, r.Board)}
+	ev.Details["ok"], ev.Details["command"] = r.connect.err == nil, "tiny-profiler emergency-reset"
+	if err := r.connect.err; err != nil {
+		ev.Severity, ev.Message = runbook.Error, "emergency-reset: connect failed: "+err.Error()
+		failureDetails(ev.Details, err)
+	}
+	return ev
 }
 
 // event is the journal's record of r.
@@ -187,6 +209,9 @@ func resetOne(ctx context.Context, e lab.Entry, store lab.Store, opts device.Opt
 		defer release()
 	}
 	conn, err := lab.Connect(ctx, e, lab.ConnectOptions{Device: opts})
+	if !errors.Is(err, lab.ErrHeld) {
+		r.connect = &attempt{err}
+	}
 	if err != nil {
 		r.fail(err)
 		return r
