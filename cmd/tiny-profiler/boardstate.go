@@ -83,7 +83,6 @@ func errorCode(err error) string {
 	return ""
 }
 
-
 // boardIdentity is the name the journal gives the board of entry e, so
 // that one board is one row of an incident report whichever way a
 // command named it: its inventory id; else, for a board on a port, the
