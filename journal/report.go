@@ -45,10 +45,10 @@ type BoardSummary struct {
 	// Simulated and Emulated report that some of the board's events came
 	// from a simulated (modelled) or emulated board.
 	Simulated, Emulated bool
-	Events   int
-	Failures int
-	Last     Event // its most recent failure, or event if none failed
-	Kinds    map[Kind]int
+	Events              int
+	Failures            int
+	Last                Event // its most recent failure (a failed command's cause before the command), or event if none failed
+	Kinds               map[Kind]int
 }
 
 // BuildReport measures the journal events in res against the runbook's
@@ -86,8 +86,12 @@ func BuildReport(res *Result, since, until time.Time) *Report {
 		}
 		switch {
 		case failed(&e):
+			// A failed command follows the failure it ran into, which
+			// says more: it is the board's last failure only if alone.
+			if e.Kind != KindCommand || b.Failures == 0 || b.Last.Kind == KindCommand {
+				b.Last = e
+			}
 			b.Failures++
-			b.Last = e
 		case b.Failures == 0:
 			b.Last = e
 		}
@@ -205,9 +209,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if f.Breached {
 			verdict = "**crossed**"
 		}
-		measured := itoa(f.Samples) + " events"
+		measured := count(f.Samples, "event")
 		if f.Threshold.Window > 0 {
-			measured = itoa(f.Samples) + " attempts"
+			measured = count(f.Samples, "attempt")
 		}
 		p("| %s | %s | %s | %s | %s | %s |\n", f.Threshold.Name, cell(f.Threshold.Text), f.Threshold.Severity, measured, worst, verdict)
 	}
@@ -288,9 +292,13 @@ func (b BoardSummary) label() string {
 	return ""
 }
 
-// describe is an event's message, or its details when it has none.
+// describe is an event's message with its error, or its details when it
+// has no message.
 func describe(e Event) string {
 	if e.Message != "" {
+		if err := e.Text("error"); err != "" && !strings.Contains(e.Message, err) {
+			return e.Message + ": " + err
+		}
 		return e.Message
 	}
 	var keys []string

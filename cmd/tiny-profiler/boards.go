@@ -117,7 +117,7 @@ func newTestConnection() *cobra.Command {
 				sim = " (" + res.Emulated + ")"
 			}
 			fmt.Fprintf(c.OutOrStdout(), "ok: %s is a %s running %s, protocol v%d%s\n", res.Port, info.Platform, info.Firmware, info.ProtocolVersion, sim)
-			fmt.Fprintf(c.OutOrStdout(), "%d pings: round trip min %v, max %v (host wall clock over the link)\n", count, minDur(rtts), maxDur(rtts))
+			fmt.Fprintf(c.OutOrStdout(), "%s: round trip min %v, max %v (host wall clock over the link)\n", countOf(count, "ping", "pings"), minDur(rtts), maxDur(rtts))
 			return nil
 		},
 	}

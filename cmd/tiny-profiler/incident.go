@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -168,8 +169,13 @@ report: the timeline, the boards affected, failure rates measured against the
 incident runbook's thresholds (device connection failures > 5% over 5 minutes:
 P2; model loading failures > 10% over 10 minutes: P1; inference p95 > 2x
 baseline: P2; memory > 90% of capacity: P1), the severity that follows and the
-runbook's first action for each kind of incident. The file is written
-atomically.`,
+runbook's first action for each kind of incident. The severity names the
+thresholds crossed or alerts fired it comes from. Connection attempts are
+counted from every command that talks to a board (test-connection,
+emergency-reset, health-check, a monitor's polls…), and each board appears
+once, by inventory id, USB serial number or port, marked when simulated or
+emulated. The report is written atomically to the state directory's reports/
+unless --output names a file ("-" for stdout).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			now := time.Now()
@@ -189,7 +195,15 @@ atomically.`,
 			r := journal.BuildReport(res, s, u)
 			r.Source = j.Dir()
 			if output == "" {
-				output = "incident-" + now.UTC().Format("20060102T150405Z") + ".md"
+				dir, err := stateDir(c)
+				if err != nil {
+					return err
+				}
+				dir = filepath.Join(dir, "reports")
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return fmt.Errorf("incident report: %w", err)
+				}
+				output = filepath.Join(dir, "incident-"+now.UTC().Format("20060102T150405Z")+".md")
 			}
 			if output == "-" {
 				return r.WriteMarkdown(c.OutOrStdout())
@@ -201,16 +215,16 @@ atomically.`,
 			if sev == "" {
 				sev = "none"
 			}
-			fmt.Fprintf(c.OutOrStdout(), "wrote %s: %d events, %d boards, severity %s\n", output, len(r.Events), len(r.Boards), sev)
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s: %s, %s, severity %s\n", output, countOf(len(r.Events), "event", "events"), countOf(len(r.Boards), "board", "boards"), sev)
 			if res.Torn > 0 {
-				fmt.Fprintf(c.ErrOrStderr(), "note: skipped %d torn journal lines (a writer was killed mid-write)\n", res.Torn)
+				fmt.Fprintf(c.ErrOrStderr(), "note: skipped %s (a writer was killed mid-write)\n", countOf(res.Torn, "torn journal line", "torn journal lines"))
 			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&since, "since", "2 hours ago", `start of the window: "2 hours ago", "30 minutes ago", "yesterday" or RFC 3339`)
 	c.Flags().StringVar(&until, "until", "", "end of the window (default now)")
-	c.Flags().StringVarP(&output, "output", "o", "", `Markdown file to write (default incident-TIME.md; "-" for stdout)`)
+	c.Flags().StringVarP(&output, "output", "o", "", `Markdown file to write (default the state directory's reports/incident-TIME.md; "-" for stdout)`)
 	return c
 }
 
