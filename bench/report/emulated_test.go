@@ -1,9 +1,9 @@
 package report_test
 
 import (
-	"strings"
 	"bytes"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
