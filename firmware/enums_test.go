@@ -32,3 +32,17 @@ func TestEnumStrings(t *testing.T) {
 	assert.False(t, StopReason(4).Valid())
 	assert.False(t, LogLevel(5).Valid())
 }
+
+func TestErrorSaysItsCodeOnce(t *testing.T) {
+	tests := []struct {
+		err  Error
+		want string
+	}{
+		{Error{Code: CodeNoModel, Text: "no model loaded"}, "device: no model loaded"},
+		{Error{Code: CodeNoModel}, "device: no model loaded"},
+		{Error{Code: CodeNoModel, Text: "upload one with LOAD first"}, "device: no model loaded: upload one with LOAD first"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.err.Error())
+	}
+}

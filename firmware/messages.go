@@ -2,6 +2,7 @@ package firmware
 
 import (
 	"fmt"
+	"strings"
 )
 
 // Hello opens a session: the host says which protocol version it speaks and
@@ -460,7 +461,9 @@ func (m *Error) UnmarshalPayload(p []byte) error {
 }
 
 func (m *Error) Error() string {
-	if m.Text == "" {
+	// Firmware often sends its code's own words as the text; saying them
+	// twice ("no model loaded: no model loaded") says nothing more.
+	if m.Text == "" || strings.EqualFold(strings.TrimSpace(m.Text), m.Code.String()) {
 		return fmt.Sprintf("device: %v", m.Code)
 	}
 	return fmt.Sprintf("device: %v: %s", m.Code, m.Text)

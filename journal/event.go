@@ -31,9 +31,10 @@ const (
 	// KindCommand is one run of a tiny-profiler command. Details: "args"
 	// (the command line), "exit" (status), "error", "seconds".
 	KindCommand Kind = "command"
-	// KindConnect is one attempt to open a board and say Hello. Details:
-	// "ok" (bool), "error". Rates of failed attempts feed the runbook's
-	// device connection failure threshold.
+	// KindConnect is one attempt to reach a board, or a run of them.
+	// Details: "ok" (bool), "error", "code"; "attempts" and "failed" when
+	// the event sums a run (a monitor's polls). Rates of failed attempts
+	// feed the runbook's device connection failure threshold.
 	KindConnect Kind = "connect"
 	// KindModelLoad is one model upload. Details: "ok" (bool), "model",
 	// "error". Feeds the model loading failure threshold.
@@ -63,10 +64,17 @@ const (
 	KindAlert Kind = "alert"
 )
 
-// Event is one line of the journal.
+// Event is one line of the journal. Besides the keys of its Kind, an
+// event about a board carries in Details "simulated" and "emulated"
+// (bools: BuildReport labels such figures), and a failure its "error"
+// (text), "code" (the device error's code, e.g. "port busy") and
+// "state" (busy, gone or broken).
 type Event struct {
-	Time     time.Time        `json:"time"`
-	Board    string           `json:"board,omitempty"` // inventory id or port path; "" for the host
+	Time time.Time `json:"time"`
+	// Board is the board's one identity: its inventory id, else its USB
+	// serial number, else its port path ("sim:PLATFORM" or
+	// "emu:MACHINE" for a board started for one command); "" for the host.
+	Board    string           `json:"board,omitempty"`
 	Kind     Kind             `json:"kind"`
 	Severity runbook.Severity `json:"severity"`
 	Message  string           `json:"message,omitempty"`

@@ -53,16 +53,16 @@ func (q Query) match(e *Event) bool {
 type Result struct {
 	// Events are the matching events, oldest first (by file order, which
 	// is append order; events from several hosts' clocks may interleave).
-	Events []Event
+	Events []Event `json:"events"`
 	// Torn counts files whose last line was cut short by a crash; such a
 	// line is skipped.
-	Torn int
+	Torn int `json:"torn"`
 	// Bad lists lines that are not events (file:line: problem), at most
 	// 20; BadCount counts them all.
-	Bad      []string
-	BadCount int
+	Bad      []string `json:"bad,omitempty"`
+	BadCount int      `json:"bad_count"`
 	// Dropped counts matching events left out by Query.MaxEvents.
-	Dropped int
+	Dropped int `json:"dropped"`
 }
 
 // Read returns the events q selects from every file of the journal,

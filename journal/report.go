@@ -31,17 +31,24 @@ type Report struct {
 	// Severity is the worst incident severity that follows: of crossed
 	// thresholds and fired alerts. "" when nothing was crossed.
 	Severity runbook.Severity
+	// SeverityFrom says where Severity came from: each crossed threshold
+	// and fired alert of that severity, e.g. "alert memory_usage fired on
+	// sim-a at …". Empty when Severity is "".
+	SeverityFrom []string
 	// Torn, BadLines and Dropped carry Result's notes on the journal.
 	Torn, BadLines, Dropped int
 }
 
 // BoardSummary is one board's share of a report's window.
 type BoardSummary struct {
-	ID       string
-	Events   int
-	Failures int
-	Last     Event // its most recent failure, or event if none failed
-	Kinds    map[Kind]int
+	ID string
+	// Simulated and Emulated report that some of the board's events came
+	// from a simulated (modelled) or emulated board.
+	Simulated, Emulated bool
+	Events              int
+	Failures            int
+	Last                Event // its most recent failure (a failed command's cause before the command), or event if none failed
+	Kinds               map[Kind]int
 }
 
 // BuildReport measures the journal events in res against the runbook's
@@ -57,8 +64,8 @@ func BuildReport(res *Result, since, until time.Time) *Report {
 		r.Events = append(r.Events, e)
 		if e.Kind == KindAlert && e.Text("state") == "firing" {
 			r.Alerts = append(r.Alerts, e)
-			if e.Severity.Rank() > r.Severity.Rank() && e.Severity.Rank() >= runbook.P3.Rank() {
-				r.Severity = e.Severity
+			if e.Severity.Rank() >= runbook.P3.Rank() {
+				r.raise(e.Severity, "alert "+e.Text("rule")+" fired on "+orHost(e.Board)+" at "+e.Time.UTC().Format(time.RFC3339))
 			}
 		}
 		if e.Board == "" {
@@ -71,10 +78,20 @@ func BuildReport(res *Result, since, until time.Time) *Report {
 		}
 		b.Events++
 		b.Kinds[e.Kind]++
+		if v, _ := e.Bool("simulated"); v {
+			b.Simulated = true
+		}
+		if v, _ := e.Bool("emulated"); v {
+			b.Emulated = true
+		}
 		switch {
 		case failed(&e):
+			// A failed command follows the failure it ran into, which
+			// says more: it is the board's last failure only if alone.
+			if e.Kind != KindCommand || b.Failures == 0 || b.Last.Kind == KindCommand {
+				b.Last = e
+			}
 			b.Failures++
-			b.Last = e
 		case b.Failures == 0:
 			b.Last = e
 		}
@@ -89,8 +106,8 @@ func BuildReport(res *Result, since, until time.Time) *Report {
 		default:
 			f = measureRate(th, res.Events, since, until)
 		}
-		if f.Breached && th.Severity.Rank() > r.Severity.Rank() {
-			r.Severity = th.Severity
+		if f.Breached {
+			r.raise(th.Severity, "threshold "+th.Name+" "+th.Text+" crossed")
 		}
 		r.Findings = append(r.Findings, f)
 	}
@@ -104,6 +121,27 @@ func BuildReport(res *Result, since, until time.Time) *Report {
 		return r.Boards[i].ID < r.Boards[j].ID
 	})
 	return r
+}
+
+// raise makes sev the report's severity if it is the worst so far,
+// keeping why: the reasons of the worst severity only.
+func (r *Report) raise(sev runbook.Severity, why string) {
+	switch {
+	case sev.Rank() > r.Severity.Rank():
+		r.Severity, r.SeverityFrom = sev, []string{why}
+	case sev == r.Severity:
+		r.SeverityFrom = append(r.SeverityFrom, why)
+	}
+}
+
+// crossed reports whether any runbook threshold was crossed.
+func (r *Report) crossed() bool {
+	for _, f := range r.Findings {
+		if f.Breached {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxTimeline bounds the timeline rows WriteMarkdown prints; the rest are
@@ -128,7 +166,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	case r.Severity == "":
 		p("**Severity: none.** No runbook threshold was crossed and no alert fired.\n\n")
 	default:
-		p("**Severity: %s** (%s). %s\n\n", r.Severity, severityMeaning(r.Severity), escalation(r.Severity))
+		from := strings.Join(r.SeverityFrom, "; ")
+		if len(r.SeverityFrom) > 3 {
+			from = strings.Join(r.SeverityFrom[:3], "; ") + fmt.Sprintf("; and %d more", len(r.SeverityFrom)-3)
+		}
+		p("**Severity: %s** (%s), from %s.", r.Severity, severityMeaning(r.Severity), from)
+		if !r.crossed() {
+			p(" No runbook threshold was crossed in the journal: the severity is the alert rules' own.")
+		}
+		p(" %s\n\n", escalation(r.Severity))
 	}
 
 	p("## Summary\n\n")
@@ -140,7 +186,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			fails++
 		}
 	}
-	p("- %d events, %d failures, %d boards, %d alerts fired\n", len(r.Events), fails, len(r.Boards), len(r.Alerts))
+	p("- %s, %s, %s, %s fired\n", count(len(r.Events), "event"), count(fails, "failure"), count(len(r.Boards), "board"), count(len(r.Alerts), "alert"))
 	if len(kinds) > 0 {
 		var ks []string
 		for k, n := range kinds {
@@ -163,7 +209,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if f.Breached {
 			verdict = "**crossed**"
 		}
-		p("| %s | %s | %s | %d events | %s | %s |\n", f.Threshold.Name, cell(f.Threshold.Text), f.Threshold.Severity, f.Samples, worst, verdict)
+		measured := count(f.Samples, "event")
+		if f.Threshold.Window > 0 {
+			measured = count(f.Samples, "attempt")
+		}
+		p("| %s | %s | %s | %s | %s | %s |\n", f.Threshold.Name, cell(f.Threshold.Text), f.Threshold.Severity, measured, worst, verdict)
 	}
 
 	if len(r.Alerts) > 0 {
@@ -182,8 +232,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		acted[f.Threshold.Incident] = true
 		p("- **%s** (%s, escalate after %v): %s — `%s`\n", f.Threshold.Incident, f.Threshold.Severity, f.Threshold.Escalation, f.Threshold.FirstAction, f.Threshold.Command)
 	}
-	if len(acted) == 0 {
-		p("None required: no threshold was crossed.\n")
+	switch {
+	case len(acted) > 0:
+	case len(r.Alerts) > 0:
+		p("No runbook threshold was crossed, so the runbook names no first action; the alerts fired above carry the severity: act on the rules that fired.\n")
+	default:
+		p("None required: no threshold was crossed and no alert fired.\n")
 	}
 
 	p("\n## Boards affected\n\n")
@@ -192,7 +246,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	} else {
 		p("| board | events | failures | last failure or event |\n|---|---|---|---|\n")
 		for _, b := range r.Boards {
-			p("| %s | %d | %d | %s %s: %s |\n", cell(b.ID), b.Events, b.Failures, ts(b.Last.Time), b.Last.Kind, cell(b.Last.Message))
+			p("| %s | %d | %d | %s %s: %s |\n", cell(b.ID+b.label()), b.Events, b.Failures, ts(b.Last.Time), b.Last.Kind, cell(describe(b.Last)))
 		}
 	}
 
@@ -212,21 +266,39 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.Torn > 0 || r.BadLines > 0 || r.Dropped > 0 {
 		p("\n## Journal notes\n\n")
 		if r.Torn > 0 {
-			p("- %d torn last lines skipped (a writer was killed mid-write)\n", r.Torn)
+			p("- %s skipped (a writer was killed mid-write)\n", count(r.Torn, "torn last line"))
 		}
 		if r.BadLines > 0 {
-			p("- %d lines that are not events skipped\n", r.BadLines)
+			p("- %s skipped: not events\n", count(r.BadLines, "line"))
 		}
 		if r.Dropped > 0 {
-			p("- %d older events dropped to bound memory\n", r.Dropped)
+			p("- %s dropped to bound memory\n", count(r.Dropped, "older event"))
 		}
 	}
 	return bw.Flush()
 }
 
-// describe is an event's message, or its details when it has none.
+// label marks a simulated or emulated board, whose figures are modelled
+// or emulated rather than measured on hardware.
+func (b BoardSummary) label() string {
+	switch {
+	case b.Simulated && b.Emulated:
+		return " (simulated and emulated)"
+	case b.Simulated:
+		return " (simulated: figures modelled, not measured)"
+	case b.Emulated:
+		return " (emulated)"
+	}
+	return ""
+}
+
+// describe is an event's message with its error, or its details when it
+// has no message.
 func describe(e Event) string {
 	if e.Message != "" {
+		if err := e.Text("error"); err != "" && !strings.Contains(e.Message, err) {
+			return e.Message + ": " + err
+		}
 		return e.Message
 	}
 	var keys []string
@@ -273,6 +345,14 @@ func escalation(s runbook.Severity) string {
 		return "Runbook: open an issue and assign it to the relevant team."
 	}
 	return "Runbook: add to the backlog."
+}
+
+// count returns "1 board" or "2 boards".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return itoa(n) + " " + noun + "s"
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -148,16 +148,82 @@ func TestReportMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"# Incident report: 2026-11-26T12:00:00Z to 2026-11-26T13:00:00Z",
 		"**Severity: P2** (medium",
-		"| device_connection_failure_rate | > 5% over 5 minutes | P2 | 10 events | 2 of 10 failed (20.0%) in the 5m0s to 2026-11-26T12:00:09Z (fewer than 20 attempts: over 20 it would still be 10.0%) | **crossed** |",
-		"| model_loading_failure_rate | > 10% over 10 minutes | P1 | 0 events | - | no data |",
+		"| device_connection_failure_rate | > 5% over 5 minutes | P2 | 10 attempts | 2 of 10 failed (20.0%) in the 5m0s to 2026-11-26T12:00:09Z (fewer than 20 attempts: over 20 it would still be 10.0%) | **crossed** |",
+		"| model_loading_failure_rate | > 10% over 10 minutes | P1 | 0 attempts | - | no data |",
 		"- **Device Connection** (P2, escalate after 15m0s): Check physical connection",
 		"| sim-a | 10 | 2 |",
 		`sim-b\|x`,
 		"bad: ping timeout after reset",
-		"1 torn last lines skipped",
+		"1 torn last line skipped",
 	} {
 		assert.Contains(t, out, want)
 	}
 	// The timeline has one row per event.
 	assert.Equal(t, 11, strings.Count(out, "| connect |")+strings.Count(out, "| health |"))
+}
+
+// TestSeveritySaysWhereItComesFrom: a severity that came from an alert
+// rule, with no runbook threshold crossed, says so, and does not sit
+// beside "no threshold was crossed" as if it followed from one.
+func TestSeveritySaysWhereItComesFrom(t *testing.T) {
+	alert := Event{Time: t0.Add(time.Minute), Board: "sim:esp32s3", Kind: KindAlert, Severity: runbook.P1,
+		Message: "P1 memory_usage: heap_used is 95.0%", Details: map[string]any{"rule": "memory_usage", "state": "firing", "simulated": true}}
+	tests := []struct {
+		name   string
+		events []Event
+		want   []string
+		not    []string
+	}{
+		{"an alert alone", []Event{alert},
+			[]string{"**Severity: P1** (high: major functionality impaired), from alert memory_usage fired on sim:esp32s3 at 2026-11-26T12:01:00Z. No runbook threshold was crossed in the journal: the severity is the alert rules' own.",
+				"No runbook threshold was crossed, so the runbook names no first action; the alerts fired above carry the severity",
+				"| sim:esp32s3 (simulated: figures modelled, not measured) | 1 | 1 |"},
+			[]string{"None required"}},
+		{"a threshold crossed", attempts(KindConnect, "a", t0, 40, 1, 2, 3),
+			[]string{"**Severity: P2** (medium: limited functionality impaired, workarounds available), from threshold device_connection_failure_rate > 5% over 5 minutes crossed. Runbook:"},
+			[]string{"the severity is the alert rules' own", "None required"}},
+		{"nothing", attempts(KindConnect, "a", t0, 40),
+			[]string{"**Severity: none.** No runbook threshold was crossed and no alert fired.", "None required: no threshold was crossed and no alert fired."},
+			[]string{"from "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var md strings.Builder
+			require.NoError(t, BuildReport(&Result{Events: tt.events}, t0, t0.Add(time.Hour)).WriteMarkdown(&md))
+			for _, w := range tt.want {
+				assert.Contains(t, md.String(), w)
+			}
+			for _, n := range tt.not {
+				assert.NotContains(t, md.String(), n)
+			}
+		})
+	}
+}
+
+// TestWeightedAttempts: a monitor journals a run of polls as one event
+// with attempts and failed; the rate counts the polls, not the event.
+func TestWeightedAttempts(t *testing.T) {
+	events := []Event{
+		{Time: t0, Board: "a", Kind: KindConnect, Details: map[string]any{"ok": true, "attempts": 60.0, "failed": 0.0}},
+		{Time: t0.Add(time.Minute), Board: "a", Kind: KindConnect, Severity: runbook.Error, Details: map[string]any{"ok": false, "attempts": 12.0, "failed": 12.0}},
+		{Time: t0.Add(2 * time.Minute), Board: "a", Kind: KindConnect, Details: map[string]any{"ok": true, "attempts": 60.0, "failed": 0.0}},
+	}
+	f := BuildReport(&Result{Events: events}, t0, t0.Add(time.Hour)).Findings[0]
+	assert.Equal(t, 132, f.Samples)
+	assert.True(t, f.Breached, f.Detail)
+	assert.Equal(t, "12 of 72 failed (16.7%) in the 5m0s to 2026-11-26T12:01:00Z", f.Detail)
+}
+
+func TestFiguresFromSimulatedBoardsAreLabelled(t *testing.T) {
+	events := []Event{
+		{Time: t0.Add(time.Minute), Board: "sim:esp32s3", Kind: KindMemory, Details: map[string]any{"used": 95.0 * 1024, "capacity": 100.0 * 1024, "region": "heap", "simulated": true}},
+		{Time: t0.Add(time.Minute), Board: "emu:mps2-an386", Kind: KindInference, Details: map[string]any{"p95_ms": 125.0, "baseline_ms": 50.0, "emulated": true}},
+	}
+	r := BuildReport(&Result{Events: events}, t0, t0.Add(time.Hour))
+	var details []string
+	for _, f := range r.Findings {
+		details = append(details, f.Detail)
+	}
+	assert.Contains(t, details, "p95 125.0 ms against a baseline of 50.0 ms (2.50x) on emu:mps2-an386 (emulated)")
+	assert.Contains(t, details, "heap 95.0 KiB used of 100.0 KiB (95.0%) on sim:esp32s3 (simulated: modelled, not measured)")
 }

@@ -60,8 +60,9 @@ func RunbookThresholds() []Threshold {
 // Finding is a threshold measured over a report's window.
 type Finding struct {
 	Threshold Threshold
-	// Samples is how many events were measured; 0 means no data, and the
-	// threshold cannot have been crossed.
+	// Samples is how many events were measured (for a failure rate, how
+	// many attempts they record); 0 means no data, and the threshold
+	// cannot have been crossed.
 	Samples int
 	// Worst is the worst value seen: a failure fraction, a latency ratio
 	// or a memory fraction.
@@ -101,6 +102,8 @@ func failed(e *Event) bool {
 // breach the 5% threshold that way; one of three does not. When no window
 // holds enough attempts and none breaches, the finding is Undetermined:
 // neither a breach nor a pass, with the whole period's rate as context.
+// An event may sum several attempts (see weight): a monitor journals a
+// run of polls as one event.
 func measureRate(th Threshold, events []Event, since, until time.Time) Finding {
 	f := Finding{Threshold: th}
 	var evs []*Event
@@ -116,20 +119,17 @@ func measureRate(th Threshold, events []Event, since, until time.Time) Finding {
 		return f
 	}
 	minSamples := int(math.Ceil(1/th.Limit - 1e-9))
-	lo, fails, allFails := 0, 0, 0
+	lo, fails, total, allFails, allTotal := 0, 0, 0, 0, 0
 	worstFails, worstTotal := -1, 0
-	for hi, e := range evs {
-		if failed(e) {
-			fails++
-			allFails++
-		}
+	for _, e := range evs {
+		n, k := weight(e)
+		fails, total = fails+k, total+n
+		allFails, allTotal = allFails+k, allTotal+n
 		for !evs[lo].Time.After(e.Time.Add(-th.Window)) {
-			if failed(evs[lo]) {
-				fails--
-			}
+			n, k := weight(evs[lo])
+			fails, total = fails-k, total-n
 			lo++
 		}
-		total := hi - lo + 1
 		// Below minSamples, the rate as if the missing attempts succeeded.
 		r := float64(fails) / float64(max(total, minSamples))
 		if total < minSamples && r <= th.Limit {
@@ -141,11 +141,12 @@ func measureRate(th Threshold, events []Event, since, until time.Time) Finding {
 			f.Worst, f.At, worstFails, worstTotal = r, e.Time, fails, total
 		}
 	}
+	f.Samples = allTotal
 	window := ftoa(th.Window.Minutes(), 0) + "-minute"
 	if worstFails < 0 {
 		f.Undetermined = true
-		f.Detail = "too few attempts in any " + window + " window to judge (" + itoa(allFails) + " failed of " + itoa(len(evs)) +
-			"); over the whole period " + ftoa(100*float64(allFails)/float64(len(evs)), 1) + "%"
+		f.Detail = "too few attempts in any " + window + " window to judge (" + itoa(allFails) + " failed of " + itoa(allTotal) +
+			"); over the whole period " + ftoa(100*float64(allFails)/float64(max(allTotal, 1)), 1) + "%"
 		return f
 	}
 	f.Detail = pct(worstFails, worstTotal) + " in the " + th.Window.String() + " to " + f.At.UTC().Format(time.RFC3339)
@@ -165,6 +166,20 @@ func measureRate(th Threshold, events []Event, since, until time.Time) Finding {
 		sort.Strings(f.Boards)
 	}
 	return f
+}
+
+// weight returns how many attempts e records and how many of them
+// failed: Details "attempts" and "failed" when e sums several (a
+// monitor's run of polls), else one attempt, failed or not.
+func weight(e *Event) (attempts, fails int) {
+	if n, ok := e.Number("attempts"); ok && n >= 1 && n <= 1e9 {
+		k, _ := e.Number("failed")
+		return int(n), int(min(max(k, 0), n))
+	}
+	if failed(e) {
+		return 1, 1
+	}
+	return 1, 0
 }
 
 func pct(n, total int) string {
@@ -204,7 +219,7 @@ func measureLatency(th Threshold, events []Event, since, until time.Time) Findin
 		}
 		if r > f.Worst {
 			f.Worst, f.At = r, e.Time
-			f.Detail = "p95 " + ftoa(p95, 1) + " ms against a baseline of " + ftoa(base, 1) + " ms (" + ftoa(r, 2) + "x) on " + orHost(e.Board)
+			f.Detail = "p95 " + ftoa(p95, 1) + " ms against a baseline of " + ftoa(base, 1) + " ms (" + ftoa(r, 2) + "x) on " + orHost(e.Board) + provenance(e)
 		}
 	}
 	f.Breached = f.Worst > th.Limit
@@ -237,7 +252,7 @@ func measureMemory(th Threshold, events []Event, since, until time.Time) Finding
 			if region == "" {
 				region = "memory"
 			}
-			f.Detail = region + " " + ftoa(used/1024, 1) + " KiB used of " + ftoa(capacity/1024, 1) + " KiB (" + ftoa(100*r, 1) + "%) on " + orHost(e.Board)
+			f.Detail = region + " " + ftoa(used/1024, 1) + " KiB used of " + ftoa(capacity/1024, 1) + " KiB (" + ftoa(100*r, 1) + "%) on " + orHost(e.Board) + provenance(e)
 		}
 	}
 	f.Breached = f.Worst > th.Limit
@@ -262,6 +277,17 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// provenance marks a figure from a simulated or emulated board.
+func provenance(e *Event) string {
+	if v, _ := e.Bool("simulated"); v {
+		return " (simulated: modelled, not measured)"
+	}
+	if v, _ := e.Bool("emulated"); v {
+		return " (emulated)"
+	}
+	return ""
 }
 
 func orHost(board string) string {

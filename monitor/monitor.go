@@ -16,6 +16,7 @@ import (
 	"context"
 
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -317,8 +318,15 @@ func (m *Monitor) evaluate(r *ruleState, s Sample) (Alert, bool) {
 }
 
 // failureRate is the percentage of failed polls in the rule's window
-// ending at now. It is known once the window holds at least 100/Value
-// polls (20 for 5%), so that one early failure is not a failure rate.
+// ending at now, over however many polls the window holds. It is known
+// once the window holds enough polls for one failure not to be a rate on
+// its own (100/Value of them, 20 for 5%, but never more than the window
+// can hold at the interval), or once the monitor has watched for about
+// the whole window (one interval short, as the window's first poll may
+// fall just outside it): a dead board whose polls each wait out a
+// timeout leaves only a few polls in a window, all of them failed, and
+// that must fire. Rule.PollNote says at load time when a window holds so
+// few polls that one failure crosses the threshold.
 func (m *Monitor) failureRate(r *ruleState, now time.Time) (float64, bool) {
 	total, failed := 0, 0
 	for i := len(m.hist) - 1; i >= 0 && now.Sub(m.hist[i].Time) < r.Window; i-- {
@@ -327,11 +335,12 @@ func (m *Monitor) failureRate(r *ruleState, now time.Time) (float64, bool) {
 			failed++
 		}
 	}
-	need := 1
+	need := max(1, int(r.Window/m.opts.Interval))
 	if r.Value > 0 {
-		need = int(100/r.Value + 0.999)
+		need = min(need, int(math.Ceil(100/r.Value)))
 	}
-	if total < need {
+	watched := len(m.hist) > 0 && now.Sub(m.hist[0].Time) >= r.Window-m.opts.Interval
+	if total == 0 || (total < need && !watched) {
 		return 0, false
 	}
 	return 100 * float64(failed) / float64(total), true

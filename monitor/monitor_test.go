@@ -195,6 +195,14 @@ func TestAlertsFireAndClear(t *testing.T) {
 			"alerts:\n  device_connection_failure_rate:\n    threshold: \"> 20% over 5 seconds\"\n    severity: P2\n",
 			[]monitor.Sample{used(1), used(1), used(1), used(1), down, down, used(1), used(1), used(1), used(1), used(1), used(1)},
 			[]string{"device_connection_failure_rate firing at 05", "device_connection_failure_rate cleared at 09"}},
+		{"a dead board fires the runbook's 5% over 5 seconds with few polls per window",
+			"alerts:\n  device_connection_failure_rate:\n    threshold: \"> 5% over 5 seconds\"\n    severity: P2\n",
+			[]monitor.Sample{used(1), down, down, down, down, down, down, down, down, down, down, down, down, down, down, down, down, down, down, down, down, down, down, down, used(1), used(1), used(1), used(1), used(1), used(1)},
+			[]string{"device_connection_failure_rate firing at 04", "device_connection_failure_rate cleared at 28"}},
+		{"the first failed poll is not a rate before the window has passed",
+			"alerts:\n  device_connection_failure_rate:\n    threshold: \"> 30% over 10 seconds\"\n    severity: P2\n",
+			[]monitor.Sample{down, used(1), used(1), used(1), used(1), used(1), used(1), used(1), used(1), used(1), used(1), used(1)},
+			nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,4 +263,27 @@ func TestRunOnSimulatedBoard(t *testing.T) {
 
 	stop := errors.New("stop")
 	assert.ErrorIs(t, m.Run(t.Context(), func(monitor.Update) error { return stop }), stop)
+}
+
+func TestPollNote(t *testing.T) {
+	tests := []struct {
+		name, threshold string
+		interval        time.Duration
+		want            string
+	}{
+		{"runbook's window at 1s", "> 5% over 5 seconds", time.Second,
+			"rule r: its 5s window holds about 5 polls at a 1s interval, so one failed poll (20%) crosses > 5% over 5 seconds: the rule fires on any failure; for a rate, widen the window to at least 20s or poll faster"},
+		{"window shorter than interval", "> 5% over 1 second", 2 * time.Second,
+			"rule r: its 1s window is shorter than the 2s poll interval, so it holds at most one poll and any failed poll crosses > 5% over 1 second: widen the window or poll faster"},
+		{"enough polls", "> 5% over 5 minutes", time.Second, ""},
+		{"one failure exactly at the threshold", "> 20% over 5 seconds", time.Second, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := rules(t, "alerts:\n  r:\n    metric: connection_failure_rate\n    threshold: \""+tt.threshold+"\"\n    severity: P2\n")
+			assert.Equal(t, tt.want, set[0].PollNote(tt.interval))
+		})
+	}
+	cpu := rules(t, "alerts:\n  cpu:\n    metric: cpu_load\n    threshold: \"> 80% over 1 second\"\n    severity: P3\n")
+	assert.Empty(t, cpu[0].PollNote(time.Hour), "a level rule has no poll count")
 }

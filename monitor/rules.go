@@ -374,3 +374,31 @@ func unitFits(m Metric, unit string) error {
 	}
 	return fmt.Errorf("unit %q does not fit %s", unit, m)
 }
+
+// PollNote says, for a rate rule, when its window holds so few polls at
+// interval that a single failed poll crosses the threshold, so that the
+// rule fires on any failure rather than on a rate; it returns "" when the
+// window holds enough polls or the rule is not a rate. Polls that wait
+// out a timeout make a window hold fewer still.
+func (r Rule) PollNote(interval time.Duration) string {
+	if !r.Metric.isRate() || interval <= 0 || r.Window <= 0 {
+		return ""
+	}
+	polls := int(r.Window / interval)
+	if polls < 1 {
+		return fmt.Sprintf("rule %s: its %s window is shorter than the %s poll interval, so it holds at most one poll and any failed poll crosses %s: widen the window or poll faster", r.Name, r.Window, interval, r.Text)
+	}
+	one := 100 / float64(polls)
+	if !r.compare(one, r.Value) {
+		return ""
+	}
+	need := time.Duration(math.Ceil(100/r.Value)) * interval
+	return fmt.Sprintf("rule %s: its %s window holds about %d %s at a %s interval, so one failed poll (%.0f%%) crosses %s: the rule fires on any failure; for a rate, widen the window to at least %s or poll faster", r.Name, r.Window, polls, plural(polls, "poll", "polls"), interval, one, r.Text, need)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -39,60 +39,62 @@ const (
 // Platform describes one kind of board.
 type Platform struct {
 	// Name is the catalogue key, lower case: "esp32s3".
-	Name string
+	Name string `json:"name"`
 	// Chip is the SoC or MCU part the row describes.
-	Chip string
+	Chip string `json:"chip"`
 	// Board is the reference board or module the memory sizes come from,
 	// where they depend on the module rather than the chip.
-	Board string
+	Board string `json:"board"`
 	// Core is the CPU core, e.g. "Xtensa LX7".
-	Core string
+	Core string `json:"core"`
 	// Cores is the number of application cores.
-	Cores int
+	Cores int `json:"cores"`
 	// CPUMHz is the maximum CPU clock.
-	CPUMHz int
+	CPUMHz int `json:"cpu_mhz"`
 	// SRAM is on-chip RAM in bytes.
-	SRAM int64
+	SRAM int64 `json:"sram"`
 	// PSRAM is external RAM in bytes (DRAM on a Linux board), 0 if none.
-	PSRAM int64
+	PSRAM int64 `json:"psram"`
 	// Flash is program/data flash in bytes (0 where storage is an SD card or disk).
-	Flash int64
+	Flash int64 `json:"flash"`
 	// FPU describes floating point support: "none", "sp" or "dp".
-	FPU string
+	FPU string `json:"fpu"`
 	// SIMD names the vector or DSP extension, "" if none.
-	SIMD string
+	SIMD string `json:"simd"`
 	// XIP reports whether constant data can be read in place from flash
 	// (execute-in-place or a memory-mapped cache), so weights need not be
 	// copied to RAM.
-	XIP bool
+	XIP bool `json:"xip"`
 	// DefaultBaud is the console UART rate the vendor's tools use.
-	DefaultBaud int
+	DefaultBaud int `json:"default_baud"`
 	// FlashTool is the flasher the vendor documents for the board.
-	FlashTool string
+	FlashTool string `json:"flash_tool"`
 	// Bandwidth is the modelled effective read bandwidth of each region in
 	// bytes per second, as seen by a core streaming weights through its
 	// cache. These are estimates for the simulated board, not measurements.
-	Bandwidth Bandwidths
+	Bandwidth Bandwidths `json:"bandwidth"`
 	// CyclesPerMAC is the modelled cost of one float32 multiply-accumulate,
 	// including loads from cache, on this core. An estimate.
-	CyclesPerMAC float64
+	CyclesPerMAC float64 `json:"cycles_per_mac"`
 	// Linux reports a board that runs Linux (SBC) rather than bare metal.
-	Linux bool
+	Linux bool `json:"linux"`
 	// Emulated marks a machine emulated by QEMU (package device/emu), on
 	// which tinyprof's own firmware runs: its memories are those the
 	// emulated machine offers, its clock is instruction-count time (1 ns
 	// per guest instruction), not a cycle count of real silicon, and every
 	// figure from it is labelled emulated. Its Bandwidth and CyclesPerMAC
 	// are zero: nothing models it, the firmware runs.
-	Emulated bool
+	Emulated bool `json:"emulated"`
 	// Datasheet cites where the figures come from.
-	Datasheet string
+	Datasheet string `json:"datasheet"`
 }
 
 // Bandwidths holds the modelled effective read bandwidth of each memory
 // region, in bytes per second; 0 where the board has no such region.
 type Bandwidths struct {
-	SRAM, PSRAM, Flash float64
+	SRAM  float64 `json:"sram"`
+	PSRAM float64 `json:"psram"`
+	Flash float64 `json:"flash"`
 }
 
 // Of returns the bandwidth of region r.

@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -53,7 +54,8 @@ func TestProfileEmulated(t *testing.T) {
 	out.Reset()
 	require.NoError(t, rep.WriteTable(&out))
 	assert.Contains(t, out.String(), "(exact; emulated)")
-	assert.Contains(t, out.String(), "tok/s ("+b.Label()+")")
+	assert.Contains(t, out.String(), "("+b.Label()+"; so is every figure below unless marked)\n")
+	assert.Equal(t, 1, strings.Count(out.String(), b.Label()), "the label is said once, in the header")
 }
 
 func TestProfileRejectsBadSampling(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -91,19 +92,21 @@ func quantileOf(v []float64, q float64) float64 {
 	return stats.Quantile(s, q)
 }
 
-// WriteTable writes a human-readable summary.
+// WriteTable writes a human-readable summary. Whether the figures are
+// simulated or emulated is said once, on the board line at the top; a
+// line is marked only when its source differs from the board's (the
+// upload, timed on the host; figures an emulated board gives exactly; a
+// meter that is simulated on a real board, or real on a simulated one).
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	label := ""
-	exact := "" // the label of a figure an emulated board gives exactly
+	exact := "" // the mark of a figure an emulated board gives exactly
 	if r.Simulated {
-		label = " (simulated: modelled, not measured)"
+		label = " (simulated: modelled, not measured; so is every figure below unless marked)"
 	}
 	if r.Emulation != nil {
-		label = " (" + r.Emulation.Label + ")"
+		label = " (" + r.Emulation.Label + "; so is every figure below unless marked)"
 		exact = " (exact; emulated)"
-	} else {
-		exact = label
 	}
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
 	p("board\t%s on %s, %s, firmware %s%s", r.Board.Platform, r.Board.Port, r.Board.Chip, r.Board.Firmware, label)
@@ -122,17 +125,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		p("times\tat the icount clock: 1 guest instruction = 1 ns, so tok/s and ms below are instruction counts, not a real board's speed")
 	}
-	p("decode\t%s tok/s%s", est(s.DecodeTokPerSec, 1, "%.2f"), label)
-	p("time to first token\t%s ms%s", est(s.TTFTSeconds, 1e3, "%.1f"), label)
+	p("decode\t%s tok/s", est(s.DecodeTokPerSec, 1, "%.2f"))
+	p("time to first token\t%s ms", est(s.TTFTSeconds, 1e3, "%.1f"))
 	if s.PrefillTokSec.Center > 0 {
-		p("prefill\t%s tok/s%s", est(s.PrefillTokSec, 1, "%.2f"), label)
+		p("prefill\t%s tok/s", est(s.PrefillTokSec, 1, "%.2f"))
 	}
-	p("inter-token latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms%s", s.ITLP50Seconds*1e3, s.ITLP95Seconds*1e3, s.ITLP99Seconds*1e3, label)
+	p("inter-token latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms", s.ITLP50Seconds*1e3, s.ITLP95Seconds*1e3, s.ITLP99Seconds*1e3)
 	m := r.Memory
 	p("heap\tpeak %s in use; free %s idle, %s with the model, %s after; lowest ever %s; largest block %s%s",
 		bytesIEC(m.PeakHeap), bytesIEC(m.FreeHeapIdle), bytesIEC(m.FreeHeapBefore), bytesIEC(m.FreeHeapAfter), bytesIEC(m.MinFreeHeap), bytesIEC(m.LargestFreeBlock), exact)
 	if m.SamplesDuring > 0 {
-		p("heap during\tleast free %s, over %d reads taken while the board generated%s", bytesIEC(m.MinFreeHeapDuring), m.SamplesDuring, label)
+		p("heap during\tleast free %s, over %s taken while the board generated", bytesIEC(m.MinFreeHeapDuring), plural(m.SamplesDuring, "read", "reads"))
 	} else if m.SamplingRefused {
 		p("heap during\tnot read during the generations: the board's firmware refused reads then (update the agent); the peak above is the board's own")
 	} else if r.Config.SampleEverySeconds == 0 {
@@ -141,12 +144,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("heap during\tno read landed inside a generation (each ended before one; the peak above is the board's own)")
 	}
 	if r.Board.PSRAM > 0 {
-		p("psram\tpeak %s in use; free %s idle, %s with the model, %s after%s", bytesIEC(m.PeakPSRAM), bytesIEC(m.PSRAMFreeIdle), bytesIEC(m.PSRAMFreeBefore), bytesIEC(m.PSRAMFreeAfter), label)
+		p("psram\tpeak %s in use; free %s idle, %s with the model, %s after", bytesIEC(m.PeakPSRAM), bytesIEC(m.PSRAMFreeIdle), bytesIEC(m.PSRAMFreeBefore), bytesIEC(m.PSRAMFreeAfter))
 	}
 	if pw := r.Power; pw != nil {
-		plabel := label
-		if pw.Simulated {
-			plabel = " (simulated: modelled, not measured)"
+		// The power source is named on its line; a mark is due only
+		// when it is modelled and the board is not, or the reverse.
+		plabel := ""
+		switch {
+		case pw.Simulated && !r.Simulated:
+			plabel = " (simulated meter: modelled, not measured)"
+		case !pw.Simulated && r.Simulated:
+			plabel = " (measured by the meter, on a simulated board)"
 		}
 		p("power\t%.1f mW average over the generations; source: %s%s", pw.AverageWatts*1e3, pw.Source, plabel)
 		if pw.EnergyPerTokenMaxJ > 0 {
@@ -159,7 +167,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	if d := m.FreeHeapBefore - m.FreeHeapAfter; d > 0 && len(r.Runs) > 0 {
-		p("heap drift\t%s less free after %d generations: run a leak check", bytesIEC(d), len(r.Runs)+r.Config.Warmup)
+		p("heap drift\t%s less free after %s: run a leak check", bytesIEC(d), plural(len(r.Runs)+r.Config.Warmup, "generation", "generations"))
 	}
 	return tw.Flush()
 }
@@ -168,7 +176,21 @@ func est(e bench.Interval, scale float64, f string) string {
 	if !e.Bounded() {
 		return fmt.Sprintf(f+" (median; %d runs are too few for a %.0f%% interval)", e.Center*scale, e.N, e.Confidence*100)
 	}
-	return fmt.Sprintf(f+" (median, %.0f%% CI "+f+"–"+f+")", e.Center*scale, e.Confidence*100, e.Lo*scale, e.Hi*scale)
+	ci := fmt.Sprintf(f+" (median, %.0f%% CI "+f+"–"+f, e.Center*scale, e.Confidence*100, e.Lo*scale, e.Hi*scale)
+	if math.Abs(e.Confidence-Confidence) > 0.005 {
+		// An interval of order statistics covers only certain levels: the
+		// nearest at or above the documented one is reported as it is.
+		ci += fmt.Sprintf(": with %d runs the nearest interval at or above %.0f%% covers %.0f%%", e.N, Confidence*100, e.Confidence*100)
+	}
+	return ci + ")"
+}
+
+// plural returns "1 read" or "3 reads".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func count(n int64) string {

@@ -44,7 +44,7 @@ func newDetectDevices() *cobra.Command {
 				return writeJSON(c.OutOrStdout(), ports)
 			}
 			if len(ports) == 0 {
-				fmt.Fprintln(c.OutOrStdout(), "no serial ports found (simulated boards are not listed: use --sim PLATFORM)")
+				fmt.Fprintln(c.OutOrStdout(), "no serial ports found (simulated and emulated boards are not listed: use --sim PLATFORM or --emulate MACHINE)")
 				return nil
 			}
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
@@ -56,7 +56,17 @@ func newDetectDevices() *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Path, id, dash(p.SerialNumber), dash(p.Bridge), dash(strings.Join(p.Platforms, ",")))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			usb := false
+			for _, p := range ports {
+				usb = usb || p.USB
+			}
+			if !usb {
+				fmt.Fprintln(c.OutOrStdout(), "no USB serial ports: these are built-in UARTs, not a plugged-in board. Plug one in, or try a board without one: --sim PLATFORM (simulated) or --emulate MACHINE (QEMU; see `tiny-profiler platforms`)")
+			}
+			return nil
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -117,7 +127,7 @@ func newTestConnection() *cobra.Command {
 				sim = " (" + res.Emulated + ")"
 			}
 			fmt.Fprintf(c.OutOrStdout(), "ok: %s is a %s running %s, protocol v%d%s\n", res.Port, info.Platform, info.Firmware, info.ProtocolVersion, sim)
-			fmt.Fprintf(c.OutOrStdout(), "%d pings: round trip min %v, max %v (host wall clock over the link)\n", count, minDur(rtts), maxDur(rtts))
+			fmt.Fprintf(c.OutOrStdout(), "%s: round trip min %v, max %v (host wall clock over the link)\n", countOf(count, "ping", "pings"), minDur(rtts), maxDur(rtts))
 			return nil
 		},
 	}

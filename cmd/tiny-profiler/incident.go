@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -63,10 +64,11 @@ func journalCommand(root *cobra.Command, args []string, start time.Time, code in
 	}
 	e := journal.Event{Kind: journal.KindCommand, Message: "tiny-profiler " + strings.Join(args, " "),
 		Details: map[string]any{"command": c.CommandPath(), "args": args, "exit": code, "seconds": time.Since(start).Seconds()}}
-	for _, name := range []string{"device", "sim"} {
-		if f := c.Flags().Lookup(name); f != nil && f.Value.String() != "" {
-			e.Board = f.Value.String()
-			break
+	entry, named := commandBoard(c)
+	if named {
+		e.Board = boardIdentity(entry, flagValue(c, "inventory"))
+		for k, v := range boardDetails(entry, e.Board) {
+			e.Details[k] = v
 		}
 	}
 	switch code {
@@ -77,12 +79,65 @@ func journalCommand(root *cobra.Command, args []string, start time.Time, code in
 	default:
 		e.Severity = runbook.Error
 	}
-	if runErr != nil {
-		e.Details["error"] = runErr.Error()
+	failureDetails(e.Details, runErr)
+	events := []journal.Event{e}
+	// A command that talks to one board is one connection attempt for the
+	// runbook's connection failure rate: it reached the board, or failed
+	// as a connection fails. Usage mistakes and failures on the board's
+	// merits are no attempt either way; monitor and emergency-reset
+	// journal their own attempts.
+	if named && code != 2 && connectingCommands[c.Name()] && (runErr == nil || connectionFailure(runErr)) {
+		ce := journal.Event{Board: e.Board, Kind: journal.KindConnect, Severity: runbook.Info,
+			Details: map[string]any{"ok": runErr == nil, "command": c.CommandPath()}}
+		for k, v := range boardDetails(entry, e.Board) {
+			ce.Details[k] = v
+		}
+		if runErr != nil {
+			ce.Severity = runbook.Error
+			ce.Message = c.Name() + ": connect failed: " + runErr.Error()
+			failureDetails(ce.Details, runErr)
+		}
+		events = append(events, ce)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	return j.Append(ctx, e)
+	return j.Append(ctx, events...)
+}
+
+// connectingCommands are the commands that open the one board their
+// flags name and whose run journalCommand counts as a connection attempt.
+var connectingCommands = map[string]bool{
+	"test-connection": true, "system-info": true, "reset-device": true, "debug-device": true, "benchmark": true,
+}
+
+// commandBoard returns the board c's flags name (--device, --sim,
+// --emulate), and whether they name one. An id that names no board is
+// kept as given, so that the journal still says what was asked for.
+func commandBoard(c *cobra.Command) (lab.Entry, bool) {
+	t := target{device: flagValue(c, "device"), sim: flagValue(c, "sim"), emulate: flagValue(c, "emulate"), inventory: flagValue(c, "inventory"),
+		baud: 1, timeout: time.Second} // check's limits on values the command itself has checked
+	if t.device == "" && t.sim == "" && t.emulate == "" {
+		return lab.Entry{}, false
+	}
+	e, err := t.entry()
+	if err != nil {
+		switch {
+		case t.device != "":
+			return lab.Entry{ID: t.device}, true
+		case t.sim != "":
+			return lab.Entry{Platform: t.sim, Sim: true}, true
+		}
+		return lab.Entry{Platform: t.emulate, Emulate: t.emulate}, true
+	}
+	return e, true
+}
+
+// flagValue is c's flag name as text, "" if c has no such flag.
+func flagValue(c *cobra.Command, name string) string {
+	if f := c.Flags().Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
 }
 
 // window reads --since and --until.
@@ -114,8 +169,13 @@ report: the timeline, the boards affected, failure rates measured against the
 incident runbook's thresholds (device connection failures > 5% over 5 minutes:
 P2; model loading failures > 10% over 10 minutes: P1; inference p95 > 2x
 baseline: P2; memory > 90% of capacity: P1), the severity that follows and the
-runbook's first action for each kind of incident. The file is written
-atomically.`,
+runbook's first action for each kind of incident. The severity names the
+thresholds crossed or alerts fired it comes from. Connection attempts are
+counted from every command that talks to a board (test-connection,
+emergency-reset, health-check, a monitor's polls…), and each board appears
+once, by inventory id, USB serial number or port, marked when simulated or
+emulated. The report is written atomically to the state directory's reports/
+unless --output names a file ("-" for stdout).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			now := time.Now()
@@ -135,7 +195,15 @@ atomically.`,
 			r := journal.BuildReport(res, s, u)
 			r.Source = j.Dir()
 			if output == "" {
-				output = "incident-" + now.UTC().Format("20060102T150405Z") + ".md"
+				dir, err := stateDir(c)
+				if err != nil {
+					return err
+				}
+				dir = filepath.Join(dir, "reports")
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return fmt.Errorf("incident report: %w", err)
+				}
+				output = filepath.Join(dir, "incident-"+now.UTC().Format("20060102T150405Z")+".md")
 			}
 			if output == "-" {
 				return r.WriteMarkdown(c.OutOrStdout())
@@ -147,16 +215,16 @@ atomically.`,
 			if sev == "" {
 				sev = "none"
 			}
-			fmt.Fprintf(c.OutOrStdout(), "wrote %s: %d events, %d boards, severity %s\n", output, len(r.Events), len(r.Boards), sev)
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s: %s, %s, severity %s\n", output, countOf(len(r.Events), "event", "events"), countOf(len(r.Boards), "board", "boards"), sev)
 			if res.Torn > 0 {
-				fmt.Fprintf(c.ErrOrStderr(), "note: skipped %d torn journal lines (a writer was killed mid-write)\n", res.Torn)
+				fmt.Fprintf(c.ErrOrStderr(), "note: skipped %s (a writer was killed mid-write)\n", countOf(res.Torn, "torn journal line", "torn journal lines"))
 			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&since, "since", "2 hours ago", `start of the window: "2 hours ago", "30 minutes ago", "yesterday" or RFC 3339`)
 	c.Flags().StringVar(&until, "until", "", "end of the window (default now)")
-	c.Flags().StringVarP(&output, "output", "o", "", `Markdown file to write (default incident-TIME.md; "-" for stdout)`)
+	c.Flags().StringVarP(&output, "output", "o", "", `Markdown file to write (default the state directory's reports/incident-TIME.md; "-" for stdout)`)
 	return c
 }
 

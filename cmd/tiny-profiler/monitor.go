@@ -47,7 +47,10 @@ like the incident runbook's alerts block:
       threshold: "> 80% over 30 seconds"
       severity: P3
 
-Alerts firing and clearing are printed and journalled. Metrics: heap_used,
+A rate is the share of failed polls among however many polls its window
+holds; monitor says at start when a window holds so few polls at --interval
+that one failed poll crosses the threshold. Alerts firing and clearing are
+printed and journalled. Metrics: heap_used,
 heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -63,6 +66,11 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 				for _, s := range set.Skipped {
 					fmt.Fprintf(c.ErrOrStderr(), "%s:%d: rule %s not evaluated: %s\n", alerts, s.Line, s.Name, s.Reason)
 				}
+				for _, r := range set.Rules {
+					if note := r.PollNote(interval); note != "" {
+						fmt.Fprintf(c.ErrOrStderr(), "%s:%d: %s\n", alerts, r.Line, note)
+					}
+				}
 			}
 			ctx := c.Context()
 			if duration > 0 {
@@ -75,6 +83,10 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 				return err
 			}
 			defer closeFn()
+			entry, _ := bf.entry() // it resolved a moment ago in open
+			board := boardIdentity(entry, bf.inventory)
+			polls := &pollRuns{c: c, board: board, details: boardDetails(entry, board)}
+			defer polls.flush()
 			opts := monitor.Options{Interval: interval, Board: label}
 			if meterKind != "" || meterPort != "" {
 				if meterKind == "" || meterPort == "" {
@@ -100,9 +112,13 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 			live := !asJSON && isTerminal(out)
 			enc := json.NewEncoder(out)
 			return m.Run(ctx, func(u monitor.Update) error {
+				polls.add(u.Sample)
 				for _, a := range u.Alerts {
-					ev := journal.Event{Board: label, Kind: journal.KindAlert, Severity: a.Severity, Message: a.Message,
+					ev := journal.Event{Board: board, Kind: journal.KindAlert, Severity: a.Severity, Message: a.Message,
 						Details: map[string]any{"rule": a.Rule, "state": string(a.State), "value": a.Value, "threshold": a.Threshold, "metric": string(a.Metric)}}
+					for k, v := range polls.details {
+						ev.Details[k] = v
+					}
 					if a.State == monitor.Cleared {
 						ev.Severity = runbook.Info
 					}
@@ -128,6 +144,56 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 	c.Flags().StringVar(&meterPort, "meter-port", "", "the meter's serial port, with --meter")
 	c.Flags().Float64Var(&supply, "supply", 3.3, "supply voltage the meter sources (V), with --meter")
 	return c
+}
+
+// pollRuns journals a monitor's polls as connection attempts, one event
+// for each run of answered or failed polls (a poll a second would flood
+// the journal), so that a monitor that lost its board for 12 s counts
+// toward the runbook's connection failure rate with its real share of
+// polls.
+type pollRuns struct {
+	c       *cobra.Command
+	board   string
+	details map[string]any
+	ok      bool // whether the current run answered
+	n       int  // polls in the current run
+	first   time.Time
+	last    monitor.Sample
+}
+
+// add counts s, journalling the run it ends.
+func (p *pollRuns) add(s monitor.Sample) {
+	if p.n > 0 && s.OK != p.ok {
+		p.flush()
+	}
+	if p.n == 0 {
+		p.ok, p.first = s.OK, s.Time
+	}
+	p.n++
+	p.last = s
+	if s.Simulated {
+		p.details["simulated"] = true // the board says so, whatever named it
+	}
+}
+
+// flush journals the current run, if any.
+func (p *pollRuns) flush() {
+	if p.n == 0 {
+		return
+	}
+	ev := journal.Event{Board: p.board, Kind: journal.KindConnect, Severity: runbook.Info,
+		Details: map[string]any{"ok": p.ok, "attempts": p.n, "failed": 0, "command": "tiny-profiler monitor"}}
+	for k, v := range p.details {
+		ev.Details[k] = v
+	}
+	if !p.ok {
+		lost := p.last.Time.Sub(p.first).Round(100 * time.Millisecond)
+		ev.Severity, ev.Details["failed"] = runbook.Error, p.n
+		ev.Message = fmt.Sprintf("monitor: no answer for %v (%s failed): %s", lost, countOf(p.n, "poll", "polls"), p.last.Error)
+		ev.Details["error"] = p.last.Error
+	}
+	record(p.c, ev)
+	p.n = 0
 }
 
 func isTerminal(w io.Writer) bool {
