@@ -287,3 +287,11 @@ func TestPollNote(t *testing.T) {
 	cpu := rules(t, "alerts:\n  cpu:\n    metric: cpu_load\n    threshold: \"> 80% over 1 second\"\n    severity: P3\n")
 	assert.Empty(t, cpu[0].PollNote(time.Hour), "a level rule has no poll count")
 }
+
+// TestLoadRulesIsBounded: a device or FIFO named as the alert file is
+// refused at the limit, not read until memory runs out.
+func TestLoadRulesIsBounded(t *testing.T) {
+	_, err := monitor.LoadRules("/dev/zero")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "alert rules")
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tinyprof/tinyprof/internal/limitfile"
 	"github.com/tinyprof/tinyprof/runbook"
 )
 
@@ -118,12 +118,11 @@ func (e *RuleError) Error() string {
 
 // LoadRules reads the alert rules at path (see ParseRules).
 func LoadRules(path string) (*RuleSet, error) {
-	data, err := os.ReadFile(path)
+	// Bounded before it is read: a FIFO or /dev/zero named by mistake is
+	// refused, not read until memory runs out.
+	data, err := limitfile.ReadFile(path, "the alert rules", 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("alert rules: %w", err)
-	}
-	if len(data) > 1<<20 {
-		return nil, &RuleError{File: path, Msg: "file is over 1 MiB: is this an alert file?"}
 	}
 	return ParseRules(path, data)
 }

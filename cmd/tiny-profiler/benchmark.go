@@ -22,6 +22,7 @@ import (
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/internal/limitfile"
+	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/model"
 	"github.com/tinyprof/tinyprof/platform"
@@ -222,6 +223,14 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			}
 			if conn.Emu != nil && rep.Emulation != nil {
 				rep.Emulation.ArenaBytes = int64(conn.Emu.Firmware.Arena)
+			}
+			// The runbook's inference_latency_p95 is judged from every
+			// benchmark, not only from health-check --comprehensive.
+			if p95 := rep.Summary.ITLP95Seconds * 1e3; p95 > 0 {
+				record(c, journal.Event{Kind: journal.KindInference, Board: boardIdentity(conn.Entry, flagValue(c, "inventory")),
+					Message: fmt.Sprintf("benchmark: %d runs, p95 inter-token latency %.1f ms", len(rep.Runs), p95),
+					Details: map[string]any{"p95_ms": p95, "runs": len(rep.Runs), "source": "benchmark",
+						"simulated": rep.Simulated, "emulated": rep.Emulation != nil}})
 			}
 			write := func(w io.Writer) error {
 				switch format {
