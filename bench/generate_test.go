@@ -136,7 +136,9 @@ func (p powerBoard) Info() *firmware.Info {
 func (p powerBoard) Metrics(ctx context.Context) (*firmware.Metrics, error) {
 	m, err := p.Device.Metrics(ctx)
 	if err == nil {
-		m.HasPower, m.PowerUW = true, 1_250_000
+		// 5 V × 250 mA: a reading consistent with itself, which the
+		// Ledger's plausibility check requires.
+		m.HasPower, m.PowerUW, m.VoltageMV, m.CurrentUA = true, 1_250_000, 5000, 250_000
 	}
 	return m, err
 }

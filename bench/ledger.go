@@ -98,6 +98,14 @@ func (l *Ledger) Generate(ctx context.Context, req device.GenerateRequest, m Met
 	if err != nil {
 		return nil, fmt.Errorf("read the board's metrics after the generation: %w", err)
 	}
+	// A protocol-correct board can still report impossible figures; they
+	// make the run invalid, never a good result.
+	info := l.dev.Info()
+	env := plausibility(info)
+	ps := append(g.Problems(info, env), device.MetricsProblems(*after, info, env)...)
+	if err := device.Invalid("generate", ps); err != nil {
+		return nil, err
+	}
 	e := &Entry{Generation: g, Readings: append(append(make([]firmware.Metrics, 0, len(g.Samples)+1), g.Samples...), *after)}
 	start := l.uptime
 	var joules float64
@@ -223,4 +231,16 @@ func checkTokens(g *device.Generation, want int) error {
 		return fmt.Errorf("the board returned %d of %d tokens (stopped: %s): ask for fewer tokens or a shorter prompt", n, want, g.Summary.Stop)
 	}
 	return nil
+}
+
+// plausibility is the envelope a board's figures are checked against: the
+// device package's defaults, except that an emulated board's clock counts
+// instructions (10^9 a second), so a tiny model's decode rate may pass any
+// real chip's and is not bounded by one.
+func plausibility(info *firmware.Info) device.Envelope {
+	var env device.Envelope
+	if info != nil && info.Capabilities.Emulated() {
+		env.MaxTokensPerSecond = 1e9
+	}
+	return env
 }
