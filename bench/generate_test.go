@@ -68,7 +68,7 @@ func TestGenerateReportsBoardFigures(t *testing.T) {
 	// The simulated ESP32-S3 reports its modelled power: above its idle
 	// 104.6 mW (power/powermodel) while generating.
 	assert.Greater(t, r.Extra["W"], 0.1046)
-	assert.InEpsilon(t, r.Extra["W"]*r.Extra["ns/op"]/1e9/16, r.Extra["J/tok"], 0.02)
+	energyCoversGeneration(t, r, 16)
 
 	// The configuration lines and the result line read back as benchstat
 	// reads them: configuration attached, ns tidied to sec.
@@ -157,9 +157,7 @@ func TestGeneratePower(t *testing.T) {
 		r, cfg := runGenerate(t, powerBoard{pipeBoard(t, sim.Options{})})
 		require.Positive(t, r.N)
 		assert.InDelta(t, 1.25, r.Extra["W"], 1e-9)
-		// The board's power is an average between readings, so its energy
-		// covers the generation plus the few host milliseconds around it.
-		assert.InEpsilon(t, 1.25*r.Extra["ns/op"]/1e9/16, r.Extra["J/tok"], 0.02)
+		energyCoversGeneration(t, r, 16)
 		assert.Contains(t, cfg, "power-source: board")
 	})
 }
@@ -249,8 +247,27 @@ func TestGenerateRetriedRunEnergy(t *testing.T) {
 			}
 			require.Contains(t, r.Extra, "J/tok", "the generations that were not retried give a figure")
 			assert.InEpsilon(t, clean.Extra["W"], r.Extra["W"], 0.02, "W over %d generations, %d retried, %d METRICS resent", board.generations, board.retried, board.resent())
-			assert.InEpsilon(t, r.Extra["W"]*r.Extra["ns/op"]/1e9/16, r.Extra["J/tok"], 0.02,
-				"J/tok over %d generations, %d retried, %d METRICS resent", board.generations, board.retried, board.resent())
+			t.Logf("J/tok over %d generations, %d retried, %d METRICS resent", board.generations, board.retried, board.resent())
+			energyCoversGeneration(t, r, 16)
 		})
 	}
+}
+
+// energyCoversGeneration checks a benchmark's energy per token against its
+// power and board time. The board's power is an average between its
+// readings, so J/tok × tokens / W is the interval a generation's energy
+// covers: at least the generation's board time (ns/op), and at most that
+// plus the host time around it that passed on the simulated board's real
+// clock, which the benchmark's own wall time per generation bounds (50 ms
+// for the gap before the timer). A bound rather than a timed equality: a
+// loaded host widens the gaps without breaking it, while energy counted
+// twice (two generations' energy for one's tokens) does.
+func energyCoversGeneration(t *testing.T, r testing.BenchmarkResult, tokens int) {
+	t.Helper()
+	require.Positive(t, r.Extra["W"])
+	interval := r.Extra["J/tok"] * float64(tokens) / r.Extra["W"]
+	gen := r.Extra["ns/op"] / 1e9
+	wall := r.T.Seconds() / float64(r.N)
+	assert.GreaterOrEqual(t, interval, gen*0.999, "the energy covers the generation's board time")
+	assert.LessOrEqual(t, interval, gen+wall+0.05, "and at most the host time around it (%.3f s a generation)", wall)
 }
