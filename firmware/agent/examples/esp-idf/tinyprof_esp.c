@@ -175,7 +175,7 @@ static const char *board_memory(esp_err_t *err)
         const void *map = NULL;
         esp_partition_mmap_handle_t handle;
         if (part == NULL || model_bytes > part->size) {
-            failed = "model partition missing or smaller than TP_MODEL_BYTES";
+            failed = "model partition missing or too small";
             *err = ESP_ERR_NOT_FOUND;
         } else {
             /* ESP_ERR_NO_MEM: bigger than the MMU's data window */
