@@ -1,8 +1,11 @@
 /*
  * tinyprof_esp.c - the tinyprof port for ESP-IDF (v5.3 or later):
  * UART driver transport, esp_timer clock, hardware RNG boot id, heap_caps
- * metrics, and a llama2.c model stored in a flash partition and read in
- * place through the cache (esp_partition_mmap).
+ * metrics. Inference is tinyprof's runtime (firmware/runtime,
+ * tp_runtime_port.h): uploads land in a PSRAM buffer, the arena (KV cache,
+ * activations) is PSRAM too, both allocated once at boot, and a model
+ * written into a flash partition beforehand is read in place through the
+ * cache (esp_partition_mmap) without an upload.
  *
  * Two tasks, pinned to the same core so that the agent's single-producer,
  * single-consumer receive ring needs no barrier (tinyprof_agent.h):
@@ -26,22 +29,28 @@
 
 #include "tinyprof_agent.h"
 #include "tinyprof_esp.h"
-#include "tp_llama2.h"
+#include "tp_runtime_port.h"
 
 #define PORT ((uart_port_t)CONFIG_TINYPROF_UART_PORT)
 #define RX_BUF 1024 /* driver ring; must exceed the hardware FIFO (UART_HW_FIFO_LEN) */
 #define TX_BUF 2048 /* 0 would make every write wait for the FIFO */
 
+/* TP_MODEL_BYTES and TP_MODEL_SHA256 (64 hex digits) describe the model
+ * written into the partition; CMakeLists.txt sets both from
+ * TINYPROF_MODEL_FILE. Without them there is no preloaded model. */
+#ifndef TP_MODEL_BYTES
+#define TP_MODEL_BYTES 0u
+#endif
+#ifndef TP_MODEL_SHA256
+#define TP_MODEL_SHA256 ""
+#endif
+
 static tp_agent agent;
 static tp_agent_config config;
 static TaskHandle_t agent_task;
-
-static struct {
-    const esp_partition_t *part;
-    uint32_t size, erased;
-    const void *map;
-    esp_partition_mmap_handle_t handle;
-} model;
+static tp_rt_board rt;
+static tp_agent_model flash_model;
+static uint32_t upload_most; /* the most upload bytes model_buf has held */
 
 static void log_err(const char *what, esp_err_t err)
 {
@@ -75,14 +84,32 @@ uint64_t tp_port_time_us(void) { return (uint64_t)esp_timer_get_time(); }
  * enough for a boot id. */
 uint32_t tp_port_random(void) { return esp_random(); }
 
-/* https://docs.espressif.com/projects/esp-idf/en/latest/esp32/api-reference/system/mem_alloc.html */
+/* https://docs.espressif.com/projects/esp-idf/en/latest/esp32/api-reference/system/mem_alloc.html
+ * The internal heap is the IDF's. The arena and the upload buffer were
+ * taken from PSRAM whole at boot, so the PSRAM heap counts them as used;
+ * what the runtime leaves unused in them is added back, which makes
+ * psram_free what a model could still use. */
 void tp_port_metrics(tp_metrics *m)
 {
+    uint32_t used = tp_rt_arena_used(), peak = tp_rt_arena_peak(), held = tp_rt_model_bytes();
+    if (used > rt.arena_cap)
+        used = rt.arena_cap;
+    if (peak < used)
+        peak = used;
+    if (peak > rt.arena_cap)
+        peak = rt.arena_cap;
+    if (held > rt.model_cap)
+        held = rt.model_cap;
+    if (held > upload_most)
+        upload_most = held;
+    memset(m, 0, sizeof *m);
     m->free_heap = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_INTERNAL);
     m->min_free_heap = (uint32_t)heap_caps_get_minimum_free_size(MALLOC_CAP_INTERNAL);
     m->largest_free_block = (uint32_t)heap_caps_get_largest_free_block(MALLOC_CAP_INTERNAL);
-    m->psram_free = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_SPIRAM);
-    m->psram_min_free = (uint32_t)heap_caps_get_minimum_free_size(MALLOC_CAP_SPIRAM);
+    m->psram_free = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_SPIRAM) + (rt.arena_cap - used) +
+                    (rt.model_cap - held);
+    m->psram_min_free = (uint32_t)heap_caps_get_minimum_free_size(MALLOC_CAP_SPIRAM) +
+                        (rt.arena_cap - peak) + (rt.model_cap - upload_most);
 }
 
 /* https://docs.espressif.com/projects/esp-idf/en/latest/esp32/api-reference/system/misc_system_api.html
@@ -93,94 +120,76 @@ void tp_port_reset(void)
     esp_restart();
 }
 
-/* ---- model storage: a data partition, erased a sector at a time ---- */
+/* ---- memory for the runtime, once at boot ---- */
 
-/* https://docs.espressif.com/projects/esp-idf/en/latest/esp32/api-reference/storage/partition.html */
-static void unmap(void)
+/* hex_sha256 decodes 64 hex digits into out; it returns 0 for anything
+ * else, so a mistyped digest leaves the flash model unannounced rather
+ * than announced under the wrong name. */
+static int hex_sha256(const char *hex, uint8_t out[32])
 {
-    tp_llama2_unload();
-    if (model.map != NULL)
-        esp_partition_munmap(model.handle);
-    model.map = NULL;
+    int i;
+    if (strlen(hex) != 64)
+        return 0;
+    for (i = 0; i < 64; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (v < 0)
+            return 0;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+    }
+    return 1;
 }
 
-int tp_port_model_begin(uint32_t size, const char *name, uint8_t name_len)
+/* board_memory takes the upload buffer and the arena from PSRAM and maps
+ * the model partition. An allocation that fails leaves that buffer's size
+ * 0: uploads are then refused (MODEL_TOO_LARGE) or models do not fit
+ * (OUT_OF_MEMORY), which the host reports, rather than the board not
+ * booting. */
+static const char *board_memory(esp_err_t *err)
 {
-    (void)name;
-    (void)name_len;
-    unmap();
-    if (model.part == NULL)
-        model.part = esp_partition_find_first(ESP_PARTITION_TYPE_DATA, ESP_PARTITION_SUBTYPE_ANY,
-                                              CONFIG_TINYPROF_MODEL_PARTITION);
-    if (model.part == NULL || size > model.part->size)
-        return TP_ERR_MODEL_TOO_LARGE;
-    model.size = size;
-    model.erased = 0;
-    return TP_OK;
-}
-
-/* Erasing the whole partition up front would stall the first MODEL_ACK for
- * seconds; a 4 KiB sector per chunk costs tens of milliseconds. */
-int tp_port_model_chunk(uint32_t offset, const uint8_t *p, size_t n)
-{
-    esp_err_t err;
-    while (model.erased < offset + n) {
-        err = esp_partition_erase_range(model.part, model.erased, model.part->erase_size);
-        if (err != ESP_OK) {
-            log_err("esp_partition_erase_range", err);
-            return TP_ERR_OUT_OF_MEMORY;
+    const char *failed = NULL;
+    const uint32_t model_bytes = TP_MODEL_BYTES; /* a variable: no "always false" warning when 0 */
+    *err = ESP_OK;
+    rt.model_cap = (uint32_t)CONFIG_TINYPROF_UPLOAD_KB * 1024u;
+    rt.model_buf = rt.model_cap ? heap_caps_malloc(rt.model_cap, MALLOC_CAP_SPIRAM) : NULL;
+    if (rt.model_buf == NULL) {
+        if (rt.model_cap)
+            failed = "heap_caps_malloc upload";
+        rt.model_cap = 0;
+    }
+    rt.model_region = TP_REGION_PSRAM;
+    rt.arena_cap = (uint32_t)CONFIG_TINYPROF_ARENA_KB * 1024u;
+    rt.arena = heap_caps_malloc(rt.arena_cap, MALLOC_CAP_SPIRAM);
+    if (rt.arena == NULL) {
+        failed = "heap_caps_malloc arena";
+        rt.arena_cap = 0;
+    }
+    rt.ctx_max = (uint16_t)CONFIG_TINYPROF_CTX_MAX;
+    if (model_bytes > 0) {
+        /* https://docs.espressif.com/projects/esp-idf/en/latest/esp32/api-reference/storage/partition.html
+         * ESP_PARTITION_MMAP_DATA allows byte access; the weights are read
+         * in place through the flash cache and never copied to RAM. The
+         * mapping is kept for good. */
+        const esp_partition_t *part = esp_partition_find_first(ESP_PARTITION_TYPE_DATA, ESP_PARTITION_SUBTYPE_ANY,
+                                                               CONFIG_TINYPROF_MODEL_PARTITION);
+        const void *map = NULL;
+        esp_partition_mmap_handle_t handle;
+        if (part == NULL || model_bytes > part->size) {
+            failed = "model partition missing or too small";
+            *err = ESP_ERR_NOT_FOUND;
+        } else {
+            /* ESP_ERR_NO_MEM: bigger than the MMU's data window */
+            *err = esp_partition_mmap(part, 0, model_bytes, ESP_PARTITION_MMAP_DATA, &map, &handle);
+            if (*err == ESP_OK) {
+                rt.flash_model = map;
+                rt.flash_model_len = model_bytes;
+            } else {
+                failed = "esp_partition_mmap";
+            }
         }
-        model.erased += model.part->erase_size;
     }
-    err = esp_partition_write(model.part, offset, p, n);
-    if (err != ESP_OK) {
-        log_err("esp_partition_write", err);
-        return TP_ERR_OUT_OF_MEMORY;
-    }
-    return TP_OK;
-}
-
-int tp_port_model_end(tp_model_info *info)
-{
-    int r;
-    /* ESP_PARTITION_MMAP_DATA allows byte access; the weights are read in
-     * place through the flash cache and never copied to RAM. */
-    esp_err_t err = esp_partition_mmap(model.part, 0, model.size, ESP_PARTITION_MMAP_DATA, &model.map,
-                                       &model.handle);
-    if (err != ESP_OK) {
-        log_err("esp_partition_mmap", err); /* ESP_ERR_NO_MEM: bigger than the MMU's window */
-        model.map = NULL;
-        return TP_ERR_MODEL_TOO_LARGE;
-    }
-    r = tp_llama2_load(model.map, model.size, TP_REGION_FLASH, info);
-    if (r != TP_OK)
-        unmap();
-    return r;
-}
-
-/* ---- inference ---- */
-
-static void peaks(tp_gen *g)
-{
-    /* Since boot, not since GENERATE: the allocator keeps one low-water mark. */
-    g->peak_heap = (uint32_t)(heap_caps_get_total_size(MALLOC_CAP_INTERNAL) -
-                              heap_caps_get_minimum_free_size(MALLOC_CAP_INTERNAL));
-    g->peak_psram = (uint32_t)(heap_caps_get_total_size(MALLOC_CAP_SPIRAM) -
-                               heap_caps_get_minimum_free_size(MALLOC_CAP_SPIRAM));
-}
-
-int tp_port_gen_start(tp_gen *g)
-{
-    int r = tp_llama2_start(g);
-    peaks(g);
-    return r;
-}
-
-int tp_port_gen_next(tp_gen *g, uint32_t *token)
-{
-    int r = tp_llama2_next(g, token);
-    peaks(g);
-    return r;
+    tp_rt_port_init(&rt);
+    return failed;
 }
 
 /* ---- tasks ---- */
@@ -221,6 +230,8 @@ esp_err_t tinyprof_esp_start(void)
         .source_clk = UART_SCLK_DEFAULT,
     };
     uint32_t flash = 0;
+    const char *failed;
+    esp_err_t mem_err;
     esp_err_t err = uart_driver_install(PORT, RX_BUF, TX_BUF, 0, NULL, 0);
     if (err == ESP_OK)
         err = uart_param_config(PORT, &uc);
@@ -235,8 +246,20 @@ esp_err_t tinyprof_esp_start(void)
     config.psram = (uint32_t)heap_caps_get_total_size(MALLOC_CAP_SPIRAM);
     config.flash = flash;
     config.capabilities = TP_CAP_CANCEL | (config.psram ? TP_CAP_PSRAM : 0);
-    /* Before the tasks exist: tp_agent_init clears the receive ring. */
+    /* Before the tasks exist: the runtime's memory, then tp_agent_init,
+     * which clears the receive ring. */
+    failed = board_memory(&mem_err);
     tp_agent_init(&agent, &config);
+    if (failed != NULL)
+        log_err(failed, mem_err);
+    if (rt.flash_model != NULL) {
+        if (!tp_rt_port_flash_info(&flash_model.info))
+            log_err("flash model not loaded, runtime error", (esp_err_t)tp_rt_port_last_error());
+        else if (!hex_sha256(TP_MODEL_SHA256, flash_model.sha256))
+            log_err("TP_MODEL_SHA256 is not 64 hex digits", ESP_ERR_INVALID_ARG);
+        else
+            tp_agent_set_model(&agent, &flash_model);
+    }
     /* The agent task first, so that agent_task is set when rx notifies. */
     if (xTaskCreatePinnedToCore(agent_main, "tinyprof", 8192, NULL, 5, &agent_task,
                                 CONFIG_TINYPROF_TASK_CORE) != pdPASS)

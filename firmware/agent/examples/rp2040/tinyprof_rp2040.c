@@ -1,37 +1,28 @@
 /*
  * tinyprof_rp2040.c - the tinyprof agent on a Raspberry Pi Pico (RP2040,
  * Pico SDK 1.5+): UART0 on GPIO 0/1 with an RX interrupt, the 64-bit
- * microsecond timer, pico_rand, a model programmed into the top of the
- * flash and read in place through XIP, and a watchdog reboot.
+ * microsecond timer, pico_rand and a watchdog reboot. Inference is
+ * tinyprof's runtime (firmware/runtime, tp_runtime_port.h): a model
+ * programmed into the flash at MODEL_OFFSET beforehand (picotool, README)
+ * is read in place through XIP, and the arena (KV cache, activations) and
+ * an upload buffer for small models are static arrays in SRAM.
  *
  * Pico SDK reference: https://www.raspberrypi.com/documentation/pico-sdk/
- * (hardware_uart, hardware_flash, hardware_watchdog, pico_rand).
- *
- * Build with -DTP_MODEL_WINDOW=1 (CMakeLists.txt does): flash writes run
- * with interrupts off, so bytes arriving during a 4 KiB erase (~50 ms, 500+
- * bytes at 115200 baud) would overflow the 32-byte UART FIFO. With one chunk
- * in flight the host is silent until the chunk is stored and acknowledged.
+ * (hardware_uart, hardware_watchdog, pico_rand).
  */
-#include <malloc.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "hardware/clocks.h"
-#include "hardware/flash.h"
 #include "hardware/gpio.h"
 #include "hardware/irq.h"
-#include "hardware/sync.h"
 #include "hardware/uart.h"
 #include "hardware/watchdog.h"
 #include "pico/rand.h"
 #include "pico/stdlib.h"
 
 #include "tinyprof_agent.h"
-#include "tp_llama2.h"
-
-#if TP_MODEL_WINDOW != 1
-#error "build the agent with -DTP_MODEL_WINDOW=1 on RP2040 (see the comment above)"
-#endif
+#include "tp_runtime_port.h"
 
 #define UART uart0
 #define UART_IRQ UART0_IRQ
@@ -39,23 +30,50 @@
 #define RX_PIN 1
 #define BAUD 115200
 
-/* The model occupies the top MODEL_FLASH_BYTES of the flash; the program
- * must end below it (checked against the linker's __flash_binary_end). */
-#ifndef MODEL_FLASH_BYTES
-#define MODEL_FLASH_BYTES (PICO_FLASH_SIZE_BYTES - 512 * 1024)
+/* The preloaded model starts MODEL_OFFSET bytes into the flash (default:
+ * after the first 512 KiB, which hold the program) and is TP_MODEL_BYTES
+ * long, with SHA-256 TP_MODEL_SHA256 (64 hex digits); CMakeLists.txt sets
+ * both from TINYPROF_MODEL_FILE. Without them there is no preloaded model. */
+#ifndef MODEL_OFFSET
+#define MODEL_OFFSET (512u * 1024u)
 #endif
-#define MODEL_OFFSET (PICO_FLASH_SIZE_BYTES - MODEL_FLASH_BYTES)
+#ifndef TP_MODEL_BYTES
+#define TP_MODEL_BYTES 0u
+#endif
+#ifndef TP_MODEL_SHA256
+#define TP_MODEL_SHA256 ""
+#endif
+#if MODEL_OFFSET % 4096u != 0
+#error "MODEL_OFFSET must be a multiple of the 4 KiB flash sector"
+#endif
+#if TP_MODEL_BYTES > 0 && MODEL_OFFSET + TP_MODEL_BYTES > PICO_FLASH_SIZE_BYTES
+#error "the model does not fit in the flash after MODEL_OFFSET"
+#endif
+
+/* SRAM for the runtime (264 KiB in all). The defaults fit Stories260K at
+ * a context of 64 (87,216 bytes of arena, firmware/runtime/README.md) and
+ * uploads of models up to 64 KiB; larger ones belong in flash. */
+#ifndef TP_ARENA_BYTES
+#define TP_ARENA_BYTES (96u * 1024u)
+#endif
+#ifndef TP_UPLOAD_BYTES
+#define TP_UPLOAD_BYTES (64u * 1024u)
+#endif
+#ifndef TP_CTX_MAX
+#define TP_CTX_MAX 64
+#endif
 
 extern char __flash_binary_end; /* pico linker script: end of the program in XIP address space */
-extern char __end__, __HeapLimit; /* pico linker script: the malloc heap */
 
 static tp_agent agent;
-
-static struct {
-    uint32_t size, erased, programmed;
-    uint8_t page[FLASH_PAGE_SIZE];
-    size_t page_len;
-} model;
+static tp_rt_board rt;
+static tp_agent_model flash_model;
+static uint8_t arena[TP_ARENA_BYTES] __attribute__((aligned(8)));
+#if TP_UPLOAD_BYTES > 0
+static uint8_t upload[TP_UPLOAD_BYTES] __attribute__((aligned(8)));
+#else
+#define upload ((uint8_t *)0)
+#endif
 
 /* ---- transport, clock, identity ---- */
 
@@ -75,14 +93,22 @@ uint64_t tp_port_time_us(void) { return time_us_64(); }
 /* pico_rand mixes ring-oscillator and timer entropy. */
 uint32_t tp_port_random(void) { return get_rand_32(); }
 
+/* The runtime's arena is the only memory that changes with the model:
+ * nothing here calls malloc. It is a bump allocator, so what is free is
+ * one block. */
 void tp_port_metrics(tp_metrics *m)
 {
-    /* newlib's allocator: the heap runs from __end__ to __HeapLimit. */
-    struct mallinfo mi = mallinfo();
-    uint32_t total = (uint32_t)(&__HeapLimit - &__end__);
-    m->free_heap = total - (uint32_t)mi.uordblks;
-    m->largest_free_block = m->free_heap; /* an upper bound: newlib does not say */
-    /* min_free_heap left 0: newlib keeps no low-water mark. */
+    uint32_t used = tp_rt_arena_used(), peak = tp_rt_arena_peak();
+    if (used > rt.arena_cap)
+        used = rt.arena_cap;
+    if (peak < used)
+        peak = used;
+    if (peak > rt.arena_cap)
+        peak = rt.arena_cap;
+    memset(m, 0, sizeof *m);
+    m->free_heap = rt.arena_cap - used;
+    m->min_free_heap = rt.arena_cap - peak;
+    m->largest_free_block = rt.arena_cap - used;
 }
 
 void tp_port_reset(void)
@@ -93,76 +119,53 @@ void tp_port_reset(void)
         tight_loop_contents();
 }
 
-/* ---- model storage: XIP flash, a sector erased and a page programmed at a time ---- */
+/* ---- memory for the runtime, once at boot ---- */
 
-/* flash_range_erase and flash_range_program take offsets from the start of
- * flash, need 4096- and 256-byte alignment, and must not run while anything
- * executes from flash: interrupts go off, and core 1 stays unused. */
-static void program_page(void)
+/* hex_sha256 decodes 64 hex digits into out; it returns 0 for anything
+ * else, so a mistyped digest leaves the flash model unannounced rather
+ * than announced under the wrong name. */
+static int hex_sha256(const char *hex, uint8_t out[32])
 {
-    uint32_t off = MODEL_OFFSET + model.programmed, ints;
-    memset(model.page + model.page_len, 0xff, sizeof model.page - model.page_len);
-    ints = save_and_disable_interrupts();
-    if (model.programmed == model.erased) {
-        flash_range_erase(off, FLASH_SECTOR_SIZE);
-        model.erased += FLASH_SECTOR_SIZE;
+    int i;
+    if (strlen(hex) != 64)
+        return 0;
+    for (i = 0; i < 64; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (v < 0)
+            return 0;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
     }
-    flash_range_program(off, model.page, FLASH_PAGE_SIZE);
-    restore_interrupts(ints);
-    model.programmed += FLASH_PAGE_SIZE;
-    model.page_len = 0;
+    return 1;
 }
 
-int tp_port_model_begin(uint32_t size, const char *name, uint8_t name_len)
+/* board_memory hands the runtime its SRAM and the flash model. It returns
+ * what went wrong, for the log, or NULL. */
+static const char *board_memory(void)
 {
-    (void)name;
-    (void)name_len;
-    tp_llama2_unload();
-    if ((uintptr_t)&__flash_binary_end > XIP_BASE + MODEL_OFFSET || size > MODEL_FLASH_BYTES)
-        return TP_ERR_MODEL_TOO_LARGE;
-    model.size = size;
-    model.erased = model.programmed = 0;
-    model.page_len = 0;
-    return TP_OK;
-}
-
-int tp_port_model_chunk(uint32_t offset, const uint8_t *p, size_t n)
-{
-    (void)offset; /* chunks arrive in order */
-    while (n > 0) {
-        size_t k = sizeof model.page - model.page_len;
-        if (k > n)
-            k = n;
-        memcpy(model.page + model.page_len, p, k);
-        model.page_len += k;
-        p += k;
-        n -= k;
-        if (model.page_len == sizeof model.page)
-            program_page();
+    const char *failed = NULL;
+    const uint32_t model_bytes = TP_MODEL_BYTES; /* a variable: no "always false" warning when 0 */
+    rt.model_buf = upload;
+    rt.model_cap = TP_UPLOAD_BYTES;
+    rt.model_region = TP_REGION_SRAM;
+    rt.arena = arena;
+    rt.arena_cap = sizeof arena;
+    rt.ctx_max = TP_CTX_MAX;
+    if (model_bytes > 0) {
+        /* The program must end below the model (the #if above checks the
+         * flash's end): loading the program overwrote it otherwise. */
+        if ((uintptr_t)&__flash_binary_end > XIP_BASE + MODEL_OFFSET)
+            failed = "program overlaps the model: raise MODEL_OFFSET";
+        else {
+            rt.flash_model = (const uint8_t *)(XIP_BASE + MODEL_OFFSET);
+            rt.flash_model_len = model_bytes;
+        }
     }
-    return TP_OK;
+    tp_rt_port_init(&rt);
+    return failed;
 }
 
-int tp_port_model_end(tp_model_info *info)
-{
-    if (model.page_len > 0)
-        program_page();
-    /* flash_range_program flushes the XIP cache, so the mapping is current. */
-    return tp_llama2_load((const void *)(XIP_BASE + MODEL_OFFSET), model.size, TP_REGION_FLASH, info);
-}
-
-/* ---- inference ---- */
-
-int tp_port_gen_start(tp_gen *g)
-{
-    struct mallinfo mi;
-    int r = tp_llama2_start(g);
-    mi = mallinfo();
-    g->peak_heap = (uint32_t)mi.arena; /* the heap never shrinks: its size is the peak */
-    return r;
-}
-
-int tp_port_gen_next(tp_gen *g, uint32_t *token) { return tp_llama2_next(g, token); }
+static void log_text(const char *text) { tp_agent_log(&agent, TP_LOG_ERROR, text, strlen(text)); }
 
 /* ---- main ---- */
 
@@ -170,12 +173,24 @@ int main(void)
 {
     static tp_agent_config config = {
         "tinyprof-rp2040/0.1.0", "rp2040", "RP2040", 0, 264u * 1024, 0, PICO_FLASH_SIZE_BYTES, TP_CAP_CANCEL};
+    const char *failed;
     config.cpu_mhz = (uint16_t)(clock_get_hz(clk_sys) / 1000000u);
 
     uart_init(UART, BAUD);
     gpio_set_function(TX_PIN, GPIO_FUNC_UART);
     gpio_set_function(RX_PIN, GPIO_FUNC_UART);
+    failed = board_memory();
     tp_agent_init(&agent, &config); /* before the RX interrupt: it clears the ring */
+    if (failed != NULL)
+        log_text(failed);
+    if (rt.flash_model != NULL) {
+        if (!tp_rt_port_flash_info(&flash_model.info))
+            log_text("flash model not loaded: the runtime refused it (wrong TP_MODEL_BYTES, or not a model)");
+        else if (!hex_sha256(TP_MODEL_SHA256, flash_model.sha256))
+            log_text("TP_MODEL_SHA256 is not 64 hex digits");
+        else
+            tp_agent_set_model(&agent, &flash_model);
+    }
     irq_set_exclusive_handler(UART_IRQ, on_uart_rx);
     irq_set_enabled(UART_IRQ, true);
     uart_set_irq_enables(UART, true, false);

@@ -19,9 +19,6 @@ typedef struct {
     bool encrypted;
 } esp_partition_t;
 const esp_partition_t *esp_partition_find_first(esp_partition_type_t type, esp_partition_subtype_t subtype, const char *label);
-esp_err_t esp_partition_write(const esp_partition_t *partition, size_t dst_offset, const void *src, size_t size);
-esp_err_t esp_partition_erase_range(const esp_partition_t *partition, size_t offset, size_t size);
 esp_err_t esp_partition_mmap(const esp_partition_t *partition, size_t offset, size_t size,
                              esp_partition_mmap_memory_t memory, const void **out_ptr,
                              esp_partition_mmap_handle_t *out_handle);
-void esp_partition_munmap(esp_partition_mmap_handle_t handle);
