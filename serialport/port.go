@@ -24,6 +24,8 @@ import (
 
 	"go.bug.st/serial"
 	"golang.org/x/sys/unix"
+
+	"github.com/tinyprof/tinyprof/internal/espreset"
 )
 
 // readTimeout bounds each Read on a serial port, so that a reader notices
@@ -147,27 +149,14 @@ func (s *Port) Close() error {
 // board boots its application rather than the ROM bootloader. A port
 // without modem lines (a pseudo-terminal) returns ErrNoResetLines.
 func (s *Port) HardReset(ctx context.Context) error {
-	steps := []struct {
-		dtr, rts bool
-		wait     time.Duration
-	}{
-		{false, true, 100 * time.Millisecond}, // EN low: chip held in reset
-		{false, false, 50 * time.Millisecond}, // EN high, IO0 high: normal boot
+	err := espreset.Run(ctx, s.port.SetDTR, s.port.SetRTS)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return &Error{Op: "hard reset", Port: s.path, Kind: Timeout, Err: err}
 	}
-	for _, st := range steps {
-		if err := s.port.SetDTR(st.dtr); err != nil {
-			return resetLineError(s.path, err)
-		}
-		if err := s.port.SetRTS(st.rts); err != nil {
-			return resetLineError(s.path, err)
-		}
-		select {
-		case <-ctx.Done():
-			return &Error{Op: "hard reset", Port: s.path, Kind: Timeout, Err: ctx.Err()}
-		case <-time.After(st.wait):
-		}
-	}
-	return nil
+	return resetLineError(s.path, err)
 }
 
 func resetLineError(path string, err error) error {

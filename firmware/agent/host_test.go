@@ -12,45 +12,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tinyprof/tinyprof/internal/ctest"
 	"github.com/tinyprof/tinyprof/internal/pty"
 )
 
-// compiler returns the system C compiler, or skips tb if there is none.
-func compiler(tb testing.TB) string {
-	tb.Helper()
-	for _, cc := range []string{os.Getenv("CC"), "cc", "gcc", "clang"} {
-		if cc == "" {
-			continue
-		}
-		if p, err := exec.LookPath(cc); err == nil {
-			return p
-		}
-	}
-	tb.Skip("no C compiler (cc, gcc or clang) on PATH: install one to test the C agent")
-	return ""
-}
+// compiler returns the system C compiler, or skips tb.
+func compiler(tb testing.TB) string { return ctest.Compiler(tb, "the C agent") }
 
 // sanitizers reports whether cc links programs with ASan and UBSan.
-var sanitizers = sync.OnceValue(func() bool {
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		return false
-	}
-	dir, err := os.MkdirTemp("", "tinyprof-cc")
-	if err != nil {
-		return false
-	}
-	defer os.RemoveAll(dir)
-	src := filepath.Join(dir, "t.c")
-	if os.WriteFile(src, []byte("int main(void){return 0;}\n"), 0o644) != nil {
-		return false
-	}
-	out := filepath.Join(dir, "t")
-	if exec.Command(cc, "-fsanitize=address,undefined", src, "-o", out).Run() != nil {
-		return false
-	}
-	return exec.Command(out).Run() == nil
-})
+var sanitizers = ctest.Sanitizers
 
 // builds caches the programs build made, by name, sanitizing and flags,
 // in one directory for the test binary's run: several tests run the same

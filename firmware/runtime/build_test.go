@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/tinyprof/tinyprof/internal/ctest"
 )
 
 func TestMain(m *testing.M) {
@@ -44,42 +46,11 @@ var runtimeSrcs = []string{"tp_rt_load.c", "tp_rt_forward.c", "tp_rt_sample.c", 
 // no contraction into fused multiply-adds, and a warning for any double.
 var cflags = []string{"-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion", "-ffp-contract=off", "-I."}
 
-// compiler returns the system C compiler, or skips tb if there is none.
-func compiler(tb testing.TB) string {
-	tb.Helper()
-	for _, cc := range []string{os.Getenv("CC"), "cc", "gcc", "clang"} {
-		if cc == "" {
-			continue
-		}
-		if p, err := exec.LookPath(cc); err == nil {
-			return p
-		}
-	}
-	tb.Skip("no C compiler (cc, gcc or clang) on PATH: install one to test the C runtime")
-	return ""
-}
+// compiler returns the system C compiler, or skips tb.
+func compiler(tb testing.TB) string { return ctest.Compiler(tb, "the C runtime") }
 
 // sanitizers reports whether cc links programs with ASan and UBSan.
-var sanitizers = sync.OnceValue(func() bool {
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		return false
-	}
-	dir, err := os.MkdirTemp("", "tinyprof-cc")
-	if err != nil {
-		return false
-	}
-	defer os.RemoveAll(dir)
-	src := filepath.Join(dir, "t.c")
-	if os.WriteFile(src, []byte("int main(void){return 0;}\n"), 0o644) != nil {
-		return false
-	}
-	out := filepath.Join(dir, "t")
-	if exec.Command(cc, "-fsanitize=address,undefined", src, "-o", out).Run() != nil {
-		return false
-	}
-	return exec.Command(out).Run() == nil
-})
+var sanitizers = ctest.Sanitizers
 
 // build compiles srcs with cflags and extra into a program (once per test
 // process); with sanitize, under ASan and UBSan when cc has them.

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
+
+	"github.com/tinyprof/tinyprof/internal/espreset"
 )
 
 // COM-PORT-OPTION commands, client to server (RFC 2217 §3); the server
@@ -225,29 +226,16 @@ func (c *Conn) setControl(ctx context.Context, op string, v byte) error {
 // leaving both lines released so the board boots its application. The
 // waits run from the server's acknowledgement of each step.
 func (c *Conn) HardReset(ctx context.Context) error {
-	steps := []struct {
-		dtr, rts bool
-		wait     time.Duration
-	}{
-		{false, true, 100 * time.Millisecond}, // EN low: chip held in reset
-		{false, false, 50 * time.Millisecond}, // EN high, IO0 high: normal boot
+	err := espreset.Run(ctx,
+		func(v bool) error { return c.SetDTR(ctx, v) },
+		func(v bool) error { return c.SetRTS(ctx, v) })
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return &Error{Op: "hard reset", Addr: c.addr, Kind: Timeout, Err: err}
 	}
-	for _, st := range steps {
-		if err := c.SetDTR(ctx, st.dtr); err != nil {
-			return relabel(err, "hard reset")
-		}
-		if err := c.SetRTS(ctx, st.rts); err != nil {
-			return relabel(err, "hard reset")
-		}
-		t := time.NewTimer(st.wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return &Error{Op: "hard reset", Addr: c.addr, Kind: Timeout, Err: ctx.Err()}
-		case <-t.C:
-		}
-	}
-	return nil
+	return relabel(err, "hard reset")
 }
 
 func relabel(err error, op string) error {
