@@ -181,6 +181,12 @@ func (k Kind) OpenSimulated(ctx context.Context, wave power.Waveform, opts Optio
 		return nil, nil, err
 	}
 	opts.Simulated = true
+	if opts.Timeout == 0 {
+		// A simulated meter streams from a goroutine of this process: a
+		// second of silence there is a loaded host (a -race test run
+		// beside QEMU), not a meter that stopped.
+		opts.Timeout = 5 * time.Second
+	}
 	m, err := k.open(ctx, path, opts)
 	if err != nil {
 		stop()
