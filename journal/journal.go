@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tinyprof/tinyprof/internal/regular"
 	"github.com/tinyprof/tinyprof/runbook"
 )
 
@@ -245,7 +246,7 @@ func (j *Journal) rotateIfFull() error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return notRegular(j.Path(), st.Mode())
+		return notRegular(&regular.NotRegularError{Path: j.Path(), Kind: regular.Kind(st.Mode())})
 	}
 	if st.Size() < j.opts.MaxSize {
 		return nil
@@ -289,21 +290,15 @@ func (j *Journal) syncDir() error {
 // every context and Ctrl-C) and refuses anything but a regular file. The
 // file is opened close-on-exec, as os.OpenFile always does.
 func openRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK, perm)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, fmt.Errorf("journal: %s is a symbolic link, %w: refusing to follow it; remove it (the journal's files are plain files)", path, errNotRegular)
-		}
+	f, err := regular.Open(path, flag, perm)
+	var nr *regular.NotRegularError
+	switch {
+	case errors.As(err, &nr) && nr.Kind == "symbolic link":
+		return nil, fmt.Errorf("journal: %s is a symbolic link, %w: refusing to follow it; remove it (the journal's files are plain files)", path, errNotRegular)
+	case errors.As(err, &nr):
+		return nil, notRegular(nr)
+	case err != nil:
 		return nil, fmt.Errorf("journal: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, notRegular(path, st.Mode())
 	}
 	return f, nil
 }
@@ -312,24 +307,6 @@ func openRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
 // regular file; readers skip such a file, writers stop.
 var errNotRegular = errors.New("not a regular file")
 
-func notRegular(path string, m os.FileMode) error {
-	return fmt.Errorf("journal: %s is a %s, %w: remove it, and the journal starts a new file", path, kindOf(m), errNotRegular)
-}
-
-func kindOf(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&os.ModeCharDevice != 0:
-		return "character device"
-	case m&os.ModeDevice != 0:
-		return "block device"
-	case m&os.ModeSocket != 0:
-		return "socket"
-	case m.IsDir():
-		return "directory"
-	case m&os.ModeSymlink != 0:
-		return "symbolic link"
-	}
-	return "special file"
+func notRegular(nr *regular.NotRegularError) error {
+	return fmt.Errorf("journal: %s is a %s, %w: remove it, and the journal starts a new file", nr.Path, nr.Kind, errNotRegular)
 }

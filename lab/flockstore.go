@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tinyprof/tinyprof/internal/regular"
 )
 
 // FlockStore is the default Store: a directory holding, for each board,
@@ -84,7 +86,7 @@ func checkPrivateDir(dir string) error {
 	case st.Mode()&fs.ModeSymlink != 0:
 		return fmt.Errorf("lease directory %s is a symbolic link: refusing it, since whoever made the link chooses where leases write; %s", dir, fix)
 	case !st.IsDir():
-		return fmt.Errorf("lease directory %s is a %s, not a directory: %s", dir, kindOf(st.Mode()), fix)
+		return fmt.Errorf("lease directory %s is a %s, not a directory: %s", dir, regular.Kind(st.Mode()), fix)
 	}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
 		return fmt.Errorf("lease directory %s is owned by uid %d, not by you (uid %d): someone else may have made it to redirect your leases; %s", dir, sys.Uid, os.Geteuid(), fix)
@@ -93,25 +95,6 @@ func checkPrivateDir(dir string) error {
 		return fmt.Errorf("lease directory %s is writable by group or others (mode %04o): run chmod go-w %s, or %s", dir, st.Mode().Perm(), dir, fix)
 	}
 	return nil
-}
-
-// kindOf names the type of file m describes.
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	case m.IsDir():
-		return "directory"
-	}
-	return "special file"
 }
 
 func leaseDirError(dir string, err error) error {
@@ -127,28 +110,21 @@ const maxRecord = 64 << 10
 // lease), and refuses anything but a regular file. Errors about the entry
 // itself are *EntryError; others are *StoreError.
 func openEntry(id, path string, flag int, perm fs.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
+	f, err := regular.Open(path, flag, perm)
+	var nr *regular.NotRegularError
 	switch {
 	case err == nil:
+		return f, nil
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, err
-	case errors.Is(err, unix.ELOOP):
+	case errors.As(err, &nr) && nr.Kind == "symbolic link":
 		return nil, &EntryError{ID: id, Path: path, Problem: "is a symbolic link: refusing to follow it; remove it (lease files are plain files)"}
-	case errors.Is(err, unix.EISDIR):
+	case errors.As(err, &nr) && nr.Kind == "directory":
 		return nil, &EntryError{ID: id, Path: path, Problem: "is a directory: remove it (lease files are plain files)"}
-	default:
-		return nil, &StoreError{Op: "open", Path: path, Err: err}
+	case errors.As(err, &nr):
+		return nil, &EntryError{ID: id, Path: path, Problem: "is a " + nr.Kind + ", not a regular file: remove it (lease files are plain files)"}
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, &StoreError{Op: "stat", Path: path, Err: err}
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, &EntryError{ID: id, Path: path, Problem: "is a " + kindOf(st.Mode()) + ", not a regular file: remove it (lease files are plain files)"}
-	}
-	return f, nil
+	return nil, &StoreError{Op: "open", Path: path, Err: err}
 }
 
 // readRecord reads f, a record of at most maxRecord bytes, from its start.
@@ -327,7 +303,7 @@ func (s *FlockStore) SetHealth(ctx context.Context, id string, h Health) error {
 	}
 	path := s.healthPath(id)
 	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
-		return &EntryError{ID: id, Path: path, Problem: "is a " + kindOf(st.Mode()) + ", not a regular file: remove it (lease files are plain files)"}
+		return &EntryError{ID: id, Path: path, Problem: "is a " + regular.Kind(st.Mode()) + ", not a regular file: remove it (lease files are plain files)"}
 	}
 	f, err := os.CreateTemp(s.dir, ".health-*")
 	if err != nil {
