@@ -71,6 +71,12 @@ type Options struct {
 }
 
 // DUT is a running simulated DUT. Close it when done (Start does it for you).
+//
+// Like the reference firmware, it crashes on a command whose buffer begins
+// with a NUL byte, as a tinyprof frame's leading delimiter leaves it: the
+// reference parser's strtok then finds no token, and the MLCommons
+// reference built for the host dies on the NULL (issue 15 §4). A crashed
+// DUT answers nothing more, ever; Crashed reports whether it has.
 type DUT struct {
 	// Path is the pseudo-terminal to open.
 	Path string
@@ -89,6 +95,8 @@ type DUT struct {
 	inferences int // since boot, warm-ups included
 	infers     int // infer commands
 	hung       bool
+	crashed    bool
+	cmd        []byte // the command buffer, up to its '%'
 }
 
 // Listen starts a DUT behind a new pseudo-terminal. The caller must Close it.
@@ -144,6 +152,14 @@ func (d *DUT) Close() error {
 	return err
 }
 
+// Crashed reports whether the DUT has crashed on a command that began with
+// a NUL byte.
+func (d *DUT) Crashed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.crashed
+}
+
 func (d *DUT) print(lines ...string) {
 	if d.opts.Silent {
 		return
@@ -158,23 +174,30 @@ func (d *DUT) print(lines ...string) {
 func (d *DUT) run() {
 	defer close(d.done)
 	d.print("m-timestamp-mode-performance", "m-init-done", "m-ready")
-	cmd := []byte(d.opts.Leftover)
+	d.mu.Lock()
+	d.cmd = []byte(d.opts.Leftover)
+	d.mu.Unlock()
 	buf := make([]byte, 512)
 	for {
 		n, err := d.pair.Master.Read(buf)
 		for _, c := range buf[:n] {
+			d.mu.Lock()
+			var ready string
 			switch c {
 			case '%':
-				d.command(string(cmd))
-				cmd = cmd[:0]
+				ready, d.cmd = string(d.cmd), d.cmd[:0]
 			case '\r', '\n':
 				// The reference parser takes these as part of the command,
 				// which then fails; the EEMBC guide warns against them.
-				cmd = append(cmd, c)
+				d.cmd = append(d.cmd, c)
 			default:
-				if len(cmd) < 79 { // EE_CMD_SIZE 80 with the NUL
-					cmd = append(cmd, c)
+				if len(d.cmd) < 79 { // EE_CMD_SIZE 80 with the NUL
+					d.cmd = append(d.cmd, c)
 				}
+			}
+			d.mu.Unlock()
+			if c == '%' {
+				d.command(ready)
 			}
 		}
 		if err != nil {
@@ -183,10 +206,25 @@ func (d *DUT) run() {
 	}
 }
 
+// Reset restarts the DUT as its reset line would, as the opening of a
+// port resets many boards: its command buffer is emptied, a crash or a
+// hang is over, its clock restarts, and it prints its boot lines.
+func (d *DUT) Reset() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cmd, d.hung, d.crashed = d.cmd[:0], false, false
+	d.clock, d.inferences, d.infers, d.want, d.buf = d.opts.ClockStart, 0, 0, 0, d.buf[:0]
+	d.print("m-timestamp-mode-performance", "m-init-done", "m-ready")
+}
+
 func (d *DUT) command(cmd string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.hung {
+		return
+	}
+	if len(cmd) > 0 && cmd[0] == 0 {
+		d.hung, d.crashed = true, true
 		return
 	}
 	if d.opts.Chatty {
