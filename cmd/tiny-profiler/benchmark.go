@@ -99,10 +99,11 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			default:
 				return usageError{fmt.Errorf("--format must be table, json or bench, not %q", format)}
 			}
+			eembcFlags := format != "bench" && baseline == "" && modelPath == "" && meterKind == "" && simMeter == ""
 			switch protocol {
 			case "tinyprof":
 			case "eembc":
-				if format == "bench" || baseline != "" || modelPath != "" || meterKind != "" || simMeter != "" {
+				if !eembcFlags {
 					return usageError{fmt.Errorf("--protocol eembc takes the model the firmware was built with and reports table or JSON; drop --format bench, --baseline, --model and the meter flags")}
 				}
 				return mlperf.run(c, &t, format)
@@ -175,6 +176,12 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			}
 
 			conn, err := t.connect(c.Context(), device.Options{})
+			if be := (*eembcBoardError)(nil); errors.As(err, &be) && be.id == "" && eembcFlags && !c.Flags().Changed("protocol") {
+				// Safe to switch: nothing but name% was sent, and no flag
+				// asks for what only the tinyprof agent does.
+				fmt.Fprintf(noteWriter(c, format), "%s runs the EEMBC EnergyRunner firmware: running MLPerf Tiny's performance test, as --protocol eembc does\n", be.port)
+				return mlperf.run(c, &t, format)
+			}
 			if err != nil {
 				return err
 			}

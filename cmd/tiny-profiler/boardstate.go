@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/serialport"
 )
@@ -37,10 +40,62 @@ func classify(err error) boardState {
 	switch {
 	case errors.Is(err, lab.ErrHeld), errors.Is(err, device.ErrPortBusy), port && se.Kind == serialport.Busy:
 		return stateBusy
-	case errors.Is(err, device.ErrPortMissing), errors.Is(err, device.ErrTimeout), errors.Is(err, device.ErrClosed), errors.Is(err, lab.ErrNoSuchBoard), port && se.Kind == serialport.Missing:
+	case errors.Is(err, device.ErrPortMissing), errors.Is(err, device.ErrTimeout), errors.Is(err, device.ErrClosed), errors.Is(err, lab.ErrNoSuchBoard), port && se.Kind == serialport.Missing,
+		silentDUT(err):
 		return stateGone
 	}
 	return stateBroken
+}
+
+// silentDUT reports whether err is an EEMBC command to which nothing at
+// all came back; a reply that began and stopped is a hung DUT, broken.
+func silentDUT(err error) bool {
+	var te *eembc.TimeoutError
+	return errors.As(err, &te) && len(te.Partial) == 0
+}
+
+// fromBoard reports whether err is about a board: what its port, its
+// lease or its firmware did, as opposed to a mistake on the command line
+// or in a file.
+func fromBoard(err error) bool {
+	var de *device.Error
+	var se *serialport.Error
+	var te *eembc.TimeoutError
+	var dutErr *eembc.DUTError
+	return errors.As(err, &de) || errors.As(err, &se) || errors.As(err, &te) || errors.As(err, &dutErr) ||
+		errors.Is(err, lab.ErrHeld) || errors.Is(err, eembc.ErrIsEEMBC) || errors.Is(err, eembc.ErrNoReady)
+}
+
+// stateError is a board command's failure, said as busy, gone or broken
+// first, as every command says it.
+type stateError struct {
+	state boardState
+	err   error
+}
+
+func (e *stateError) Error() string { return string(e.state) + ": " + e.err.Error() }
+func (e *stateError) Unwrap() error { return e.err }
+
+// boardFailure returns err, if it is about a board, prefixed with the
+// board's state (classify): "busy: …", "gone: …" or "broken: …". Other
+// errors, usage mistakes and exit statuses among them, pass unchanged.
+func boardFailure(err error) error {
+	var ue usageError
+	var ex exitError
+	var se *stateError
+	if err == nil || errors.As(err, &ue) || errors.As(err, &ex) || errors.As(err, &se) || !fromBoard(err) {
+		return err
+	}
+	return &stateError{state: classify(err), err: err}
+}
+
+// onBoard makes c a board command: its failure goes through boardFailure,
+// so that every command that talks to one board calls a board it could
+// not use busy, gone or broken, as health-check and emergency-reset do.
+func onBoard(c *cobra.Command) *cobra.Command {
+	run := c.RunE
+	c.RunE = func(c *cobra.Command, args []string) error { return boardFailure(run(c, args)) }
+	return c
 }
 
 // hint says what to do about a board in state s.

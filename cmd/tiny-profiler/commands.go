@@ -5,22 +5,25 @@ import "github.com/spf13/cobra"
 // commands lists every tiny-profiler command, in the order a reader of the
 // incident runbook meets them. This is the one place a command is
 // registered: a new command's constructor is added here, not in an init.
+// A command that talks to one board is wrapped in onBoard, so that its
+// failures say busy, gone or broken; those that check many boards
+// (health-check, emergency-reset) say it per board.
 func commands() []*cobra.Command {
 	return []*cobra.Command{
 		// Finding and checking boards.
 		newDetectDevices(),
-		newTestConnection(),
-		newSystemInfo(),
+		onBoard(newTestConnection()),
+		onBoard(newSystemInfo()),
 		newHealthCheck(),
-		newDebugDevice(),
+		onBoard(newDebugDevice()),
 		// Recovering them.
-		newResetDevice(),
+		onBoard(newResetDevice()),
 		newEmergencyReset(),
-		newFlash(),
+		onBoard(newFlash()),
 		// Measuring.
-		newBenchmark(),
+		onBoard(newBenchmark()),
 		newCompare(),
-		newMonitor(),
+		onBoard(newMonitor()),
 		newPower(),
 		// Models.
 		newAnalyzeModel(),

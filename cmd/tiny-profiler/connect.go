@@ -15,10 +15,12 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/internal/atomicfile"
 	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/platform"
+	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // target is the board a command talks to: a port path, an inventory id,
@@ -31,9 +33,11 @@ type target struct {
 	baud      int
 	timeout   time.Duration
 	simScale  float64
+	cmd       *cobra.Command // for the state directory's leases
 }
 
 func (t *target) flags(c *cobra.Command) {
+	t.cmd = c
 	c.Flags().StringVar(&t.device, "device", "", "the board: a serial port (/dev/ttyUSB0, /dev/serial/by-id/…) or an inventory id")
 	c.Flags().StringVar(&t.sim, "sim", "", "use a simulated board of this platform (figures are modelled, not measured)")
 	c.Flags().StringVar(&t.emulate, "emulate", "", "use tinyprof's firmware on this QEMU machine: "+strings.Join(platform.Emulated(), ", ")+" (needs qemu-system-arm and arm-none-eabi-gcc; instruction-count time, not cycle-accurate)")
@@ -103,9 +107,88 @@ func (t *target) connect(ctx context.Context, opts device.Options) (*lab.Conn, e
 	if err != nil {
 		return nil, err
 	}
+	if err := t.checkLease(ctx, e); err != nil {
+		return nil, err
+	}
 	opts.Baud, opts.Timeout = t.baud, t.timeout
-	return lab.Connect(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale}})
+	return connectBoard(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale}})
 }
+
+// checkLease fails with a *lab.HeldError naming the holder when someone
+// else has leased inventory board e (hwtest, health-check): its port is
+// then usually open in the holder's process, and "port busy" would not say
+// who has it. A lease store that cannot be read is no holder.
+func (t *target) checkLease(ctx context.Context, e lab.Entry) error {
+	if e.ID == "" || t.cmd == nil {
+		return nil
+	}
+	store, err := resetLeases(t.cmd, "")
+	if err != nil {
+		return nil
+	}
+	info, err := store.Inspect(ctx, e.ID)
+	if err != nil || !info.Held {
+		return nil
+	}
+	return &lab.HeldError{ID: e.ID, Holder: info.Holder}
+}
+
+// connectBoard is how every command opens a tinyprof board (a
+// lab.ConnectFunc): lab.Connect, after eembc.Detect has made sure that a
+// real board's port has no EEMBC DUT on it, whose command buffer a single
+// tinyprof frame would poison. Simulated and emulated boards are started
+// by Connect and run the agent. On an EEMBC board it fails with an
+// eembcBoardError, having sent nothing but "name%". It costs a board on a
+// port about a quarter of a second.
+func connectBoard(ctx context.Context, e lab.Entry, opts lab.ConnectOptions) (*lab.Conn, error) {
+	if e.Kind() == lab.KindReal {
+		baud := opts.Device.Baud
+		if e.Baud > 0 {
+			baud = e.Baud
+		}
+		if err := refuseEEMBC(ctx, e, baud); err != nil {
+			return nil, err
+		}
+	}
+	return lab.Connect(ctx, e, opts)
+}
+
+// refuseEEMBC returns an eembcBoardError if the board of e is an EEMBC
+// DUT. A port it cannot open it leaves to lab.Connect to report, in the
+// words every command uses.
+func refuseEEMBC(ctx context.Context, e lab.Entry, baud int) error {
+	path, err := lab.PortOf(e)
+	if err != nil {
+		return nil
+	}
+	port, err := serialport.OpenURL(ctx, path, baud)
+	if err != nil {
+		return nil
+	}
+	defer port.Close()
+	d, err := eembc.Detect(ctx, port, eembc.DetectOptions{})
+	if err != nil || d.Protocol != eembc.EEMBC {
+		return nil // not an EEMBC DUT, as far as it showed: Hello decides
+	}
+	return &eembcBoardError{port: path, id: e.ID, evidence: d.Evidence}
+}
+
+// eembcBoardError is a tinyprof command refused on an EEMBC DUT. It
+// matches eembc.ErrIsEEMBC.
+type eembcBoardError struct {
+	port, id, evidence string
+}
+
+func (e *eembcBoardError) Error() string {
+	use := "use --protocol eembc (`tiny-profiler benchmark --protocol eembc --device " + e.port + "`)"
+	if e.id != "" {
+		use = "mark it `protocol: eembc` in the inventory, and use `tiny-profiler benchmark --protocol eembc --device " + e.id + "`"
+	}
+	return fmt.Sprintf("%s runs the EEMBC EnergyRunner firmware (MLPerf Tiny), not the tinyprof agent: it said %q; nothing but name%% was sent to it, so its command buffer is clean: %s",
+		e.port, e.evidence, use)
+}
+
+func (e *eembcBoardError) Is(target error) bool { return target == eembc.ErrIsEEMBC }
 
 // open connects to the board and says Hello, for the operations commands
 // that stream from it. label names it for output; closeFn releases it.

@@ -37,17 +37,18 @@ the link work.`,
 			if trace {
 				opts.OnFrame = func(dir string, f firmware.Frame) { out.printf("%s\n", formatFrame(time.Now(), dir, f)) }
 			}
+			dev, closeFn, label, err := bf.open(c.Context(), opts)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			// --duration is of streaming: connecting has its own time-outs.
 			ctx := c.Context()
 			if duration > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
-			dev, closeFn, label, err := bf.open(ctx, opts)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
 			info := dev.Info()
 			sim := ""
 			if info.Capabilities.Simulated() {

@@ -53,7 +53,7 @@ journalled. The exit status is 1 when any board is bad.`,
 			if err != nil {
 				return err
 			}
-			l := &lab.Lab{Boards: inv.Boards, Store: store, Journal: j, Device: device.Options{Timeout: timeout}}
+			l := &lab.Lab{Boards: inv.Boards, Store: store, Journal: j, Connect: connectBoard, Device: device.Options{Timeout: timeout}}
 			opts := lab.HealthOptions{Comprehensive: comprehensive}
 			if comprehensive {
 				opts.Model = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)

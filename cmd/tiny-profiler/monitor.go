@@ -72,17 +72,18 @@ heap_free, psram_used, cpu_load, power, connection_failure_rate.`,
 					}
 				}
 			}
+			dev, closeFn, label, err := bf.open(c.Context(), device.Options{})
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			// --duration is of monitoring: connecting has its own time-outs.
 			ctx := c.Context()
 			if duration > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
-			dev, closeFn, label, err := bf.open(ctx, device.Options{})
-			if err != nil {
-				return err
-			}
-			defer closeFn()
 			entry, _ := bf.entry() // it resolved a moment ago in open
 			board := boardIdentity(entry, bf.inventory)
 			polls := &pollRuns{c: c, board: board, details: boardDetails(entry, board)}
