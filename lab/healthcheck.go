@@ -112,8 +112,10 @@ func (l *Lab) HealthCheck(ctx context.Context, opts HealthOptions) ([]HealthResu
 	return out, nil
 }
 
-func (l *Lab) checkBoard(ctx context.Context, e Entry, opts HealthOptions) HealthResult {
-	r := HealthResult{ID: e.ID, Platform: e.Platform, Sim: e.Sim, Checked: time.Now()}
+// checkBoard checks one board. Its result is named so that the deferred
+// Seconds lands in what is returned, not in a copy.
+func (l *Lab) checkBoard(ctx context.Context, e Entry, opts HealthOptions) (r HealthResult) {
+	r = HealthResult{ID: e.ID, Platform: e.Platform, Sim: e.Sim, Checked: time.Now()}
 	defer func() { r.Seconds = time.Since(r.Checked).Seconds() }()
 	switch e.State {
 	case Maintenance:
