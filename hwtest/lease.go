@@ -170,6 +170,28 @@ func cleanupMargin(left time.Duration) time.Duration {
 	return min(max(left/10, 200*time.Millisecond), 10*time.Second)
 }
 
+// recheckHint says how to recheck the quarantined boards of le now,
+// rather than waiting for a lease to retry one after RecheckAfter.
+func (l *Lab) recheckHint(le *lab.LeaseError) string {
+	if l.Config.Inventory == "" {
+		// The simulated build's catalogue boards are in no inventory
+		// that health-check could read.
+		return "recheck now: run with -hwtest.leasedir=$(mktemp -d), a fresh store without their quarantine"
+	}
+	cmd := "tiny-profiler health-check"
+	cmd += " --inventory " + l.Config.Inventory
+	if l.Config.LeaseDir != "" {
+		cmd += " --lease-dir " + l.Config.LeaseDir
+	}
+	var ids []string
+	for _, li := range le.Boards {
+		if li.Health.Status == lab.Quarantined {
+			ids = append(ids, "--device "+li.ID)
+		}
+	}
+	return "recheck now: `" + strings.Join(append([]string{cmd}, ids...), " ") + "`; a board that passes returns to service"
+}
+
 // Infrastructure stops tb because of a failure of the lab rather than of
 // the code under test — no board could be leased, a board broke: it skips
 // tb with a reason that begins "infrastructure:", or, with
@@ -181,6 +203,9 @@ func (l *Lab) Infrastructure(tb testing.TB, err error) {
 	var le *lab.LeaseError
 	if errors.As(err, &le) && errors.Is(le.Err, lab.ErrNoMatch) {
 		msg += " (check -hwtest.inventory, -hwtest.platform and -hwtest.device)"
+	}
+	if errors.As(err, &le) && errors.Is(le.Err, lab.ErrQuarantined) {
+		msg += " (" + l.recheckHint(le) + ")"
 	}
 	l.counts().infrastructure(tb.Name(), err, l.Config.FailInfra)
 	if l.Config.FailInfra {

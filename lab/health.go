@@ -75,7 +75,7 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 			if serr != nil {
 				return nil, fmt.Errorf("board %s failed its health check (%s) and could not be quarantined: %w", e.ID, reason, serr)
 			}
-			return nil, fmt.Errorf("board %s quarantined: %s", e.ID, reason)
+			return nil, fmt.Errorf("board %s quarantined: %s (`tiny-profiler health-check --device %s` rechecks it now)", e.ID, reason, e.ID)
 		}
 	}
 	if prev.Status != Healthy {
@@ -134,7 +134,7 @@ func (l *Lab) checkout(ctx context.Context, e Entry, h Holder, release func() er
 		if err := l.quarantine(e, h, Health{Status: Healthy}, reason, reason); err != nil {
 			return fmt.Errorf("board %s %s, and could not be quarantined: %w", e.ID, reason, err)
 		}
-		return fmt.Errorf("board %s %s: quarantined until a health check passes it (tiny-profiler health-check); an infrastructure failure as much as a test failure", e.ID, reason)
+		return fmt.Errorf("board %s %s: quarantined until a health check passes it (`tiny-profiler health-check --device %s` rechecks it now); an infrastructure failure as much as a test failure", e.ID, reason, e.ID)
 	}
 	c.release = func() error {
 		released.Store(true)

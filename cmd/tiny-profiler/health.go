@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 func newHealthCheck() *cobra.Command {
 	var comprehensive, asJSON bool
 	var inventory, leaseDir string
+	var ids []string
 	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "health-check",
@@ -27,7 +29,9 @@ sanity; --comprehensive adds a model upload, a short generation and a second
 metrics read. A board that fails twice (before and after a reset) is bad: it is
 quarantined, and leases pass it over until it passes again. Boards the
 inventory marks maintenance or retired are listed, not checked. Every result is
-journalled. The exit status is 1 when any board is bad.`,
+journalled. The exit status is 1 when any board is bad. --device ID checks only
+that board (repeat it for more): a quarantined board that passes is back in
+service at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			invPath, err := lab.InventoryPath(inventory)
@@ -35,6 +39,10 @@ journalled. The exit status is 1 when any board is bad.`,
 				return err
 			}
 			inv, err := lab.LoadInventory(invPath)
+			if err != nil {
+				return err
+			}
+			boards, err := pickBoards(inv, ids, invPath)
 			if err != nil {
 				return err
 			}
@@ -53,7 +61,7 @@ journalled. The exit status is 1 when any board is bad.`,
 			if err != nil {
 				return err
 			}
-			l := &lab.Lab{Boards: inv.Boards, Store: store, Journal: j, Connect: connectBoard, Device: device.Options{Timeout: timeout}}
+			l := &lab.Lab{Boards: boards, Store: store, Journal: j, Connect: connectBoard, Device: device.Options{Timeout: timeout}}
 			opts := lab.HealthOptions{Comprehensive: comprehensive}
 			if comprehensive {
 				opts.Model = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
@@ -89,8 +97,29 @@ journalled. The exit status is 1 when any board is bad.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().StringVar(&inventory, "inventory", "", "inventory file (default $TINYPROF_INVENTORY, else the config directory's)")
 	c.Flags().StringVar(&leaseDir, "lease-dir", "", "lease and quarantine directory (default the state directory's leases/)")
+	c.Flags().StringArrayVar(&ids, "device", nil, "check only the board with this inventory id (repeatable)")
 	c.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for each answer from a board")
 	return c
+}
+
+// pickBoards returns the boards of inv that ids name, in the inventory's
+// order, or all of them when ids is empty.
+func pickBoards(inv *lab.Inventory, ids []string, invPath string) ([]lab.Entry, error) {
+	if len(ids) == 0 {
+		return inv.Boards, nil
+	}
+	var out []lab.Entry
+	for _, e := range inv.Boards {
+		if slices.Contains(ids, e.ID) {
+			out = append(out, e)
+		}
+	}
+	for _, id := range ids {
+		if _, ok := inv.Lookup(id); !ok {
+			return nil, usageError{fmt.Errorf("--device %s: no such board in %s", id, invPath)}
+		}
+	}
+	return out, nil
 }
 
 func printHealth(c *cobra.Command, results []lab.HealthResult, comprehensive bool) {
