@@ -127,12 +127,9 @@ func Example_benchmark() {
 	// simulated: true
 	// emulated: false
 	// power-source: none
-	// valid:
 	// Unit sec/op better=lower
 	// Unit tok/s better=higher
 	// Unit prefill-tok/s better=higher
-	// Unit instr/tok better=lower
-	// Unit prefill-instr/tok better=lower
 	// Unit ttft-sec better=lower
 	// Unit itl-p50-sec better=lower
 	// Unit itl-p95-sec better=lower
@@ -141,8 +138,6 @@ func Example_benchmark() {
 	// Unit peak-psram-B better=lower
 	// Unit free-heap-after-B better=higher
 	// Unit min-free-heap-gen-B better=higher
-	// Unit W better=lower
-	// Unit J/tok better=lower
 	// 80 tok/s, first token after 61.9 ms, p95 inter-token latency 12.47 ms (modelled)
 }
 

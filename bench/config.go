@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -48,32 +47,79 @@ func BoardID(dev Device) string {
 }
 
 // WriteConfig writes cfg as the configuration lines of a benchmark file —
-// every key of ConfigKeys in order, each value on one line — then the
-// Unit metadata lines of Units, as Generate writes them before its first
-// result. A key cfg lacks is written empty, which clears it (benchfmt).
-func WriteConfig(w io.Writer, cfg map[string]string) error { return writeConfigBlock(w, cfg, true) }
+// every key of ConfigKeys that cfg gives a value, in order, each value on
+// one line — then the Unit metadata lines of the units cfg's results can
+// carry (see unitsFor), as Generate writes them before its first result.
+// A key without a value is left out: at the start of a file there is
+// nothing for an empty line to clear.
+func WriteConfig(w io.Writer, cfg map[string]string) error {
+	_, err := io.WriteString(w, configBlock(cfg, nil, map[string]bool{}))
+	return err
+}
 
-// writeConfigBlock writes cfg's lines (keys in configKeys order, values on
-// one line) and, if units, the Unit metadata lines. A key cfg lacks is
-// written empty, which clears it (benchfmt), so that a value from an
-// earlier block — MLPerf's valid, say — never sticks to later results.
-func writeConfigBlock(w io.Writer, cfg map[string]string, withUnits bool) error {
+// configBlock returns cfg's configuration lines, keys in configKeys
+// order, values on one line. A key cfg gives no value is written empty
+// only if prev gave it one, which clears it (benchfmt), so that a value
+// from an earlier block — MLPerf's valid, say — never sticks to later
+// results; otherwise it is left out, as an empty line would say nothing.
+// Then come the Unit lines of unitsFor(cfg) that declared lacks, which
+// configBlock adds to it; declared nil writes none.
+func configBlock(cfg, prev map[string]string, declared map[string]bool) string {
 	var b strings.Builder
 	for _, k := range configKeys {
-		if v := cfg[k]; v != "" {
-			fmt.Fprintf(&b, "%s: %s\n", k, oneLine(v))
-		} else {
+		switch {
+		case cfg[k] != "":
+			fmt.Fprintf(&b, "%s: %s\n", k, oneLine(cfg[k]))
+		case prev[k] != "":
 			fmt.Fprintf(&b, "%s:\n", k)
 		}
 	}
-	if withUnits {
-		for _, u := range units {
-			fmt.Fprintf(&b, "Unit %s %s\n", u.Name, u.meta())
+	if declared != nil {
+		for _, u := range unitsFor(cfg) {
+			if !declared[u.Name] {
+				fmt.Fprintf(&b, "Unit %s %s\n", u.Name, u.meta())
+				declared[u.Name] = true
+			}
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.String()
 }
+
+// unitsFor returns the units the results under cfg can carry: the energy
+// units (W, J/tok) only with a power source, the instruction counts only
+// on an emulated board, whose figures those are; the rest always.
+func unitsFor(cfg map[string]string) []Unit {
+	power := cfg["power-source"] != "" && cfg["power-source"] != "none"
+	emulated := cfg["emulated"] != "" && cfg["emulated"] != "false"
+	var out []Unit
+	for _, u := range units {
+		switch u.Name {
+		case "W", "J/tok":
+			if !power {
+				continue
+			}
+		case "instr/tok", "prefill-instr/tok":
+			if !emulated {
+				continue
+			}
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// unknownPrev stands for the lines before a block written to a ConfigTo
+// writer: any key may have been set, but valid, which only an MLPerf
+// block sets, is not cleared, so that Generate writes no empty valid line.
+var unknownPrev = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range configKeys {
+		if k != "valid" {
+			m[k] = "?"
+		}
+	}
+	return m
+}()
 
 // stdoutConfig tracks what this process has written to standard output.
 // It is the one piece of package state, because standard output is itself
@@ -81,10 +127,10 @@ func writeConfigBlock(w io.Writer, cfg map[string]string, withUnits bool) error 
 // testing package's own output.
 var stdoutConfig = struct {
 	sync.Mutex
-	last  map[string]string
-	units bool
-	seen  map[string]bool // benchmarks that have written a result
-}{seen: map[string]bool{}}
+	last     map[string]string
+	declared map[string]bool // units whose Unit line is written
+	seen     map[string]bool // benchmarks that have written a result
+}{declared: map[string]bool{}, seen: map[string]bool{}}
 
 // emitConfig writes cfg as configuration lines before b's result.
 //
@@ -96,18 +142,19 @@ var stdoutConfig = struct {
 // model that changed between runs of one benchmark fails it rather than
 // mixing results silently.
 //
+// On standard output, a block clears the keys of the one before that it
+// lacks, and declares each unit once. Of what went to a writer given with
+// ConfigTo nothing is known, so a block there clears every key it lacks
+// but valid, which only MLPerf's blocks set, and declares its units
+// again: give MLPerf and Generate separate writers, or a Generate result
+// after an MLPerf block in one writer keeps its valid line.
+//
 // extraUnits are Unit lines of a benchmark's own units (MLPerf's inf/s),
 // written with every block.
 func emitConfig(b *testing.B, w io.Writer, cfg map[string]string, extraUnits string) {
 	b.Helper()
-	block := func(units bool) []byte {
-		var buf bytes.Buffer
-		writeConfigBlock(&buf, cfg, units) // a bytes.Buffer does not fail
-		buf.WriteString(extraUnits)
-		return buf.Bytes()
-	}
 	if w != nil {
-		if _, err := w.Write(block(true)); err != nil {
+		if _, err := io.WriteString(w, configBlock(cfg, unknownPrev, map[string]bool{})+extraUnits); err != nil {
 			b.Fatalf("bench: write configuration lines: %v", err)
 		}
 		return
@@ -117,17 +164,19 @@ func emitConfig(b *testing.B, w io.Writer, cfg map[string]string, extraUnits str
 	defer c.Unlock()
 	repeat := c.seen[b.Name()]
 	c.seen[b.Name()] = true
-	if maps.Equal(c.last, cfg) && c.units {
+	undeclared := slices.ContainsFunc(unitsFor(cfg), func(u Unit) bool { return !c.declared[u.Name] })
+	if maps.Equal(c.last, cfg) && !undeclared {
 		return
 	}
 	if repeat {
 		b.Fatalf("bench: %s ran before on %s and now on %s (or its validity changed): its results would mix in one benchmark; pin the board (hwtest constraints) or run one board per go test invocation",
 			b.Name(), describe(c.last), describe(cfg))
 	}
-	if _, err := os.Stdout.Write(block(!c.units)); err != nil {
+	declared := maps.Clone(c.declared)
+	if _, err := io.WriteString(os.Stdout, configBlock(cfg, c.last, declared)+extraUnits); err != nil {
 		b.Fatalf("bench: write configuration lines: %v", err)
 	}
-	c.last, c.units = maps.Clone(cfg), true
+	c.last, c.declared = maps.Clone(cfg), declared
 }
 
 func describe(cfg map[string]string) string {

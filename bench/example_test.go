@@ -64,12 +64,9 @@ func ExampleGenerate() {
 	// simulated: true
 	// emulated: false
 	// power-source: none
-	// valid:
 	// Unit sec/op better=lower
 	// Unit tok/s better=higher
 	// Unit prefill-tok/s better=higher
-	// Unit instr/tok better=lower
-	// Unit prefill-instr/tok better=lower
 	// Unit ttft-sec better=lower
 	// Unit itl-p50-sec better=lower
 	// Unit itl-p95-sec better=lower
@@ -78,8 +75,6 @@ func ExampleGenerate() {
 	// Unit peak-psram-B better=lower
 	// Unit free-heap-after-B better=higher
 	// Unit min-free-heap-gen-B better=higher
-	// Unit W better=lower
-	// Unit J/tok better=lower
 	// BenchmarkGenerate/platform=esp32p4/model=stories260k/quant=f32/tokens=16
 	// 80 tok/s, first token after 61.9 ms (modelled)
 }
