@@ -43,7 +43,7 @@ func (t *target) flags(c *cobra.Command) {
 	c.Flags().StringVar(&t.emulate, "emulate", "", "use tinyprof's firmware on this QEMU machine: "+strings.Join(platform.Emulated(), ", ")+" (needs qemu-system-arm and arm-none-eabi-gcc; instruction-count time, not cycle-accurate)")
 	c.Flags().StringVar(&t.inventory, "inventory", "", "inventory file for ids (default $TINYPROF_INVENTORY, else the config directory's)")
 	c.Flags().IntVar(&t.baud, "baud", 115200, "serial line rate")
-	c.Flags().DurationVar(&t.timeout, "timeout", 2*time.Second, "how long to wait for each answer from the board")
+	c.Flags().DurationVar(&t.timeout, "timeout", 2*time.Second, "how long to wait for each answer from the board, the one resend after silence included")
 	c.Flags().Float64Var(&t.simScale, "sim-time-scale", 0, "a simulated board takes this × its modelled time in real time (1: as a real board would; 0: as fast as the host can)")
 }
 
@@ -110,7 +110,7 @@ func (t *target) connect(ctx context.Context, opts device.Options) (*lab.Conn, e
 	if err := t.checkLease(ctx, e); err != nil {
 		return nil, err
 	}
-	opts.Baud, opts.Timeout = t.baud, t.timeout
+	opts.Baud, opts.Timeout = t.baud, attemptTimeout(t.timeout)
 	return connectBoard(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale}})
 }
 
@@ -132,6 +132,11 @@ func (t *target) checkLease(ctx context.Context, e lab.Entry) error {
 	}
 	return &lab.HeldError{ID: e.ID, Holder: info.Holder}
 }
+
+// attemptTimeout is the device's wait for one attempt at a request, for a
+// --timeout of d: half of it, because a request met with silence is sent
+// once more, and --timeout is what a user waits for an answer in all.
+func attemptTimeout(d time.Duration) time.Duration { return max(d/2, time.Millisecond) }
 
 // connectBoard is how every command opens a tinyprof board (a
 // lab.ConnectFunc): lab.Connect, after eembc.Detect has made sure that a

@@ -65,6 +65,17 @@ func TestScripts(t *testing.T) {
 				ts.Check(err)
 				ts.Defer(func() { p.Close() })
 			},
+			// silentport VAR opens a pseudo-terminal that nothing answers
+			// on, as a board that is powered off, and sets $VAR to its path.
+			"silentport": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: silentport VAR")
+				}
+				pair, err := pty.Open()
+				ts.Check(err)
+				ts.Defer(func() { pair.Close() })
+				ts.Setenv(args[0], pair.Path)
+			},
 			// leasehold DIR ID holds the lease on board ID in lease
 			// directory DIR until the script ends, as a test would.
 			"leasehold": func(ts *testscript.TestScript, neg bool, args []string) {
