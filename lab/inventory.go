@@ -43,48 +43,48 @@ type Entry struct {
 	// ID is the board's identity: its USB serial number for a real board
 	// (paths such as /dev/ttyUSB0 move after a flash or a replug; the serial
 	// number does not), any unique name for a simulated one.
-	ID string `yaml:"id"`
+	ID string `yaml:"id" json:"id"`
 	// Platform is the catalogue key, e.g. "esp32s3" (see platform.Names).
-	Platform string `yaml:"platform"`
+	Platform string `yaml:"platform" json:"platform"`
 	// Port pins the serial port. Default: resolved from ID at lease time.
-	Port string `yaml:"port,omitempty"`
+	Port string `yaml:"port,omitempty" json:"port,omitempty"`
 	// Baud is the line rate. Default 115200.
-	Baud int `yaml:"baud,omitempty"`
+	Baud int `yaml:"baud,omitempty" json:"baud,omitempty"`
 	// Features are what the board offers beyond its platform, e.g. "psram",
 	// "power-meter"; Request.Features (hwtest.Feature) match against them.
-	Features []string `yaml:"features,flow,omitempty"`
+	Features []string `yaml:"features,flow,omitempty" json:"features,omitempty"`
 	// Protocol is the wire protocol the board's firmware speaks:
 	// ProtocolTinyprof (the default) or ProtocolEEMBC, an MLPerf Tiny
 	// board running the EEMBC EnergyRunner firmware. A Request names the
 	// protocol it wants: hwtest.Lease serves only the first kind,
 	// hwtest.LeaseEEMBC only the second.
-	Protocol string `yaml:"protocol,omitempty"`
+	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
 	// Firmware, if set, is the firmware version the health check expects
 	// the board to report (a prefix match: "tinyprof-agent/0.3" accepts
 	// "tinyprof-agent/0.3.1"). A simulated board reports it.
-	Firmware string `yaml:"firmware,omitempty"`
+	Firmware string `yaml:"firmware,omitempty" json:"firmware,omitempty"`
 	// State is the lab's verdict. Default Good.
-	State State `yaml:"state,omitempty"`
+	State State `yaml:"state,omitempty" json:"state,omitempty"`
 	// Sim marks a simulated board: the default (untagged) build serves it
 	// from package sim, so that leasing, health and quarantine run the same
 	// code in CI as in the lab. The hardware build ignores it.
-	Sim bool `yaml:"sim,omitempty"`
+	Sim bool `yaml:"sim,omitempty" json:"sim,omitempty"`
 	// Emulate names the QEMU machine (e.g. "mps2-an386"; see
 	// platform.Emulated) that serves an emulated board: tinyprof's own
 	// firmware on an emulated Cortex-M (package device/emu). Platform
 	// defaults to it and, if given, must equal it. The default build serves
 	// such entries when qemu-system-arm and arm-none-eabi-gcc are installed;
 	// the hardware build ignores them.
-	Emulate string `yaml:"emulate,omitempty"`
+	Emulate string `yaml:"emulate,omitempty" json:"emulate,omitempty"`
 	// Meter, if set, is the power meter wired to the board (see
 	// MeterBinding and OpenMeter). A simulated board gets a simulated
 	// meter of that kind, wired to it.
-	Meter *MeterBinding `yaml:"meter,omitempty"`
+	Meter *MeterBinding `yaml:"meter,omitempty" json:"meter,omitempty"`
 	// Notes is free text for people.
-	Notes string `yaml:"notes,omitempty"`
+	Notes string `yaml:"notes,omitempty" json:"notes,omitempty"`
 
 	// Line is the line of the entry in its file, 0 if it was not read from one.
-	Line int `yaml:"-"`
+	Line int `yaml:"-" json:"line,omitempty"`
 }
 
 // HasFeature reports whether the entry lists feature f.
@@ -102,9 +102,9 @@ func (e Entry) HasFeature(f string) bool { return slices.Contains(e.Features, f)
 //	    sim: true
 type Inventory struct {
 	// Path is the file the inventory was read from, "" if built in memory.
-	Path string
+	Path string `json:"path"`
 	// Boards are the entries in file order.
-	Boards []Entry
+	Boards []Entry `json:"boards"`
 }
 
 // Lookup returns the entry with the given id.

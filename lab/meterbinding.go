@@ -21,18 +21,18 @@ import (
 type MeterBinding struct {
 	// Kind is a kind of the meter registry (package power/meters): "ppk2"
 	// or "lpm01a".
-	Kind string `yaml:"kind"`
+	Kind string `yaml:"kind" json:"kind"`
 	// Port is the meter's serial port; ID its USB serial number, looked up
 	// when the meter is opened (ports move after a replug). A real board's
 	// meter needs one of them; a simulated board's meter takes neither.
-	Port string `yaml:"port,omitempty"`
-	ID   string `yaml:"id,omitempty"`
+	Port string `yaml:"port,omitempty" json:"port,omitempty"`
+	ID   string `yaml:"id,omitempty" json:"id,omitempty"`
 	// LogicBit is the PPK2 logic input the board's GPIO is wired to, 0–7.
 	// Default 0.
-	LogicBit uint `yaml:"logic-bit,omitempty"`
+	LogicBit uint `yaml:"logic-bit,omitempty" json:"logic_bit,omitempty"`
 	// Supply is the voltage the meter sources to the board, in volts.
 	// Default 3.3 (for a simulated board, its power model's supply).
-	Supply float64 `yaml:"supply,omitempty"`
+	Supply float64 `yaml:"supply,omitempty" json:"supply,omitempty"`
 }
 
 var meterKeys = []string{"kind", "port", "id", "logic-bit", "supply"}
