@@ -112,7 +112,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("board\t%s on %s, %s, firmware %s%s", r.Board.Platform, r.Board.Port, r.Board.Chip, r.Board.Firmware, label)
 	p("model\t%s (%s), %s parameters, %s, weights in %s", r.Model.Name, r.Model.Quant, count(r.Model.Parameters), bytesIEC(r.Model.Bytes), r.Model.Region)
 	p("upload\t%s in %.2fs (%s/s over the link, measured on the host)", bytesIEC(r.Model.Bytes), r.Model.UploadSeconds, bytesIEC(int64(r.Model.UploadBytesSec)))
-	p("runs\t%d measured after %d warm-up, %d tokens each, prompt %q", len(r.Runs), r.Config.Warmup, r.Config.Tokens, r.Config.Prompt)
+	p("runs\t%d measured after %d warm-up, %s each, prompt %q", len(r.Runs), r.Config.Warmup, plural(r.Config.Tokens, "token", "tokens"), r.Config.Prompt)
 	s := r.Summary
 	if e := r.Emulation; e != nil {
 		p("instructions/token\t%.0f guest instructions per decoded token, median%s", e.InstrPerToken, exact)
@@ -174,7 +174,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 func est(e bench.Interval, scale float64, f string) string {
 	if !e.Bounded() {
-		return fmt.Sprintf(f+" (median; %d runs are too few for a %.0f%% interval)", e.Center*scale, e.N, e.Confidence*100)
+		few := plural(e.N, "run is", "runs are")
+		return fmt.Sprintf(f+" (median; %s too few for a %.0f%% interval)", e.Center*scale, few, e.Confidence*100)
 	}
 	ci := fmt.Sprintf(f+" (median, %.0f%% CI "+f+"–"+f, e.Center*scale, e.Confidence*100, e.Lo*scale, e.Hi*scale)
 	if math.Abs(e.Confidence-Confidence) > 0.005 {

@@ -87,7 +87,11 @@ service at once.`,
 				printHealth(c, results, comprehensive)
 			}
 			if bad > 0 {
-				fmt.Fprintf(c.ErrOrStderr(), "%d of %d boards are bad and quarantined: see the reasons above; fix and run health-check again, or mark them `state: maintenance` in %s\n", bad, len(results), invPath)
+				verb, them := "is", "it"
+				if bad > 1 {
+					verb, them = "are", "them"
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "%d of %s %s bad and quarantined: see the reasons above; fix and run health-check again, or mark %s `state: maintenance` in %s\n", bad, countOf(len(results), "board", "boards"), verb, them, invPath)
 				return exitError(1)
 			}
 			return nil

@@ -138,7 +138,7 @@ func newInventory() *cobra.Command {
 					sims++
 				}
 			}
-			fmt.Fprintf(c.OutOrStdout(), "%s: ok, %d boards (%d simulated)\n", path, len(inv.Boards), sims)
+			fmt.Fprintf(c.OutOrStdout(), "%s: ok, %s (%d simulated)\n", path, countOf(len(inv.Boards), "board", "boards"), sims)
 			return nil
 		},
 	}
