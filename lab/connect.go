@@ -128,7 +128,9 @@ type ConnectFunc func(ctx context.Context, e Entry, opts ConnectOptions) (*Conn,
 // opened through the real serial client; for an emulated one, a new QEMU
 // machine running tinyprof's firmware (emu.Listen), likewise behind a pty,
 // stopped by Close. Each call starts its own simulated or emulated board:
-// what processes share is the lease, not the board.
+// what processes share is the lease, not the board. Before its first frame
+// to a real board, it makes sure the port has no EEMBC DUT on it (see
+// refuseEEMBC), which costs about 0.3 s.
 //
 // It is the one way the CLI (--device, --sim, inventory ids), tests
 // (through a Lab) and the lab's tools (health-check, emergency-reset) open
@@ -151,6 +153,9 @@ func Connect(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error) {
 func connectPort(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error) {
 	path, err := PortOf(e)
 	if err != nil {
+		return nil, err
+	}
+	if err := refuseEEMBC(ctx, e, path, opts.Device.Baud); err != nil {
 		return nil, err
 	}
 	dev, err := device.Open(ctx, path, opts.Device)

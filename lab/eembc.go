@@ -59,6 +59,44 @@ func ConnectEEMBCSim(ctx context.Context, e Entry, so eembcsim.Options) (io.Read
 	return port, func() error { return errors.Join(port.Close(), dut.Close()) }, nil
 }
 
+// EEMBCBoardError is Connect's refusal of a board that eembc.Detect found
+// to be an MLPerf Tiny DUT. It matches eembc.ErrIsEEMBC.
+type EEMBCBoardError struct {
+	Port     string // the board's port
+	ID       string // its inventory id, "" for a board named by its port
+	Evidence string // what it said, e.g. "m-name-dut-[vendor]"
+}
+
+func (e *EEMBCBoardError) Error() string {
+	use := "use --protocol eembc (`tiny-profiler benchmark --protocol eembc --device " + e.Port + "`)"
+	if e.ID != "" {
+		use = "mark it `protocol: eembc` in the inventory, and use `tiny-profiler benchmark --protocol eembc --device " + e.ID + "`"
+	}
+	return fmt.Sprintf("%s runs the EEMBC EnergyRunner firmware (MLPerf Tiny), not the tinyprof agent: it said %q; nothing but name%% was sent to it, so its command buffer is clean: %s",
+		e.Port, e.Evidence, use)
+}
+
+// Is makes an EEMBCBoardError match eembc.ErrIsEEMBC.
+func (e *EEMBCBoardError) Is(target error) bool { return target == eembc.ErrIsEEMBC }
+
+// refuseEEMBC returns an *EEMBCBoardError if the board on path is an
+// EEMBC DUT, whose command buffer a single tinyprof frame would poison:
+// its leading 0x00 crashes the reference firmware on its next command. A
+// port it cannot open, or one where nothing decided, it leaves to
+// device.Open, whose Hello reports it in the words every command uses.
+func refuseEEMBC(ctx context.Context, e Entry, path string, baud int) error {
+	port, err := serialport.OpenURL(ctx, path, baud)
+	if err != nil {
+		return nil
+	}
+	defer port.Close()
+	d, err := eembc.Detect(ctx, port, eembc.DetectOptions{})
+	if err != nil || d.Protocol != eembc.EEMBC {
+		return nil
+	}
+	return &EEMBCBoardError{Port: path, ID: e.ID, Evidence: d.Evidence}
+}
+
 // eembcSession is a session with a board running the EEMBC firmware.
 type eembcSession struct {
 	client  *eembc.Client

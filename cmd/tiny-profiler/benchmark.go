@@ -176,10 +176,10 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			}
 
 			conn, err := t.connect(c.Context(), device.Options{})
-			if be := (*eembcBoardError)(nil); errors.As(err, &be) && be.id == "" && eembcFlags && !c.Flags().Changed("protocol") {
+			if be := (*lab.EEMBCBoardError)(nil); errors.As(err, &be) && be.ID == "" && eembcFlags && !c.Flags().Changed("protocol") {
 				// Safe to switch: nothing but name% was sent, and no flag
 				// asks for what only the tinyprof agent does.
-				fmt.Fprintf(noteWriter(c, format), "%s runs the EEMBC EnergyRunner firmware: running MLPerf Tiny's performance test, as --protocol eembc does\n", be.port)
+				fmt.Fprintf(noteWriter(c, format), "%s runs the EEMBC EnergyRunner firmware: running MLPerf Tiny's performance test, as --protocol eembc does\n", be.Port)
 				return mlperf.run(c, &t, format)
 			}
 			if err != nil {

@@ -15,12 +15,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tinyprof/tinyprof/device"
-	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/internal/atomicfile"
 	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/platform"
-	"github.com/tinyprof/tinyprof/serialport"
 )
 
 // target is the board a command talks to: a port path, an inventory id,
@@ -111,7 +109,7 @@ func (t *target) connect(ctx context.Context, opts device.Options) (*lab.Conn, e
 		return nil, err
 	}
 	opts.Baud, opts.Timeout = t.baud, attemptTimeout(t.timeout)
-	return connectBoard(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale}})
+	return lab.Connect(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale}})
 }
 
 // checkLease fails with a *lab.HeldError naming the holder when someone
@@ -137,63 +135,6 @@ func (t *target) checkLease(ctx context.Context, e lab.Entry) error {
 // --timeout of d: half of it, because a request met with silence is sent
 // once more, and --timeout is what a user waits for an answer in all.
 func attemptTimeout(d time.Duration) time.Duration { return max(d/2, time.Millisecond) }
-
-// connectBoard is how every command opens a tinyprof board (a
-// lab.ConnectFunc): lab.Connect, after eembc.Detect has made sure that a
-// real board's port has no EEMBC DUT on it, whose command buffer a single
-// tinyprof frame would poison. Simulated and emulated boards are started
-// by Connect and run the agent. On an EEMBC board it fails with an
-// eembcBoardError, having sent nothing but "name%". It costs a board on a
-// port about a quarter of a second.
-func connectBoard(ctx context.Context, e lab.Entry, opts lab.ConnectOptions) (*lab.Conn, error) {
-	if e.Kind() == lab.KindReal {
-		baud := opts.Device.Baud
-		if e.Baud > 0 {
-			baud = e.Baud
-		}
-		if err := refuseEEMBC(ctx, e, baud); err != nil {
-			return nil, err
-		}
-	}
-	return lab.Connect(ctx, e, opts)
-}
-
-// refuseEEMBC returns an eembcBoardError if the board of e is an EEMBC
-// DUT. A port it cannot open it leaves to lab.Connect to report, in the
-// words every command uses.
-func refuseEEMBC(ctx context.Context, e lab.Entry, baud int) error {
-	path, err := lab.PortOf(e)
-	if err != nil {
-		return nil
-	}
-	port, err := serialport.OpenURL(ctx, path, baud)
-	if err != nil {
-		return nil
-	}
-	defer port.Close()
-	d, err := eembc.Detect(ctx, port, eembc.DetectOptions{})
-	if err != nil || d.Protocol != eembc.EEMBC {
-		return nil // not an EEMBC DUT, as far as it showed: Hello decides
-	}
-	return &eembcBoardError{port: path, id: e.ID, evidence: d.Evidence}
-}
-
-// eembcBoardError is a tinyprof command refused on an EEMBC DUT. It
-// matches eembc.ErrIsEEMBC.
-type eembcBoardError struct {
-	port, id, evidence string
-}
-
-func (e *eembcBoardError) Error() string {
-	use := "use --protocol eembc (`tiny-profiler benchmark --protocol eembc --device " + e.port + "`)"
-	if e.id != "" {
-		use = "mark it `protocol: eembc` in the inventory, and use `tiny-profiler benchmark --protocol eembc --device " + e.id + "`"
-	}
-	return fmt.Sprintf("%s runs the EEMBC EnergyRunner firmware (MLPerf Tiny), not the tinyprof agent: it said %q; nothing but name%% was sent to it, so its command buffer is clean: %s",
-		e.port, e.evidence, use)
-}
-
-func (e *eembcBoardError) Is(target error) bool { return target == eembc.ErrIsEEMBC }
 
 // open connects to the board and says Hello, for the operations commands
 // that stream from it. label names it for output; closeFn releases it.

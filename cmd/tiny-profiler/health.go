@@ -61,7 +61,7 @@ service at once.`,
 			if err != nil {
 				return err
 			}
-			l := &lab.Lab{Boards: boards, Store: store, Journal: j, Connect: connectBoard, Device: device.Options{Timeout: timeout}}
+			l := &lab.Lab{Boards: boards, Store: store, Journal: j, Device: device.Options{Timeout: timeout}}
 			opts := lab.HealthOptions{Comprehensive: comprehensive}
 			if comprehensive {
 				opts.Model = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)

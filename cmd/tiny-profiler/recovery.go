@@ -208,7 +208,7 @@ func resetOne(ctx context.Context, e lab.Entry, store lab.Store, opts device.Opt
 		}
 		defer release()
 	}
-	conn, err := connectBoard(ctx, e, lab.ConnectOptions{Device: opts})
+	conn, err := lab.Connect(ctx, e, lab.ConnectOptions{Device: opts})
 	if !errors.Is(err, lab.ErrHeld) {
 		r.connect = &attempt{err}
 	}
