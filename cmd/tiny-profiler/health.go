@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/device"
+	"github.com/tinyprof/tinyprof/device/eembc"
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/lab"
 )
@@ -61,7 +62,8 @@ service at once.`,
 			if err != nil {
 				return err
 			}
-			l := &lab.Lab{Boards: boards, Store: store, Journal: j, Device: device.Options{Timeout: timeout}}
+			l := &lab.Lab{Boards: boards, Store: store, Journal: j, Device: device.Options{Timeout: attemptTimeout(timeout)},
+				EEMBC: eembc.Options{Timeout: timeout}} // an EEMBC command is sent once
 			opts := lab.HealthOptions{Comprehensive: comprehensive}
 			if comprehensive {
 				opts.Model = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
@@ -102,7 +104,7 @@ service at once.`,
 	c.Flags().StringVar(&inventory, "inventory", "", "inventory file (default $TINYPROF_INVENTORY, else the config directory's)")
 	c.Flags().StringVar(&leaseDir, "lease-dir", "", "lease and quarantine directory (default the state directory's leases/)")
 	c.Flags().StringArrayVar(&ids, "device", nil, "check only the board with this inventory id (repeatable)")
-	c.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for each answer from a board")
+	c.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for each answer from a board, the one resend after silence included")
 	return c
 }
 

@@ -69,7 +69,7 @@ status is non-zero if any was not reset.`,
 			}
 			var results []resetResult
 			for _, t := range targets {
-				r := resetOne(c.Context(), t, store, device.Options{Baud: bf.baud, Timeout: bf.timeout})
+				r := resetOne(c.Context(), t, store, device.Options{Baud: bf.baud, Timeout: attemptTimeout(bf.timeout)})
 				r.Board = boardIdentity(t, bf.inventory)
 				if r.connect != nil {
 					record(c, r.connectEvent(t))
@@ -96,7 +96,7 @@ status is non-zero if any was not reset.`,
 	c.Flags().StringVar(&bf.device, "device", "", "reset only this board: a port or an inventory id")
 	c.Flags().StringVar(&bf.inventory, "inventory", "", "inventory file (default $TINYPROF_INVENTORY, else the config directory's)")
 	c.Flags().IntVar(&bf.baud, "baud", 115200, "serial line rate")
-	c.Flags().DurationVar(&bf.timeout, "timeout", 2*time.Second, "how long to wait for each answer; a reset waits five times this")
+	c.Flags().DurationVar(&bf.timeout, "timeout", 2*time.Second, "how long to wait for each answer, the one resend after silence included; a reset waits 2.5 times this")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().StringVar(&leaseDir, "lease-dir", "", "lease directory (default the state directory's leases/)")
 	return c
