@@ -76,8 +76,12 @@ func TypeForBits(bits int) (Type, error) {
 // src/llama-quant.cpp: Q2_K → IQ4_NL, for which tinyprof uses Q4_0 of the
 // same 4.5 bits per weight; Q4_K → Q5_0), and F16 when that does not fit
 // either. src is the tensor's type: a 16-bit float source stays as it is
-// rather than being converted between F16 and BF16.
+// rather than being converted between F16 and BF16. A group-wise want
+// falls back as FallbackGroupwise says.
 func FallbackType(want Type, row int64, src Type) Type {
+	if _, ok := want.Groupwise(); ok {
+		return FallbackGroupwise(want, row, src)
+	}
 	fits := func(t Type) bool { return t.BlockSize() > 0 && row%t.BlockSize() == 0 }
 	if fits(want) {
 		return want
@@ -241,6 +245,9 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 			}
 			if p.to != opts.Type {
 				p.rep.Fallback = fmt.Sprintf("row of %d is not whole %s blocks of %d", t.Shape[0], opts.Type, opts.Type.BlockSize())
+				if _, ok := opts.Type.Groupwise(); ok {
+					p.rep.Fallback = fmt.Sprintf("row of %d is not whole groups of %d", t.Shape[0], opts.Type.BlockSize())
+				}
 			}
 			if p.to == t.Type {
 				p.rep.Kept = "already " + t.Type.String() + "; copied"
