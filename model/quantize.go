@@ -221,6 +221,7 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 	var plan []*planned
 	var candidates, asked int
 	var why []string
+	suggest := FallbackType(opts.Type, 32, TypeF32) // the first candidate's fallback, once known
 	for _, t := range info.Tensors {
 		if isRopeTable(t.Name) {
 			continue
@@ -237,6 +238,9 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 		default:
 			candidates++
 			p.to = FallbackType(opts.Type, t.Shape[0], t.Type)
+			if candidates == 1 && p.to.BlockSize() > 1 {
+				suggest = p.to
+			}
 			switch {
 			case p.to == opts.Type:
 				asked++
@@ -260,7 +264,7 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 		return nil, fmt.Errorf("no tensor can be quantized: every tensor is kept in source precision or is of a type tinyprof cannot decode")
 	case asked == 0:
 		return nil, fmt.Errorf("none of the %d matrices can be stored as %s, whose block is %d elements: %s, … would all fall back to another type; ask for that type instead (e.g. --type %s)",
-			candidates, opts.Type, opts.Type.BlockSize(), strings.Join(why, ", "), strings.ToLower(FallbackType(opts.Type, 32, TypeF32).String()))
+			candidates, opts.Type, opts.Type.BlockSize(), strings.Join(why, ", "), strings.ToLower(suggest.String()))
 	}
 	return plan, nil
 }
