@@ -48,14 +48,15 @@ static float gw_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, con
     float acc = 0.0f;
     for (; j < n; p += bb) {
         float d = ld_half(p), mn = asym ? ld_half(p + 2) : 0.0f;
-        for (b = hdr; b < bb; b++)
-            for (k = 0; k < 8u; k += bits, j++) {
-                float w = (float)((int)(p[b] >> k & mask) - o) * d + mn;
-                if (x)
-                    acc += w * x[j];
-                else
-                    out[j] = w;
-            }
+        for (b = hdr; b < bb; b++) {
+            uint32_t q = p[b];
+            if (x)
+                for (k = 0; k < 8u; k += bits, q >>= bits)
+                    acc += ((float)((int)(q & mask) - o) * d + mn) * x[j++];
+            else
+                for (k = 0; k < 8u; k += bits, q >>= bits)
+                    out[j++] = (float)((int)(q & mask) - o) * d + mn;
+        }
     }
     return acc;
 }
