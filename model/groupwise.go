@@ -145,12 +145,16 @@ func quantizeGroupwise(out []byte, x []float32, g Groupwise) {
 		if d != 0 {
 			id = 1 / d
 		}
-		clear(codes)
-		for j, v := range blk {
-			// float32() rounds the product before the add, on every build.
-			c := int32(float32(float32(v-lo)*id) + bias)
-			c = max(0, min(qmax, c))
-			codes[j/perByte] |= byte(c) << (j % perByte * g.Bits)
+		j := 0
+		for o := range codes[:g.Group/perByte] {
+			var packed byte
+			for k := 0; k < 8; k += g.Bits {
+				// float32() rounds the product before the add, on every build.
+				c := int32(float32(float32(blk[j]-lo)*id) + bias)
+				packed |= byte(max(0, min(qmax, c))) << k
+				j++
+			}
+			codes[o] = packed
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package llama_test
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -86,6 +87,8 @@ func abs64(x float64) float64 {
 	return x
 }
 
+var qualityTable = flag.Bool("quality.table", false, "measure the README's quality table of the Stories260K fixture (about 10 s)")
+
 // TestQualityTable measures Stories260K's fixture (random weights) in
 // groups of 64 at 8, 4 and 2 bits, symmetric and asymmetric, beside
 // G4S32 and ggml's Q8_0 and Q4_0 (the same 4.5 bits per weight), on fixtures.QualityText, as tiny-profiler
@@ -93,8 +96,8 @@ func abs64(x float64) float64 {
 // weight RMSE falls with every added bit and that 8 bits agree more
 // often than 2.
 func TestQualityTable(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("about 10 s of forward passes: skipped with -short and under the race detector")
+	if !*qualityTable || raceEnabled {
+		t.Skip("about 10 s of forward passes: run with -quality.table (not under the race detector)")
 	}
 	src := fixtures.Model(t, "stories260k.gguf")
 	ref, err := llama.Open(src)
