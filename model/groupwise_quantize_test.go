@@ -87,3 +87,14 @@ func readFile(tb testing.TB, path string) []byte {
 	require.NoError(tb, err)
 	return b
 }
+
+func TestQuantizeGroupwiseGroupSizeMustAgree(t *testing.T) {
+	typ, err := model.GroupwiseType(model.Groupwise{Bits: 2, Group: 64})
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), "out.gguf")
+	_, err = model.Quantize(t.Context(), fixtures.Model(t, "stories260k.gguf"), out, model.QuantizeOptions{Type: typ, GroupSize: 32}, nil)
+	require.ErrorContains(t, err, "group size 32 contradicts G2S64")
+	assert.NoFileExists(t, out)
+	_, err = model.Quantize(t.Context(), fixtures.Model(t, "stories260k.gguf"), out, model.QuantizeOptions{Type: typ, GroupSize: 64}, nil)
+	require.NoError(t, err)
+}

@@ -17,14 +17,16 @@ import (
 type QuantizeOptions struct {
 	// Type is the ggml type of the quantized tensors of a GGUF output:
 	// TypeQ8_0, TypeQ4_0, TypeQ4_1, TypeQ5_0, TypeQ5_1, TypeQ2_K, TypeQ4_K
-	// (or TypeF16, TypeBF16, TypeF32). For Llama2C output it must be left
-	// zero or be TypeQ8_0: that format is int8 only.
+	// (or TypeF16, TypeBF16, TypeF32), or a group-wise type
+	// (GroupwiseType), which only tinyprof's runtimes read. For Llama2C
+	// output it must be left zero or be TypeQ8_0: that format is int8 only.
 	Type Type
 	// Llama2C writes a llama2.c version 2 checkpoint (int8 with a float32
 	// scale per group, export.py's format for runq.c) instead of GGUF.
 	Llama2C bool
 	// GroupSize is the quantization group. For GGUF it must be 0 or the
-	// block size of Type (ggml fixes it per type). For Llama2C it must divide
+	// block size of Type (ggml fixes it per type; a group-wise Type names
+	// its group, see GroupwiseType). For Llama2C it must divide
 	// dim and every matrix; 0 means 64, halved until it divides dim, as
 	// export.py does.
 	GroupSize int
@@ -213,6 +215,9 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 	}
 	if !Quantizable(opts.Type) {
 		return nil, fmt.Errorf("cannot quantize to %s; choose q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k, f16, bf16 or f32", opts.Type)
+	}
+	if g, ok := opts.Type.Groupwise(); ok && opts.GroupSize != 0 && opts.GroupSize != g.Group {
+		return nil, fmt.Errorf("group size %d contradicts %s, whose groups are %d; leave GroupSize 0 or ask for the group-wise type of that size", opts.GroupSize, opts.Type, g.Group)
 	}
 	if opts.GroupSize != 0 && int64(opts.GroupSize) != opts.Type.BlockSize() {
 		return nil, fmt.Errorf("group size %d is not allowed for %s: ggml fixes its block at %d elements, so the allowed group sizes are [%d] (or 0); use --llama2c for a chosen group size",
