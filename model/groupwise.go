@@ -23,10 +23,11 @@ import (
 // as a big-endian number (0x4757).
 const GroupwiseTag Type = 0x4757 << 16
 
-// The group-wise parameters tinyprof writes and reads.
+// The group-wise parameters tinyprof writes and reads (arrays, so no
+// caller can change them).
 var (
-	GroupwiseBits   = []int{2, 4, 8}
-	GroupwiseGroups = []int{32, 64, 128, 256}
+	groupwiseBits   = [...]int{2, 4, 8}
+	groupwiseGroups = [...]int{32, 64, 128, 256}
 )
 
 // Groupwise is the parameters of a group-wise type.
@@ -37,14 +38,14 @@ type Groupwise struct {
 }
 
 // GroupwiseType returns the type id of the group-wise format g:
-// GroupwiseTag | asym<<12 | bits<<8 | log2(group). It fails for
-// parameters outside GroupwiseBits and GroupwiseGroups.
+// GroupwiseTag | asym<<12 | bits<<8 | log2(group). It fails unless
+// Bits is 2, 4 or 8 and Group is 32, 64, 128 or 256.
 func GroupwiseType(g Groupwise) (Type, error) {
 	okBits, okGroup := false, false
-	for _, b := range GroupwiseBits {
+	for _, b := range groupwiseBits {
 		okBits = okBits || b == g.Bits
 	}
-	for _, s := range GroupwiseGroups {
+	for _, s := range groupwiseGroups {
 		okGroup = okGroup || s == g.Group
 	}
 	if !okBits || !okGroup {
@@ -196,7 +197,7 @@ func FallbackGroupwise(want Type, row int64, src Type) Type {
 	if !ok {
 		return want
 	}
-	for s := g.Group; s >= GroupwiseGroups[0]; s /= 2 {
+	for s := g.Group; s >= groupwiseGroups[0]; s /= 2 {
 		if row%int64(s) == 0 {
 			g.Group = s
 			t, _ := GroupwiseType(g)

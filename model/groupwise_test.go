@@ -15,8 +15,8 @@ import (
 // allGroupwise lists every group-wise format.
 func allGroupwise() []Groupwise {
 	var out []Groupwise
-	for _, b := range GroupwiseBits {
-		for _, g := range GroupwiseGroups {
+	for _, b := range groupwiseBits {
+		for _, g := range groupwiseGroups {
 			for _, a := range []bool{false, true} {
 				out = append(out, Groupwise{Bits: b, Group: g, Asym: a})
 			}
@@ -189,12 +189,12 @@ func TestGroupwiseMoreBitsLessError(t *testing.T) {
 		return math.Sqrt(s / float64(len(x)))
 	}
 	for _, asym := range []bool{false, true} {
-		for _, gs := range GroupwiseGroups {
+		for _, gs := range groupwiseGroups {
 			r2, r4, r8 := rmse(Groupwise{2, gs, asym}), rmse(Groupwise{4, gs, asym}), rmse(Groupwise{8, gs, asym})
 			assert.Less(t, r8, r4, "group %d asym %v", gs, asym)
 			assert.Less(t, r4, r2, "group %d asym %v", gs, asym)
 		}
-		for _, b := range GroupwiseBits {
+		for _, b := range groupwiseBits {
 			assert.Less(t, rmse(Groupwise{b, 32, asym}), rmse(Groupwise{b, 256, asym}), "%d bits asym %v", b, asym)
 		}
 	}
