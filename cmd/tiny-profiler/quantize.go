@@ -132,19 +132,19 @@ prompt (BOS, then one token per byte). Models the reference cannot run, or over
 	return c
 }
 
-// readBounded reads the file at path, refusing one over max bytes.
-func readBounded(path string, max int64) ([]byte, error) {
+// readBounded reads the file at path, refusing one over limit bytes.
+func readBounded(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is over %d bytes; a few hundred tokens are enough", path, max)
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is over %d bytes; a few hundred tokens are enough", path, limit)
 	}
 	return b, nil
 }
