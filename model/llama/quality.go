@@ -1,9 +1,11 @@
 package llama
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Quality is how closely a model follows a reference model on a text,
@@ -26,8 +28,8 @@ type Quality struct {
 // Compare runs ref and m over text and returns their agreement and
 // perplexities. The models must share vocabulary and their first
 // positions; the text is cut to fit the shorter context. It costs two
-// forward passes per position and two KV caches, and checks ctx between
-// positions.
+// forward passes per position, run on two goroutines, and two KV caches,
+// and checks ctx between positions.
 func Compare(ctx context.Context, ref, m *Model, text []byte) (*Quality, error) {
 	if ref.cfg.Vocab != m.cfg.Vocab {
 		return nil, fmt.Errorf("%w: vocabularies differ (%d and %d tokens); compare a model with its own quantization", ErrArg, ref.cfg.Vocab, m.cfg.Vocab)
@@ -37,29 +39,46 @@ func Compare(ctx context.Context, ref, m *Model, text []byte) (*Quality, error) 
 	if n < 2 {
 		return nil, fmt.Errorf("%w: the text gives %d tokens; at least 2 are needed to score one", ErrArg, n)
 	}
-	rr, rm := ref.NewRunner(n), m.NewRunner(n)
+	// The two passes are independent: run them side by side, each
+	// recording its greedy choice and the text's log probability per
+	// position. Both goroutines end before Compare returns.
+	type pass struct {
+		top []int
+		nll float64
+		err error
+	}
+	score := func(mod *Model, p *pass) {
+		r := mod.NewRunner(n)
+		p.top = make([]int, n-1)
+		for pos := range n - 1 {
+			if p.err = ctx.Err(); p.err != nil {
+				return
+			}
+			l, err := r.Forward(toks[pos], pos)
+			if err != nil {
+				p.err = err
+				return
+			}
+			p.top[pos] = argmax(l)
+			p.nll -= logProb(l, toks[pos+1])
+		}
+	}
+	var pr, pm pass
+	var wg sync.WaitGroup
+	wg.Go(func() { score(ref, &pr) })
+	score(m, &pm)
+	wg.Wait()
+	if err := cmp.Or(pr.err, pm.err); err != nil {
+		return nil, err
+	}
 	q := &Quality{Positions: n - 1}
 	var agree int
-	var nllRef, nll float64
-	for pos := range n - 1 {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		lr, err := rr.Forward(toks[pos], pos)
-		if err != nil {
-			return nil, err
-		}
-		lm, err := rm.Forward(toks[pos], pos)
-		if err != nil {
-			return nil, err
-		}
-		if argmax(lr) == argmax(lm) {
+	for i, t := range pr.top {
+		if pm.top[i] == t {
 			agree++
 		}
-		next := toks[pos+1]
-		nllRef -= logProb(lr, next)
-		nll -= logProb(lm, next)
 	}
+	nllRef, nll := pr.nll, pm.nll
 	if math.IsNaN(nll+nllRef) || math.IsInf(nll+nllRef, 0) {
 		return nil, fmt.Errorf("%w: a model gives non-finite logits on the text", ErrUnsupported)
 	}

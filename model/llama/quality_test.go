@@ -1,6 +1,7 @@
 package llama_test
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math"
@@ -143,4 +144,20 @@ func TestQualityTable(t *testing.T) {
 		assert.Less(t, rmse[g4], rmse[g2])
 		assert.Greater(t, agree[g8], agree[g2])
 	}
+}
+
+// TestCompareRefuses checks Compare's errors: a cancelled context (and
+// no goroutine left behind, which goleak checks), another vocabulary, and
+// a text too short to score.
+func TestCompareRefuses(t *testing.T) {
+	tiny := open(t, "tiny.gguf")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := llama.Compare(ctx, tiny, tiny, []byte(fixtures.QualityText))
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = llama.Compare(t.Context(), tiny, open(t, "stories260k.gguf"), []byte("hi"))
+	require.ErrorIs(t, err, llama.ErrArg)
+	assert.ErrorContains(t, err, "vocabularies differ")
+	_, err = llama.Compare(t.Context(), tiny, tiny, nil)
+	require.ErrorIs(t, err, llama.ErrArg)
 }
