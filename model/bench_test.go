@@ -54,6 +54,19 @@ func BenchmarkEncodeRowQ8_0(b *testing.B) { benchmarkEncode(b, model.TypeQ8_0) }
 func BenchmarkEncodeRowQ4_0(b *testing.B) { benchmarkEncode(b, model.TypeQ4_0) }
 func BenchmarkEncodeRowQ4_K(b *testing.B) { benchmarkEncode(b, model.TypeQ4_K) }
 
+// BenchmarkEncodeRowGroupwise measures the group-wise encoder at every
+// width, groups of 64, beside Q4_0 in the same run.
+func BenchmarkEncodeRowGroupwise(b *testing.B) {
+	b.Run("Q4_0", func(b *testing.B) { benchmarkEncode(b, model.TypeQ4_0) })
+	for _, bits := range []int{8, 4, 2} {
+		for _, asym := range []bool{false, true} {
+			typ, err := model.GroupwiseType(model.Groupwise{Bits: bits, Group: 64, Asym: asym})
+			require.NoError(b, err)
+			b.Run(typ.String(), func(b *testing.B) { benchmarkEncode(b, typ) })
+		}
+	}
+}
+
 // BenchmarkQuantizeFile measures the whole streaming path (read, decode,
 // encode, error report, write) on the stories260K float32 file.
 func BenchmarkQuantizeFile(b *testing.B) {

@@ -42,6 +42,12 @@
 // CPU with the output independent of the worker count. EncodeRow and
 // DecodeRow expose the block codecs.
 //
+// Besides ggml's types, Quantize writes tinyprof's group-wise integer
+// formats (GroupwiseType: 8, 4 or 2 bits, groups of 32 to 256, symmetric
+// or with a minimum), the runbook's "2 bits, group size 64", in GGUF files
+// under type ids outside ggml's range; GROUPWISE.md specifies the bytes.
+// model/llama and firmware/runtime run them.
+//
 // Bit-exactness holds against ggml built without floating-point
 // contraction (the portable build), on every Go build: each product that
 // meets an addition is rounded explicitly, so neither arm64 nor

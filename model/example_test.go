@@ -78,3 +78,25 @@ func ExampleQuantize() {
 	// blk.0.attn_norm.weight F32→F32 rel 0.0000 (kept in source precision)
 	// blk.1.attn_norm.weight F32→F32 rel 0.0000 (kept in source precision)
 }
+
+// ExampleGroupwiseType encodes one group of 32 weights at 2 bits,
+// symmetric: a float16 scale, then the codes four to a byte from the low
+// bits (model/GROUPWISE.md).
+func ExampleGroupwiseType() {
+	typ, err := model.GroupwiseType(model.Groupwise{Bits: 2, Group: 32})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	w := make([]float32, 32)
+	copy(w, []float32{-1, 0.5, 0.24, 0.26})
+	b, _ := model.EncodeRow(nil, w, typ)
+	back, _ := model.DecodeRow(nil, b, typ)
+	fmt.Printf("%s: id %#x, %d bytes per %d weights\n", typ, uint32(typ), typ.BlockBytes(), typ.BlockSize())
+	fmt.Printf("bytes % x\n", b[:4])
+	fmt.Println("decoded", back[:4])
+	// Output:
+	// G2S32: id 0x47570205, 10 bytes per 32 weights
+	// bytes 00 38 ec aa
+	// decoded [-1 0.5 0 0.5]
+}

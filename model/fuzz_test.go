@@ -28,6 +28,7 @@ func FuzzAnalyzeReader(f *testing.F) {
 		f.Add(b.Bytes())
 	}
 	f.Add(tensorGGUF(2, 32, 2))
+	f.Add(tensorGGUF(uint32(model.GroupwiseTag)|2<<8|6, 64, 2)) // G2S64
 	f.Add(newGGUF(0, 1).str("general.alignment").u32(4).u32(64).Bytes())
 	f.Add(newGGUF(0, 1).str("k").u32(9).u32(8).u64(2).str("a").str("bc").Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {

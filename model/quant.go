@@ -29,7 +29,8 @@ func Quantizable(t Type) bool {
 	case TypeF32, TypeF16, TypeBF16, TypeQ8_0, TypeQ4_0, TypeQ4_1, TypeQ5_0, TypeQ5_1, TypeQ2_K, TypeQ4_K:
 		return true
 	}
-	return false
+	_, gw := t.Groupwise()
+	return gw
 }
 
 // EncodeRow appends src encoded as type t to dst and returns the extended
@@ -37,7 +38,7 @@ func Quantizable(t Type) bool {
 // allocate when dst has room, and is safe for concurrent use.
 func EncodeRow(dst []byte, src []float32, t Type) ([]byte, error) {
 	if !Quantizable(t) {
-		return dst, fmt.Errorf("cannot encode type %s: tinyprof quantizes to F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K and Q4_K", t)
+		return dst, fmt.Errorf("cannot encode type %s: tinyprof quantizes to F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q4_K and the group-wise types", t)
 	}
 	bs := int(t.BlockSize())
 	if len(src)%bs != 0 {
@@ -46,6 +47,10 @@ func EncodeRow(dst []byte, src []float32, t Type) ([]byte, error) {
 	need := len(src) / bs * int(t.BlockBytes())
 	dst = grow(dst, need)
 	out := dst[len(dst)-need:]
+	if g, ok := t.Groupwise(); ok {
+		quantizeGroupwise(out, src, g)
+		return dst, nil
+	}
 	switch t {
 	case TypeF32:
 		for i, v := range src {
@@ -261,6 +266,9 @@ func DecodeRow(dst []float32, src []byte, t Type) ([]float32, error) {
 	}
 	le := binary.LittleEndian
 	dst = slices.Grow(dst, len(src)/bb*int(t.BlockSize()))
+	if g, ok := t.Groupwise(); ok {
+		return decodeGroupwise(dst, src, g), nil
+	}
 	// The element types get loops of their own: a type switch per
 	// element was a third of a Q8_0 quantization's time.
 	switch t {

@@ -17,14 +17,16 @@ import (
 type QuantizeOptions struct {
 	// Type is the ggml type of the quantized tensors of a GGUF output:
 	// TypeQ8_0, TypeQ4_0, TypeQ4_1, TypeQ5_0, TypeQ5_1, TypeQ2_K, TypeQ4_K
-	// (or TypeF16, TypeBF16, TypeF32). For Llama2C output it must be left
-	// zero or be TypeQ8_0: that format is int8 only.
+	// (or TypeF16, TypeBF16, TypeF32), or a group-wise type
+	// (GroupwiseType), which only tinyprof's runtimes read. For Llama2C
+	// output it must be left zero or be TypeQ8_0: that format is int8 only.
 	Type Type
 	// Llama2C writes a llama2.c version 2 checkpoint (int8 with a float32
 	// scale per group, export.py's format for runq.c) instead of GGUF.
 	Llama2C bool
 	// GroupSize is the quantization group. For GGUF it must be 0 or the
-	// block size of Type (ggml fixes it per type). For Llama2C it must divide
+	// block size of Type (ggml fixes it per type; a group-wise Type names
+	// its group, see GroupwiseType). For Llama2C it must divide
 	// dim and every matrix; 0 means 64, halved until it divides dim, as
 	// export.py does.
 	GroupSize int
@@ -76,8 +78,12 @@ func TypeForBits(bits int) (Type, error) {
 // src/llama-quant.cpp: Q2_K → IQ4_NL, for which tinyprof uses Q4_0 of the
 // same 4.5 bits per weight; Q4_K → Q5_0), and F16 when that does not fit
 // either. src is the tensor's type: a 16-bit float source stays as it is
-// rather than being converted between F16 and BF16.
+// rather than being converted between F16 and BF16. A group-wise want
+// falls back as FallbackGroupwise says.
 func FallbackType(want Type, row int64, src Type) Type {
+	if _, ok := want.Groupwise(); ok {
+		return FallbackGroupwise(want, row, src)
+	}
 	fits := func(t Type) bool { return t.BlockSize() > 0 && row%t.BlockSize() == 0 }
 	if fits(want) {
 		return want
@@ -210,6 +216,9 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 	if !Quantizable(opts.Type) {
 		return nil, fmt.Errorf("cannot quantize to %s; choose q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k, f16, bf16 or f32", opts.Type)
 	}
+	if g, ok := opts.Type.Groupwise(); ok && opts.GroupSize != 0 && opts.GroupSize != g.Group {
+		return nil, fmt.Errorf("group size %d contradicts %s, whose groups are %d; leave GroupSize 0 or ask for the group-wise type of that size", opts.GroupSize, opts.Type, g.Group)
+	}
 	if opts.GroupSize != 0 && int64(opts.GroupSize) != opts.Type.BlockSize() {
 		return nil, fmt.Errorf("group size %d is not allowed for %s: ggml fixes its block at %d elements, so the allowed group sizes are [%d] (or 0); use --llama2c for a chosen group size",
 			opts.GroupSize, opts.Type, opts.Type.BlockSize(), opts.Type.BlockSize())
@@ -217,6 +226,7 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 	var plan []*planned
 	var candidates, asked int
 	var why []string
+	suggest := FallbackType(opts.Type, 32, TypeF32) // the first candidate's fallback, once known
 	for _, t := range info.Tensors {
 		if isRopeTable(t.Name) {
 			continue
@@ -233,6 +243,9 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 		default:
 			candidates++
 			p.to = FallbackType(opts.Type, t.Shape[0], t.Type)
+			if candidates == 1 && p.to.BlockSize() > 1 {
+				suggest = p.to
+			}
 			switch {
 			case p.to == opts.Type:
 				asked++
@@ -241,6 +254,9 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 			}
 			if p.to != opts.Type {
 				p.rep.Fallback = fmt.Sprintf("row of %d is not whole %s blocks of %d", t.Shape[0], opts.Type, opts.Type.BlockSize())
+				if _, ok := opts.Type.Groupwise(); ok {
+					p.rep.Fallback = fmt.Sprintf("row of %d is not whole groups of %d", t.Shape[0], opts.Type.BlockSize())
+				}
 			}
 			if p.to == t.Type {
 				p.rep.Kept = "already " + t.Type.String() + "; copied"
@@ -253,7 +269,7 @@ func planQuantize(info *Info, opts *QuantizeOptions) ([]*planned, error) {
 		return nil, fmt.Errorf("no tensor can be quantized: every tensor is kept in source precision or is of a type tinyprof cannot decode")
 	case asked == 0:
 		return nil, fmt.Errorf("none of the %d matrices can be stored as %s, whose block is %d elements: %s, … would all fall back to another type; ask for that type instead (e.g. --type %s)",
-			candidates, opts.Type, opts.Type.BlockSize(), strings.Join(why, ", "), strings.ToLower(FallbackType(opts.Type, 32, TypeF32).String()))
+			candidates, opts.Type, opts.Type.BlockSize(), strings.Join(why, ", "), strings.ToLower(suggest.String()))
 	}
 	return plan, nil
 }

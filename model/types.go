@@ -10,7 +10,9 @@ import (
 //
 // The ids, block sizes and block byte sizes follow ggml's `enum ggml_type`
 // (ggml-org/llama.cpp ggml/include/ggml.h) and the block structs with their
-// static_asserts in ggml/src/ggml-common.h.
+// static_asserts in ggml/src/ggml-common.h. Ids whose top 16 bits are
+// GroupwiseTag are tinyprof's own group-wise types (see Groupwise and
+// GROUPWISE.md), outside ggml's range so that ggml refuses them.
 type Type uint32
 
 // The ggml tensor types. Ids 4, 5, 31–33 and 36–38 were removed from ggml
@@ -120,6 +122,9 @@ var ErrUnknownType = errors.New("unknown ggml tensor type")
 // String returns ggml's name for the type ("Q4_0"), or "type(N)" for an
 // unknown id.
 func (t Type) String() string {
+	if g, ok := t.Groupwise(); ok {
+		return g.String()
+	}
 	if t < TypeCount {
 		return traits[t].name
 	}
@@ -127,11 +132,18 @@ func (t Type) String() string {
 }
 
 // Valid reports whether t is a type ggml can store in a GGUF file today.
-func (t Type) Valid() bool { return t < TypeCount && traits[t].blockSize > 0 }
+// Group-wise types (Groupwise) are valid too, though only tinyprof reads them.
+func (t Type) Valid() bool {
+	_, gw := t.Groupwise()
+	return gw || t < TypeCount && traits[t].blockSize > 0
+}
 
 // BlockSize returns the number of elements in one block of t (1 for plain
 // types, 32 for Q4_0, 256 for the K-quants), or 0 for an unknown or removed id.
 func (t Type) BlockSize() int64 {
+	if g, ok := t.Groupwise(); ok {
+		return int64(g.Group)
+	}
 	if t < TypeCount {
 		return traits[t].blockSize
 	}
@@ -141,6 +153,9 @@ func (t Type) BlockSize() int64 {
 // BlockBytes returns the size in bytes of one block of t, or 0 for an
 // unknown or removed id.
 func (t Type) BlockBytes() int64 {
+	if g, ok := t.Groupwise(); ok {
+		return g.blockBytes()
+	}
 	if t < TypeCount {
 		return traits[t].typeSize
 	}
@@ -149,6 +164,9 @@ func (t Type) BlockBytes() int64 {
 
 // check returns an error for an unknown or removed type.
 func (t Type) check() error {
+	if _, ok := t.Groupwise(); ok {
+		return nil
+	}
 	if t >= TypeCount {
 		return fmt.Errorf("%w: id %d is newer than this reader (it knows ids below %d); update tinyprof", ErrUnknownType, uint32(t), uint32(TypeCount))
 	}
@@ -164,26 +182,30 @@ func (t Type) RowBytes(n int64) (int64, error) {
 	if err := t.check(); err != nil {
 		return 0, err
 	}
-	bs := traits[t].blockSize
+	bs := t.BlockSize()
 	if n < 0 || n%bs != 0 {
 		return 0, fmt.Errorf("%d elements of %s are not a whole number of %d-element blocks", n, t, bs)
 	}
-	hi, lo := bits.Mul64(uint64(n/bs), uint64(traits[t].typeSize))
+	hi, lo := bits.Mul64(uint64(n/bs), uint64(t.BlockBytes()))
 	if hi != 0 || lo > 1<<63-1 {
 		return 0, fmt.Errorf("%d elements of %s: size overflows int64", n, t)
 	}
 	return int64(lo), nil
 }
 
-// ParseType returns the type called name, case-insensitively ("q4_0", "Q4_K").
+// ParseType returns the type called name, case-insensitively ("q4_0",
+// "Q4_K", or a group-wise name such as "g2a64").
 func ParseType(name string) (Type, error) {
+	if t, ok := parseGroupwise(name); ok {
+		return t, nil
+	}
 	for i := range TypeCount {
 		t := Type(i)
 		if t.Valid() && equalFold(traits[t].name, name) {
 			return t, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: %q; use a ggml type name such as q8_0, q4_0, q4_k", ErrUnknownType, name)
+	return 0, fmt.Errorf("%w: %q; use a ggml type name such as q8_0, q4_0, q4_k, or a group-wise one such as g4s32 or g2a64", ErrUnknownType, name)
 }
 
 func equalFold(a, b string) bool {

@@ -34,7 +34,7 @@ func flashBoard(b *testing.B, machine, name string) (*emu.Board, *device.Device)
 func BenchmarkTokens(b *testing.B) {
 	const tokens = 64
 	for _, machine := range []string{"mps2-an386", "mps2-an500"} {
-		for _, name := range formats("stories260k") {
+		for _, name := range append(formats("stories260k"), "stories260k-g2s64.gguf") {
 			b.Run(machine+"/"+name, func(b *testing.B) {
 				_, d := flashBoard(b, machine, name)
 				req := device.GenerateRequest{Prompt: "Once upon a time", MaxTokens: tokens}

@@ -21,9 +21,11 @@ var emuLong = flag.Bool("emu.long", false, "also run Stories260K in every format
 
 // formats are the fixture files of one shape in every format the runtime
 // reads: llama2.c legacy and version 1 (float32) and version 2 (int8),
-// GGUF F32, Q8_0 and Q4_0.
+// GGUF F32, Q8_0 and Q4_0, and two of tinyprof's group-wise formats (2
+// bits symmetric and 4 bits asymmetric, groups of 32; model/GROUPWISE.md).
 func formats(shape string) []string {
-	return []string{shape + ".bin", shape + "-v1.bin", shape + "-q80.bin", shape + ".gguf", shape + "-q8_0.gguf", shape + "-q4_0.gguf"}
+	return []string{shape + ".bin", shape + "-v1.bin", shape + "-q80.bin", shape + ".gguf", shape + "-q8_0.gguf", shape + "-q4_0.gguf",
+		shape + "-g2s32.gguf", shape + "-g4a32.gguf"}
 }
 
 // agreement is a generation both sides run: greedy, and sampled with

@@ -34,11 +34,13 @@ type modelFile struct {
 	path string
 }
 
-// modelFiles returns every fixture format of Stories260K and of smallMHA.
+// modelFiles returns every fixture format of Stories260K and of smallMHA,
+// with group-wise files at each bit width and symmetry.
 func modelFiles(tb testing.TB) []modelFile {
 	tb.Helper()
 	var out []modelFile
-	for _, n := range []string{"stories260k.bin", "stories260k-v1.bin", "stories260k-q80.bin", "stories260k.gguf", "stories260k-q8_0.gguf", "stories260k-q4_0.gguf"} {
+	for _, n := range []string{"stories260k.bin", "stories260k-v1.bin", "stories260k-q80.bin", "stories260k.gguf", "stories260k-q8_0.gguf", "stories260k-q4_0.gguf",
+		"stories260k-g2s64.gguf", "stories260k-g4a32.gguf"} {
 		out = append(out, modelFile{n, fixtures.Model(tb, n)})
 	}
 	dir := tb.TempDir()
@@ -52,7 +54,9 @@ func modelFiles(tb testing.TB) []modelFile {
 	for v, name := range []string{"legacy.bin", "v1.bin", "v2.bin"} {
 		write(name, func(b *bytes.Buffer) error { return fixtures.WriteLlama2C(b, smallMHA, v, fixtures.Seed+1) })
 	}
-	for _, t := range []model.Type{model.TypeF32, model.TypeQ8_0, model.TypeQ4_0} {
+	g8a32, err := model.GroupwiseType(model.Groupwise{Bits: 8, Group: 32, Asym: true})
+	require.NoError(tb, err)
+	for _, t := range []model.Type{model.TypeF32, model.TypeQ8_0, model.TypeQ4_0, g8a32} {
 		write(t.String()+".gguf", func(b *bytes.Buffer) error {
 			return fixtures.WriteGGUF(b, smallMHA, fixtures.GGUFOptions{Type: t}, fixtures.Seed+1)
 		})

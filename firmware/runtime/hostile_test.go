@@ -70,7 +70,9 @@ func tinyModels(tb testing.TB) map[string][]byte {
 		require.NoError(tb, fixtures.WriteLlama2C(&b, tinyConfig, v, 1))
 		out[fmt.Sprintf("llama2c-v%d", v)] = b.Bytes()
 	}
-	for _, t := range []model.Type{model.TypeF32, model.TypeQ8_0, model.TypeQ4_0} {
+	g2a32, err := model.GroupwiseType(model.Groupwise{Bits: 2, Group: 32, Asym: true})
+	require.NoError(tb, err)
+	for _, t := range []model.Type{model.TypeF32, model.TypeQ8_0, model.TypeQ4_0, g2a32} {
 		var b bytes.Buffer
 		require.NoError(tb, fixtures.WriteGGUF(&b, tinyConfig, fixtures.GGUFOptions{Type: t}, 1))
 		out["gguf-"+t.String()] = b.Bytes()

@@ -13,7 +13,8 @@ import (
 // TestCrossBuildSize cross-builds the runtime for a Cortex-M4F with
 // size.sh (which fails on any warning) and holds it to its budget: the
 // full runtime under 9 KiB of flash, a runtime of one format family
-// (GGUF or llama2.c) plus the agent under the 12 KiB aim, and under 2 KiB of static RAM besides the
+// (llama2.c, GGUF with ggml's types, or GGUF with the group-wise types)
+// plus the agent under the 12 KiB aim, and under 2 KiB of static RAM besides the
 // model, KV cache and arena.
 func TestCrossBuildSize(t *testing.T) {
 	if _, err := exec.LookPath("arm-none-eabi-gcc"); err != nil {
@@ -38,8 +39,10 @@ func TestCrossBuildSize(t *testing.T) {
 	if testing.Short() {
 		return
 	}
-	for _, only := range []string{"-DTP_RT_NO_GGUF", "-DTP_RT_NO_LLAMA2C"} {
-		_, _, together := measure(only)
-		assert.Less(t, together, 12<<10, "runtime %s plus agent flash bytes", only)
+	// The families: llama2.c; GGUF with ggml's Q8_0 and Q4_0; GGUF with
+	// tinyprof's group-wise types.
+	for _, only := range [][]string{{"-DTP_RT_NO_GGUF"}, {"-DTP_RT_NO_LLAMA2C", "-DTP_RT_NO_GROUPWISE"}, {"-DTP_RT_NO_LLAMA2C", "-DTP_RT_NO_GGML_QUANTS"}} {
+		_, _, together := measure(only...)
+		assert.Less(t, together, 12<<10, "runtime %v plus agent flash bytes", only)
 	}
 }

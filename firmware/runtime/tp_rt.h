@@ -37,6 +37,20 @@ enum {
     TP_RT_I8G = 100 /* llama2.c v2: int8 values, then float32 scales per group */
 };
 
+/* TP_RT_GW_TAG is the top half of tinyprof's group-wise type ids
+ * (model/GROUPWISE.md): id = TP_RT_GW_TAG | asym << 12 | bits << 8 |
+ * log2(group), bits 2, 4 or 8, group 32..256. A build with
+ * -DTP_RT_NO_GROUPWISE refuses them with TP_RT_ERR_UNSUPPORTED. */
+#define TP_RT_GW_TAG 0x47570000u
+
+/* The group-wise types live in GGUF files: a build without GGUF has none.
+ * -DTP_RT_NO_GGML_QUANTS leaves out Q8_0 and Q4_0, so that with
+ * -DTP_RT_NO_LLAMA2C a board that runs only group-wise models pays only
+ * for their kernel. */
+#if defined(TP_RT_NO_GGUF) && !defined(TP_RT_NO_GROUPWISE)
+#define TP_RT_NO_GROUPWISE
+#endif
+
 /* tp_rt_arena is a bump allocator over caller memory. peak is the
  * high-water mark of used since tp_rt_arena_init. */
 typedef struct tp_rt_arena {
@@ -95,7 +109,8 @@ typedef struct tp_rt_model {
 } tp_rt_model;
 
 /* tp_rt_load parses the model at data[0:len) (llama2.c legacy, v1 or v2
- * checkpoint, or GGUF v2/v3 llama with F32, Q8_0 or Q4_0 tensors), checks
+ * checkpoint, or GGUF v2/v3 llama with F32, Q8_0, Q4_0 or group-wise
+ * tensors), checks
  * every size against len, and takes the layer table, activations and KV
  * cache for ctx_max positions (0: the model's seq_len; larger is clamped
  * to it) from the arena, which it resets first. data must stay valid and

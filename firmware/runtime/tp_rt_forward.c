@@ -33,19 +33,54 @@ static float ld_half(const uint8_t *p)
     return tp_rt_half((uint16_t)(p[0] | p[1] << 8));
 }
 
+#ifndef TP_RT_NO_GROUPWISE
+/* gw_row expands row r (n values) of a group-wise tensor (model/GROUPWISE.md)
+ * one weight at a time, (code - o) * d + m with the product rounded before
+ * the add, and returns its dot product with x, or with x NULL stores the
+ * weights in out. One loop for both saves flash; the x test per weight is
+ * a compare and a predicted branch. */
+static float gw_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, const float *x, float *out, uint32_t n)
+{
+    uint32_t bits = t->type >> 8 & 15u, group = 1u << (t->type & 15u), asym = t->type >> 12 & 1u;
+    uint32_t hdr = 2u + 2u * asym, bb = hdr + group * bits / 8u, mask = (1u << bits) - 1u, j = 0, b, k;
+    int o = asym ? 0 : 1 << (bits - 1);
+    const uint8_t *p = m->data + t->off + (size_t)r * (n / group) * bb;
+    float acc = 0.0f;
+    for (; j < n; p += bb) {
+        float d = ld_half(p), mn = asym ? ld_half(p + 2) : 0.0f;
+        for (b = hdr; b < bb; b++) {
+            uint32_t q = p[b];
+            if (x)
+                for (k = 0; k < 8u; k += bits, q >>= bits)
+                    acc += ((float)((int)(q & mask) - o) * d + mn) * x[j++];
+            else
+                for (k = 0; k < 8u; k += bits, q >>= bits)
+                    out[j++] = (float)((int)(q & mask) - o) * d + mn;
+        }
+    }
+    return acc;
+}
+#endif
+
 /* dot_row returns the dot product of row r (of n values) of t with x. */
 static float dot_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, const float *x, uint32_t n)
 {
     const uint8_t *p = m->data + t->off;
     float acc = 0.0f;
-    uint32_t j, b;
+    uint32_t j;
+#ifndef TP_RT_NO_GROUPWISE
+    if (t->type > 0xffffu)
+        return gw_row(m, t, r, x, NULL, n);
+#endif
     switch (t->type) {
     case TP_RT_F32:
         p += (size_t)r * n * 4u;
         for (j = 0; j < n; j++)
             acc += ld_f32(p + 4u * j) * x[j];
         break;
-    case TP_RT_Q8_0:
+#ifndef TP_RT_NO_GGML_QUANTS
+    case TP_RT_Q8_0: {
+        uint32_t b;
         p += (size_t)r * (n / 32u) * 34u;
         for (b = 0; b < n; b += 32u, p += 34) {
             float d = ld_half(p);
@@ -53,7 +88,9 @@ static float dot_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, co
                 acc += ((float)(int8_t)p[2 + j] * d) * x[b + j];
         }
         break;
-    case TP_RT_Q4_0:
+    }
+    case TP_RT_Q4_0: {
+        uint32_t b;
         p += (size_t)r * (n / 32u) * 18u;
         for (b = 0; b < n; b += 32u, p += 18) {
             float d = ld_half(p);
@@ -63,6 +100,8 @@ static float dot_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, co
                 acc += ((float)((int)(p[2 + j] >> 4) - 8) * d) * x[b + 16u + j];
         }
         break;
+    }
+#endif
 #ifndef TP_RT_NO_LLAMA2C
     default: { /* TP_RT_I8G: groups run across rows */
         uint32_t gs = m->c.group, idx = r * n, g = idx / gs, left = gs - idx % gs;
@@ -88,14 +127,22 @@ static float dot_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, co
 static void get_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, float *out, uint32_t n)
 {
     const uint8_t *p = m->data + t->off;
-    uint32_t j, b;
+    uint32_t j;
+#ifndef TP_RT_NO_GROUPWISE
+    if (t->type > 0xffffu) {
+        gw_row(m, t, r, NULL, out, n);
+        return;
+    }
+#endif
     switch (t->type) {
     case TP_RT_F32:
         p += (size_t)r * n * 4u;
         for (j = 0; j < n; j++)
             out[j] = ld_f32(p + 4u * j);
         break;
-    case TP_RT_Q8_0:
+#ifndef TP_RT_NO_GGML_QUANTS
+    case TP_RT_Q8_0: {
+        uint32_t b;
         p += (size_t)r * (n / 32u) * 34u;
         for (b = 0; b < n; b += 32u, p += 34) {
             float d = ld_half(p);
@@ -103,7 +150,9 @@ static void get_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, flo
                 out[b + j] = (float)(int8_t)p[2 + j] * d;
         }
         break;
-    case TP_RT_Q4_0:
+    }
+    case TP_RT_Q4_0: {
+        uint32_t b;
         p += (size_t)r * (n / 32u) * 18u;
         for (b = 0; b < n; b += 32u, p += 18) {
             float d = ld_half(p);
@@ -113,6 +162,8 @@ static void get_row(const tp_rt_model *m, const tp_rt_tensor *t, uint32_t r, flo
             }
         }
         break;
+    }
+#endif
 #ifndef TP_RT_NO_LLAMA2C
     default: {
         uint32_t gs = m->c.group, idx = r * n;

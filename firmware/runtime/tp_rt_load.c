@@ -16,7 +16,7 @@
  * exports with a 256-byte header "ak42"), and GGUF (ggml docs/gguf.md):
  * magic, version, tensor and metadata counts, typed key/value pairs,
  * tensor infos, then aligned data. Q8_0 and Q4_0 block layouts are those
- * model/quant.go writes.
+ * model/quant.go writes; the group-wise types are model/GROUPWISE.md's.
  */
 #include <stddef.h>
 #include <string.h>
@@ -454,12 +454,23 @@ static int gguf_tensors(tp_rt_model *m, rd *r, uint32_t count, tp_rt_layer *laye
         bytes = ne0 * (ne1 ? ne1 : 1u);
         if (type == TP_RT_F32) {
             bytes *= 4u;
+#ifndef TP_RT_NO_GGML_QUANTS
         } else if (type == TP_RT_Q8_0 || type == TP_RT_Q4_0) {
             if (!ne1) /* norms are float32 */
                 return TP_RT_ERR_UNSUPPORTED;
             if (ne0 % 32u)
                 return TP_RT_ERR_FORMAT;
             bytes = bytes / 32u * (type == TP_RT_Q8_0 ? 34u : 18u);
+#endif
+#ifndef TP_RT_NO_GROUPWISE
+        } else if ((type & 0xffff00f0u) == TP_RT_GW_TAG) {
+            uint32_t bits = type >> 8 & 15u, lg = type & 15u, asym = type >> 12 & 15u;
+            if (!ne1 || asym > 1u || (bits != 2u && bits != 4u && bits != 8u) || lg < 5u || lg > 8u)
+                return TP_RT_ERR_UNSUPPORTED;
+            if (ne0 & ((1u << lg) - 1u))
+                return TP_RT_ERR_FORMAT;
+            bytes = (bytes >> lg) * (2u + 2u * asym + (bits << lg) / 8u);
+#endif
         } else {
             return TP_RT_ERR_UNSUPPORTED;
         }

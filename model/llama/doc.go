@@ -7,13 +7,17 @@
 // the same logits bit for bit and therefore the same tokens.
 //
 // Load reads llama2.c checkpoints (legacy, version 1 float32, version 2
-// int8 groups) and GGUF llama models with F32, Q8_0 and Q4_0 tensors
-// through the readers in package model, and keeps the file's bytes:
-// quantized weights are expanded one value at a time as the forward pass
-// uses them, as on the device.
+// int8 groups) and GGUF llama models with F32, Q8_0, Q4_0 and tinyprof's
+// group-wise tensors (model/GROUPWISE.md) through the readers in package
+// model, and keeps the file's bytes: quantized weights are expanded one
+// value at a time as the forward pass uses them, as on the device.
 //
 //	m, err := llama.Open("stories260K.bin")
 //	toks, err := m.Generate(ctx, []byte("Once"), llama.Options{MaxTokens: 32})
+//
+// Compare measures a quantized model against its source on a text,
+// teacher-forced: next-token agreement and perplexity, the quality report
+// of tiny-profiler quantize.
 //
 // # Determinism
 //

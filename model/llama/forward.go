@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/tinyprof/tinyprof/model"
 )
 
 // Runner holds one sequence's state: activations and the KV cache for up
@@ -203,8 +205,58 @@ func (m *Model) dot(t tensor, r int, x []float32) float32 {
 			acc += mul(mul(float32(int8(q[j])), sc), xj)
 			left--
 		}
+	case encGW: // as groups, without a call per weight
+		g := t.gw
+		bb, o, hdr := gwLayout(g)
+		mask := byte(1)<<g.Bits - 1
+		p := t.off + r*(n/g.Group)*bb
+		for b := 0; b < n; b, p = b+g.Group, p+bb {
+			d, mn := m.half(p), float32(0)
+			if g.Asym {
+				mn = m.half(p + 2)
+			}
+			j := b
+			for _, c := range m.data[p+hdr : p+bb] {
+				for k := 0; k < 8; k += g.Bits {
+					acc += mul(float32(mul(float32(int32(c>>k&mask)-o), d))+mn, x[j])
+					j++
+				}
+			}
+		}
 	}
 	return acc
+}
+
+// gwLayout returns a group-wise block's bytes, code offset and header
+// bytes.
+func gwLayout(g model.Groupwise) (bb int, o int32, hdr int) {
+	if g.Asym {
+		return 4 + g.Group*g.Bits/8, 0, 4
+	}
+	return 2 + g.Group*g.Bits/8, int32(1) << (g.Bits - 1), 2
+}
+
+// groups calls f with the index and value of each weight of row r (n
+// weights) of a group-wise tensor, in index order: (code − o)·d + m, the
+// product rounded before the add (model/GROUPWISE.md).
+func (m *Model) groups(t tensor, r, n int, f func(j int, w float32)) {
+	g := t.gw
+	bb, o, hdr := gwLayout(g)
+	mask := byte(1)<<g.Bits - 1
+	p := t.off + r*(n/g.Group)*bb
+	for b := 0; b < n; b, p = b+g.Group, p+bb {
+		d, mn := m.half(p), float32(0)
+		if g.Asym {
+			mn = m.half(p + 2)
+		}
+		j := b
+		for _, c := range m.data[p+hdr : p+bb] {
+			for k := 0; k < 8; k += g.Bits {
+				f(j, float32(mul(float32(int32(c>>k&mask)-o), d))+mn)
+				j++
+			}
+		}
+	}
 }
 
 // row expands row r of t into out.
@@ -239,6 +291,8 @@ func (m *Model) row(t tensor, r int, out []float32) {
 		for j := range out {
 			out[j] = mul(float32(int8(m.data[t.off+idx+j])), m.f32(t.soff+4*((idx+j)/gs)))
 		}
+	case encGW:
+		m.groups(t, r, n, func(j int, w float32) { out[j] = w })
 	}
 }
 

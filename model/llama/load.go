@@ -11,8 +11,9 @@ import (
 )
 
 // ErrUnsupported reports a well-formed model file that this runtime does
-// not run: another architecture, or tensors in a type other than F32, Q8_0
-// and Q4_0 (GGUF) or llama2.c's float32 and int8 groups.
+// not run: another architecture, or tensors in a type other than F32, Q8_0,
+// Q4_0 and tinyprof's group-wise types (GGUF) or llama2.c's float32 and
+// int8 groups.
 var ErrUnsupported = errors.New("model not supported by the llama runtime")
 
 // Config is the architecture of a loaded model.
@@ -38,12 +39,14 @@ const (
 	encQ8_0          // ggml block_q8_0: fp16 scale, 32 int8
 	encQ4_0          // ggml block_q4_0: fp16 scale, 16 bytes of nibbles
 	encI8G           // llama2.c v2: int8 values, then float32 scales per group
+	encGW            // tinyprof group-wise (model/GROUPWISE.md): t.gw says bits, group, symmetry
 )
 
 // tensor locates one weight in Model.data.
 type tensor struct {
 	off, soff int
 	enc       encoding
+	gw        model.Groupwise // encGW only
 }
 
 type layer struct {
@@ -206,7 +209,14 @@ func (m *Model) bind(info *model.Info) error {
 			}
 			x.enc, x.soff = encI8G, x.off+n
 		default:
-			return tensor{}, fmt.Errorf("%w: tensor %s is %s; the runtime reads F32, Q8_0 and Q4_0", ErrUnsupported, name, t.Type)
+			g, ok := t.Type.Groupwise()
+			if !ok {
+				return tensor{}, fmt.Errorf("%w: tensor %s is %s; the runtime reads F32, Q8_0, Q4_0 and the group-wise types", ErrUnsupported, name, t.Type)
+			}
+			if out == 0 {
+				return tensor{}, fmt.Errorf("%w: norm %s is %s; the runtime reads norms as F32", ErrUnsupported, name, t.Type)
+			}
+			x.enc, x.gw = encGW, g
 		}
 		if t.Offset < 0 || t.Offset+t.Bytes > int64(len(m.data)) {
 			return tensor{}, fmt.Errorf("%w: tensor %s lies past the end of the file", model.ErrFormat, name)
