@@ -20,14 +20,20 @@
 //
 // # Memory fit
 //
-// Fit places weights, KV cache, activations and tokenizer in a platform's
-// regions (device/platform) and reports the breakdown, a verdict and the
-// largest context that fits. A model that does not fit is a *FitError:
+// Fit is the one placement model: it places each tensor group (token
+// embedding, each layer, classifier) as stored in the model file, the KV
+// cache, the activations and the tokenizer in a platform's regions, after
+// the firmware's own reservation (platform.FirmwareReserve), and reports
+// the breakdown, a verdict and the largest context that fits. The
+// analyze-model command, the simulated board and the benchmark's
+// pre-flight check all call it. A model that does not fit is a *FitError
+// naming the item, the shortfall and the cheapest changes that make it
+// fit, each checked by placing the model again:
 //
-//	KV cache 640 KiB exceeds 478.9 KiB SRAM; put it in PSRAM or cut the context to 256
+//	KV cache (640 KiB) does not fit: 459.9 KiB free in SRAM, 180.1 KiB short; cheapest fix: cut the context to 368 (--ctx 368) (or store the KV cache as f16 (FitConfig.KVBytesPerElem 2))
 //
 // FitConfig's zero value is the model's full context, a float32 KV cache,
-// automatic placement and no reserve.
+// automatic placement and the platform's firmware reservation.
 //
 // # Quantization
 //

@@ -31,6 +31,9 @@ type target struct {
 	baud      int
 	timeout   time.Duration
 	simScale  float64
+	// simBoard configures a --sim board's placement and clock (benchmark's
+	// --weights-in, --ctx, --cpu-mhz, --cores); its TimeScale is simScale.
+	simBoard sim.Options
 }
 
 func (t *target) flags(c *cobra.Command) {
@@ -104,7 +107,9 @@ func (t *target) connect(ctx context.Context, opts device.Options) (*lab.Conn, e
 		return nil, err
 	}
 	opts.Baud, opts.Timeout = t.baud, t.timeout
-	return lab.Connect(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale}})
+	so := t.simBoard
+	so.TimeScale = t.simScale
+	return lab.Connect(ctx, e, lab.ConnectOptions{Device: opts, Sim: so})
 }
 
 // open connects to the board and says Hello, for the operations commands
