@@ -30,10 +30,12 @@
 // naming the item, the shortfall and the cheapest changes that make it
 // fit, each checked by placing the model again:
 //
-//	KV cache (640 KiB) does not fit: 459.9 KiB free in SRAM, 180.1 KiB short; cheapest fix: cut the context to 368 (--ctx 368) (or store the KV cache as f16 (FitConfig.KVBytesPerElem 2))
+//	KV cache (640 KiB) does not fit: 482.0 KiB free in SRAM, 158.0 KiB short; cheapest fix: cut the context to 384 (--ctx 384)
 //
-// FitConfig's zero value is the model's full context, a float32 KV cache,
-// automatic placement and the platform's firmware reservation.
+// FitConfig's zero value is the model's full context, tinyprof's runtime
+// (its arena, a float32 KV cache, no tokenizer on the device), automatic
+// placement and the platform's firmware reservation; RuntimeLlama2C counts
+// llama2.c's buffers instead.
 //
 // # Quantization
 //

@@ -45,8 +45,7 @@ func ExampleFit() {
 	fmt.Println(errors.As(err, &fe), fe.Region, err)
 	// Output:
 	// fits <nil>
-	// activations       21088 B in sram
-	// tokenizer         12800 B in sram
+	// activations       11184 B in sram
 	// KV cache         655360 B in psram
 	// file header          28 B in psram
 	// token embedding  131072 B in psram
@@ -57,7 +56,7 @@ func ExampleFit() {
 	// layer 4          181760 B in psram
 	// classifier          256 B in psram
 	// other tensors     16384 B in psram
-	// true sram KV cache (640 KiB) does not fit: 413.0 KiB free in SRAM, 227.0 KiB short; cheapest fix: let the buffers go where they fit (drop the KV cache, activations and tokenizer pins) (or cut the context to 320 (--ctx 320))
+	// true sram KV cache (640 KiB) does not fit: 413.0 KiB free in SRAM, 227.0 KiB short; cheapest fix: let the buffers go where they fit (drop their pins) (or cut the context to 320 (--ctx 320))
 }
 
 func ExampleQuantize() {

@@ -14,8 +14,12 @@ import (
 type FitConfig struct {
 	// Context is the context length in tokens; 0 means Info.Context.
 	Context int
+	// Runtime is the inference code whose buffers are counted. Default:
+	// RuntimeTinyprof, which the simulated board runs.
+	Runtime Runtime
 	// KVBytesPerElem is the size of one KV cache element: 4 for float32
-	// (llama2.c), 2 for f16, 1 for int8. 0 means 4.
+	// (both runtimes), 2 for f16, 1 for int8 (what-ifs for RuntimeLlama2C;
+	// tinyprof's runtime keeps float32). 0 means 4.
 	KVBytesPerElem int
 	// Weights is where the model file is stored and read from; empty means
 	// the first of PSRAM, flash read in place (XIP) and SRAM that holds it.
@@ -44,6 +48,9 @@ func (c FitConfig) withDefaults(info *Info) FitConfig {
 	}
 	if c.KVBytesPerElem == 0 {
 		c.KVBytesPerElem = 4
+	}
+	if c.Runtime == "" {
+		c.Runtime = RuntimeTinyprof
 	}
 	return c
 }
@@ -77,7 +84,9 @@ type RegionUse struct {
 type FitReport struct {
 	Platform string
 	Context  int
-	// KVBytesPerElem is the KV cache's element size the report assumed.
+	// Runtime and KVBytesPerElem are the runtime and the KV cache's
+	// element size the report assumed.
+	Runtime        Runtime
 	KVBytesPerElem int
 	Items          []Item
 	Regions        []RegionUse
@@ -218,9 +227,10 @@ func (e *FitError) Unwrap() error { return ErrDoesNotFit }
 
 // Fit places every part of info on p with cfg: each tensor group (token
 // embedding, each layer, classifier) as stored in the model file, the KV
-// cache, the activations (the buffers of llama2.c's malloc_run_state, and
-// the float32 embedding table runq.c keeps for an int8 model) and the
-// tokenizer, after the firmware's own reservation
+// cache, and the runtime's buffers: for tinyprof's runtime its arena
+// (firmware/runtime/README.md), for llama2.c's the buffers of
+// malloc_run_state, the tokenizer and the float32 embedding table runq.c
+// keeps for an int8 model; all after the firmware's own reservation
 // (platform.FirmwareReserve). It is the one placement model: the
 // analyze-model command, the simulated board (device/sim) and the
 // benchmark's pre-flight check all call it, so they agree.
@@ -236,15 +246,20 @@ func Fit(info *Info, p platform.Platform, cfg FitConfig) (*FitReport, error) {
 	if cfg.Context <= 0 {
 		return nil, fmt.Errorf("fit: context length unknown; set FitConfig.Context")
 	}
-	if cfg.KVBytesPerElem < 0 {
+	switch {
+	case cfg.Runtime != RuntimeTinyprof && cfg.Runtime != RuntimeLlama2C:
+		return nil, fmt.Errorf("fit: FitConfig.Runtime is %q: give %q or %q", cfg.Runtime, RuntimeTinyprof, RuntimeLlama2C)
+	case cfg.KVBytesPerElem != 4 && cfg.KVBytesPerElem != 2 && cfg.KVBytesPerElem != 1:
 		return nil, fmt.Errorf("fit: FitConfig.KVBytesPerElem is %d: give 4, 2 or 1", cfg.KVBytesPerElem)
+	case cfg.Runtime == RuntimeTinyprof && cfg.KVBytesPerElem != 4:
+		return nil, fmt.Errorf("fit: tinyprof's runtime keeps a float32 KV cache; KVBytesPerElem %d is for RuntimeLlama2C what-ifs", cfg.KVBytesPerElem)
 	}
 	if err := checkConfig(info, cfg); err != nil {
 		return nil, err
 	}
 	pl := place(info, p, cfg)
 	f := pl.report
-	f.KVBytesPerElem = cfg.KVBytesPerElem
+	f.Runtime, f.KVBytesPerElem = cfg.Runtime, cfg.KVBytesPerElem
 	if !cfg.NoFirmwareReserve {
 		f.Reservations = p.FirmwareReserve()
 	}
@@ -304,7 +319,7 @@ func fixes(info *Info, p platform.Platform, cfg FitConfig, fail *FitError, maxCt
 		c.Place = nil
 		c.KVCache, c.Scratch, c.Tokenizer = "", "", ""
 		if (cfg.Place != nil || cfg.KVCache != "" || cfg.Scratch != "" || cfg.Tokenizer != "") && fits(info, c) {
-			out = append(out, Fix{Text: "let the buffers go where they fit (drop the KV cache, activations and tokenizer pins)"})
+			out = append(out, Fix{Text: "let the buffers go where they fit (drop their pins)"})
 		}
 	}
 	q8 := requantized(info, TypeQ8_0)
@@ -324,7 +339,7 @@ func fixes(info *Info, p platform.Platform, cfg FitConfig, fail *FitError, maxCt
 		}
 	}
 	for _, kv := range []int{2, 1} {
-		if kv >= cfg.KVBytesPerElem {
+		if kv >= cfg.KVBytesPerElem || cfg.Runtime == RuntimeTinyprof {
 			continue
 		}
 		c := cfg

@@ -47,10 +47,12 @@ func TestFit(t *testing.T) {
 		wantErr   string // the whole verdict: advice is deterministic
 		wantMax   int
 		wantPlace map[string]platform.Region
+		// wantAbsent are items the runtime does not have.
+		wantAbsent []string
 	}{
 		{
 			name: "esp32s3 auto: the file in PSRAM", info: s260, p: "esp32s3", wantMax: 512,
-			wantPlace: map[string]platform.Region{"token embedding": platform.PSRAM, "layer 4": platform.PSRAM, "KV cache": platform.PSRAM, "activations": platform.SRAM, "tokenizer": platform.SRAM},
+			wantPlace: map[string]platform.Region{"token embedding": platform.PSRAM, "layer 4": platform.PSRAM, "KV cache": platform.PSRAM, "activations": platform.SRAM},
 		},
 		{
 			name: "esp32s3 weights in flash", info: s260, p: "esp32s3", cfg: model.FitConfig{Weights: platform.Flash}, wantMax: 512,
@@ -68,15 +70,26 @@ func TestFit(t *testing.T) {
 		},
 		{
 			name: "stories15M q4_0 on esp32s3: too big for PSRAM beside the KV cache, so flash", info: s15, p: "esp32s3", wantMax: 256,
-			wantPlace: map[string]platform.Region{"token embedding": platform.Flash, "KV cache": platform.PSRAM, "tokenizer": platform.PSRAM, "activations": platform.SRAM},
+			wantPlace: map[string]platform.Region{"token embedding": platform.Flash, "KV cache": platform.PSRAM, "activations": platform.SRAM},
 		},
 		{
 			name: "stories15M q4_0 pinned to PSRAM", info: s15, p: "esp32s3", cfg: model.FitConfig{Weights: platform.PSRAM}, wantMax: 0,
-			wantErr: "model file (9.0 MiB) does not fit: 3.8 MiB free in PSRAM, 5.2 MiB short, from token embedding on; cheapest fix: store the model in flash (--weights-in flash)",
+			wantErr: "model file (9.0 MiB) does not fit: 4.6 MiB free in PSRAM, 4.4 MiB short, from token embedding on; cheapest fix: store the model in flash (--weights-in flash)",
 		},
 		{
-			name: "int8 llama2.c counts runq's float32 embedding table", info: q80, p: "esp32s3", wantMax: 512,
-			wantPlace: map[string]platform.Region{"token embedding f32 copy": platform.SRAM, "KV cache": platform.PSRAM},
+			name: "int8 llama2.c with llama2.c's runtime counts runq's float32 embedding table and the tokenizer", info: q80, p: "esp32s3",
+			cfg: model.FitConfig{Runtime: model.RuntimeLlama2C}, wantMax: 512,
+			wantPlace: map[string]platform.Region{"token embedding f32 copy": platform.SRAM, "tokenizer": platform.SRAM, "KV cache": platform.PSRAM},
+		},
+		{
+			name: "int8 llama2.c with tinyprof's runtime: rows read in place, no tokenizer", info: q80, p: "esp32s3", wantMax: 512,
+			wantPlace:  map[string]platform.Region{"token embedding": platform.PSRAM},
+			wantAbsent: []string{"token embedding f32 copy", "tokenizer"},
+		},
+		{
+			name: "llama2.c's runtime and an f16 KV cache, a what-if", info: s260, p: "rp2350",
+			cfg: model.FitConfig{Runtime: model.RuntimeLlama2C, KVBytesPerElem: 2}, wantMax: 512,
+			wantPlace: map[string]platform.Region{"KV cache": platform.SRAM},
 		},
 		{
 			name: "stm32h7: the KV cache in SRAM, the file in flash", info: s260, p: "stm32h7", wantMax: 512,
@@ -84,19 +97,19 @@ func TestFit(t *testing.T) {
 		},
 		{
 			name: "stm32f4: a quantization and a shorter context together", info: s260, p: "stm32f4",
-			wantErr: "KV cache (640 KiB) does not fit: 147.9 KiB free in SRAM, 492.1 KiB short; cheapest fix: quantize to q8_0 (tiny-profiler quantize --type q8_0) and cut the context to 112 (--ctx 112)",
+			wantErr: "KV cache (640 KiB) does not fit: 170.0 KiB free in SRAM, 470.0 KiB short; cheapest fix: quantize to q8_0 (tiny-profiler quantize --type q8_0) and cut the context to 128 (--ctx 128)",
 		},
 		{
-			name: "rp2350: a shorter context, or an f16 cache", info: s260, p: "rp2350", wantMax: 371,
-			wantErr: "KV cache (640 KiB) does not fit: 459.9 KiB free in SRAM, 180.1 KiB short; cheapest fix: cut the context to 368 (--ctx 368) (or store the KV cache as f16 (FitConfig.KVBytesPerElem 2))",
+			name: "rp2350: a shorter context", info: s260, p: "rp2350", wantMax: 386,
+			wantErr: "KV cache (640 KiB) does not fit: 482.0 KiB free in SRAM, 158.0 KiB short; cheapest fix: cut the context to 384 (--ctx 384)",
 		},
 		{
-			name: "rp2350 at --ctx 368 fits", info: s260, p: "rp2350", cfg: model.FitConfig{Context: 368}, wantMax: 371,
+			name: "rp2350 at --ctx 384 fits", info: s260, p: "rp2350", cfg: model.FitConfig{Context: 384}, wantMax: 386,
 			wantPlace: map[string]platform.Region{"KV cache": platform.SRAM},
 		},
 		{
 			name: "esp32 with 4 MiB flash cannot take stories15M", info: s15, p: "esp32",
-			wantErr: "model file (9.0 MiB) does not fit: 3.8 MiB free in PSRAM, 5.2 MiB short, from token embedding on; no change of format, placement or context makes it fit: choose a board with more PSRAM",
+			wantErr: "model file (9.0 MiB) does not fit: 4.6 MiB free in PSRAM, 4.4 MiB short, from token embedding on; no change of format, placement or context makes it fit: choose a board with more PSRAM",
 		},
 	}
 	for _, tt := range tests {
@@ -126,6 +139,9 @@ func TestFit(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantPlace, got); tt.wantPlace != nil && diff != "" {
 				t.Errorf("placement (-want +got):\n%s", diff)
+			}
+			for _, it := range f.Items {
+				assert.NotContains(t, tt.wantAbsent, it.Name)
 			}
 		})
 	}
@@ -192,7 +208,10 @@ func TestFitRefusesBadConfig(t *testing.T) {
 		{"unknown item", model.FitConfig{Place: map[string]platform.Region{"layer 7": platform.SRAM}}, `names "layer 7", which this model does not have`},
 		{"unknown region", model.FitConfig{Weights: "dram"}, `FitConfig.Weights is "dram"`},
 		{"KV cache in flash", model.FitConfig{KVCache: platform.Flash}, "cannot live in flash"},
-		{"tokenizer pinned to flash by name", model.FitConfig{Place: map[string]platform.Region{"tokenizer": platform.Flash}}, "written at run time"},
+		{"tokenizer pinned to flash by name", model.FitConfig{Runtime: model.RuntimeLlama2C, Place: map[string]platform.Region{"tokenizer": platform.Flash}}, "written at run time"},
+		{"a tokenizer tinyprof's runtime does not have", model.FitConfig{Tokenizer: platform.SRAM}, "keeps no tokenizer on the device"},
+		{"an f16 KV cache tinyprof's runtime does not have", model.FitConfig{KVBytesPerElem: 2}, "keeps a float32 KV cache"},
+		{"unknown runtime", model.FitConfig{Runtime: "ggml"}, `Runtime is "ggml"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := model.Fit(info, p, tt.cfg)

@@ -142,7 +142,15 @@ func checkConfig(info *Info, cfg FitConfig) error {
 			return fmt.Errorf("fit: buffers written at run time (KV cache, activations, tokenizer) cannot live in flash; give sram or psram")
 		}
 	}
-	known := map[string]ItemKind{ItemActivations: KindActivations, ItemEmbeddingF32: KindActivations, ItemTokenizer: KindTokenizer, ItemKVCache: KindKVCache}
+	known := map[string]ItemKind{ItemActivations: KindActivations, ItemKVCache: KindKVCache}
+	if cfg.Runtime == RuntimeLlama2C {
+		known[ItemTokenizer] = KindTokenizer
+		if isLlama2CInt8(info) {
+			known[ItemEmbeddingF32] = KindActivations
+		}
+	} else if cfg.Tokenizer != "" {
+		return fmt.Errorf("fit: FitConfig.Tokenizer is set, but tinyprof's runtime keeps no tokenizer on the device (the host decodes); pin it with RuntimeLlama2C")
+	}
 	for _, pt := range weightParts(info) {
 		known[pt.name] = KindWeights
 	}
@@ -156,8 +164,8 @@ func checkConfig(info *Info, cfg FitConfig) error {
 		k, ok := known[n]
 		switch {
 		case !ok:
-			return fmt.Errorf("fit: FitConfig.Place names %q, which this model does not have: use %q, %q, %q, %q, %q or a tensor group (%q, %q…%q, %q)",
-				n, ItemActivations, ItemEmbeddingF32, ItemTokenizer, ItemKVCache, ItemEmbedding, ItemEmbedding, LayerItem(0), LayerItem(max(0, info.Layers-1)), ItemClassifier)
+			return fmt.Errorf("fit: FitConfig.Place names %q, which this model does not have with the %s runtime: use %q, %q (with the llama2c runtime also %q, and %q for an int8 model) or a tensor group (%q, %q…%q, %q)",
+				n, cfg.Runtime, ItemActivations, ItemKVCache, ItemTokenizer, ItemEmbeddingF32, ItemEmbedding, LayerItem(0), LayerItem(max(0, info.Layers-1)), ItemClassifier)
 		case !validRegion(r):
 			return fmt.Errorf("fit: FitConfig.Place[%q] is %q: give sram, psram or flash", n, r)
 		case r == platform.Flash && k != KindWeights:
@@ -213,13 +221,17 @@ func place(info *Info, p platform.Platform, cfg FitConfig) placement {
 		it  Item
 		pin platform.Region
 	}
-	bufs := []buffer{{Item{Name: ItemActivations, Kind: KindActivations, Bytes: activationBytes(info, cfg.Context)}, cfg.Scratch}}
-	if n := embeddingCopyBytes(info); n > 0 {
-		bufs = append(bufs, buffer{Item{Name: ItemEmbeddingF32, Kind: KindActivations, Bytes: n}, cfg.Scratch})
+	var bufs []buffer
+	if cfg.Runtime == RuntimeLlama2C {
+		bufs = append(bufs, buffer{Item{Name: ItemActivations, Kind: KindActivations, Bytes: llama2cRunState(info, cfg.Context)}, cfg.Scratch})
+		if n := embeddingCopyBytes(info); n > 0 {
+			bufs = append(bufs, buffer{Item{Name: ItemEmbeddingF32, Kind: KindActivations, Bytes: n}, cfg.Scratch})
+		}
+		bufs = append(bufs, buffer{Item{Name: ItemTokenizer, Kind: KindTokenizer, Bytes: tokenizerBytes(info)}, cfg.Tokenizer})
+	} else {
+		bufs = append(bufs, buffer{Item{Name: ItemActivations, Kind: KindActivations, Bytes: tinyprofArena(info, cfg.Context)}, cfg.Scratch})
 	}
-	bufs = append(bufs,
-		buffer{Item{Name: ItemTokenizer, Kind: KindTokenizer, Bytes: tokenizerBytes(info)}, cfg.Tokenizer},
-		buffer{Item{Name: ItemKVCache, Kind: KindKVCache, Bytes: info.KVCacheBytes(cfg.Context, cfg.KVBytesPerElem)}, cfg.KVCache})
+	bufs = append(bufs, buffer{Item{Name: ItemKVCache, Kind: KindKVCache, Bytes: info.KVCacheBytes(cfg.Context, cfg.KVBytesPerElem)}, cfg.KVCache})
 	for i := range bufs {
 		if r := cfg.Place[bufs[i].it.Name]; r != "" {
 			bufs[i].pin = r
@@ -333,12 +345,43 @@ func sumParts(parts []part) int64 {
 	return n
 }
 
-// activationBytes sizes llama2.c's run state (run.c malloc_run_state):
+// Runtime names the inference code whose buffers Fit counts.
+type Runtime string
+
+// The runtimes Fit knows.
+const (
+	// RuntimeTinyprof is tinyprof's firmware runtime (firmware/runtime,
+	// and its Go twin model/llama that the simulated board runs): weights
+	// read in place, every other byte from one arena, and no tokenizer on
+	// the device (the host decodes token ids).
+	RuntimeTinyprof Runtime = "tinyprof"
+	// RuntimeLlama2C is llama2.c's run.c and runq.c, as firmware such as
+	// esp32-llm builds them: malloc_run_state's buffers, the Tokenizer in
+	// RAM, and runq's float32 copy of an int8 model's token embedding.
+	RuntimeLlama2C Runtime = "llama2c"
+)
+
+// tinyprofArena is the arena of firmware/runtime less its KV cache, as
+// firmware/runtime/README.md ("Memory") tables it, each buffer 8-byte
+// aligned: the layer table (108 bytes a layer), x, xb, xb2, q (dim
+// floats each), hb, hb2 (hidden), att (ctx), logits (vocab), the RoPE
+// frequencies, cos and sin (head_dim/2 each), and the sampler's
+// candidates (8 bytes a token), which top-k and top-p sampling take.
+// Stories260K at context 512 gives 662,448 bytes with its KV cache, as
+// the README says, plus 4,096 of candidates.
+func tinyprofArena(i *Info, ctx int) int64 {
+	a8 := func(n int64) int64 { return (n + 7) &^ 7 }
+	d, h, v := int64(i.Embedding), int64(i.FeedForward), int64(i.Vocab)
+	return a8(108*int64(i.Layers)) + 4*a8(4*d) + 2*a8(4*h) + a8(4*int64(ctx)) + a8(4*v) +
+		3*a8(4*int64(i.HeadDim/2)) + a8(8*v)
+}
+
+// llama2cRunState sizes llama2.c's run state (run.c malloc_run_state):
 // x, xb, xb2, q (dim each), hb, hb2 (hidden), k, v (kv_dim), att
 // (heads × ctx), logits (vocab), all float32. An int8 llama2.c model also
 // keeps int8 copies of the activations with their scales (runq.c's
 // QuantizedTensor xq and hq).
-func activationBytes(i *Info, ctx int) int64 {
+func llama2cRunState(i *Info, ctx int) int64 {
 	n := int64(4*i.Embedding) + int64(2*i.FeedForward) + int64(2*i.KVDim()) + int64(i.Heads)*int64(ctx) + int64(i.Vocab)
 	b := 4 * n
 	if isLlama2CInt8(i) {
@@ -349,7 +392,7 @@ func activationBytes(i *Info, ctx int) int64 {
 
 // embeddingCopyBytes is the float32 token embedding table that runq.c
 // (memory_map_weights) dequantizes into RAM for an int8 llama2.c model;
-// 0 for every other model.
+// 0 for every other model. tinyprof's runtime reads the int8 rows in place.
 func embeddingCopyBytes(i *Info) int64 {
 	if !isLlama2CInt8(i) {
 		return 0

@@ -545,7 +545,7 @@ func (t *target) placement(pf *placeFlags) (model.FitConfig, error) {
 	t.simBoard.Fit = cfg // also for an inventory id that names a simulated board
 	switch {
 	case t.emulate != "" && pf.set():
-		return cfg, usageError{fmt.Errorf("an emulated board runs tinyprof's firmware as built, which places the model itself: drop --weights-in, --ctx, --cpu-mhz and --cores")}
+		return cfg, usageError{fmt.Errorf("an emulated board runs tinyprof's firmware as built, which places the model itself: drop --weights-in, --ctx, --runtime, --cpu-mhz and --cores")}
 	case t.device != "" && pf.clockSet():
 		return cfg, usageError{fmt.Errorf("--cpu-mhz and --cores configure a simulated board (--sim); a real board runs at the clock its firmware sets")}
 	case t.sim != "":

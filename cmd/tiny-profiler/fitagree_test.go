@@ -230,7 +230,7 @@ func TestNoFitExitStatus(t *testing.T) {
 	}{
 		{[]string{"analyze-model", m, "--platform", "rp2040"}, exitNoFit},
 		{[]string{"analyze-model", m, "--platform", "rp2040", "--json"}, exitNoFit},
-		{[]string{"analyze-model", m, "--platform", "rp2040", "--ctx", "160"}, 0},
+		{[]string{"analyze-model", m, "--platform", "rp2040", "--ctx", "176"}, 0},
 		{[]string{"analyze-model", m}, 0},
 		{[]string{"analyze-model", m, "--platform", "rp2040", "--ctx", "-1"}, 2},
 		{[]string{"benchmark", "--sim", "rp2040", "--model", m, "--runs", "1"}, exitNoFit},

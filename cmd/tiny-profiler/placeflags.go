@@ -18,6 +18,7 @@ const exitNoFit = 5
 // benchmark and simulate share, so that the three configure one placement
 // model (model.Fit) the same way.
 type placeFlags struct {
+	runtime   string
 	weightsIn string
 	ctx       int
 	cpuMHz    int
@@ -26,6 +27,7 @@ type placeFlags struct {
 
 func (f *placeFlags) flags(c *cobra.Command) {
 	c.Flags().StringVar(&f.weightsIn, "weights-in", "", "store the model file and read its weights in sram, psram or flash (default: the first of PSRAM, flash read in place, SRAM that holds it)")
+	c.Flags().StringVar(&f.runtime, "runtime", "tinyprof", "whose buffers to count: tinyprof (the agent's runtime, which a simulated board runs; no tokenizer on the device) or llama2c (run.c/runq.c, as esp32-llm builds them: tokenizer in RAM, runq's float32 embedding table)")
 	c.Flags().IntVar(&f.ctx, "ctx", 0, "context length in tokens to plan for: sizes the KV cache (default: the model's)")
 	c.Flags().IntVar(&f.cpuMHz, "cpu-mhz", 0, "run the CPU at this clock, up to the chip's maximum (default: the catalogue's)")
 	c.Flags().IntVar(&f.cores, "cores", 0, "use this many application cores, up to the chip's (default: all)")
@@ -33,7 +35,7 @@ func (f *placeFlags) flags(c *cobra.Command) {
 
 // set reports whether any of the flags was given.
 func (f *placeFlags) set() bool {
-	return f.weightsIn != "" || f.ctx != 0 || f.cpuMHz != 0 || f.cores != 0
+	return f.weightsIn != "" || f.ctx != 0 || f.cpuMHz != 0 || f.cores != 0 || f.runtime != string(model.RuntimeTinyprof)
 }
 
 // clockSet reports whether --cpu-mhz or --cores was given.
@@ -47,6 +49,12 @@ func (f *placeFlags) fitConfig() (model.FitConfig, error) {
 		cfg.Weights = platform.Region(f.weightsIn)
 	default:
 		return cfg, usageError{fmt.Errorf("--weights-in must be sram, psram or flash, not %q", f.weightsIn)}
+	}
+	switch model.Runtime(f.runtime) {
+	case model.RuntimeTinyprof, model.RuntimeLlama2C:
+		cfg.Runtime = model.Runtime(f.runtime)
+	default:
+		return cfg, usageError{fmt.Errorf("--runtime must be tinyprof or llama2c, not %q", f.runtime)}
 	}
 	if f.ctx < 0 {
 		return cfg, usageError{fmt.Errorf("--ctx must be positive (or 0 for the model's own), got %d", f.ctx)}
