@@ -246,6 +246,11 @@ func Fit(info *Info, p platform.Platform, cfg FitConfig) (*FitReport, error) {
 	if cfg.Context <= 0 {
 		return nil, fmt.Errorf("fit: context length unknown; set FitConfig.Context")
 	}
+	if info.Context > 0 && cfg.Context > info.Context {
+		// Both runtimes stop at the model's seq_len (a legacy llama2.c
+		// file's RoPE tables end there): a longer cache is never used.
+		return nil, fmt.Errorf("fit: context %d is longer than the model's %d; give at most %d", cfg.Context, info.Context, info.Context)
+	}
 	switch {
 	case cfg.Runtime != RuntimeTinyprof && cfg.Runtime != RuntimeLlama2C:
 		return nil, fmt.Errorf("fit: FitConfig.Runtime is %q: give %q or %q", cfg.Runtime, RuntimeTinyprof, RuntimeLlama2C)
@@ -277,11 +282,13 @@ func Fit(info *Info, p platform.Platform, cfg FitConfig) (*FitReport, error) {
 	return f, nil
 }
 
-// maxContext is the largest context up to the model's own (or cfg's,
-// when longer) at which everything fits: a binary search on the need,
-// which grows with the context.
+// maxContext is the largest context up to the model's own at which
+// everything fits: a binary search on the need, which grows with the
+// context. (Greedy placement could in principle make the need jump back
+// where a growing buffer moves to another region; the result is always a
+// context that fits.)
 func maxContext(info *Info, p platform.Platform, cfg FitConfig) int {
-	lo, hi := 0, max(info.Context, cfg.Context)
+	lo, hi := 0, max(info.Context, 1)
 	for lo < hi {
 		mid := lo + (hi-lo+1)/2
 		c := cfg

@@ -212,6 +212,7 @@ func TestFitRefusesBadConfig(t *testing.T) {
 		{"a tokenizer tinyprof's runtime does not have", model.FitConfig{Tokenizer: platform.SRAM}, "keeps no tokenizer on the device"},
 		{"an f16 KV cache tinyprof's runtime does not have", model.FitConfig{KVBytesPerElem: 2}, "keeps a float32 KV cache"},
 		{"unknown runtime", model.FitConfig{Runtime: "ggml"}, `Runtime is "ggml"`},
+		{"a context beyond the model's", model.FitConfig{Context: 2048}, "longer than the model's 1024"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := model.Fit(info, p, tt.cfg)
