@@ -61,44 +61,45 @@ type Item struct {
 	// "other tensors"), "file header", a group's stored bytes ("layer 0
 	// (stored)"), or a buffer ("KV cache", "activations", "token
 	// embedding f32 copy", "tokenizer").
-	Name   string
-	Kind   ItemKind
-	Bytes  int64
-	Region platform.Region // where Fit placed it; empty if nowhere
+	Name   string          `json:"name"`
+	Kind   ItemKind        `json:"kind"`
+	Bytes  int64           `json:"bytes"`
+	Region platform.Region `json:"region"` // where Fit placed it; empty if nowhere
 	// Tensors lists the tensors of a tensor group.
-	Tensors []string `json:",omitempty"`
+	Tensors []string `json:"tensors,omitempty"`
 }
 
 // RegionUse is the use of one memory region.
 type RegionUse struct {
-	Region platform.Region
+	Region platform.Region `json:"region"`
 	// Size is the region's size on the platform, Reserved what the
 	// firmware (and FitConfig.Reserve) keeps of it, Capacity the rest.
-	Size, Reserved int64
-	Capacity       int64
-	Used           int64
+	Size     int64 `json:"size"`
+	Reserved int64 `json:"reserved"`
+	Capacity int64 `json:"capacity"`
+	Used     int64 `json:"used"`
 }
 
 // FitReport is the placement of a model on a platform. (It cannot be
 // called Fit: that is the function.)
 type FitReport struct {
-	Platform string
-	Context  int
+	Platform string `json:"platform"`
+	Context  int    `json:"context"`
 	// Runtime and KVBytesPerElem are the runtime and the KV cache's
 	// element size the report assumed.
-	Runtime        Runtime
-	KVBytesPerElem int
-	Items          []Item
-	Regions        []RegionUse
+	Runtime        Runtime     `json:"runtime"`
+	KVBytesPerElem int         `json:"kv_bytes_per_elem"`
+	Items          []Item      `json:"items"`
+	Regions        []RegionUse `json:"regions"`
 	// Reservations are the firmware's, as platform.FirmwareReserve gives them.
-	Reservations []platform.Reservation
+	Reservations []platform.Reservation `json:"reservations"`
 	// Fits reports whether every item has a region.
-	Fits bool
+	Fits bool `json:"fits"`
 	// Verdict is a one-line summary: "fits" or what does not fit and why.
-	Verdict string
+	Verdict string `json:"verdict"`
 	// MaxContext is the largest context length (up to the model's own) at
 	// which the model fits with this configuration; 0 if none does.
-	MaxContext int
+	MaxContext int `json:"max_context"`
 }
 
 // Bytes returns the bytes of items of kind k placed in region r; an empty
@@ -192,14 +193,14 @@ type FitError struct {
 // Fix is one change that makes a model fit.
 type Fix struct {
 	// Text says what to do, naming the tiny-profiler flag where one exists.
-	Text string
+	Text string `json:"text"`
 	// Weights, Context, Quantize and KVBytesPerElem are the change: the
 	// region for the model file, the context length, the ggml type to
 	// quantize to, or the KV cache's element size; zero where unchanged.
-	Weights        platform.Region `json:",omitempty"`
-	Context        int             `json:",omitempty"`
-	Quantize       string          `json:",omitempty"`
-	KVBytesPerElem int             `json:",omitempty"`
+	Weights        platform.Region `json:"weights,omitempty"`
+	Context        int             `json:"context,omitempty"`
+	Quantize       string          `json:"quantize,omitempty"`
+	KVBytesPerElem int             `json:"kv_bytes_per_elem,omitempty"`
 }
 
 // Short returns how many bytes the item lacks.
