@@ -75,6 +75,13 @@ when the gate trips; the default gate is the runbook's alert,
 'p95 inter-token latency > 2x'. With --plot DIR it writes a per-token latency
 histogram and a heap-over-time chart there, as SVG and PNG.
 
+Before the upload the model is placed with the same code analyze-model and
+the simulated board use (--weights-in, --ctx, --runtime shape it; see
+analyze-model --help). A model that does not fit a simulated board is refused
+there, with analyze-model's verdict, and exit status 5; on a real board it is a
+warning, since its firmware has the last word. --cpu-mhz and --cores run a
+simulated board below its catalogue clock or on fewer cores.
+
 With --protocol eembc the board runs MLPerf Tiny (EEMBC EnergyRunner)
 firmware instead of the tinyprof agent: benchmark runs five windows of at
 least ten seconds by the board's clock and reports the median throughput and
@@ -82,6 +89,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 		Example: `  tiny-profiler benchmark
   tiny-profiler benchmark --device /dev/ttyUSB0 --model stories260K.bin --runs 20
   tiny-profiler benchmark --sim rp2040 --format bench > new.txt && benchstat old.txt new.txt
+  tiny-profiler benchmark --sim esp32s3 --model stories15M-q4_0.gguf --weights-in flash --ctx 128 --cpu-mhz 160
   tiny-profiler benchmark --device /dev/ttyUSB0 --baseline old.txt --fail-on 'p95 inter-token latency > 2x, tokens/s < -10%'
   tiny-profiler benchmark --plot plots/
   tiny-profiler benchmark --sim esp32s3 --sim-meter ppk2 --tokens 16

@@ -7,7 +7,10 @@
 // board on USB. Pipe gives an in-memory board for fast unit tests.
 //
 // A simulated board behaves like its catalogue platform: SRAM and PSRAM are
-// separate budgets, a model that does not fit is refused, and generation
+// separate budgets less the firmware's reservation
+// (platform.FirmwareReserve), a model is placed where model.Fit says (the
+// placement analyze-model reports) and refused with Fit's verdict when it
+// does not fit, and generation
 // time comes from a cost model (see cost.go) on a virtual clock,
 // deterministic for a seed. A platform with a power model
 // (power/powermodel) also reports its modelled power in METRICS and drives
