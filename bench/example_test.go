@@ -50,7 +50,7 @@ func ExampleGenerate() {
 			bench.ConfigTo(os.Stdout))
 	})
 	fmt.Println("BenchmarkGenerate/" + bench.Name("esp32p4", "stories260k", "f32", 16))
-	fmt.Printf("%.0f tok/s, first token after %.1f ms (modelled)\n", r.Extra["tok/s"], r.Extra["ttft-ns"]/1e6)
+	fmt.Printf("%.0f tok/s, first token after %.0f ms (modelled)\n", r.Extra["tok/s"], r.Extra["ttft-ns"]/1e6)
 	// Output:
 	// board: sim-esp32p4
 	// platform: esp32p4
@@ -76,7 +76,7 @@ func ExampleGenerate() {
 	// Unit free-heap-after-B better=higher
 	// Unit min-free-heap-gen-B better=higher
 	// BenchmarkGenerate/platform=esp32p4/model=stories260k/quant=f32/tokens=16
-	// 80 tok/s, first token after 61.9 ms (modelled)
+	// 80 tok/s, first token after 62 ms (modelled)
 }
 
 // exampleTB stands in for the *testing.T a test passes to CheckLeaks: it

@@ -20,14 +20,22 @@
 //
 // # Memory fit
 //
-// Fit places weights, KV cache, activations and tokenizer in a platform's
-// regions (device/platform) and reports the breakdown, a verdict and the
-// largest context that fits. A model that does not fit is a *FitError:
+// Fit is the one placement model: it places each tensor group (token
+// embedding, each layer, classifier) as stored in the model file, the KV
+// cache, the activations and the tokenizer in a platform's regions, after
+// the firmware's own reservation (platform.FirmwareReserve), and reports
+// the breakdown, a verdict and the largest context that fits. The
+// analyze-model command, the simulated board and the benchmark's
+// pre-flight check all call it. A model that does not fit is a *FitError
+// naming the item, the shortfall and the cheapest changes that make it
+// fit, each checked by placing the model again:
 //
-//	KV cache 640 KiB exceeds 478.9 KiB SRAM; put it in PSRAM or cut the context to 256
+//	KV cache (640 KiB) does not fit: 482.0 KiB free in SRAM, 158.0 KiB short; cheapest fix: cut the context to 384 (--ctx 384)
 //
-// FitConfig's zero value is the model's full context, a float32 KV cache,
-// automatic placement and no reserve.
+// FitConfig's zero value is the model's full context, tinyprof's runtime
+// (its arena, a float32 KV cache, no tokenizer on the device), automatic
+// placement and the platform's firmware reservation; RuntimeLlama2C counts
+// llama2.c's buffers instead.
 //
 // # Quantization
 //

@@ -37,7 +37,7 @@ func ExampleFit() {
 	f, err := model.Fit(info, p, model.FitConfig{})
 	fmt.Println(f.Verdict, err)
 	for _, it := range f.Items {
-		fmt.Printf("%-11s %7d B in %s\n", it.Name, it.Bytes, it.Region)
+		fmt.Printf("%-15s %7d B in %s\n", it.Name, it.Bytes, it.Region)
 	}
 
 	_, err = model.Fit(info, p, model.FitConfig{KVCache: platform.SRAM})
@@ -45,11 +45,18 @@ func ExampleFit() {
 	fmt.Println(errors.As(err, &fe), fe.Region, err)
 	// Output:
 	// fits <nil>
-	// activations   21088 B in sram
-	// tokenizer     12800 B in sram
-	// KV cache     655360 B in psram
-	// weights     1040128 B in flash
-	// true sram KV cache 640 KiB exceeds 478.9 KiB SRAM; put it in PSRAM or cut the context to 256
+	// activations       11184 B in sram
+	// KV cache         655360 B in psram
+	// file header          28 B in psram
+	// token embedding  131072 B in psram
+	// layer 0          181760 B in psram
+	// layer 1          181760 B in psram
+	// layer 2          181760 B in psram
+	// layer 3          181760 B in psram
+	// layer 4          181760 B in psram
+	// classifier          256 B in psram
+	// other tensors     16384 B in psram
+	// true sram KV cache (640 KiB) does not fit: 413.0 KiB free in SRAM, 227.0 KiB short; cheapest fix: let the buffers go where they fit (drop their pins) (or cut the context to 320 (--ctx 320))
 }
 
 func ExampleQuantize() {

@@ -40,6 +40,7 @@ func newBenchmark() *cobra.Command {
 	var meterKind, meterPort, simMeter, protocol string
 	var mlperf eembcRun
 	var sampleEvery time.Duration
+	var pf placeFlags
 	c := &cobra.Command{
 		Use:   "benchmark",
 		Short: "Profile a model on a board: time to first token, tokens/s, heap and PSRAM",
@@ -74,6 +75,13 @@ when the gate trips; the default gate is the runbook's alert,
 'p95 inter-token latency > 2x'. With --plot DIR it writes a per-token latency
 histogram and a heap-over-time chart there, as SVG and PNG.
 
+Before the upload the model is placed with the same code analyze-model and
+the simulated board use (--weights-in, --ctx, --runtime shape it; see
+analyze-model --help). A model that does not fit a simulated board is refused
+there, with analyze-model's verdict, and exit status 5; on a real board it is a
+warning, since its firmware has the last word. --cpu-mhz and --cores run a
+simulated board below its catalogue clock or on fewer cores.
+
 With --protocol eembc the board runs MLPerf Tiny (EEMBC EnergyRunner)
 firmware instead of the tinyprof agent: benchmark runs five windows of at
 least ten seconds by the board's clock and reports the median throughput and
@@ -81,6 +89,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 		Example: `  tiny-profiler benchmark
   tiny-profiler benchmark --device /dev/ttyUSB0 --model stories260K.bin --runs 20
   tiny-profiler benchmark --sim rp2040 --format bench > new.txt && benchstat old.txt new.txt
+  tiny-profiler benchmark --sim esp32s3 --model stories15M-q4_0.gguf --weights-in flash --ctx 128 --cpu-mhz 160
   tiny-profiler benchmark --device /dev/ttyUSB0 --baseline old.txt --fail-on 'p95 inter-token latency > 2x, tokens/s < -10%'
   tiny-profiler benchmark --plot plots/
   tiny-profiler benchmark --sim esp32s3 --sim-meter ppk2 --tokens 16
@@ -144,6 +153,10 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			note := ""
 			if t.device == "" && t.sim == "" && t.emulate == "" {
 				t.sim, note = pickDefault()
+			}
+			fitCfg, err := t.placement(&pf)
+			if err != nil {
+				return err
 			}
 			mf, err := loadModel(modelPath, t.emulate != "")
 			if err != nil {
@@ -214,7 +227,9 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			if err := checkCapacity(mf, conn.Device.Info()); err != nil {
 				return err
 			}
-			warnFit(c.ErrOrStderr(), mf, conn.Device.Info().Platform)
+			if err := preflight(c.ErrOrStderr(), mf, conn.Device.Info().Platform, fitCfg, conn.Sim != nil); err != nil {
+				return err
+			}
 			prog := newProgress(c.ErrOrStderr())
 			cfg.Progress = func(step string, done, total int64) {
 				if step == "upload" {
@@ -304,6 +319,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 	c.Flags().StringVar(&baseline, "baseline-comparison", "", "same as --baseline (the runbook's spelling)")
 	c.Flags().StringVar(&plotDir, "plot", "", "write latency and heap charts (SVG and PNG) into this directory")
 	c.Flags().DurationVar(&sampleEvery, "sample-every", 100*time.Millisecond, "read the board's memory this often while it generates (0: only between runs)")
+	pf.flags(c)
 	gates.flags(c, "")
 	return c
 }
@@ -530,18 +546,60 @@ func quantLabel(info *model.Info) string {
 	return strings.ToLower(best.String())
 }
 
-// warnFit prints the model package's verdict when the model will not fit
-// the board; the board has the last word.
-func warnFit(w io.Writer, m *modelFile, plat string) {
+// placement checks the placement flags against the board the flags name
+// and configures a simulated board with them. A simulated board takes
+// them all; a real board's firmware decides its own placement and clock,
+// so --weights-in and --ctx only shape the pre-flight check and
+// --cpu-mhz/--cores are refused; an emulated board runs tinyprof's
+// firmware as built, so all four are refused.
+func (t *target) placement(pf *placeFlags) (model.FitConfig, error) {
+	cfg, err := pf.fitConfig()
+	if err != nil {
+		return cfg, err
+	}
+	t.simBoard.Fit = cfg // also for an inventory id that names a simulated board
+	switch {
+	case t.emulate != "" && pf.set():
+		return cfg, usageError{fmt.Errorf("an emulated board runs tinyprof's firmware as built, which places the model itself: drop --weights-in, --ctx, --runtime, --cpu-mhz and --cores")}
+	case t.device != "" && pf.clockSet():
+		return cfg, usageError{fmt.Errorf("--cpu-mhz and --cores configure a simulated board (--sim); a real board runs at the clock its firmware sets")}
+	case t.sim != "":
+		p, err := platform.Lookup(t.sim)
+		if err != nil {
+			return cfg, usageError{err}
+		}
+		if _, err := pf.platform(p); err != nil {
+			return cfg, err
+		}
+		t.simBoard.CPUMHz, t.simBoard.Cores = pf.cpuMHz, pf.cores
+	}
+	return cfg, nil
+}
+
+// preflight places the model with the one placement model (model.Fit)
+// before a byte is uploaded. A simulated board places it with the same
+// call, so a model that does not fit is refused here, with the verdict
+// analyze-model gives, and exit status 5; a real board's firmware has the
+// last word, so for it this is a warning.
+func preflight(w io.Writer, m *modelFile, plat string, cfg model.FitConfig, simulated bool) error {
 	if m.infoErr != nil {
 		fmt.Fprintf(w, "warning: cannot analyse the model (%v); uploading it anyway\n", m.infoErr)
-		return
+		return nil
 	}
 	p, err := platform.Lookup(plat)
 	if err != nil {
-		return
+		return nil // a board of a platform the catalogue lacks: nothing to check against
 	}
-	if _, err := model.Fit(m.info, p, model.FitConfig{}); err != nil {
-		fmt.Fprintf(w, "warning: %v\n", err)
+	_, err = model.Fit(m.info, p, cfg)
+	var fe *model.FitError
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &fe):
+		return usageError{err}
+	case simulated:
+		return fmt.Errorf("%s does not fit the simulated %s: %v (%w)", m.name, p.Name, err, exitError(exitNoFit))
 	}
+	fmt.Fprintf(w, "warning: %s on %s: %v\n", m.name, p.Name, err)
+	return nil
 }

@@ -302,18 +302,25 @@ It waits for the board to announce a new boot and checks --platform if given.`,
 func newSimulate() *cobra.Command {
 	var plat string
 	var faults sim.Faults
+	var pf placeFlags
 	c := &cobra.Command{
 		Use:   "simulate",
 		Short: "Serve a simulated board on a pseudo-terminal until interrupted",
 		Long: `simulate starts a simulated board behind a pseudo-terminal and prints its path,
 so that other tools (or tiny-profiler --device PATH) can talk to it. Its timing
-and memory figures are modelled by a cost model, not measured.`,
+and memory figures are modelled by a cost model, not measured. It places a
+model where analyze-model --platform says, with the same --weights-in and --ctx,
+and refuses one that does not fit with analyze-model's verdict.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if p, err := platform.Lookup(plat); err == nil && p.Emulated {
 				return usageError{fmt.Errorf("%s is an emulated machine, not a simulated platform: use `tiny-profiler emulate --machine %s`", p.Name, p.Name)}
 			}
-			b, err := sim.Listen(sim.Options{Platform: plat, Faults: faults})
+			cfg, err := pf.fitConfig()
+			if err != nil {
+				return err
+			}
+			b, err := sim.Listen(sim.Options{Platform: plat, Faults: faults, Fit: cfg, CPUMHz: pf.cpuMHz, Cores: pf.cores})
 			if err != nil {
 				return usageError{err}
 			}
@@ -329,6 +336,7 @@ and memory figures are modelled by a cost model, not measured.`,
 	c.Flags().StringVar(&plat, "platform", "esp32s3", "platform to simulate")
 	c.Flags().BoolVar(&faults.BootNoise, "boot-noise", true, "print ROM boot text at each boot")
 	c.Flags().IntVar(&faults.LeakPerGenerate, "leak", 0, "bytes of heap to leak per generation")
+	pf.flags(c)
 	return c
 }
 

@@ -32,6 +32,9 @@ type target struct {
 	timeout   time.Duration
 	simScale  float64
 	cmd       *cobra.Command // for the state directory's leases
+	// simBoard configures a --sim board's placement and clock (benchmark's
+	// --weights-in, --ctx, --cpu-mhz, --cores); its TimeScale is simScale.
+	simBoard sim.Options
 }
 
 func (t *target) flags(c *cobra.Command) {
@@ -109,7 +112,9 @@ func (t *target) connect(ctx context.Context, opts device.Options) (*lab.Conn, e
 		return nil, err
 	}
 	opts.Baud, opts.Timeout = t.baud, attemptTimeout(t.timeout)
-	return lab.Connect(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale}})
+	so := t.simBoard
+	so.TimeScale = t.simScale
+	return lab.Connect(ctx, e, lab.ConnectOptions{Device: opts, Sim: so})
 }
 
 // checkLease fails with a *lab.HeldError naming the holder when someone

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/tinyprof/tinyprof/firmware"
@@ -223,17 +224,56 @@ func (b *Board) metrics() *firmware.Metrics {
 	return m
 }
 
-// modelCapacity is what region r can hold for weights now.
+// modelCapacity is what region r can hold for a model file now.
 func (b *Board) modelCapacity(r platform.Region) int64 {
 	switch r {
 	case platform.Flash:
-		return max(0, b.plat.Flash-flashReserved(b.plat))
+		if !b.plat.XIP {
+			return 0
+		}
+		return max(0, b.plat.Flash-b.plat.Reserved(platform.Flash))
 	case platform.PSRAM:
 		if b.state.psramTotal > 0 {
 			return b.state.freePSRAM()
 		}
 	}
 	return b.state.freeHeap()
+}
+
+// admit checks a model file of size bytes before its header has arrived.
+// The file is stored whole, so one larger than every region model.Fit may
+// store it in is one Fit would refuse too; Fit has the last word once the
+// header is in (see Place). b.mu must be held.
+func (b *Board) admit(size int64) error {
+	var have int64
+	var where []string
+	for _, r := range model.StorageRegions(b.plat, b.Options.Fit) {
+		have = max(have, b.modelCapacity(r))
+		where = append(where, string(r))
+	}
+	if size > have {
+		return fmt.Errorf("model of %d bytes exceeds the %d bytes free in %s", size, have, strings.Join(where, " or "))
+	}
+	return nil
+}
+
+// Place returns the placement the board makes of a model with info, now:
+// the check of its size that MODEL_BEGIN makes and the model.Fit that
+// MODEL_END makes, without an upload. A model loaded on the board is
+// counted as replaced, as an upload would replace it. The error is the
+// text the board would send, wrapping model's *FitError when Fit refused.
+func (b *Board) Place(info *model.Info) (*model.FitReport, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := &b.state
+	if s.model != nil {
+		s.freeItems(s.model.place, true)
+		defer s.allocItems(s.model.place, true)
+	}
+	if err := b.admit(info.FileSize); err != nil {
+		return nil, err
+	}
+	return model.Fit(info, b.plat, b.Options.Fit)
 }
 
 func (b *Board) modelBegin(seq uint16, m *firmware.ModelBegin) {
@@ -246,14 +286,12 @@ func (b *Board) modelBegin(seq uint16, m *firmware.ModelBegin) {
 	}
 	// A new model replaces the old one: free it first.
 	if s.model != nil {
-		s.free(s.model.region, s.model.info.WeightBytes)
+		s.freeItems(s.model.place, true)
 		s.model = nil
 	}
-	region := b.Options.WeightsIn
-	if have := b.modelCapacity(region); int64(m.Size) > have {
+	if err := b.admit(int64(m.Size)); err != nil {
 		b.mu.Unlock()
-		b.send(seq, &firmware.Error{Code: firmware.CodeModelTooLarge, Request: firmware.TypeModelBegin,
-			Text: fmt.Sprintf("model of %d bytes exceeds the %d bytes free in %s", m.Size, have, region)})
+		b.send(seq, &firmware.Error{Code: firmware.CodeModelTooLarge, Request: firmware.TypeModelBegin, Text: err.Error()})
 		return
 	}
 	if s.up == nil || s.up.sha != m.SHA256 || s.up.size != int64(m.Size) {
@@ -318,15 +356,22 @@ func (b *Board) modelEnd(seq uint16) {
 	if lerr != nil {
 		lm = nil
 	}
-	b.mu.Lock()
-	region := b.Options.WeightsIn
-	if !s.alloc(region, info.WeightBytes) {
-		b.mu.Unlock()
-		b.send(seq, &firmware.Error{Code: firmware.CodeOutOfMemory, Request: firmware.TypeModelEnd,
-			Text: fmt.Sprintf("weights of %d bytes do not fit in %s", info.WeightBytes, region)})
+	// The one placement model decides where everything goes, as
+	// analyze-model and the benchmark's pre-flight check do.
+	place, err := model.Fit(info, b.plat, b.Options.Fit)
+	if err != nil {
+		b.send(seq, &firmware.Error{Code: firmware.CodeModelTooLarge, Request: firmware.TypeModelEnd, Text: err.Error()})
 		return
 	}
-	s.model = &loaded{info: info, sha: up.sha, region: region, lm: lm}
+	region := place.FileRegion()
+	b.mu.Lock()
+	if it, ok := s.allocItems(place, true); !ok {
+		b.mu.Unlock()
+		b.send(seq, &firmware.Error{Code: firmware.CodeOutOfMemory, Request: firmware.TypeModelEnd,
+			Text: fmt.Sprintf("%s of %d bytes does not fit in %s: the heap has less free than at boot", it.Name, it.Bytes, it.Region)})
+		return
+	}
+	s.model = &loaded{info: info, sha: up.sha, region: region, place: place, lm: lm}
 	// Loading copies the file into place at the region's speed.
 	loadUS := uint64(float64(up.size) / bw(b.plat, region) * 1e6)
 	var rd reads

@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tinyprof/tinyprof/firmware"
+	"github.com/tinyprof/tinyprof/model"
 	"github.com/tinyprof/tinyprof/platform"
 )
 
@@ -28,42 +30,26 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 		b.send(seq, &firmware.Error{Code: firmware.CodeNoModel, Request: firmware.TypeGenerate, Text: "no model loaded"})
 		return
 	}
-	info := s.model.info
-	seqLen := info.Context
-	if seqLen <= 0 {
-		seqLen = 512
-	}
+	info, place := s.model.info, s.model.place
+	seqLen := place.Context
 	// llama2.c allocates its KV cache for the whole context, and its run
-	// state, before the first token. Prefer internal RAM, as heap_caps
-	// would, then PSRAM.
-	kv := info.KVCacheBytes(seqLen, 4)
-	run := runStateBytes(info, seqLen)
-	kvIn := platform.SRAM
-	if !s.alloc(platform.SRAM, kv) {
-		kvIn = platform.PSRAM
-		if s.psramTotal == 0 || !s.alloc(platform.PSRAM, kv) {
-			b.mu.Unlock()
-			b.send(seq, &firmware.Error{Code: firmware.CodeOutOfMemory, Request: firmware.TypeGenerate,
-				Text: "no room for the KV cache; cut the context or add PSRAM"})
-			return
-		}
-	}
-	if !s.alloc(platform.SRAM, run) {
-		s.free(kvIn, kv)
+	// state, before the first token: where model.Fit put them.
+	if it, ok := s.allocItems(place, false); !ok {
 		b.mu.Unlock()
-		b.send(seq, &firmware.Error{Code: firmware.CodeOutOfMemory, Request: firmware.TypeGenerate, Text: "no room for activations"})
+		b.send(seq, &firmware.Error{Code: firmware.CodeOutOfMemory, Request: firmware.TypeGenerate,
+			Text: fmt.Sprintf("no room for the %s (%d bytes in %s): the heap has less free than at load; cut the context or free memory", it.Name, it.Bytes, it.Region)})
 		return
 	}
+	kvIn := place.Region(model.ItemKVCache)
 	src, err := newTokenSource(s.model.lm, b.Options.Seed, m, seqLen, int64(info.Vocab))
 	if err != nil {
-		s.free(kvIn, kv)
-		s.free(platform.SRAM, run)
+		s.freeItems(place, false)
 		b.mu.Unlock()
 		b.send(seq, &firmware.Error{Code: firmware.CodeBadRequest, Request: firmware.TypeGenerate, Text: err.Error()})
 		return
 	}
 	peakHeap, peakPSRAM := s.heapUsed, s.psramUsed
-	cm := costModel{p: b.plat, seqLen: seqLen, weights: info.WeightBytes, weightsIn: s.model.region, kvIn: kvIn,
+	cm := costModel{p: b.plat, seqLen: seqLen, weights: info.WeightBytes, weightsIn: place.WeightsIn(), kvIn: kvIn,
 		params: info.Parameters, layers: int64(info.Layers), dim: int64(info.Embedding), kvDim: int64(info.KVDim()), vocab: int64(info.Vocab)}
 	s.generating, s.cancel = true, false
 	s.generations++
@@ -79,8 +65,7 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 	go func() {
 		defer b.wg.Done()
 		b.runGeneration(seq, m, cm, src, start, first, peakHeap, peakPSRAM, func() {
-			s.free(kvIn, kv)
-			s.free(platform.SRAM, run)
+			s.freeItems(place, false)
 			before := s.heap.InUse()
 			s.heap.Generate()
 			if d := s.heap.InUse() - before; d > 0 {

@@ -7,7 +7,10 @@
 // board on USB. Pipe gives an in-memory board for fast unit tests.
 //
 // A simulated board behaves like its catalogue platform: SRAM and PSRAM are
-// separate budgets, a model that does not fit is refused, and generation
+// separate budgets less the firmware's reservation
+// (platform.FirmwareReserve), a model is placed where model.Fit says (the
+// placement analyze-model reports) and refused with Fit's verdict when it
+// does not fit, and generation
 // time comes from a cost model (see cost.go) on a virtual clock,
 // deterministic for a seed. A platform with a power model
 // (power/powermodel) also reports its modelled power in METRICS and drives
@@ -27,6 +30,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/device"
 	"github.com/tinyprof/tinyprof/internal/pty"
+	"github.com/tinyprof/tinyprof/model"
 	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power/powermodel"
 )
@@ -58,9 +62,23 @@ type Options struct {
 	// drawn uniformly from [1-Jitter, 1+Jitter], deterministic for Seed and
 	// the request's seed. Default 0: every run of a request is identical.
 	Jitter float64
-	// WeightsIn is where a loaded model's weights are placed. Default: PSRAM
-	// if the platform has it, else flash if it reads in place, else SRAM.
+	// WeightsIn is where a loaded model's file is stored and its weights
+	// read from; it is shorthand for Fit.Weights. Default: model.Fit's
+	// automatic placement, as analyze-model reports it.
 	WeightsIn platform.Region
+	// Fit is the placement configuration the board hands model.Fit, the
+	// one placement model, when a model is loaded: context length, KV
+	// cache element size, per-tensor and per-buffer pins. The board
+	// refuses a model Fit refuses, with Fit's verdict, and allocates every
+	// item where Fit puts it. Default: the zero FitConfig (the model's
+	// context, automatic placement, the platform's firmware reservation).
+	Fit model.FitConfig
+	// CPUMHz and Cores, if positive, run the board below its catalogue
+	// clock or on fewer cores (platform.Platform.WithClock); the board's
+	// platform, which the cost model reads, carries them. A clock above
+	// the chip's maximum or more cores than it has is an error. Default:
+	// the catalogue's.
+	CPUMHz, Cores int
 	// Faults injects misbehaviour. Default: none.
 	Faults Faults
 }
@@ -174,15 +192,14 @@ func (o Options) withDefaults() (Options, platform.Platform, error) {
 	if o.MaxPayload <= 0 {
 		o.MaxPayload = 1024
 	}
-	if o.WeightsIn == "" {
-		switch {
-		case p.PSRAM > 0:
-			o.WeightsIn = platform.PSRAM
-		case p.XIP && p.Flash > 0:
-			o.WeightsIn = platform.Flash
-		default:
-			o.WeightsIn = platform.SRAM
+	if o.WeightsIn != "" {
+		if o.Fit.Weights != "" && o.Fit.Weights != o.WeightsIn {
+			return o, p, fmt.Errorf("simulated board: WeightsIn %s and Fit.Weights %s disagree: set one", o.WeightsIn, o.Fit.Weights)
 		}
+		o.Fit.Weights = o.WeightsIn
+	}
+	if p, err = p.WithClock(o.CPUMHz, o.Cores); err != nil {
+		return o, p, fmt.Errorf("simulated %s: %w", p.Name, err)
 	}
 	return o, p, nil
 }

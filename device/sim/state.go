@@ -9,14 +9,6 @@ import (
 	"github.com/tinyprof/tinyprof/platform"
 )
 
-// firmwareSRAM is the internal RAM the simulated firmware itself uses
-// (stacks, drivers, the protocol buffers): a quarter of SRAM, at most 96 KiB.
-func firmwareSRAM(p platform.Platform) int64 { return min(p.SRAM/4, 96*platform.KiB) }
-
-// flashReserved is the flash the firmware image occupies (a quarter of
-// flash, at most 1 MiB); the rest holds models.
-func flashReserved(p platform.Platform) int64 { return min(p.Flash/4, platform.MiB) }
-
 // upload is a model upload in progress.
 type upload struct {
 	size int64
@@ -28,9 +20,39 @@ type upload struct {
 type loaded struct {
 	info   *model.Info
 	sha    [32]byte
-	region platform.Region
+	region platform.Region  // where the file is stored
+	place  *model.FitReport // where everything goes, from model.Fit
 	cost   costModel
 	lm     *llama.Model // the model's forward pass, nil if model/llama cannot run it
+}
+
+// allocItems takes the memory of the placement's items that are held from
+// load (atLoad) or from the start of a generation (!atLoad). On failure it
+// frees what it took and reports the item that found no room.
+func (s *state) allocItems(f *model.FitReport, atLoad bool) (model.Item, bool) {
+	for i, it := range f.Items {
+		if it.Kind.AtLoad() != atLoad {
+			continue
+		}
+		if !s.alloc(it.Region, it.Bytes) {
+			for _, done := range f.Items[:i] {
+				if done.Kind.AtLoad() == atLoad {
+					s.free(done.Region, done.Bytes)
+				}
+			}
+			return it, false
+		}
+	}
+	return model.Item{}, true
+}
+
+// freeItems returns what allocItems took.
+func (s *state) freeItems(f *model.FitReport, atLoad bool) {
+	for _, it := range f.Items {
+		if it.Kind.AtLoad() == atLoad {
+			s.free(it.Region, it.Bytes)
+		}
+	}
 }
 
 // state is the board's mutable state, guarded by Board.mu.
@@ -90,25 +112,29 @@ func (s *state) init(o Options, p platform.Platform) {
 		s.epoch = time.Now()
 	}
 	s.bootAt = s.internalUS()
+	// The firmware's own memory is the placement model's reservation
+	// (platform.FirmwareReserve), so that the board and analyze-model
+	// count the same free bytes.
 	if p.SRAM > 0 {
 		s.heapTotal, s.psramTotal = p.SRAM, p.PSRAM
-		s.heapUsed = firmwareSRAM(p)
+		s.heapUsed = p.Reserved(platform.SRAM)
+		s.psramUsed = p.Reserved(platform.PSRAM)
 	} else {
-		// A Linux board: its DRAM is both heap and "PSRAM"; the OS takes 96 MiB.
+		// A Linux board: its DRAM is both heap and "PSRAM", less the OS's.
 		s.heapTotal, s.psramTotal = p.PSRAM, 0
-		s.heapUsed = min(p.PSRAM/4, 96*platform.MiB)
+		s.heapUsed = p.Reserved(platform.PSRAM)
+		s.psramUsed = 0
 	}
 	if s.heap == nil {
 		s.heap = NewHeapModel(o)
 	}
 	s.heapUsed += s.heap.InUse()
-	s.psramUsed = 0
 	s.heapMinFree = s.heapTotal - s.heapUsed
-	s.psramMinFree = s.psramTotal
+	s.psramMinFree = s.psramTotal - s.psramUsed
 	s.generating, s.cancel = false, false
 }
 
-// reboot models a restart: RAM is cleared, a model in flash survives.
+// reboot models a restart: RAM is cleared, a model stored in flash survives.
 func (s *state) reboot(o Options, p platform.Platform) {
 	keep := s.model
 	if keep != nil && keep.region != platform.Flash {
@@ -128,7 +154,13 @@ func (s *state) reboot(o Options, p platform.Platform) {
 	*s = state{rng: rng, heap: heap, epoch: epoch, totalUS: total, power: pw}
 	s.init(o, p)
 	s.resets = resets
-	s.model = keep
+	// The firmware reads a model kept in flash again at boot: its
+	// tokenizer and any tensor copies take RAM once more.
+	if keep != nil {
+		if _, ok := s.allocItems(keep.place, true); ok {
+			s.model = keep
+		}
+	}
 }
 
 // bootUS is the modelled time a boot takes before the clock is read.
