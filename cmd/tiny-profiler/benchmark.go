@@ -26,6 +26,7 @@ import (
 	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/model"
 	"github.com/tinyprof/tinyprof/platform"
+	"github.com/tinyprof/tinyprof/plan"
 	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/meters"
 	"github.com/tinyprof/tinyprof/serialport"
@@ -40,6 +41,7 @@ func newBenchmark() *cobra.Command {
 	var meterKind, meterPort, simMeter, protocol string
 	var mlperf eembcRun
 	var sampleEvery time.Duration
+	var planPath string
 	c := &cobra.Command{
 		Use:   "benchmark",
 		Short: "Profile a model on a board: time to first token, tokens/s, heap and PSRAM",
@@ -140,6 +142,15 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 					return err
 				}
 			}
+			var pf *plan.File
+			if planPath != "" {
+				if pf, err = usePlan(planPath, &t, &modelPath); err != nil {
+					return err
+				}
+				if !c.Flags().Changed("tokens") && pf.Tokens > 0 {
+					cfg.Tokens = min(pf.Tokens, 65535)
+				}
+			}
 			note := ""
 			if t.device == "" && t.sim == "" && t.emulate == "" {
 				t.sim, note = pickDefault()
@@ -208,6 +219,9 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 				return err
 			}
 			warnFit(c.ErrOrStderr(), mf, conn.Device.Info().Platform)
+			if pf != nil {
+				notePlan(c.ErrOrStderr(), pf, conn.Device.Info())
+			}
 			prog := newProgress(c.ErrOrStderr())
 			cfg.Progress = func(step string, done, total int64) {
 				if step == "upload" {
@@ -296,6 +310,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 	c.Flags().StringVar(&baseline, "baseline", "", "compare with this earlier --format bench output and gate on it (see --fail-on)")
 	c.Flags().StringVar(&baseline, "baseline-comparison", "", "same as --baseline (the runbook's spelling)")
 	c.Flags().StringVar(&plotDir, "plot", "", "write latency and heap charts (SVG and PNG) into this directory")
+	c.Flags().StringVar(&planPath, "plan", "", "run the configuration a plan --apply wrote (OUT.plan.json): its model, on a simulated board of its platform unless --device or --emulate names one")
 	c.Flags().DurationVar(&sampleEvery, "sample-every", 100*time.Millisecond, "read the board's memory this often while it generates (0: only between runs)")
 	gates.flags(c, "")
 	return c

@@ -31,6 +31,8 @@ type target struct {
 	baud      int
 	timeout   time.Duration
 	simScale  float64
+	// simWeights places a simulated board's weights (benchmark --plan).
+	simWeights platform.Region
 }
 
 func (t *target) flags(c *cobra.Command) {
@@ -104,7 +106,7 @@ func (t *target) connect(ctx context.Context, opts device.Options) (*lab.Conn, e
 		return nil, err
 	}
 	opts.Baud, opts.Timeout = t.baud, t.timeout
-	return lab.Connect(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale}})
+	return lab.Connect(ctx, e, lab.ConnectOptions{Device: opts, Sim: sim.Options{TimeScale: t.simScale, WeightsIn: t.simWeights}})
 }
 
 // open connects to the board and says Hello, for the operations commands

@@ -16,7 +16,8 @@ type Format struct {
 	// Type is the GGUF tensor type; model.TypeI8 for llama2.c int8 groups.
 	Type model.Type `json:"-"`
 	// Llama2C marks llama2.c's version 2 export (int8 with a float32 scale
-	// per group of GroupSize), which runq.c runs.
+	// per group of GroupSize), which runq.c runs. GroupSize 0 is
+	// export.py's choice: 64, halved until it divides dim.
 	Llama2C   bool `json:"llama2c,omitempty"`
 	GroupSize int  `json:"group_size,omitempty"`
 	// Kernel is the measured kernel (kernels.json) whose instruction
@@ -37,7 +38,11 @@ func (f Format) Measured() bool { return f.KernelFactor == 1 && f.Estimate == ""
 // BytesPerWeight is the storage of one weight of a quantized matrix.
 func (f Format) BytesPerWeight() float64 {
 	if f.Llama2C {
-		return 1 + 4/float64(f.GroupSize)
+		g := f.GroupSize
+		if g == 0 {
+			g = 64
+		}
+		return 1 + 4/float64(g)
 	}
 	return float64(f.Type.BlockBytes()) / float64(f.Type.BlockSize())
 }
@@ -46,7 +51,9 @@ func (f Format) BytesPerWeight() float64 {
 // the nearest measured one by what their inner loop adds: an offset per
 // block (Q4_1, Q5_1), a fifth bit to gather (Q5_0), 256-weight
 // super-blocks with 6-bit sub-block scales to unpack (the K-quants), or a
-// half-precision conversion per weight (F16).
+// half-precision conversion per weight (F16). The int8 kernel was measured
+// at group 32 (Tiny) and group 64 (Stories260K); its per-weight cost is
+// their fit, used for every group size.
 var formats = []Format{
 	{Name: "f32", Type: model.TypeF32, Kernel: "f32", KernelFactor: 1, Writable: true},
 	{Name: "f16", Type: model.TypeF16, Kernel: "f32", KernelFactor: 1.4, Estimate: "f32 plus a half-to-single conversion per weight", Writable: true},
@@ -60,7 +67,8 @@ var formats = []Format{
 	{Name: "q4_k", Type: model.TypeQ4_K, Kernel: "q4_0", KernelFactor: 1.2, Estimate: "q4_0 plus unpacking 6-bit sub-block scales and mins", Writable: true},
 	{Name: "q5_k", Type: model.TypeQ5_K, Kernel: "q4_0", KernelFactor: 1.4, Estimate: "q4_k plus gathering the fifth bit"},
 	{Name: "q6_k", Type: model.TypeQ6_K, Kernel: "q4_0", KernelFactor: 1.4, Estimate: "q4_0 plus combining low and high bits and 8-bit sub-block scales"},
-	{Name: "int8-g32", Type: model.TypeI8, Llama2C: true, GroupSize: 32, Kernel: "int8", KernelFactor: 1.02, Estimate: "the measured int8 kernel (group 32 on Tiny, 64 on Stories260K, averaged) at group 32", Writable: true},
+	{Name: "int8", Type: model.TypeI8, Llama2C: true, Kernel: "int8", KernelFactor: 1, Writable: true},
+	{Name: "int8-g32", Type: model.TypeI8, Llama2C: true, GroupSize: 32, Kernel: "int8", KernelFactor: 1, Writable: true},
 	{Name: "int8-g64", Type: model.TypeI8, Llama2C: true, GroupSize: 64, Kernel: "int8", KernelFactor: 1, Writable: true},
 }
 

@@ -71,9 +71,9 @@ var points = []Point{
 	{
 		ID: "llama4micro", TokPerSec: 2.5,
 		Source:   "maxbbraun/llama4micro README at commit acc49ba (2023-11-14): \"This happens at a rate of ~2.5 tokens per second\"",
-		How:      "Coral Dev Board Micro, i.MX RT1176 Cortex-M7 at 800 MHz (the M4 core unused), stories15M quantized with llama2.c export.py --version 2 (int8, group 64), in the board's 64 MB SDRAM",
+		How:      "Coral Dev Board Micro, i.MX RT1176 Cortex-M7 at 800 MHz (the M4 core unused), stories15M quantized with llama2.c export.py --version 2 (int8; its group of 64 halves to 32, since 288 is not a multiple of 64), in the board's 64 MB SDRAM",
 		Assumed:  "KV cache in SDRAM; steps 256 (stories15M's seq_len); one core, no SIMD",
-		Platform: "imxrt1176", Model: "stories15M", Shape: stories15M, Parameters: stories15MParams, Format: "int8-g64",
+		Platform: "imxrt1176", Model: "stories15M", Shape: stories15M, Parameters: stories15MParams, Format: "int8-g32",
 		WeightsIn: platform.PSRAM, KVIn: platform.PSRAM, MHz: 800, Cores: 1, Steps: 256,
 	},
 	{

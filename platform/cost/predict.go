@@ -32,9 +32,11 @@ type Prediction struct {
 	Modelled bool `json:"modelled"`
 }
 
-// Predict prices decoding from position promptTokens to ctx (exclusive)
-// after a prompt of promptTokens tokens.
-func Predict(c Config, promptTokens, ctx int) (Prediction, error) {
+// Predict prices a prompt of promptTokens tokens and the decode from there
+// to position end (exclusive): a generation of end−promptTokens tokens,
+// whose rate is the mean over its positions.
+func Predict(c Config, promptTokens, end int) (Prediction, error) {
+	ctx := end
 	if err := c.Check(); err != nil {
 		return Prediction{}, err
 	}
