@@ -12,9 +12,9 @@ import (
 
 	"github.com/tinyprof/tinyprof/firmware"
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/plan"
 	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/platform/cost"
-	"github.com/tinyprof/tinyprof/plan"
 )
 
 func newPlan() *cobra.Command {
