@@ -16,8 +16,8 @@ import (
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/model"
-	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/plan"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 func analyze(t *testing.T, data []byte) *model.Info {
