@@ -208,6 +208,9 @@ func Optimize(info *model.Info, p platform.Platform, opts Options) (*Plan, error
 			continue
 		}
 		key := fmt.Sprintf("%s/%s/%d", c.Format, c.WeightsIn, c.Context)
+		if c.WeightBytes == 0 {
+			key = c.Format // the format itself was refused, wherever it would live
+		}
 		if len(pl.Rejected) < opts.Rejected && !seen[key] {
 			seen[key] = true
 			pl.Rejected = append(pl.Rejected, c)

@@ -150,6 +150,10 @@ func writePlan(w io.Writer, pl *plan.Plan, top int) {
 			if c.Prediction.TokPerSec > 0 {
 				speed = fmt.Sprintf(" (would be %.1f tok/s)", c.Prediction.TokPerSec)
 			}
+			if c.WeightBytes == 0 {
+				fmt.Fprintf(w, "  %s: %s\n", c.Format, c.Rejected)
+				continue
+			}
 			fmt.Fprintf(w, "  %s weights=%s ctx=%d%s: %s\n", c.Format, c.WeightsIn, c.Context, speed, c.Rejected)
 		}
 	}
