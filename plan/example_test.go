@@ -6,8 +6,8 @@ import (
 
 	"github.com/tinyprof/tinyprof/fixtures"
 	"github.com/tinyprof/tinyprof/model"
-	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/plan"
+	"github.com/tinyprof/tinyprof/platform"
 )
 
 // The runbook's PlatformOptimizer.optimize(model, use_psram=True,
