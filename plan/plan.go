@@ -30,6 +30,10 @@ type Options struct {
 	DualCore bool
 	// CPUMHz fixes the clock; 0 tries the board's maximum and half of it.
 	CPUMHz int
+	// SIMD prices a firmware whose matrix products use the vendor's SIMD
+	// dot product (ESP-DSP on the ESP32-S3, NEON); false prices tinyprof's
+	// runtime, which has none, as the simulated board does.
+	SIMD bool
 	// Context fixes the context length; 0 tries the model's own and, when
 	// that does not fit, the largest power of two that does.
 	Context int
@@ -240,7 +244,7 @@ func evaluate(c *Candidate, fi *model.Info, p platform.Platform, f cost.Format, 
 		// Price it as asked anyway, so that the rejected sort by what
 		// they would have given.
 		cfg := cost.Config{Platform: p, Shape: cost.ShapeOf(fi), Format: f, Parameters: fi.Parameters,
-			WeightBytes: map[platform.Region]int64{c.WeightsIn: fi.WeightBytes}, KVIn: platform.SRAM, MHz: c.CPUMHz, Cores: c.Cores}
+			WeightBytes: map[platform.Region]int64{c.WeightsIn: fi.WeightBytes}, KVIn: platform.SRAM, MHz: c.CPUMHz, Cores: c.Cores, SIMD: opts.SIMD}
 		prompt, end := decodeSpan(opts, c.Context)
 		if pr, perr := cost.Predict(cfg, prompt, end); perr == nil {
 			c.Prediction = pr
@@ -258,7 +262,7 @@ func evaluate(c *Candidate, fi *model.Info, p platform.Platform, f cost.Format, 
 		}
 	}
 	cfg := cost.Config{Platform: p, Shape: cost.ShapeOf(fi), Format: f, Parameters: fi.Parameters,
-		WeightBytes: weights, KVIn: c.KVIn, MHz: c.CPUMHz, Cores: c.Cores}
+		WeightBytes: weights, KVIn: c.KVIn, MHz: c.CPUMHz, Cores: c.Cores, SIMD: opts.SIMD}
 	prompt, end := decodeSpan(opts, c.Context)
 	pr, err := cost.Predict(cfg, prompt, end)
 	if err != nil {

@@ -184,3 +184,16 @@ func TestApplyWritesTheFormat(t *testing.T) {
 	_, err = plan.ReadFile(dir + "/missing.json")
 	require.True(t, errors.Is(err, fs.ErrNotExist))
 }
+
+func TestSIMDNeverSlower(t *testing.T) {
+	info := analyze(t, fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed))
+	p := lookup(t, "esp32s3")
+	plain, err := plan.Optimize(info, p, plan.Options{UsePSRAM: true, DualCore: true, Formats: []string{"f32"}})
+	require.NoError(t, err)
+	simd, err := plan.Optimize(info, p, plan.Options{UsePSRAM: true, DualCore: true, Formats: []string{"f32"}, SIMD: true})
+	require.NoError(t, err)
+	a, _ := plain.Best()
+	b, _ := simd.Best()
+	assert.Equal(t, a.Config, b.Config)
+	assert.Greater(t, b.Prediction.TokPerSec, a.Prediction.TokPerSec, "ESP-DSP speeds the compute share")
+}

@@ -104,6 +104,7 @@ plan at OUT.plan.json, which benchmark --plan runs.`,
 	c.Flags().Float64Var(&opts.MaxMJPerToken, "max-mj-per-token", 0, "reject configurations predicted to take more energy per token (needs a power model: esp32, esp32s3)")
 	c.Flags().IntVar(&opts.CPUMHz, "cpu-mhz", 0, "fix the clock (default: the board's maximum and half of it)")
 	c.Flags().BoolVar(&noPSRAM, "no-psram", false, "keep weights and KV cache out of PSRAM (the runbook's use_psram=False)")
+	c.Flags().BoolVar(&opts.SIMD, "simd", false, "price a firmware using the vendor's SIMD dot products (ESP-DSP, NEON); default: tinyprof's runtime, which has none")
 	c.Flags().BoolVar(&singleCore, "single-core", false, "use one core (the runbook's use_dual_core=False)")
 	c.Flags().StringVar(&formats, "formats", "", "comma-separated formats to try (default: all; see `tiny-profiler calibrate --formats`)")
 	c.Flags().IntVar(&opts.Tokens, "tokens", 64, "price generations of this many tokens (benchmark's default), cut at the context's end")
