@@ -12,7 +12,7 @@ import (
 
 // The runbook's PlatformOptimizer.optimize(model, use_psram=True,
 // use_dual_core=True, cpu_freq_mhz=240): the fastest configuration of a
-// stories15M-shaped model on an ESP32-S3, and why float32 is not it.
+// stories15M-shaped model on an ESP32-S3, and the fastest configuration that does not fit.
 func ExampleOptimize() {
 	data := fixtures.Llama2C(fixtures.Stories15M, fixtures.Seed)
 	info, _ := model.AnalyzeReader(bytes.NewReader(data), int64(len(data)))
@@ -26,6 +26,6 @@ func ExampleOptimize() {
 	fmt.Printf("%s: %.1f tok/s (modelled)\n", best.Config, best.Prediction.TokPerSec)
 	fmt.Println("first rejected:", pl.Rejected[0].Format, "in", pl.Rejected[0].WeightsIn)
 	// Output:
-	// q4_0 weights=flash kv=psram ctx=256 cores=2 240MHz: 1.1 tok/s (modelled)
-	// first rejected: f32 in sram
+	// q4_0 weights=flash kv=psram ctx=256 cores=2 240MHz: 1.2 tok/s (modelled)
+	// first rejected: q8_0 in sram
 }

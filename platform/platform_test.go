@@ -10,7 +10,7 @@ import (
 
 func TestCatalogueRowsAreComplete(t *testing.T) {
 	want := []string{"esp32", "esp32p4", "esp32s3", "esp32s3-fh4r2", "imxrt1176", "jetson-orin-nano", "k210", "mps2-an386", "mps2-an500", "mps2-an505",
-		"netduinoplus2", "nrf52840", "rp2040", "rp2350", "rp2350-psram", "rpi-zero-2w", "stm32f4", "stm32f7", "stm32h7"}
+		"netduinoplus2", "nrf52840", "rp2040", "rp2350", "rp2350-psram", "rpi-zero-2w", "rpi4", "stm32f4", "stm32f7", "stm32h7"}
 	require.Equal(t, want, Names())
 	for _, p := range All() {
 		t.Run(p.Name, func(t *testing.T) {

@@ -23,5 +23,5 @@ func ExamplePredict() {
 	}
 	fmt.Println(pr.Interval())
 	// Output:
-	// 21.1 tok/s (14.8–30.1)
+	// 19.2 tok/s (13.4–27.4)
 }

@@ -84,6 +84,14 @@ var points = []Point{
 		Platform: "rp2350-psram", Model: "stories260K", Shape: stories260K, Parameters: stories260KParams, Format: "f32",
 		WeightsIn: platform.PSRAM, KVIn: platform.SRAM, MHz: 150, Cores: 1, Steps: 256,
 	},
+	{
+		ID: "llm-embedded-rpi4", TokPerSec: 917.30,
+		Source:   "wuhanstudio/llm-embedded README table (\"Raspi4 | 1.5GHz | Linux | SD Card | 917.30 token/s\"); linux/Makefile and linux/main.c at commit 848911de",
+		How:      "Raspberry Pi 4 at 1.5 GHz under Linux; gcc -O2, one thread (no OpenMP); stories260K.bin read into RAM; 256 steps, no prompt, temperature 0.8, top-p 0.9",
+		Assumed:  "the 4 GB board (the README does not say); no NEON (-O2 does not vectorise llama2.c's reduction)",
+		Platform: "rpi4", Model: "stories260K", Shape: stories260K, Parameters: stories260KParams, Format: "f32",
+		WeightsIn: platform.PSRAM, KVIn: platform.PSRAM, MHz: 1500, Cores: 1, Steps: 256,
+	},
 }
 
 // Points returns the calibration points. The caller owns the slice.
