@@ -200,7 +200,11 @@ point's published figure, prediction, ratio and leave-one-out ratio.
 		RunE: func(c *cobra.Command, _ []string) error {
 			if listFormats {
 				tw := tabwriter.NewWriter(c.OutOrStdout(), 2, 8, 2, ' ', 0)
-				fmt.Fprintln(tw, "format\tbytes/weight\tkernel\tmeasured\twritable\testimate")
+				fmt.Fprintln(tw, "kernel\tinstr/weight\tinstr/unit\t(emulated Cortex-M4F, platform/cost/kernels.json)")
+				for _, k := range cost.Kernels() {
+					fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t\n", k.Name, k.InstrPerWeight, k.InstrPerUnit)
+				}
+				fmt.Fprintln(tw, "\nformat\tbytes/weight\tkernel\tmeasured\twritable\testimate")
 				for _, f := range cost.Formats() {
 					fmt.Fprintf(tw, "%s\t%.4f\t%s\t%v\t%v\t%s\n", f.Name, f.BytesPerWeight(), f.Kernel, f.Measured(), f.Writable, f.Estimate)
 				}

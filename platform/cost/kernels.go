@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -102,7 +103,7 @@ func Kernels() []Kernel {
 	for _, k := range m {
 		out = append(out, k)
 	}
-	slices.SortFunc(out, func(a, b Kernel) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Kernel) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -112,14 +113,4 @@ func kernel(name string) Kernel {
 		panic(err)
 	}
 	return m[name]
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -132,14 +132,3 @@ func (c Config) forward(pos int, s Scales) Breakdown {
 func (c Config) Forward(pos int) time.Duration {
 	return time.Duration(c.forward(pos, Calibration().Scales).Total * 1e9)
 }
-
-// decodeSeconds is the mean time per decoded token over positions
-// [from, to).
-func (c Config) decodeSeconds(from, to int, s Scales) float64 {
-	if to <= from {
-		to = from + 1
-	}
-	// Time is linear in the position, so the mean is the midpoint's.
-	lo, hi := c.forward(from, s).Total, c.forward(to-1, s).Total
-	return (lo + hi) / 2
-}
