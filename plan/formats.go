@@ -13,7 +13,7 @@ import (
 // does. It describes the file; it reads no weights.
 func asFormat(info *model.Info, f cost.Format) (*model.Info, error) {
 	out := *info
-	out.Tensors = make([]model.Tensor, len(info.Tensors))
+	out.Tensors = make([]model.Tensor, 0, len(info.Tensors))
 	out.WeightBytes = 0
 	if f.Llama2C {
 		g, err := groupFor(info, f.GroupSize)
@@ -26,7 +26,11 @@ func asFormat(info *model.Info, f cost.Format) (*model.Info, error) {
 		out.Format, out.Version, out.GroupSize = "gguf", 3, 0
 	}
 	converted := 0
-	for i, t := range info.Tensors {
+	out.Tensors = out.Tensors[:0]
+	for _, t := range info.Tensors {
+		if t.Name == "rope_freqs.cos" || t.Name == "rope_freqs.sin" {
+			continue // a legacy llama2.c file's RoPE tables: model.Quantize drops them
+		}
 		nt := t
 		n := int64(1)
 		for _, d := range t.Shape {
@@ -48,7 +52,7 @@ func asFormat(info *model.Info, f cost.Format) (*model.Info, error) {
 				converted++
 			}
 		}
-		out.Tensors[i] = nt
+		out.Tensors = append(out.Tensors, nt)
 		out.WeightBytes += nt.Bytes
 	}
 	if !f.Llama2C && f.Type != model.TypeF32 && converted == 0 {
