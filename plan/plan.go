@@ -185,6 +185,16 @@ func Optimize(info *model.Info, p platform.Platform, opts Options) (*Plan, error
 		}
 	}
 	pl.Tried = len(all)
+	pl.Ranked, pl.Rejected = rank(all, opts.Rejected)
+	if len(pl.Ranked) == 0 {
+		return pl, ErrNothingFits
+	}
+	return pl, nil
+}
+
+// rank sorts the candidates fastest first and splits them into the ranked
+// and the first keep of the rejected.
+func rank(all []Candidate, keep int) (ranked, rejected []Candidate) {
 	// Fastest first; ties to the larger context, then fewer cores and the
 	// lower clock (the cheaper configuration), then the name.
 	slices.SortStableFunc(all, func(a, b Candidate) int {
@@ -208,22 +218,19 @@ func Optimize(info *model.Info, p platform.Platform, opts Options) (*Plan, error
 	seen := map[string]bool{}
 	for _, c := range all {
 		if c.Rejected == "" {
-			pl.Ranked = append(pl.Ranked, c)
+			ranked = append(ranked, c)
 			continue
 		}
 		key := fmt.Sprintf("%s/%s/%d", c.Format, c.WeightsIn, c.Context)
 		if c.WeightBytes == 0 {
 			key = c.Format // the format itself was refused, wherever it would live
 		}
-		if len(pl.Rejected) < opts.Rejected && !seen[key] {
+		if len(rejected) < keep && !seen[key] {
 			seen[key] = true
-			pl.Rejected = append(pl.Rejected, c)
+			rejected = append(rejected, c)
 		}
 	}
-	if len(pl.Ranked) == 0 {
-		return pl, ErrNothingFits
-	}
-	return pl, nil
+	return ranked, rejected
 }
 
 // evaluate fits and prices c.
