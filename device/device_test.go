@@ -101,8 +101,11 @@ func TestUpload1MiBAndGenerate64Tokens(t *testing.T) {
 	}
 	assert.Equal(t, g.Summary.StartUS+uint64(g.Summary.TTFTUS), g.Tokens[0].TimeUS)
 	assert.Equal(t, uint64(g.Summary.DecodeUS), g.Tokens[63].TimeUS-g.Tokens[0].TimeUS)
-	// The cost model's anchor: stories260K on an ESP32-S3 runs at about 19 tok/s.
-	assert.InDelta(t, 19, g.DecodeTokensPerSecond(), 3)
+	// package platform/cost's figure for stories260K float32 on the
+	// esp32s3 row (octal PSRAM, both cores, no vendor SIMD): about 43
+	// tok/s. DaveBben/esp32-llm's 19.13 tok/s is the quad-PSRAM
+	// esp32s3-fh4r2 row's calibration point.
+	assert.InDelta(t, 43, g.DecodeTokensPerSecond(), 3)
 
 	again, err := d.Generate(t.Context(), device.GenerateRequest{Prompt: "Once upon a time", MaxTokens: 64, Seed: 42})
 	require.NoError(t, err)

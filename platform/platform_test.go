@@ -9,8 +9,8 @@ import (
 )
 
 func TestCatalogueRowsAreComplete(t *testing.T) {
-	want := []string{"esp32", "esp32p4", "esp32s3", "jetson-orin-nano", "mps2-an386", "mps2-an500", "mps2-an505",
-		"netduinoplus2", "nrf52840", "rp2040", "rp2350", "rpi-zero-2w", "stm32f4", "stm32f7", "stm32h7"}
+	want := []string{"esp32", "esp32p4", "esp32s3", "esp32s3-fh4r2", "imxrt1176", "jetson-orin-nano", "k210", "mps2-an386", "mps2-an500", "mps2-an505",
+		"netduinoplus2", "nrf52840", "rp2040", "rp2350", "rp2350-psram", "rpi-zero-2w", "rpi4", "stm32f4", "stm32f7", "stm32h7"}
 	require.Equal(t, want, Names())
 	for _, p := range All() {
 		t.Run(p.Name, func(t *testing.T) {
@@ -25,12 +25,13 @@ func TestCatalogueRowsAreComplete(t *testing.T) {
 			assert.NotEmpty(t, p.Datasheet, "every row cites its source")
 			if p.Emulated {
 				// Nothing models an emulated machine: the firmware runs.
-				assert.Zero(t, p.CyclesPerMAC)
+				assert.Zero(t, p.CPI)
 				assert.Zero(t, p.Bandwidth)
 				assert.Contains(t, p.Board, "emulated")
 				return
 			}
-			assert.Positive(t, p.CyclesPerMAC)
+			assert.Positive(t, p.CPI)
+			assert.NotEmpty(t, p.Estimates, "every modelled figure says where it comes from")
 			for _, r := range []Region{SRAM, PSRAM, Flash} {
 				if p.Capacity(r) > 0 && (r != Flash || p.XIP) {
 					assert.Positive(t, p.Bandwidth.Of(r), "a region the cost model reads needs a bandwidth: %s", r)

@@ -53,7 +53,7 @@ func ExampleProfile() {
 	}
 	// Output:
 	// simulated: true runs: 5 weights in: psram
-	// decode: 80 tok/s, median of 5 runs
+	// decode: 118 tok/s, median of 5 runs
 	// board: sim-esp32p4
 	// BenchmarkGenerate/platform=esp32p4/model=stories260k/quant=f32/tokens=16
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/plan"
 	"github.com/tinyprof/tinyprof/platform"
 	"github.com/tinyprof/tinyprof/power"
 	"github.com/tinyprof/tinyprof/power/meters"
@@ -41,6 +42,7 @@ func newBenchmark() *cobra.Command {
 	var mlperf eembcRun
 	var sampleEvery time.Duration
 	var pf placeFlags
+	var planPath string
 	c := &cobra.Command{
 		Use:   "benchmark",
 		Short: "Profile a model on a board: time to first token, tokens/s, heap and PSRAM",
@@ -150,6 +152,15 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 					return err
 				}
 			}
+			var planned *plan.File
+			if planPath != "" {
+				if planned, err = usePlan(planPath, &t, &modelPath, &pf); err != nil {
+					return err
+				}
+				if !c.Flags().Changed("tokens") && planned.Tokens > 0 {
+					cfg.Tokens = min(planned.Tokens, 65535)
+				}
+			}
 			note := ""
 			if t.device == "" && t.sim == "" && t.emulate == "" {
 				t.sim, note = pickDefault()
@@ -229,6 +240,9 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 			}
 			if err := preflight(c.ErrOrStderr(), mf, conn.Device.Info().Platform, fitCfg, conn.Sim != nil); err != nil {
 				return err
+			}
+			if planned != nil {
+				notePlan(c.ErrOrStderr(), planned, conn.Device.Info())
 			}
 			prog := newProgress(c.ErrOrStderr())
 			cfg.Progress = func(step string, done, total int64) {
@@ -318,6 +332,7 @@ its inverse, the latency, as MLPerf Tiny scores them.`,
 	c.Flags().StringVar(&baseline, "baseline", "", "compare with this earlier --format bench output and gate on it (see --fail-on)")
 	c.Flags().StringVar(&baseline, "baseline-comparison", "", "same as --baseline (the runbook's spelling)")
 	c.Flags().StringVar(&plotDir, "plot", "", "write latency and heap charts (SVG and PNG) into this directory")
+	c.Flags().StringVar(&planPath, "plan", "", "run the configuration a plan --apply wrote (OUT.plan.json): its model, on a simulated board of its platform unless --device or --emulate names one")
 	c.Flags().DurationVar(&sampleEvery, "sample-every", 100*time.Millisecond, "read the board's memory this often while it generates (0: only between runs)")
 	pf.flags(c)
 	gates.flags(c, "")

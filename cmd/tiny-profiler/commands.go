@@ -28,6 +28,8 @@ func commands() []*cobra.Command {
 		// Models.
 		newAnalyzeModel(),
 		newQuantize(),
+		newPlan(),
+		newCalibrate(),
 		// Simulated and emulated boards, and the lab.
 		newSimulate(),
 		newEmulate(),

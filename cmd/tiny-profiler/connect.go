@@ -33,7 +33,8 @@ type target struct {
 	simScale  float64
 	cmd       *cobra.Command // for the state directory's leases
 	// simBoard configures a --sim board's placement and clock (benchmark's
-	// --weights-in, --ctx, --cpu-mhz, --cores); its TimeScale is simScale.
+	// --weights-in, --ctx, --cpu-mhz, --cores, --plan); its TimeScale is
+	// simScale.
 	simBoard sim.Options
 }
 

@@ -23,6 +23,8 @@ type placeFlags struct {
 	ctx       int
 	cpuMHz    int
 	cores     int
+	// kvIn pins the KV cache; no flag sets it, a plan (benchmark --plan) does.
+	kvIn platform.Region
 }
 
 func (f *placeFlags) flags(c *cobra.Command) {
@@ -60,6 +62,7 @@ func (f *placeFlags) fitConfig() (model.FitConfig, error) {
 		return cfg, usageError{fmt.Errorf("--ctx must be positive (or 0 for the model's own), got %d", f.ctx)}
 	}
 	cfg.Context = f.ctx
+	cfg.KVCache = f.kvIn
 	return cfg, nil
 }
 

@@ -49,8 +49,7 @@ func (b *Board) generate(seq uint16, m *firmware.Generate) {
 		return
 	}
 	peakHeap, peakPSRAM := s.heapUsed, s.psramUsed
-	cm := costModel{p: b.plat, seqLen: seqLen, weights: info.WeightBytes, weightsIn: place.WeightsIn(), kvIn: kvIn,
-		params: info.Parameters, layers: int64(info.Layers), dim: int64(info.Embedding), kvDim: int64(info.KVDim()), vocab: int64(info.Vocab)}
+	cm := newCostModel(b.plat, info, weightBytes(place), kvIn, seqLen)
 	s.generating, s.cancel = true, false
 	s.generations++
 	first := s.generations == 1
