@@ -71,7 +71,8 @@ func Start(tb testing.TB) *Server {
 	bin := Binary(tb)
 	var last error
 	for range 3 { // another process may take a port between probe and bind
-		client, peer := freePort(tb), freePort(tb)
+		ports := freePorts(tb, 2)
+		client, peer := ports[0], ports[1]
 		s := &Server{Endpoint: fmt.Sprintf("127.0.0.1:%d", client), out: &syncBuffer{}, exited: make(chan struct{})}
 		peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
 		s.cmd = exec.Command(bin,
@@ -134,14 +135,20 @@ func (s *Server) wait(limit time.Duration) error {
 	}
 }
 
-func freePort(tb testing.TB) int {
+// freePorts returns n distinct loopback ports that were free a moment
+// ago: all are probed at once, so none is returned twice.
+func freePorts(tb testing.TB, n int) []int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("etcdtest: %v", err)
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("etcdtest: %v", err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // syncBuffer is a bytes.Buffer that a process's output and a test may
