@@ -31,6 +31,7 @@ func commands() []*cobra.Command {
 		newPlatforms(),
 		newLeases(),
 		newInventory(),
+		newLab(),
 		// The journal and its reports.
 		newIncidentReport(),
 		newJournal(),

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -17,6 +16,7 @@ func newHealthCheck() *cobra.Command {
 	var comprehensive, asJSON bool
 	var inventory, leaseDir string
 	var timeout time.Duration
+	var labf labFlags
 	c := &cobra.Command{
 		Use:   "health-check",
 		Short: "Check every inventory board; update good/bad states and the quarantine leases honour",
@@ -30,22 +30,12 @@ inventory marks maintenance or retired are listed, not checked. Every result is
 journalled. The exit status is 1 when any board is bad.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			invPath, err := lab.InventoryPath(inventory)
+			store, es, closeStore, err := labStore(c, &labf, leaseDir)
 			if err != nil {
 				return err
 			}
-			inv, err := lab.LoadInventory(invPath)
-			if err != nil {
-				return err
-			}
-			if leaseDir == "" {
-				dir, err := stateDir(c)
-				if err != nil {
-					return err
-				}
-				leaseDir = filepath.Join(dir, "leases")
-			}
-			store, err := lab.NewFlockStore(leaseDir)
+			defer closeStore()
+			boards, invPath, err := labBoards(c, es, inventory)
 			if err != nil {
 				return err
 			}
@@ -53,7 +43,7 @@ journalled. The exit status is 1 when any board is bad.`,
 			if err != nil {
 				return err
 			}
-			l := &lab.Lab{Boards: inv.Boards, Store: store, Journal: j, Device: device.Options{Timeout: timeout}}
+			l := &lab.Lab{Boards: boards, Store: store, Journal: j, Device: device.Options{Timeout: timeout}}
 			opts := lab.HealthOptions{Comprehensive: comprehensive}
 			if comprehensive {
 				opts.Model = fixtures.Llama2C(fixtures.Stories260K, fixtures.Seed)
@@ -90,6 +80,7 @@ journalled. The exit status is 1 when any board is bad.`,
 	c.Flags().StringVar(&inventory, "inventory", "", "inventory file (default $TINYPROF_INVENTORY, else the config directory's)")
 	c.Flags().StringVar(&leaseDir, "lease-dir", "", "lease and quarantine directory (default the state directory's leases/)")
 	c.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for each answer from a board")
+	labf.register(c)
 	return c
 }
 

@@ -39,7 +39,7 @@ type Published struct {
 func (p Published) Entry() lab.Entry {
 	return lab.Entry{ID: p.ID, Platform: p.Platform, Protocol: p.Protocol, Features: p.Features,
 		Firmware: p.Firmware, Baud: p.Baud, Meter: p.Meter, Port: p.Address, State: lab.Good,
-		Notes: "exported by " + p.Host + " (" + p.Device + ")"}
+		Host: p.Host, Notes: "exported by " + p.Host + " from " + p.Device}
 }
 
 func (s *Store) inventoryPrefix() string { return s.prefix() + "inventory/" }

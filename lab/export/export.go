@@ -221,25 +221,51 @@ func servedOf(served []Served, id string) Served {
 }
 
 // scan returns the inventory boards present on this host now, in
-// inventory order, each with its device and port.
+// inventory order, each with its device and port, and logs the boards
+// that went missing.
 func (x *exporter) scan() []Served {
 	o := x.o
 	ports, err := o.Ports()
 	if err != nil {
 		o.Logf("list serial ports: %v", err)
 	}
+	served, missing := plan(o.Boards, ports, o.BasePort, func(id string) string { return x.sims[id].Path })
+	gone := map[string]bool{}
+	for _, id := range missing {
+		gone[id] = true
+		if !x.absent[id] {
+			o.Logf("%s is not plugged in (no port with USB serial number %q)", id, id)
+		}
+	}
+	x.absent = gone
+	return served
+}
+
+// Plan returns what ser2net must serve of boards on a host whose serial
+// ports are ports: each real board found by its USB serial number (or
+// its pinned Port, if that exists), in inventory order, with the TCP
+// port basePort plus its index; and the ids of the real boards missing.
+// Simulated and emulated entries are left out: their devices exist only
+// while an exporter runs them.
+func Plan(boards []lab.Entry, ports []serialport.Info, basePort int) (served []Served, missing []string) {
+	return plan(boards, ports, basePort, nil)
+}
+
+func plan(boards []lab.Entry, ports []serialport.Info, basePort int, simPath func(id string) string) (served []Served, missing []string) {
 	bySerial := map[string]string{}
 	for _, p := range ports {
 		if p.SerialNumber != "" {
 			bySerial[p.SerialNumber] = p.Path
 		}
 	}
-	var out []Served
-	for i, e := range o.Boards {
+	for i, e := range boards {
 		var dev string
 		switch e.Kind() {
 		case lab.KindSimulated:
-			dev = x.sims[e.ID].Path
+			if simPath == nil {
+				continue
+			}
+			dev = simPath(e.ID)
 		case lab.KindReal:
 			if e.Port != "" {
 				if _, err := os.Stat(e.Port); err == nil {
@@ -252,16 +278,12 @@ func (x *exporter) scan() []Served {
 			continue
 		}
 		if dev == "" {
-			if !x.absent[e.ID] {
-				o.Logf("%s is not plugged in (no port with USB serial number %q)", e.ID, e.ID)
-				x.absent[e.ID] = true
-			}
+			missing = append(missing, e.ID)
 			continue
 		}
-		delete(x.absent, e.ID)
-		out = append(out, Served{ID: e.ID, Device: dev, Port: o.BasePort + i, Baud: e.Baud})
+		served = append(served, Served{ID: e.ID, Device: dev, Port: basePort + i, Baud: e.Baud})
 	}
-	return out
+	return served, missing
 }
 
 // listening reports whether ser2net accepts connections on port: a board

@@ -69,15 +69,34 @@ func Binary(tb testing.TB) string {
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	bin := Binary(tb)
+	s, err := Launch(bin, tb.TempDir())
+	if err != nil {
+		tb.Fatalf("etcdtest: %v", err)
+	}
+	tb.Cleanup(func() {
+		s.Stop()
+		if tb.Failed() {
+			tb.Logf("etcd output:\n%s", s.Output())
+		}
+	})
+	return s
+}
+
+// Launch is Start for harnesses that are not a testing.TB (testscript's
+// commands): it runs the etcd binary bin with its data in dir and waits
+// until it answers. The caller must Stop it.
+func Launch(bin, dir string) (*Server, error) {
 	var last error
-	for range 3 { // another process may take a port between probe and bind
-		ports := freePorts(tb, 2)
-		client, peer := ports[0], ports[1]
-		s := &Server{Endpoint: fmt.Sprintf("127.0.0.1:%d", client), out: &syncBuffer{}, exited: make(chan struct{})}
-		peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
+	for attempt := range 3 { // another process may take a port between probe and bind
+		ports, err := freePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{Endpoint: fmt.Sprintf("127.0.0.1:%d", ports[0]), out: &syncBuffer{}, exited: make(chan struct{})}
+		peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 		s.cmd = exec.Command(bin,
 			"--name", "m0",
-			"--data-dir", filepath.Join(tb.TempDir(), "etcd"),
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("etcd%d", attempt)),
 			"--listen-client-urls", "http://"+s.Endpoint,
 			"--advertise-client-urls", "http://"+s.Endpoint,
 			"--listen-peer-urls", peerURL,
@@ -89,24 +108,27 @@ func Start(tb testing.TB) *Server {
 		)
 		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 		if err := s.cmd.Start(); err != nil {
-			tb.Fatalf("etcdtest: start %s: %v", bin, err)
+			return nil, fmt.Errorf("start %s: %w", bin, err)
 		}
 		go func() { s.cmd.Wait(); close(s.exited) }()
-		tb.Cleanup(func() {
-			s.cmd.Process.Signal(syscall.SIGCONT) // a stopped member cannot die
-			s.cmd.Process.Kill()
-			<-s.exited
-			if tb.Failed() {
-				tb.Logf("etcd output:\n%s", s.out.String())
-			}
-		})
 		if last = s.wait(20 * time.Second); last == nil {
-			return s
+			return s, nil
 		}
+		s.Stop()
 	}
-	tb.Fatalf("etcdtest: %v", last)
-	return nil
+	return nil, last
 }
+
+// Stop kills the member and waits for it to exit. It is safe to call
+// more than once.
+func (s *Server) Stop() {
+	s.cmd.Process.Signal(syscall.SIGCONT) // a stopped member cannot die
+	s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// Output returns what the member logged.
+func (s *Server) Output() string { return s.out.String() }
 
 // wait returns once the member answers a read.
 func (s *Server) wait(limit time.Duration) error {
@@ -137,18 +159,17 @@ func (s *Server) wait(limit time.Duration) error {
 
 // freePorts returns n distinct loopback ports that were free a moment
 // ago: all are probed at once, so none is returned twice.
-func freePorts(tb testing.TB, n int) []int {
-	tb.Helper()
+func freePorts(n int) ([]int, error) {
 	var ports []int
 	for range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			tb.Fatalf("etcdtest: %v", err)
+			return nil, err
 		}
 		defer ln.Close()
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	return ports
+	return ports, nil
 }
 
 // syncBuffer is a bytes.Buffer that a process's output and a test may
