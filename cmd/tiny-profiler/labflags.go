@@ -19,10 +19,10 @@ const envLab = "TINYPROF_LAB"
 // labFlags are the flags of the commands that work on a lab of many
 // machines in etcd: its address and the credentials that reach it.
 type labFlags struct {
-	url                string
-	ca, cert, key      string
-	user               string
-	required           bool // the command needs a lab (lab export)
+	url           string
+	ca, cert, key string
+	user          string
+	required      bool // the command needs a lab (lab export)
 }
 
 func (f *labFlags) register(c *cobra.Command) {
