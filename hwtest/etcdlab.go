@@ -43,7 +43,7 @@ func newEtcdLab(cfg Config) (*Lab, error) {
 		st.Close()
 		return nil, err
 	}
-	l.Lab = &lab.Lab{Boards: boards, Store: st, Connect: connect, Journal: j}
+	l.Lab = &lab.Lab{Boards: boards, Store: st, Connect: labConnect, Journal: j}
 	return l, nil
 }
 
@@ -103,4 +103,16 @@ func Close() error {
 		return nil
 	}
 	return defaultLab.Close()
+}
+
+// labConnect is the ConnectFunc of a lab in etcd: a board an exporter
+// published is reached over RFC 2217 in either build — naming the lab
+// with -hwtest.lab is the opt-in that the simulated build otherwise asks
+// of real boards (-tags=hardware) — and any other entry as the build's
+// connect serves it.
+func labConnect(ctx context.Context, e lab.Entry, opts lab.ConnectOptions) (*lab.Conn, error) {
+	if e.Host != "" && e.Kind() == lab.KindReal {
+		return lab.Connect(ctx, e, opts)
+	}
+	return connect(ctx, e, opts)
 }
