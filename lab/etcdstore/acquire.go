@@ -12,11 +12,11 @@ import (
 )
 
 // MaxCandidates bounds the boards one Acquire waits for: a waiter joins
-// every board's queue in one transaction, so that all its keys share one
-// revision (see Acquire), and etcd refuses a transaction of more than
-// 128 operations by default (--max-txn-ops). Acquire waits for the first
-// MaxCandidates of a longer list.
-const MaxCandidates = 128
+// every board's queue, and reads each queue's head, in one transaction,
+// so that all its keys share one revision (see Acquire), and etcd refuses
+// a transaction of more than 128 operations by default (--max-txn-ops).
+// Acquire waits for the first MaxCandidates of a longer list.
+const MaxCandidates = 63
 
 var _ lab.Acquirer = (*Store)(nil)
 
@@ -33,8 +33,9 @@ var _ lab.Acquirer = (*Store)(nil)
 // leaves the other queues. A waiter waits only for older keys, so two
 // waiters that each want several boards cannot deadlock, and a waiter
 // that wants any one of many boards is served by the first that is free
-// for it. Uncontended, a lease costs a grant, two transactions and a read,
-// plus the keep-alives and a watch of the held key while it is held.
+// for it. Uncontended, a lease costs a grant and one transaction (two
+// when it leaves other queues), a revoke to release it, and the
+// keep-alives and a watch of the held key while it is held.
 func (s *Store) Acquire(ctx context.Context, ids []string, n int, h lab.Holder) ([]lab.Held, error) {
 	ids = distinct(ids)
 	if len(ids) > MaxCandidates {
@@ -56,13 +57,18 @@ func (s *Store) Acquire(ctx context.Context, ids []string, n int, h lab.Holder) 
 	name := keyName(g.id)
 	key := func(id string) string { return s.queuePrefix(id) + name }
 
-	ops := make([]clientv3.Op, 0, len(ids)+1)
+	// One transaction joins every queue, reads back the creation
+	// revision (a retried transaction must not move the waiter back in
+	// line) and reads each queue's head: when the waiter heads n queues
+	// already, the lease costs no more reads.
+	ops := make([]clientv3.Op, 0, 2*len(ids)+1)
 	for _, id := range ids {
 		ops = append(ops, clientv3.OpPut(key(id), string(rec), clientv3.WithLease(g.id)))
 	}
-	// Read back the creation revision: a retried transaction must not
-	// move the waiter back in line.
 	ops = append(ops, clientv3.OpGet(key(ids[0])))
+	for _, id := range ids {
+		ops = append(ops, clientv3.OpGet(s.queuePrefix(id), append(clientv3.WithFirstCreate(), clientv3.WithKeysOnly())...))
+	}
 	var tr *clientv3.TxnResponse
 	err = s.retry(ctx, func(ctx context.Context) (err error) {
 		tr, err = s.c.Txn(ctx).Then(ops...).Commit()
@@ -76,38 +82,53 @@ func (s *Store) Acquire(ctx context.Context, ids []string, n int, h lab.Holder) 
 		return nil, &LostError{ID: ids[0], Reason: "its etcd lease ended as it joined the queue"}
 	}
 	rev := kvs[0].CreateRevision
-
-	free, err := s.waitFree(ctx, g, ids, n, rev)
-	if err != nil {
-		return nil, err
+	var free []string
+	for i, id := range ids {
+		if head := tr.Responses[len(ids)+1+i].GetResponseRange().GetKvs(); len(head) > 0 && string(head[0].Key) == key(id) {
+			free = append(free, id)
+		}
+	}
+	waited := len(free) < n
+	if waited {
+		if free, err = s.waitFree(ctx, g, ids, n, rev); err != nil {
+			return nil, err
+		}
 	}
 	take := free[:n]
-	// Say since when it holds the boards, and leave the other queues, in
-	// one transaction that holds only if every key taken is still ours.
-	h.Since = time.Now()
-	rec, _ = json.Marshal(h)
+	// Leave the other queues and, after a wait, say since when it holds
+	// the boards, in one transaction that holds only if every key taken
+	// is still ours. A waiter that wanted exactly the boards it heads
+	// needs none.
 	taken := map[string]bool{}
 	var cmps []clientv3.Cmp
 	var then []clientv3.Op
+	if waited {
+		h.Since = time.Now()
+		rec, _ = json.Marshal(h)
+	}
 	for _, id := range take {
 		taken[id] = true
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(key(id)), "=", rev))
-		then = append(then, clientv3.OpPut(key(id), string(rec), clientv3.WithLease(g.id)))
+		if waited {
+			then = append(then, clientv3.OpPut(key(id), string(rec), clientv3.WithLease(g.id)))
+		}
 	}
 	for _, id := range ids {
 		if !taken[id] {
 			then = append(then, clientv3.OpDelete(key(id)))
 		}
 	}
-	err = s.retry(ctx, func(ctx context.Context) (err error) {
-		tr, err = s.c.Txn(ctx).If(cmps...).Then(then...).Commit()
-		return err
-	})
-	if err != nil {
-		return nil, errorf(err, "%s: take the boards", what)
-	}
-	if !tr.Succeeded {
-		return nil, &LostError{ID: take[0], Reason: "its etcd lease ended while it waited for the board"}
+	if len(then) > 0 {
+		err = s.retry(ctx, func(ctx context.Context) (err error) {
+			tr, err = s.c.Txn(ctx).If(cmps...).Then(then...).Commit()
+			return err
+		})
+		if err != nil {
+			return nil, errorf(err, "%s: take the boards", what)
+		}
+		if !tr.Succeeded {
+			return nil, &LostError{ID: take[0], Reason: "its etcd lease ended while it waited for the board"}
+		}
 	}
 	out := make([]lab.Held, 0, n)
 	for _, id := range take {
