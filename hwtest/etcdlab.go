@@ -78,7 +78,7 @@ func (l *Lab) current(ctx context.Context) (*lab.Lab, error) {
 	}
 	boards, err := publishedBoards(ctx, l.published)
 	if err != nil {
-		return nil, &lab.LeaseError{Want: "a board of the lab", Err: &lab.StoreError{Op: "read the published boards", Err: err}}
+		return nil, &lab.LeaseError{Want: "a board of the lab", Err: fmt.Errorf("read the boards the lab's exporters publish (is etcd at -hwtest.lab reachable?): %w", err)}
 	}
 	view := *l.Lab
 	view.Boards = boards

@@ -92,8 +92,9 @@ func TestLabEndToEnd(t *testing.T) {
 			BasePort: freeRunTB(t, 1), Ser2netConfig: cfg, Poll: 100 * time.Millisecond,
 			Reload: func(ctx context.Context) error {
 				if s2n == nil {
-					s2n, err = export.StartSer2net(s2nBin, cfg)
-					return err
+					var serr error
+					s2n, serr = export.StartSer2net(s2nBin, cfg)
+					return serr
 				}
 				return s2n.Reload(ctx)
 			},

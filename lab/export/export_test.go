@@ -170,8 +170,9 @@ func TestExportPublishesWithdrawsRepublishes(t *testing.T) {
 			Ser2netConfig: cfg, Poll: 50 * time.Millisecond, Ports: usb.list,
 			Reload: func(ctx context.Context) error {
 				if s2n == nil {
-					s2n, err = export.StartSer2net(bin, cfg)
-					return err
+					var serr error
+					s2n, serr = export.StartSer2net(bin, cfg)
+					return serr
 				}
 				return s2n.Reload(ctx)
 			},
