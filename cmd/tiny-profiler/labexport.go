@@ -47,7 +47,8 @@ child of export (SIGHUP on every change); otherwise --reload-command runs after
 every change (e.g. "systemctl reload ser2net"). --check writes nothing: it says
 whether the file is what export would write for the boards plugged in now.
 Simulated inventory entries (sim: true) are started and served from their
-pseudo-terminals, for trying a lab out without boards.`,
+pseudo-terminals, for trying a lab out without boards; emulated ones (emulate:
+MACHINE) are started in QEMU and served from their UART's pseudo-terminal.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if check {

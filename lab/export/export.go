@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tinyprof/tinyprof/device/emu"
 	"github.com/tinyprof/tinyprof/device/sim"
 	"github.com/tinyprof/tinyprof/lab"
 	"github.com/tinyprof/tinyprof/lab/etcdstore"
@@ -25,7 +26,8 @@ type Options struct {
 	// board is found by its USB serial number (Entry.ID) or its pinned
 	// Port; a simulated one (sim: true) is started by the exporter and
 	// served from its pseudo-terminal, for tests and demonstrations.
-	// Emulated boards are not exported.
+	// An emulated one (emulate: MACHINE) is started in QEMU by the
+	// exporter and served from its UART's pseudo-terminal.
 	Boards []lab.Entry
 	// Advertise is the host name or address leasers reach ser2net at, in
 	// each board's rfc2217:// address. Default: the host name.
@@ -102,16 +104,29 @@ func Run(ctx context.Context, opts Options) error {
 			b.Close()
 		}
 	}()
+	emus := map[string]*emu.Board{}
+	defer func() {
+		for _, b := range emus {
+			b.Close()
+		}
+	}()
 	for _, e := range o.Boards {
-		if e.Kind() == lab.KindSimulated {
+		switch e.Kind() {
+		case lab.KindSimulated:
 			b, err := sim.Listen(lab.SimOptions(e, sim.Options{}))
 			if err != nil {
 				return fmt.Errorf("export: start simulated board %s: %w", e.ID, err)
 			}
 			sims[e.ID] = b
+		case lab.KindEmulated:
+			b, err := emu.Listen(ctx, lab.EmuOptions(e, emu.Options{}))
+			if err != nil {
+				return fmt.Errorf("export: start emulated board %s: %w", e.ID, err)
+			}
+			emus[e.ID] = b
 		}
 	}
-	x := &exporter{o: o, sims: sims, ready: map[string]string{}, absent: map[string]bool{}}
+	x := &exporter{o: o, sims: sims, emus: emus, ready: map[string]string{}, absent: map[string]bool{}}
 	defer func() {
 		if x.pub != nil {
 			if cerr := x.pub.Close(); cerr != nil && err == nil {
@@ -146,6 +161,7 @@ func Run(ctx context.Context, opts Options) error {
 type exporter struct {
 	o      Options
 	sims   map[string]*sim.Board
+	emus   map[string]*emu.Board
 	pub    *etcdstore.Publisher
 	config []byte
 	// ready maps a board to the device ser2net was seen serving it from.
@@ -229,7 +245,12 @@ func (x *exporter) scan() []Served {
 	if err != nil {
 		o.Logf("list serial ports: %v", err)
 	}
-	served, missing := plan(o.Boards, ports, o.BasePort, func(id string) string { return x.sims[id].Path })
+	served, missing := plan(o.Boards, ports, o.BasePort, func(e lab.Entry) string {
+		if e.Kind() == lab.KindEmulated {
+			return x.emus[e.ID].Path
+		}
+		return x.sims[e.ID].Path
+	})
 	gone := map[string]bool{}
 	for _, id := range missing {
 		gone[id] = true
@@ -251,7 +272,7 @@ func Plan(boards []lab.Entry, ports []serialport.Info, basePort int) (served []S
 	return plan(boards, ports, basePort, nil)
 }
 
-func plan(boards []lab.Entry, ports []serialport.Info, basePort int, simPath func(id string) string) (served []Served, missing []string) {
+func plan(boards []lab.Entry, ports []serialport.Info, basePort int, started func(lab.Entry) string) (served []Served, missing []string) {
 	bySerial := map[string]string{}
 	for _, p := range ports {
 		if p.SerialNumber != "" {
@@ -261,11 +282,11 @@ func plan(boards []lab.Entry, ports []serialport.Info, basePort int, simPath fun
 	for i, e := range boards {
 		var dev string
 		switch e.Kind() {
-		case lab.KindSimulated:
-			if simPath == nil {
+		case lab.KindSimulated, lab.KindEmulated:
+			if started == nil {
 				continue
 			}
-			dev = simPath(e.ID)
+			dev = started(e)
 		case lab.KindReal:
 			if e.Port != "" {
 				if _, err := os.Stat(e.Port); err == nil {
@@ -274,8 +295,6 @@ func plan(boards []lab.Entry, ports []serialport.Info, basePort int, simPath fun
 			} else {
 				dev = bySerial[e.ID]
 			}
-		default:
-			continue
 		}
 		if dev == "" {
 			missing = append(missing, e.ID)

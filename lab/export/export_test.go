@@ -209,3 +209,61 @@ func TestExportPublishesWithdrawsRepublishes(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, left, "the exporter left entries behind")
 }
+
+// An emulated board — tinyprof's firmware in QEMU — is exported as a
+// simulated one is: started by the exporter, served by the real ser2net
+// from its UART's pty, and reached over RFC 2217, where it still says it
+// is emulated.
+func TestExportEmulatedBoard(t *testing.T) {
+	lab.NeedEmulation(t)
+	bin := ser2netBin(t)
+	srv := etcdtest.Start(t)
+	st, err := etcdstore.New(t.Context(), etcdstore.Options{Endpoints: []string{srv.Endpoint}, Lab: "emu"})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	cfg := filepath.Join(t.TempDir(), "ser2net.yaml")
+	var s2n *export.Ser2net
+	t.Cleanup(func() {
+		if s2n != nil {
+			s2n.Close()
+		}
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done, stopped := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		done <- export.Run(ctx, export.Options{
+			Store:     st,
+			Boards:    []lab.Entry{{ID: "emu-1", Platform: "mps2-an386", Emulate: "mps2-an386"}},
+			Advertise: "127.0.0.1", Listen: "127.0.0.1", BasePort: freeBase(t, 1),
+			Ser2netConfig: cfg, Poll: 100 * time.Millisecond,
+			Reload: func(ctx context.Context) error {
+				if s2n == nil {
+					var serr error
+					s2n, serr = export.StartSer2net(bin, cfg)
+					return serr
+				}
+				return s2n.Reload(ctx)
+			},
+			Logf: t.Logf,
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-stopped })
+	boards := waitBoards(t, st, map[string]string{"emu-1": ""})
+
+	dctx, dcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer dcancel()
+	dev, err := device.Open(dctx, boards[0].Address, device.Options{Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer dev.Close()
+	info, err := dev.Hello(dctx)
+	require.NoError(t, err)
+	require.True(t, info.Capabilities.Emulated(), "the board says it is emulated over RFC 2217 too")
+	require.Equal(t, "mps2-an386", info.Platform)
+	_, err = dev.Ping(dctx, []byte("through ser2net to QEMU"))
+	require.NoError(t, err)
+	require.NoError(t, dev.Close())
+
+	cancel()
+	require.NoError(t, <-done)
+}
