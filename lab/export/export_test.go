@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 
 	"github.com/tinyprof/tinyprof/device"
@@ -202,6 +203,19 @@ func TestExportPublishesWithdrawsRepublishes(t *testing.T) {
 	usb.plug("SER-A", second.Path) // back, on another port
 	boards = waitBoards(t, st, map[string]string{"SER-A": second.Path, "sim-b": boards[1].Device})
 	ping(t, boards[0])
+
+	// The exporter's etcd lease ends under it (as when it is cut off from
+	// etcd for a TTL): its boards vanish, and it publishes them again
+	// under a new lease.
+	g, err := st.Client().Get(t.Context(), "/tinyprof/export/inventory/sim-b")
+	require.NoError(t, err)
+	require.Len(t, g.Kvs, 1)
+	_, err = st.Client().Revoke(t.Context(), clientv3.LeaseID(g.Kvs[0].Lease))
+	require.NoError(t, err)
+	boards = waitBoards(t, st, map[string]string{"SER-A": second.Path, "sim-b": boards[1].Device})
+	g, err = st.Client().Get(t.Context(), "/tinyprof/export/inventory/sim-b")
+	require.NoError(t, err)
+	require.NotEmpty(t, g.Kvs)
 
 	cancel()
 	require.NoError(t, <-done)
