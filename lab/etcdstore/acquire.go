@@ -25,17 +25,20 @@ var _ lab.Acquirer = (*Store)(nil)
 // instead of trying and backing off.
 //
 // The waiter joins the queue of every board in ids in one transaction,
-// with keys bound to one etcd lease, so that all its keys have the same
-// creation revision: waiters are ordered alike in every queue. It holds a
+// with keys bound to the store's session (one etcd lease for all the
+// store's Acquires, kept alive until Close, so that a lease costs no grant
+// and no revoke), so that all its keys have the same creation revision: waiters are ordered alike in every queue. It holds a
 // board once no older key is left in that board's queue, and waits with
 // one watch on the lab's boards, reading a board's queue again only when
 // the key just ahead of it there is deleted. Once it holds n boards it
 // leaves the other queues. A waiter waits only for older keys, so two
 // waiters that each want several boards cannot deadlock, and a waiter
 // that wants any one of many boards is served by the first that is free
-// for it. Uncontended, a lease costs a grant and one transaction (two
-// when it leaves other queues), a revoke to release it, and the
-// keep-alives and a watch of the held key while it is held.
+// for it. Uncontended, a lease costs one transaction (two when it leaves
+// other queues), a delete to release it, and a watch of the held key
+// while it is held. If the session ends (the process was cut off from
+// etcd for a TTL), every board it holds is lost and the next Acquire
+// opens a new session.
 func (s *Store) Acquire(ctx context.Context, ids []string, n int, h lab.Holder) ([]lab.Held, error) {
 	ids = distinct(ids)
 	if len(ids) > MaxCandidates {
@@ -49,13 +52,28 @@ func (s *Store) Acquire(ctx context.Context, ids []string, n int, h lab.Holder) 
 	if err != nil {
 		return nil, err
 	}
-	g, err := s.newGrant(ctx, what)
+	g, err := s.session(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer g.end() // a no-op once a board lease is bound to it
-	name := keyName(g.id)
+	// Keys are named for the session and this wait, so that two waits
+	// of one store never share a key.
+	name := fmt.Sprintf("%s-%x", keyName(g.id), s.waits.Add(1))
 	key := func(id string) string { return s.queuePrefix(id) + name }
+	ok := false
+	defer func() {
+		if !ok {
+			// Leave every queue joined; if etcd cannot be reached, the
+			// keys go with the session when its TTL runs out.
+			ops := make([]clientv3.Op, len(ids))
+			for i, id := range ids {
+				ops[i] = clientv3.OpDelete(key(id))
+			}
+			dctx, cancel := context.WithTimeout(context.Background(), s.opts.DialTimeout)
+			s.c.Txn(dctx).Then(ops...).Commit()
+			cancel()
+		}
+	}()
 
 	// One transaction joins every queue, reads back the creation
 	// revision (a retried transaction must not move the waiter back in
@@ -136,6 +154,7 @@ func (s *Store) Acquire(ctx context.Context, ids []string, n int, h lab.Holder) 
 		s.remember(l)
 		out = append(out, l)
 	}
+	ok = true
 	return out, nil
 }
 

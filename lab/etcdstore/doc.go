@@ -37,7 +37,11 @@
 // several boards: the waiter puts a key in every one of their queues in
 // one transaction, bound to one etcd lease, so that its keys share one
 // revision and waiters are ordered alike in every queue; it takes the
-// first n boards whose queues it heads and leaves the others.
+// first n boards whose queues it heads and leaves the others. Its keys
+// are bound to the store's session, one etcd lease per Store kept alive
+// until Close, so a lease costs no grant and no revoke; releasing deletes
+// the key. A process that dies loses its session, and every board it
+// held, when the TTL runs out, as with a lease of its own.
 //
 // # Fencing
 //

@@ -76,8 +76,9 @@ func (l *Lease) markLost(reason string) {
 }
 
 // Release ends the lease: it deletes the key, which wakes the next
-// waiter, and — once no board of its etcd lease is held any more —
-// revokes the etcd lease and stops keeping it alive. If etcd cannot be
+// waiter, and — once no board of its etcd lease is held any more, unless
+// that lease is the store's session (Store.Acquire's), which lives until
+// Store.Close — revokes the etcd lease and stops keeping it alive. If etcd cannot be
 // reached, the lease ends when its TTL runs out. It is safe to call more
 // than once; later calls return the first one's error.
 func (l *Lease) Release() error {
@@ -100,6 +101,10 @@ type grant struct {
 
 	cancel context.CancelFunc // stops the keep-alive
 	wg     sync.WaitGroup
+
+	// session marks the store's session: it outlives its board leases
+	// and is revoked only by Store.Close.
+	session bool
 
 	mu     sync.Mutex
 	leases map[*Lease]bool // the board leases still bound to it
@@ -166,7 +171,7 @@ func (g *grant) lose(reason string) {
 func (g *grant) drop(l *Lease) error {
 	g.mu.Lock()
 	delete(g.leases, l)
-	last := len(g.leases) == 0 && !g.ended
+	last := len(g.leases) == 0 && !g.ended && !g.session
 	if last {
 		g.ended = true
 	}
@@ -186,7 +191,7 @@ func (g *grant) drop(l *Lease) error {
 // failed or was given up).
 func (g *grant) end() error {
 	g.mu.Lock()
-	if len(g.leases) > 0 || g.ended {
+	if len(g.leases) > 0 || g.ended || g.session {
 		g.mu.Unlock()
 		return nil
 	}
@@ -285,4 +290,43 @@ func (l *Lease) watchKey(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// session returns the store's session, the etcd lease Acquire binds its
+// keys to, granting a new one if there is none or the last one was lost.
+func (s *Store) session(ctx context.Context) (*grant, error) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.sess != nil {
+		select {
+		case <-s.sess.lost:
+			s.sess.cancel()
+			s.sess.wg.Wait()
+			s.sess = nil
+		default:
+			return s.sess, nil
+		}
+	}
+	g, err := s.newGrant(ctx, "open a session")
+	if err != nil {
+		return nil, err
+	}
+	g.session = true
+	s.sess = g
+	return g, nil
+}
+
+// closeSession revokes the store's session, if it has one: every key
+// bound to it goes.
+func (s *Store) closeSession() error {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.sess == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.DialTimeout)
+	defer cancel()
+	err := s.sess.revoke(ctx, "end the session")
+	s.sess = nil
+	return err
 }

@@ -38,6 +38,12 @@ type Store struct {
 
 	// calls and watches count the requests made to etcd (Requests).
 	calls, watches atomic.Int64
+
+	// sess is the etcd lease Acquire binds its keys to (see session);
+	// waits numbers the Acquires, to name their keys.
+	sessMu sync.Mutex
+	sess   *grant
+	waits  atomic.Int64
 }
 
 var _ lab.Store = (*Store)(nil)
@@ -100,7 +106,7 @@ func (s *Store) Close() error {
 	for _, l := range ls {
 		errs = append(errs, l.Release())
 	}
-	errs = append(errs, s.c.Close())
+	errs = append(errs, s.closeSession(), s.c.Close())
 	return errors.Join(errs...)
 }
 
