@@ -107,6 +107,9 @@ func Launch(bin, dir string) (*Server, error) {
 			"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
 		)
 		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+		// A test binary killed by its -timeout runs no cleanup: the member
+		// must die with it rather than outlive it.
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := s.cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start %s: %w", bin, err)
 		}
