@@ -25,6 +25,18 @@ type Board struct {
 	Holder lab.Holder
 
 	lease *lab.Lease
+	ctx   context.Context // see Context
+}
+
+// Context returns a context that ends when the test ends or when the
+// board's lease is lost (a lab in etcd whose lease expired, or this host
+// was cut off from etcd: see lab.Lease.Lost). Requests made with it stop
+// at once when the board may have become someone else's.
+func (b *Board) Context() context.Context {
+	if b.ctx == nil {
+		return context.Background()
+	}
+	return b.ctx
 }
 
 // Log returns every line the board printed, and the notes hwtest made

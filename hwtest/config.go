@@ -44,6 +44,13 @@ type Config struct {
 	// (-hwtest.journal, TINYPROF_JOURNAL). Default: lab.DefaultJournalDir in
 	// the hardware build or when TINYPROF_STATE_DIR is set; none otherwise.
 	JournalDir string
+	// Lab, if set, is a lab of many machines in etcd
+	// (etcd://HOST:2379[,HOST:2379...][/LAB][?ttl=10s&ca=…&cert=…&key=…],
+	// see etcdstore.ParseURL) (-hwtest.lab, TINYPROF_LAB): leases and
+	// health live there, and, unless Inventory names an inventory, the
+	// boards are those the lab's exporters publish, reached over RFC 2217.
+	// Default: none, and leases are flock files in LeaseDir.
+	Lab string
 	// FailInfra makes infrastructure failures (no board could be leased, a
 	// board broke) fail the test instead of skipping it
 	// (-hwtest.fail-infra, TINYPROF_FAIL_INFRA).
@@ -60,6 +67,7 @@ const (
 	EnvLeaseDir     = "TINYPROF_LEASE_DIR"
 	EnvFailInfra    = "TINYPROF_FAIL_INFRA"
 	EnvJournal      = "TINYPROF_JOURNAL"
+	EnvLab          = "TINYPROF_LAB"
 	// EnvStateDir moves every default directory (see lab.DefaultStateDir).
 	EnvStateDir = lab.EnvStateDir
 )
@@ -74,6 +82,7 @@ func ConfigFromEnv() (Config, error) {
 		LeaseDir:  os.Getenv(EnvLeaseDir),
 
 		JournalDir: os.Getenv(EnvJournal),
+		Lab:        os.Getenv(EnvLab),
 	}
 	var err error
 	if v := os.Getenv(EnvLeaseTimeout); v != "" {
@@ -110,6 +119,7 @@ func RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogDir, "hwtest.logdir", c.LogDir, "write failed tests' device logs under `dir` (default: t.ArtifactDir with -artifacts, else the state directory's logs/RUN) (env "+EnvLogDir+")")
 	fs.StringVar(&c.LeaseDir, "hwtest.leasedir", c.LeaseDir, "lease and health `dir` shared by test processes (env "+EnvLeaseDir+")")
 	fs.StringVar(&c.JournalDir, "hwtest.journal", c.JournalDir, "journal lease, health and fault events in `dir` (env "+EnvJournal+")")
+	fs.StringVar(&c.Lab, "hwtest.lab", c.Lab, "lease boards of the lab of many machines at `etcd://HOST:2379[,...][/LAB]` (env "+EnvLab+")")
 	fs.BoolVar(&c.FailInfra, "hwtest.fail-infra", c.FailInfra, "fail, rather than skip, tests whose board could not be leased or broke (env "+EnvFailInfra+")")
 	flagMu.Lock()
 	flagConfig, envErr = &c, err
@@ -125,6 +135,7 @@ func Main(m *testing.M) {
 	RegisterFlags(flag.CommandLine)
 	code := m.Run()
 	WriteSummary(os.Stdout)
+	Close()
 	os.Exit(code)
 }
 

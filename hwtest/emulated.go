@@ -35,7 +35,7 @@ func emulatedBoards() []lab.Entry {
 // it returns and the lease failure is reported as usual.
 func (l *Lab) emulationMissing(tb testing.TB, cs []Constraint) {
 	tb.Helper()
-	r, err := l.withConfig(newRequest(lab.ProtocolTinyprof, cs))
+	r, err := l.withConfig(l.Lab, newRequest(lab.ProtocolTinyprof, cs))
 	if err != nil || r.Platform == "" {
 		return
 	}

@@ -77,3 +77,11 @@ func (f *fakeTB) stop(failed bool, msg string) {
 func (f *fakeTB) Skip(args ...any)                  { f.stop(false, fmt.Sprint(args...)) }
 func (f *fakeTB) Fatal(args ...any)                 { f.stop(true, fmt.Sprint(args...)) }
 func (f *fakeTB) Fatalf(format string, args ...any) { f.stop(true, fmt.Sprintf(format, args...)) }
+
+// Errorf marks the fake test failed and records the message, without
+// stopping it.
+func (f *fakeTB) Errorf(format string, args ...any) {
+	f.mu.Lock()
+	f.failed, f.msg = true, fmt.Sprintf(format, args...)
+	f.mu.Unlock()
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tinyprof/tinyprof/journal"
 	"github.com/tinyprof/tinyprof/lab"
+	"github.com/tinyprof/tinyprof/lab/etcdstore"
 )
 
 // Lab is a lab (package lab: boards, a lease store, a way to connect, the
@@ -35,6 +36,12 @@ type Lab struct {
 	// waitNotices). Tests of this package shorten them.
 	waitNotice, waitEvery time.Duration
 
+	// published, if set, is the etcd store whose exporters' boards this
+	// Lab leases: read again for every lease, since boards come and go.
+	published *etcdstore.Store
+	// closeStore, if set, closes the Lab's etcd store.
+	closeStore func() error
+
 	// tally, if set, counts this Lab's infrastructure stops and logs
 	// instead of the process's tally, so that tests of this package do
 	// not show in its summary.
@@ -53,6 +60,9 @@ func (l *Lab) counts() *runTally {
 // (see the package documentation) or, with -tags=hardware, the real
 // boards of the inventory.
 func NewLab(cfg Config) (*Lab, error) {
+	if cfg.Lab != "" {
+		return newEtcdLab(cfg)
+	}
 	boards, err := buildBoards(cfg)
 	if err != nil {
 		return nil, err
@@ -116,12 +126,12 @@ func openJournal(cfg Config) (*journal.Journal, error) {
 // pin, that names an unknown platform or board is an error matching
 // lab.ErrUnknown; a request for another platform or board than the pins
 // is ErrNoMatch.
-func (l *Lab) withConfig(r request) (request, error) {
-	if err := l.Validate(r.Request); err != nil {
+func (l *Lab) withConfig(lb *lab.Lab, r request) (request, error) {
+	if err := lb.Validate(r.Request); err != nil {
 		return r, fmt.Errorf("lease %s: %w", r.String(), err)
 	}
 	if p := l.Config.Platform; p != "" {
-		if err := l.Validate(lab.Request{Platform: p}); err != nil {
+		if err := lb.Validate(lab.Request{Platform: p}); err != nil {
 			return r, fmt.Errorf("-hwtest.platform=%s (or %s): %w", p, EnvPlatform, err)
 		}
 		if r.Platform != "" && !strings.EqualFold(r.Platform, p) {
@@ -131,7 +141,7 @@ func (l *Lab) withConfig(r request) (request, error) {
 		r.Platform = p
 	}
 	if id := l.Config.Device; id != "" {
-		if err := l.Validate(lab.Request{ID: id}); err != nil {
+		if err := lb.Validate(lab.Request{ID: id}); err != nil {
 			return r, fmt.Errorf("-hwtest.device=%s (or %s): %w", id, EnvDevice, err)
 		}
 		if r.ID != "" && r.ID != id {
@@ -148,7 +158,11 @@ func (l *Lab) withConfig(r request) (request, error) {
 // waits, notice, if not nil, is started with the request and stopped
 // before acquire returns.
 func (l *Lab) acquire(ctx context.Context, holder string, n int, protocol string, cs []Constraint, notice func(context.Context, lab.Request) (stop func())) ([]*lab.Lease, error) {
-	r, err := l.withConfig(newRequest(protocol, cs))
+	lb, err := l.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := l.withConfig(lb, newRequest(protocol, cs))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +174,7 @@ func (l *Lab) acquire(ctx context.Context, holder string, n int, protocol string
 	if notice != nil {
 		defer notice(ctx, r.Request)()
 	}
-	return l.Lab.AcquireN(ctx, holder, n, r.Request)
+	return lb.AcquireN(ctx, holder, n, r.Request)
 }
 
 // Acquire leases one board for holder (a test name or a command), waiting

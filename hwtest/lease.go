@@ -109,8 +109,16 @@ func (l *Lab) LeaseN(tb testing.TB, n int, cs ...Constraint) []*Board {
 			simulated = simulated || info.Capabilities.Simulated()
 			emulated = emulated || info.Capabilities.Emulated()
 		}
-		attrKind(tb, suffix, simulated, emulated, b.Holder.Host)
-		tb.Cleanup(func() { l.finish(tb, b.lease) })
+		host := b.Holder.Host
+		if b.Entry.Host != "" {
+			host = b.Entry.Host // the lab host the board hangs off, not this one
+		}
+		attrKind(tb, suffix, simulated, emulated, host)
+		stop := l.watchLost(tb, b)
+		tb.Cleanup(func() {
+			stop()
+			l.finish(tb, b.lease)
+		})
 	}
 	return boards
 }
@@ -245,4 +253,41 @@ func Infrastructure(tb testing.TB, err error) {
 		l = &Lab{}
 	}
 	l.Infrastructure(tb, err)
+}
+
+// watchLost gives b its Context and, for a store whose leases can be lost
+// (a lab in etcd), closes b's connection the moment its lease is lost —
+// the board may already be someone else's — which ends every request in
+// flight and cancels b.Context(). It returns what the test's cleanup
+// calls: it stops watching and, if the lease was lost, fails the test
+// with an error that begins "infrastructure:", since its results cannot
+// be trusted, and counts it in Main's summary.
+func (l *Lab) watchLost(tb testing.TB, b *Board) (stop func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(tb.Context())
+	b.ctx = ctx
+	lost := b.lease.Lost()
+	if lost == nil {
+		return cancel
+	}
+	done, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-lost:
+			cancel()
+			b.lease.Conn.Close()
+		case <-done:
+		}
+	}()
+	return func() {
+		tb.Helper()
+		close(done)
+		<-watched
+		cancel()
+		if err := b.lease.Err(); err != nil {
+			l.counts().infrastructure(tb.Name(), err, true)
+			tb.Errorf("infrastructure: %v: the test was stopped, and its results are not to be trusted", err)
+		}
+	}
 }

@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 	RegisterFlags(flag.CommandLine)
 	code := m.Run()
 	WriteSummary(os.Stdout)
+	Close()
 	stopLab()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

@@ -169,17 +169,7 @@ func connectSim(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error
 	if p, err := platform.Lookup(e.Platform); err == nil && p.Emulated {
 		return nil, fmt.Errorf("board %s: %s is an emulated machine, not a simulated platform: use `emulate: %s`", e.ID, p.Name, p.Name)
 	}
-	so := opts.Sim
-	so.Platform = e.Platform
-	if e.Firmware != "" {
-		so.Firmware = e.Firmware
-	}
-	if so.Seed == 0 && e.ID != "" {
-		h := fnv.New64a()
-		h.Write([]byte(e.ID))
-		so.Seed = h.Sum64() | 1
-	}
-	b, err := sim.Listen(so)
+	b, err := sim.Listen(SimOptions(e, opts.Sim))
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +181,24 @@ func connectSim(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error
 	return &Conn{Device: dev, Entry: e, Sim: b, close: func() error {
 		return errors.Join(dev.Close(), b.Close())
 	}}, nil
+}
+
+// SimOptions returns the options of the simulated board that serves e:
+// base with e's platform and firmware, and, unless base sets one, a seed
+// drawn from e's id, so that the same entry is the same board wherever it
+// is started — by Connect, or by an exporter serving it over the network.
+func SimOptions(e Entry, base sim.Options) sim.Options {
+	so := base
+	so.Platform = e.Platform
+	if e.Firmware != "" {
+		so.Firmware = e.Firmware
+	}
+	if so.Seed == 0 && e.ID != "" {
+		h := fnv.New64a()
+		h.Write([]byte(e.ID))
+		so.Seed = h.Sum64() | 1
+	}
+	return so
 }
 
 // PortOf returns the serial port of a real board: e.Port if the inventory

@@ -41,5 +41,9 @@
 // Store is a small interface: the default FlockStore serves every process
 // on one host with flock(2) locks that the kernel drops when their holder
 // dies, so a kill -9 never strands a board; a store shared by several
-// hosts implements the same four methods.
+// hosts implements the same four methods. Optional capabilities are
+// small interfaces found by type assertion: a Queue (FlockStore's ticket
+// line) makes the lab's tries fair, and an Acquirer (the etcd store of
+// package lab/etcdstore) queues and wakes waiters itself, so that nothing
+// polls, and tells a holder through Lease.Lost that its lease ended.
 package lab

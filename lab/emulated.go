@@ -72,14 +72,24 @@ func (p *parser) emulated(n *yaml.Node, e *Entry) {
 // built on first use) and connects to its pty through the real serial
 // client. The transport's hard reset is a machine reset. Closing the Conn
 // stops QEMU.
-func connectEmu(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error) {
-	eo := opts.Emu
+// EmuOptions returns the options of the QEMU machine that serves the
+// emulated entry e: base with e's machine and, unless base sets one, a
+// seed drawn from e's id, so that the same entry is the same board
+// wherever it is started — by Connect, or by an exporter serving it over
+// the network.
+func EmuOptions(e Entry, base emu.Options) emu.Options {
+	eo := base
 	eo.Machine = e.Emulate
 	if eo.Seed == 0 && e.ID != "" {
 		h := fnv.New32a()
 		h.Write([]byte(e.ID))
 		eo.Seed = h.Sum32() | 1
 	}
+	return eo
+}
+
+func connectEmu(ctx context.Context, e Entry, opts ConnectOptions) (*Conn, error) {
+	eo := EmuOptions(e, opts.Emu)
 	name := e.ID
 	if name == "" {
 		name = "emulated " + e.Emulate

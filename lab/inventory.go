@@ -82,6 +82,10 @@ type Entry struct {
 	Meter *MeterBinding `yaml:"meter,omitempty" json:"meter,omitempty"`
 	// Notes is free text for people.
 	Notes string `yaml:"notes,omitempty" json:"notes,omitempty"`
+	// Host is the lab host the board is plugged into, for a board an
+	// exporter published in a lab of many machines (its Port is then an
+	// rfc2217:// address there); "" for a board of this host.
+	Host string `yaml:"-" json:"host,omitempty"`
 
 	// Line is the line of the entry in its file, 0 if it was not read from one.
 	Line int `yaml:"-" json:"line,omitempty"`

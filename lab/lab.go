@@ -72,6 +72,7 @@ type Lease struct {
 
 	release func() error
 	recheck func() error
+	lost    Held // set when the store can tell that a lease was lost
 	once    sync.Once
 	relErr  error
 }
@@ -178,7 +179,9 @@ func (l *Lab) Acquire(ctx context.Context, holder string, r Request) (*Lease, er
 // none: locks are only ever tried, never waited on while others are held,
 // so two callers that each want two boards cannot deadlock; a caller that
 // gets fewer than n gives them back and tries again after a randomised
-// backoff. When the Store is also a Queue, waiters take their turns in
+// backoff. When the Store is an Acquirer (the etcd store), the store
+// itself queues the waiter and wakes it when its turn comes, in order of
+// arrival, and nothing polls. When the Store is a Queue, waiters take their turns in
 // arrival order: only the earliest live waiter for overlapping boards
 // tries them, so a process that releases a board and asks again goes to
 // the back of the line. A board that fails its health check twice is quarantined and
@@ -205,6 +208,9 @@ func (l *Lab) AcquireN(ctx context.Context, holder string, n int, r Request) ([]
 	want := r.describe(n)
 	if len(cands) < n {
 		return nil, &LeaseError{Want: want, Err: ErrNoMatch, Detail: fmt.Sprintf("only %d boards match", len(cands))}
+	}
+	if acq, ok := l.Store.(Acquirer); ok {
+		return l.acquireWaiting(ctx, acq, holder, n, want, cands)
 	}
 	start := time.Now()
 	host, _ := os.Hostname()

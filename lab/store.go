@@ -189,3 +189,31 @@ type Ticket interface {
 	// Leave gives the place up. It is safe to call more than once.
 	Leave() error
 }
+
+// Acquirer is a capability a Store may add, discovered with a type
+// assertion: a blocking lease of any n of several boards that serves
+// waiters in order of arrival and is woken by the store (a watch) rather
+// than by polling. Lab.AcquireN uses it when the store has it; a store
+// without it (FlockStore) is served by TryAcquire and, if it is a Queue,
+// by tickets.
+type Acquirer interface {
+	// Acquire waits until n of the boards ids are free for h and takes
+	// them, or ctx ends. Waiters for overlapping boards are served in
+	// the order they called Acquire; two waiters that each want several
+	// boards cannot deadlock. The caller must Release every Held.
+	Acquire(ctx context.Context, ids []string, n int, h Holder) ([]Held, error)
+}
+
+// Held is one board an Acquirer leased.
+type Held interface {
+	// Board is the board's id.
+	Board() string
+	// Release ends the lease. It is safe to call more than once.
+	Release() error
+	// Lost is closed if the lease ends while it is held — it expired, was
+	// revoked, or the holder was cut off from the store — and Err then
+	// says why. The holder must stop using the board at once: it may
+	// already be someone else's.
+	Lost() <-chan struct{}
+	Err() error
+}

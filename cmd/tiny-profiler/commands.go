@@ -36,6 +36,7 @@ func commands() []*cobra.Command {
 		newPlatforms(),
 		newLeases(),
 		newInventory(),
+		newLab(),
 		// The journal and its reports.
 		newIncidentReport(),
 		newJournal(),

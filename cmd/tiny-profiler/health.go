@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -20,6 +19,7 @@ func newHealthCheck() *cobra.Command {
 	var inventory, leaseDir string
 	var ids []string
 	var timeout time.Duration
+	var labf labFlags
 	c := &cobra.Command{
 		Use:   "health-check",
 		Short: "Check every inventory board; update good/bad states and the quarantine leases honour",
@@ -35,26 +35,16 @@ that board (repeat it for more): a quarantined board that passes is back in
 service at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			invPath, err := lab.InventoryPath(inventory)
+			store, es, closeStore, err := labStore(c, &labf, leaseDir)
 			if err != nil {
 				return err
 			}
-			inv, err := lab.LoadInventory(invPath)
+			defer closeStore()
+			all, invPath, err := labBoards(c, es, inventory)
 			if err != nil {
 				return err
 			}
-			boards, err := pickBoards(inv, ids, invPath)
-			if err != nil {
-				return err
-			}
-			if leaseDir == "" {
-				dir, err := stateDir(c)
-				if err != nil {
-					return err
-				}
-				leaseDir = filepath.Join(dir, "leases")
-			}
-			store, err := lab.NewFlockStore(leaseDir)
+			boards, err := pickBoards(all, ids, invPath)
 			if err != nil {
 				return err
 			}
@@ -105,23 +95,24 @@ service at once.`,
 	c.Flags().StringVar(&leaseDir, "lease-dir", "", "lease and quarantine directory (default the state directory's leases/)")
 	c.Flags().StringArrayVar(&ids, "device", nil, "check only the board with this inventory id (repeatable)")
 	c.Flags().DurationVar(&timeout, "timeout", 2*time.Second, "how long to wait for each answer from a board, the one resend after silence included")
+	labf.register(c)
 	return c
 }
 
 // pickBoards returns the boards of inv that ids name, in the inventory's
 // order, or all of them when ids is empty.
-func pickBoards(inv *lab.Inventory, ids []string, invPath string) ([]lab.Entry, error) {
+func pickBoards(boards []lab.Entry, ids []string, invPath string) ([]lab.Entry, error) {
 	if len(ids) == 0 {
-		return inv.Boards, nil
+		return boards, nil
 	}
 	var out []lab.Entry
-	for _, e := range inv.Boards {
+	for _, e := range boards {
 		if slices.Contains(ids, e.ID) {
 			out = append(out, e)
 		}
 	}
 	for _, id := range ids {
-		if _, ok := inv.Lookup(id); !ok {
+		if !slices.ContainsFunc(boards, func(e lab.Entry) bool { return e.ID == id }) {
 			return nil, usageError{fmt.Errorf("--device %s: no such board in %s", id, invPath)}
 		}
 	}

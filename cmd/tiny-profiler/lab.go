@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -13,29 +14,48 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/lab"
+	"github.com/tinyprof/tinyprof/lab/etcdstore"
 )
 
 func newLeases() *cobra.Command {
 	var dir string
 	var asJSON bool
+	var labf labFlags
 	c := &cobra.Command{
 		Use:   "leases",
 		Short: "List board leases held by tests and tools, and each board's health",
 		Long: `leases lists the lock files in the lease directory: who holds each board (pid,
 host, test, since), which holds are stale (the holder died; the next lease
-takes the board), and boards quarantined by a failed health check.`,
+takes the board), and boards quarantined by a failed health check. With --lab
+it lists a lab of many machines in etcd instead: its leases and health, and
+every board its exporters publish, with the host and port it is plugged into.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if dir == "" {
-				state, err := stateDir(c)
-				if err != nil {
-					return err
-				}
-				dir = filepath.Join(state, "leases")
-			}
-			list, err := lab.ListLeases(dir)
+			es, err := labf.open(c.Context())
 			if err != nil {
 				return err
+			}
+			var list []lab.LeaseInfo
+			var at map[string]string
+			where := dir
+			if es != nil {
+				defer es.Close()
+				where = labf.url
+				if list, at, err = labLeases(c, es); err != nil {
+					return err
+				}
+			} else {
+				if dir == "" {
+					state, err := stateDir(c)
+					if err != nil {
+						return err
+					}
+					dir = filepath.Join(state, "leases")
+				}
+				where = dir
+				if list, err = lab.ListLeases(dir); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				if list == nil {
@@ -44,11 +64,15 @@ takes the board), and boards quarantined by a failed health check.`,
 				return writeJSON(c.OutOrStdout(), list)
 			}
 			if len(list) == 0 {
-				fmt.Fprintf(c.OutOrStdout(), "no leases in %s\n", dir)
+				fmt.Fprintf(c.OutOrStdout(), "no leases in %s\n", where)
 				return nil
 			}
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "BOARD\tLEASE\tHOLDER\tHEALTH")
+			head := "BOARD\tLEASE\tHOLDER\tHEALTH"
+			if at != nil {
+				head += "\tAT"
+			}
+			fmt.Fprintln(tw, head)
 			for _, l := range list {
 				state, holder := "free", "-"
 				switch {
@@ -70,14 +94,53 @@ takes the board), and boards quarantined by a failed health check.`,
 				if l.Problem != "" {
 					state, health = "unusable", printable(l.Problem)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(l.ID), state, holder, health)
+				line := fmt.Sprintf("%s\t%s\t%s\t%s", printable(l.ID), state, holder, health)
+				if at != nil {
+					where := at[l.ID]
+					if where == "" {
+						where = "not published"
+					}
+					line += "\t" + printable(where)
+				}
+				fmt.Fprintln(tw, line)
 			}
 			return tw.Flush()
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "lease directory (default: the state directory's leases/)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	labf.register(c)
 	return c
+}
+
+// labLeases lists a lab in etcd: every board with a lease or health
+// record, and every board an exporter publishes, with where it is
+// published (host, device and address) by id.
+func labLeases(c *cobra.Command, es *etcdstore.Store) ([]lab.LeaseInfo, map[string]string, error) {
+	list, err := es.List(c.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	pubs, err := es.Boards(c.Context())
+	if err != nil {
+		if pubs == nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(c.ErrOrStderr(), "warning: %v\n", err)
+	}
+	at := map[string]string{}
+	seen := map[string]bool{}
+	for _, li := range list {
+		seen[li.ID] = true
+	}
+	for _, p := range pubs {
+		at[p.ID] = fmt.Sprintf("%s %s (%s)", p.Host, p.Device, p.Address)
+		if !seen[p.ID] {
+			list = append(list, lab.LeaseInfo{ID: p.ID})
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	return list, at, nil
 }
 
 // quotedHolder renders a holder record for a terminal. Whoever can write

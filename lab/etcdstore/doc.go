@@ -11,7 +11,8 @@
 //	/tinyprof/LAB/boards/ID/lease/LEASEID  one per holder or waiter: its lab.Holder as JSON,
 //	                                       bound to the etcd lease LEASEID (hex)
 //	/tinyprof/LAB/boards/ID/health         the board's lab.Health as JSON, not bound to a lease
-//	/tinyprof/LAB/inventory/...            reserved for the lab's inventory (the exporters')
+//	/tinyprof/LAB/inventory/ID             a board an exporter publishes (Published, as JSON),
+//	                                       bound to the exporter's etcd lease (Publisher)
 //
 // # Leases
 //
@@ -31,6 +32,16 @@
 // last rule means a holder cut off from etcd is told no later than etcd
 // can hand the board to someone else: etcd renewed the lease after that
 // request was sent, so the lease outlives the deadline the holder keeps.
+//
+// Store.Acquire (lab.Acquirer, which lab.Lab uses) waits for any n of
+// several boards: the waiter puts a key in every one of their queues in
+// one transaction, bound to one etcd lease, so that its keys share one
+// revision and waiters are ordered alike in every queue; it takes the
+// first n boards whose queues it heads and leaves the others. Its keys
+// are bound to the store's session, one etcd lease per Store kept alive
+// until Close, so a lease costs no grant and no revoke; releasing deletes
+// the key. A process that dies loses its session, and every board it
+// held, when the TTL runs out, as with a lease of its own.
 //
 // # Fencing
 //

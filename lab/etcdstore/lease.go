@@ -25,12 +25,13 @@ type Lease struct {
 	Key      string
 	Revision int64
 	// LeaseID is the etcd lease the key is bound to, and TTL its granted
-	// life.
+	// life. The boards one Store.Acquire took share one etcd lease.
 	LeaseID clientv3.LeaseID
 	TTL     time.Duration
 
 	store  *Store
-	cancel context.CancelFunc // stops the keep-alive and the watch
+	grant  *grant
+	cancel context.CancelFunc // stops the watch of the key
 	wg     sync.WaitGroup
 
 	lostOnce sync.Once
@@ -62,6 +63,10 @@ func (l *Lease) Err() error {
 	}
 }
 
+// Board returns the board's id; with Lost, Err and Release it makes a
+// Lease a lab.Held.
+func (l *Lease) Board() string { return l.ID }
+
 func (l *Lease) markLost(reason string) {
 	l.lostOnce.Do(func() {
 		l.err = &LostError{ID: l.ID, Reason: reason}
@@ -70,8 +75,10 @@ func (l *Lease) markLost(reason string) {
 	})
 }
 
-// Release ends the lease: it revokes the etcd lease, which deletes the key
-// and wakes the next waiter, and stops keeping it alive. If etcd cannot be
+// Release ends the lease: it deletes the key, which wakes the next
+// waiter, and — once no board of its etcd lease is held any more, unless
+// that lease is the store's session (Store.Acquire's), which lives until
+// Store.Close — revokes the etcd lease and stops keeping it alive. If etcd cannot be
 // reached, the lease ends when its TTL runs out. It is safe to call more
 // than once; later calls return the first one's error.
 func (l *Lease) Release() error {
@@ -79,14 +86,130 @@ func (l *Lease) Release() error {
 		l.cancel()
 		l.wg.Wait()
 		l.store.forget(l)
-		ctx, cancel := context.WithTimeout(context.Background(), l.store.opts.DialTimeout)
-		defer cancel()
-		_, err := l.store.c.Revoke(ctx, l.LeaseID)
-		if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			l.relErr = errorf(err, "release board %s (the lease ends within %v anyway)", l.ID, l.TTL)
-		}
+		l.relErr = l.grant.drop(l)
 	})
 	return l.relErr
+}
+
+// grant is one etcd lease and the keep-alive that renews it, shared by
+// the board leases bound to it: a waiter's keys in every queue it joined,
+// then the boards it took.
+type grant struct {
+	store *Store
+	id    clientv3.LeaseID
+	ttl   time.Duration
+
+	cancel context.CancelFunc // stops the keep-alive
+	wg     sync.WaitGroup
+
+	// session marks the store's session: it outlives its board leases
+	// and is revoked only by Store.Close.
+	session bool
+
+	mu     sync.Mutex
+	leases map[*Lease]bool // the board leases still bound to it
+	lost   chan struct{}   // closed when the etcd lease is gone
+	reason string          // why, set before lost is closed
+	ended  bool            // revoked, or given up by its last lease
+}
+
+// newGrant asks etcd for a lease of the store's TTL and starts keeping it
+// alive. The caller must end it: drop each board lease bound to it, or
+// revoke it if it has none.
+func (s *Store) newGrant(ctx context.Context, what string) (*grant, error) {
+	var gr *clientv3.LeaseGrantResponse
+	var sent time.Time
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		sent = time.Now()
+		gr, err = s.c.Grant(ctx, s.opts.ttlSeconds())
+		return err
+	})
+	if err != nil {
+		return nil, errorf(err, "%s: grant an etcd lease", what)
+	}
+	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g := &grant{store: s, id: gr.ID, ttl: time.Duration(gr.TTL) * time.Second, cancel: cancel,
+		leases: map[*Lease]bool{}, lost: make(chan struct{})}
+	g.wg.Add(1)
+	go g.keepAlive(kctx, sent.Add(g.ttl))
+	return g, nil
+}
+
+// bind makes a board lease for key, created at rev, on g, and starts
+// watching its key.
+func (g *grant) bind(id, key string, rev int64, h lab.Holder) *Lease {
+	wctx, cancel := context.WithCancel(context.Background())
+	l := &Lease{ID: id, Holder: h, Key: key, Revision: rev, LeaseID: g.id, TTL: g.ttl,
+		store: g.store, grant: g, cancel: cancel, lost: make(chan struct{})}
+	g.mu.Lock()
+	g.leases[l] = true
+	if g.reason != "" {
+		l.markLost(g.reason)
+	}
+	g.mu.Unlock()
+	l.wg.Add(1)
+	go l.watchKey(wctx)
+	return l
+}
+
+// lose marks the etcd lease, and every board lease bound to it, lost.
+func (g *grant) lose(reason string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.reason != "" {
+		return
+	}
+	g.reason = reason
+	close(g.lost)
+	for l := range g.leases {
+		l.markLost(reason)
+	}
+}
+
+// drop unbinds l. The last lease to go revokes the etcd lease, which
+// deletes every key still bound to it; the others delete their own key.
+func (g *grant) drop(l *Lease) error {
+	g.mu.Lock()
+	delete(g.leases, l)
+	last := len(g.leases) == 0 && !g.ended && !g.session
+	if last {
+		g.ended = true
+	}
+	g.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), g.store.opts.DialTimeout)
+	defer cancel()
+	if !last {
+		if _, err := g.store.c.Delete(ctx, l.Key); err != nil {
+			return errorf(err, "release board %s (the lease ends within %v of its holder's exit anyway)", l.ID, l.TTL)
+		}
+		return nil
+	}
+	return g.revoke(ctx, "release board "+l.ID)
+}
+
+// end revokes g if no board lease was ever bound to it (a wait that
+// failed or was given up).
+func (g *grant) end() error {
+	g.mu.Lock()
+	if len(g.leases) > 0 || g.ended || g.session {
+		g.mu.Unlock()
+		return nil
+	}
+	g.ended = true
+	g.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), g.store.opts.DialTimeout)
+	defer cancel()
+	return g.revoke(ctx, "leave the queue")
+}
+
+func (g *grant) revoke(ctx context.Context, what string) error {
+	g.cancel()
+	g.wg.Wait()
+	_, err := g.store.c.Revoke(ctx, g.id)
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return errorf(err, "%s (the lease ends within %v anyway)", what, g.ttl)
+	}
+	return nil
 }
 
 // keepAlive renews the etcd lease every third of its TTL until ctx ends.
@@ -94,9 +217,9 @@ func (l *Lease) Release() error {
 // answered: the time the grant (then each renewal) was sent, plus the TTL
 // etcd answered with. Passing it means the holder must assume the board is
 // gone.
-func (l *Lease) keepAlive(ctx context.Context, deadline time.Time) {
-	defer l.wg.Done()
-	every := l.TTL / 3
+func (g *grant) keepAlive(ctx context.Context, deadline time.Time) {
+	defer g.wg.Done()
+	every := g.ttl / 3
 	retry := min(every, 200*time.Millisecond)
 	wait := every
 	for {
@@ -108,18 +231,18 @@ func (l *Lease) keepAlive(ctx context.Context, deadline time.Time) {
 		case <-t.C:
 		}
 		if !time.Now().Before(deadline) {
-			l.markLost("no keep-alive answered for " + l.TTL.String() + ": cut off from etcd")
+			g.lose("no keep-alive answered for " + g.ttl.String() + ": cut off from etcd")
 			return
 		}
 		sent := time.Now()
 		kctx, cancel := context.WithDeadline(ctx, deadline)
-		resp, err := l.store.c.KeepAliveOnce(kctx, l.LeaseID)
+		resp, err := g.store.c.KeepAliveOnce(kctx, g.id)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
-			l.markLost("etcd reports the lease expired or revoked")
+			g.lose("etcd reports the lease expired or revoked")
 			return
 		case err != nil:
 			wait = retry // try again until the deadline
@@ -136,6 +259,7 @@ func (l *Lease) watchKey(ctx context.Context) {
 	defer l.wg.Done()
 	from := l.Revision + 1
 	for ctx.Err() == nil {
+		l.store.watches.Add(1)
 		wch := l.store.c.Watch(clientv3.WithRequireLeader(ctx), l.Key, clientv3.WithRev(from))
 		for resp := range wch {
 			for _, ev := range resp.Events {
@@ -166,4 +290,43 @@ func (l *Lease) watchKey(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// session returns the store's session, the etcd lease Acquire binds its
+// keys to, granting a new one if there is none or the last one was lost.
+func (s *Store) session(ctx context.Context) (*grant, error) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.sess != nil {
+		select {
+		case <-s.sess.lost:
+			s.sess.cancel()
+			s.sess.wg.Wait()
+			s.sess = nil
+		default:
+			return s.sess, nil
+		}
+	}
+	g, err := s.newGrant(ctx, "open a session")
+	if err != nil {
+		return nil, err
+	}
+	g.session = true
+	s.sess = g
+	return g, nil
+}
+
+// closeSession revokes the store's session, if it has one: every key
+// bound to it goes.
+func (s *Store) closeSession() error {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.sess == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.DialTimeout)
+	defer cancel()
+	err := s.sess.revoke(ctx, "end the session")
+	s.sess = nil
+	return err
 }

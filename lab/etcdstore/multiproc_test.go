@@ -31,6 +31,7 @@ const (
 	envOut       = "ETCDSTORE_OUT" // where a leaser writes its intervals
 	envCount     = "ETCDSTORE_N"   // how many leases a leaser takes
 	envHost      = "ETCDSTORE_HOST"
+	envFor       = "ETCDSTORE_FOR" // how long a contender contends
 )
 
 var simBoards = []lab.Entry{
@@ -61,6 +62,8 @@ func TestHelperProcess(t *testing.T) {
 	switch os.Getenv(envHelper) {
 	case "leaser":
 		leaser(t)
+	case "contender":
+		contender(t)
 	case "holder":
 		s := helperStore(t)
 		l, err := s.Lease(t.Context(), "sim-a", lab.Holder{PID: os.Getpid(), Host: os.Getenv(envHost), Test: "holder", Since: time.Now()})
@@ -220,4 +223,95 @@ func TestLeaseAfterKill9(t *testing.T) {
 	// could not have freed the board much before two thirds of a TTL.
 	require.GreaterOrEqual(t, took, testTTL/2, "the board was freed before its TTL ran out")
 	require.LessOrEqual(t, took, testTTL+time.Second, "the board was not freed within its TTL plus a second")
+}
+
+// contender leases any of the three fairness boards through lab.Lab —
+// the store's Acquire, then a health check of the simulated board — over
+// and over for $ETCDSTORE_FOR, holding each a few milliseconds, and
+// writes down how long each lease waited.
+func contender(t *testing.T) {
+	d, err := time.ParseDuration(os.Getenv(envFor))
+	require.NoError(t, err)
+	s := helperStore(t)
+	l := &lab.Lab{Boards: fairBoards, Store: s}
+	var waits []time.Duration
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		t0 := time.Now()
+		le, err := l.Acquire(ctx, os.Getenv(envHost), lab.Request{Platform: "esp32s3"})
+		require.NoError(t, err)
+		waits = append(waits, time.Since(t0))
+		time.Sleep(5 * time.Millisecond)
+		require.NoError(t, le.Release())
+		cancel()
+	}
+	data, err := json.Marshal(waits)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(os.Getenv(envOut), data, 0o644))
+}
+
+var fairBoards = []lab.Entry{
+	{ID: "sim-a", Platform: "esp32s3", Sim: true, State: lab.Good, Protocol: "tinyprof"},
+	{ID: "sim-b", Platform: "esp32s3", Sim: true, State: lab.Good, Protocol: "tinyprof"},
+	{ID: "sim-c", Platform: "esp32s3", Sim: true, State: lab.Good, Protocol: "tinyprof"},
+}
+
+// Six processes, as if on six hosts, contend for three boards through
+// lab.Lab on the etcd store, each asking again as soon as it releases:
+// served in order of arrival, none starves and none is passed over — the
+// bar lab's TestLeaseFairness sets for the flock store.
+func TestLeaseFairness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts six processes for a few seconds")
+	}
+	c := startCluster(t, 1)
+	outDir := t.TempDir()
+	const procs = 6
+	var cmds []*exec.Cmd
+	var outs []string
+	for i := range procs {
+		out := filepath.Join(outDir, fmt.Sprintf("p%d.json", i))
+		cmd := helperCmd(t, "contender", c, "fair", fmt.Sprintf("host%d", i), envOut+"="+out, envFor+"=3s")
+		buf := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = buf, buf
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("child %d output:\n%s", i, buf.String())
+			}
+		})
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	for i, cmd := range cmds {
+		require.NoError(t, cmd.Wait(), "child %d", i)
+	}
+	var counts []int
+	var all, perMean []time.Duration
+	for _, out := range outs {
+		data, err := os.ReadFile(out)
+		require.NoError(t, err)
+		var waits []time.Duration
+		require.NoError(t, json.Unmarshal(data, &waits))
+		require.NotEmpty(t, waits, "%s: served no lease at all", out)
+		counts = append(counts, len(waits))
+		all = append(all, waits...)
+		var sum time.Duration
+		for _, w := range waits {
+			sum += w
+		}
+		perMean = append(perMean, sum/time.Duration(len(waits)))
+	}
+	var sum, longest time.Duration
+	for _, w := range all {
+		sum += w
+		longest = max(longest, w)
+	}
+	mean := sum / time.Duration(len(all))
+	fair := float64(len(all)) / procs
+	t.Logf("%d leases, per process %v (fair share %.1f); wait mean %v, longest %v (%.1fx the mean); per-process mean waits %v",
+		len(all), counts, fair, mean.Round(time.Microsecond), longest.Round(time.Microsecond), float64(longest)/float64(mean), perMean)
+	for i, n := range counts {
+		require.GreaterOrEqual(t, float64(n), fair/2, "process %d starved: %d leases of a fair %.1f (all: %v)", i, n, fair, counts)
+		require.LessOrEqual(t, float64(perMean[i]), 3*float64(mean), "process %d waited %v on average, against %v for all: it was passed over", i, perMean[i], mean)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tinyprof/tinyprof/lab"
@@ -16,6 +17,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -33,6 +35,15 @@ type Store struct {
 
 	mu   sync.Mutex
 	held map[string]*Lease // by board id: the leases this store holds
+
+	// calls and watches count the requests made to etcd (Requests).
+	calls, watches atomic.Int64
+
+	// sess is the etcd lease Acquire binds its keys to (see session);
+	// waits numbers the Acquires, to name their keys.
+	sessMu sync.Mutex
+	sess   *grant
+	waits  atomic.Int64
 }
 
 var _ lab.Store = (*Store)(nil)
@@ -49,7 +60,13 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := &Store{opts: opts, held: map[string]*Lease{}}
+	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+		s.calls.Add(1)
+		return invoker(ctx, method, req, reply, cc, callOpts...)
+	}
 	c, err := clientv3.New(clientv3.Config{
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(count)},
 		Endpoints:   opts.Endpoints,
 		DialTimeout: opts.DialTimeout,
 		// gRPC pings find a dead connection so that requests move to
@@ -67,7 +84,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcdstore: connect to %s: %w", strings.Join(opts.Endpoints, ","), err)
 	}
-	s := &Store{c: c, opts: opts, held: map[string]*Lease{}}
+	s.c = c
 	cctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
 	if _, err := c.Get(cctx, s.prefix(), clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
@@ -89,9 +106,14 @@ func (s *Store) Close() error {
 	for _, l := range ls {
 		errs = append(errs, l.Release())
 	}
-	errs = append(errs, s.c.Close())
+	errs = append(errs, s.closeSession(), s.c.Close())
 	return errors.Join(errs...)
 }
+
+// Requests reports how many requests this store has made to etcd: unary
+// calls (reads, transactions, grants, keep-alives, revokes) and the
+// watches it started. It is for measuring what a lease costs.
+func (s *Store) Requests() int64 { return s.calls.Load() + s.watches.Load() }
 
 // Client returns the store's etcd client, for tools that need more than
 // the store offers. The store owns it: do not close it.
@@ -112,17 +134,6 @@ func (s *Store) healthKey(id string) string   { return s.boardPrefix(id) + "heal
 // nobody holds it or waits for it.
 func (s *Store) TryAcquire(ctx context.Context, id string, h lab.Holder) (func() error, error) {
 	l, err := s.TryLease(ctx, id, h)
-	if err != nil {
-		return nil, err
-	}
-	return l.Release, nil
-}
-
-// Acquire is TryAcquire that waits, in order of arrival, until the board
-// is free or ctx ends. lab.Lab uses it, when its store has it, instead of
-// trying and backing off.
-func (s *Store) Acquire(ctx context.Context, id string, h lab.Holder) (func() error, error) {
-	l, err := s.Lease(ctx, id, h)
 	if err != nil {
 		return nil, err
 	}
@@ -171,37 +182,20 @@ func (s *Store) lease(ctx context.Context, id string, h lab.Holder, try bool) (*
 			return nil, &lab.HeldError{ID: id, Holder: holderOf(g.Kvs[0])}
 		}
 	}
-	var gr *clientv3.LeaseGrantResponse
-	var sent time.Time
-	err = s.retry(ctx, func(ctx context.Context) (err error) {
-		sent = time.Now()
-		gr, err = s.c.Grant(ctx, s.opts.ttlSeconds())
-		return err
-	})
+	g, err := s.newGrant(ctx, "lease board "+id)
 	if err != nil {
-		return nil, errorf(err, "lease board %s: grant an etcd lease", id)
+		return nil, err
 	}
-	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &Lease{
-		ID: id, Holder: h, Key: qp + fmt.Sprintf("%016x", int64(gr.ID)),
-		LeaseID: gr.ID, TTL: time.Duration(gr.TTL) * time.Second,
-		store: s, cancel: cancel, lost: make(chan struct{}),
-	}
-	l.wg.Add(1)
-	go l.keepAlive(mctx, sent.Add(l.TTL))
-	ok := false
-	defer func() {
-		if !ok {
-			l.Release()
-		}
-	}()
+	defer g.end() // a no-op once a board lease is bound to it
+	key := qp + keyName(g.id)
 
 	// Joining the queue is retried after a timeout, so it must be
 	// idempotent: the put is of our own key, and the revision is read
 	// back as the key's creation revision, whichever attempt created it.
-	put := clientv3.OpPut(l.Key, string(rec), clientv3.WithLease(gr.ID))
-	get := clientv3.OpGet(l.Key)
+	put := clientv3.OpPut(key, string(rec), clientv3.WithLease(g.id))
+	get := clientv3.OpGet(key)
 	var tr *clientv3.TxnResponse
+	var rev int64
 	if try {
 		// Put only if the queue is empty (a range compare holds for an
 		// empty range when compared with the zero key), or if it is an
@@ -216,16 +210,16 @@ func (s *Store) lease(ctx context.Context, id string, h lab.Holder, try bool) (*
 		}
 		if !tr.Succeeded {
 			kvs := tr.Responses[0].GetResponseRange().GetKvs()
-			if len(kvs) == 0 || string(kvs[0].Key) != l.Key {
+			if len(kvs) == 0 || string(kvs[0].Key) != key {
 				var holder *lab.Holder
 				if len(kvs) > 0 {
 					holder = holderOf(kvs[0])
 				}
 				return nil, &lab.HeldError{ID: id, Holder: holder}
 			}
-			l.Revision = kvs[0].CreateRevision
+			rev = kvs[0].CreateRevision
 		} else {
-			l.Revision = tr.Responses[1].GetResponseRange().GetKvs()[0].CreateRevision
+			rev = tr.Responses[1].GetResponseRange().GetKvs()[0].CreateRevision
 		}
 	} else {
 		// The queue's head, read in the same transaction, saves a read
@@ -237,20 +231,20 @@ func (s *Store) lease(ctx context.Context, id string, h lab.Holder, try bool) (*
 		if err != nil {
 			return nil, errorf(err, "lease board %s", id)
 		}
-		l.Revision = tr.Responses[1].GetResponseRange().GetKvs()[0].CreateRevision
+		rev = tr.Responses[1].GetResponseRange().GetKvs()[0].CreateRevision
 		waited := false
-		if head := tr.Responses[2].GetResponseRange().GetKvs(); len(head) == 0 || string(head[0].Key) != l.Key {
-			if waited, err = s.waitTurn(ctx, l); err != nil {
+		if head := tr.Responses[2].GetResponseRange().GetKvs(); len(head) == 0 || string(head[0].Key) != key {
+			if waited, err = s.waitTurn(ctx, g, id, rev); err != nil {
 				return nil, err
 			}
 		}
 		if waited {
 			// The record said since when it waited; say since when it holds.
-			l.Holder.Since = time.Now()
-			rec, _ = json.Marshal(l.Holder)
-			mine := clientv3.Compare(clientv3.CreateRevision(l.Key), "=", l.Revision)
+			h.Since = time.Now()
+			rec, _ = json.Marshal(h)
+			mine := clientv3.Compare(clientv3.CreateRevision(key), "=", rev)
 			err = s.retry(ctx, func(ctx context.Context) (err error) {
-				tr, err = s.c.Txn(ctx).If(mine).Then(clientv3.OpPut(l.Key, string(rec), clientv3.WithLease(gr.ID))).Commit()
+				tr, err = s.c.Txn(ctx).If(mine).Then(clientv3.OpPut(key, string(rec), clientv3.WithLease(g.id))).Commit()
 				return err
 			})
 			if err != nil {
@@ -261,13 +255,20 @@ func (s *Store) lease(ctx context.Context, id string, h lab.Holder, try bool) (*
 			}
 		}
 	}
-	l.wg.Add(1)
-	go l.watchKey(mctx)
-	s.mu.Lock()
-	s.held[id] = l
-	s.mu.Unlock()
-	ok = true
+	l := g.bind(id, key, rev, h)
+	s.remember(l)
 	return l, nil
+}
+
+// keyName is the name of a holder's or waiter's key in a board's queue:
+// its etcd lease, so that every key one waiter puts is told apart from
+// every other waiter's, and the same on a retried put.
+func keyName(id clientv3.LeaseID) string { return fmt.Sprintf("%016x", int64(id)) }
+
+func (s *Store) remember(l *Lease) {
+	s.mu.Lock()
+	s.held[l.ID] = l
+	s.mu.Unlock()
 }
 
 // retry runs f until it succeeds, fails for good, or ctx ends, each
@@ -314,41 +315,42 @@ func transient(err error) bool {
 	return false
 }
 
-// waitTurn waits until no key older than l's is left in its board's
+// waitTurn waits until no key older than rev is left in board id's
 // queue, watching the youngest of them for its deletion. It reports
 // whether it had to wait.
-func (s *Store) waitTurn(ctx context.Context, l *Lease) (bool, error) {
-	qp := s.queuePrefix(l.ID)
+func (s *Store) waitTurn(ctx context.Context, g *grant, id string, rev int64) (bool, error) {
+	qp := s.queuePrefix(id)
 	waited := false
 	for {
-		g, err := s.c.Get(ctx, qp, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(l.Revision-1))...)
+		r, err := s.c.Get(ctx, qp, append(clientv3.WithLastCreate(), clientv3.WithMaxCreateRev(rev-1))...)
 		if err != nil {
-			return waited, s.waitError(ctx, l, err)
+			return waited, s.waitError(ctx, id, err)
 		}
-		if len(g.Kvs) == 0 {
+		if len(r.Kvs) == 0 {
 			return waited, nil
 		}
 		waited = true
-		if err := s.waitDeleted(ctx, l, string(g.Kvs[0].Key), g.Header.Revision+1); err != nil {
+		if err := s.waitDeleted(ctx, g, id, string(r.Kvs[0].Key), r.Header.Revision+1); err != nil {
 			return waited, err
 		}
 	}
 }
 
-func (s *Store) waitDeleted(ctx context.Context, l *Lease, key string, from int64) error {
+func (s *Store) waitDeleted(ctx context.Context, g *grant, id, key string, from int64) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.watches.Add(1)
 	wch := s.c.Watch(clientv3.WithRequireLeader(wctx), key, clientv3.WithRev(from))
 	for {
 		select {
-		case <-l.Lost():
-			return l.Err()
+		case <-g.lost:
+			return &LostError{ID: id, Reason: g.reason}
 		case resp, ok := <-wch:
 			if !ok || resp.Err() != nil {
 				// Cancelled, compacted or no leader: the caller reads
 				// the queue again, unless ctx is done.
 				if ctx.Err() != nil {
-					return s.waitError(ctx, l, ctx.Err())
+					return s.waitError(ctx, id, ctx.Err())
 				}
 				return nil
 			}
@@ -361,11 +363,11 @@ func (s *Store) waitDeleted(ctx context.Context, l *Lease, key string, from int6
 	}
 }
 
-func (s *Store) waitError(ctx context.Context, l *Lease, err error) error {
+func (s *Store) waitError(ctx context.Context, id string, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("lease board %s: gave up waiting: %w", l.ID, ctx.Err())
+		return fmt.Errorf("lease board %s: gave up waiting: %w", id, ctx.Err())
 	}
-	return errorf(err, "lease board %s", l.ID)
+	return errorf(err, "lease board %s", id)
 }
 
 func (s *Store) holding(id string) *Lease {
