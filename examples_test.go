@@ -115,7 +115,7 @@ func Example_benchmark() {
 	// Attention makes each token a little slower than the last, and the
 	// p95 of however many runs testing.Benchmark chose interpolates among
 	// the slowest: whole milliseconds do not depend on that count.
-	fmt.Printf("%.0f tok/s, first token after %.1f ms, p95 inter-token latency %.0f ms (modelled)\n",
+	fmt.Printf("%.0f tok/s, first token after %.0f ms, p95 inter-token latency %.0f ms (modelled)\n",
 		r.Extra["tok/s"], r.Extra["ttft-ns"]/1e6, r.Extra["itl-p95-ns"]/1e6)
 	// Output:
 	// board: sim-esp32p4
@@ -141,7 +141,7 @@ func Example_benchmark() {
 	// Unit peak-psram-B better=lower
 	// Unit free-heap-after-B better=higher
 	// Unit min-free-heap-gen-B better=higher
-	// 118 tok/s, first token after 40.4 ms, p95 inter-token latency 9 ms (modelled)
+	// 118 tok/s, first token after 41 ms, p95 inter-token latency 9 ms (modelled)
 }
 
 // Example_leakCheck samples a leaking simulated board's free heap after

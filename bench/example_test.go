@@ -76,7 +76,7 @@ func ExampleGenerate() {
 	// Unit free-heap-after-B better=higher
 	// Unit min-free-heap-gen-B better=higher
 	// BenchmarkGenerate/platform=esp32p4/model=stories260k/quant=f32/tokens=16
-	// 118 tok/s, first token after 40 ms (modelled)
+	// 118 tok/s, first token after 41 ms (modelled)
 }
 
 // exampleTB stands in for the *testing.T a test passes to CheckLeaks: it

@@ -26,6 +26,6 @@ func ExampleOptimize() {
 	fmt.Printf("%s: %.1f tok/s (modelled)\n", best.Config, best.Prediction.TokPerSec)
 	fmt.Println("first rejected:", pl.Rejected[0].Format, "in", pl.Rejected[0].WeightsIn)
 	// Output:
-	// q4_0 weights=flash kv=psram ctx=256 cores=2 240MHz: 1.2 tok/s (modelled)
+	// g2s256 weights=psram kv=psram ctx=256 cores=2 240MHz: 1.3 tok/s (modelled)
 	// first rejected: q8_0 in sram
 }

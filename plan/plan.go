@@ -253,7 +253,7 @@ func evaluate(c *Candidate, fi *model.Info, p platform.Platform, f cost.Format, 
 		c.Rejected = "does not fit: " + err.Error()
 		// Price it as asked anyway, so that the rejected sort by what
 		// they would have given.
-		cfg := cost.Config{Platform: p, Shape: cost.ShapeOf(fi), Format: f, Parameters: fi.Parameters,
+		cfg := cost.Config{Platform: p, Shape: cost.ShapeOf(fi), Format: f, Parameters: fi.Parameters, F32Weights: cost.F32Weights(fi, f),
 			WeightBytes: map[platform.Region]int64{c.WeightsIn: fi.WeightBytes}, KVIn: platform.SRAM, MHz: c.CPUMHz, Cores: c.Cores, SIMD: opts.SIMD}
 		prompt, end := decodeSpan(opts, c.Context)
 		if pr, perr := cost.Predict(cfg, prompt, end); perr == nil {
@@ -271,7 +271,7 @@ func evaluate(c *Candidate, fi *model.Info, p platform.Platform, f cost.Format, 
 			weights[it.Region] += it.Bytes
 		}
 	}
-	cfg := cost.Config{Platform: p, Shape: cost.ShapeOf(fi), Format: f, Parameters: fi.Parameters,
+	cfg := cost.Config{Platform: p, Shape: cost.ShapeOf(fi), Format: f, Parameters: fi.Parameters, F32Weights: cost.F32Weights(fi, f),
 		WeightBytes: weights, KVIn: c.KVIn, MHz: c.CPUMHz, Cores: c.Cores, SIMD: opts.SIMD}
 	prompt, end := decodeSpan(opts, c.Context)
 	pr, err := cost.Predict(cfg, prompt, end)

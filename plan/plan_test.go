@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,15 +72,26 @@ func TestOptimizeRanksFastestFirst(t *testing.T) {
 // TestStories15MOnESP32S3 is the circle: the plan says what runs,
 // and that float32 does not.
 func TestStories15MOnESP32S3(t *testing.T) {
-	pl, err := plan.Optimize(analyze(t, fixtures.Llama2C(fixtures.Stories15M, fixtures.Seed)), lookup(t, "esp32s3"), plan.DefaultOptions())
+	info := analyze(t, fixtures.Llama2C(fixtures.Stories15M, fixtures.Seed))
+	opts := plan.DefaultOptions()
+	opts.Formats = []string{"f32", "f16", "q8_0", "q4_0", "int8"}
+	pl, err := plan.Optimize(info, lookup(t, "esp32s3"), opts)
 	require.NoError(t, err)
 	best, ok := pl.Best()
 	require.True(t, ok)
 	assert.NotEqual(t, "f32", best.Format)
-	assert.Equal(t, platform.Flash, best.WeightsIn, "15 MB quantized fits the 16 MiB flash, not the 8 MiB PSRAM beside the KV cache")
+	assert.Equal(t, platform.Flash, best.WeightsIn, "Q4_0's 9 MiB fits the 16 MiB flash, not the 8 MiB PSRAM beside the KV cache")
 	for _, c := range pl.Ranked {
 		assert.NotEqual(t, "f32", c.Format)
 	}
+	// With every format, 2 bits a weight fit the PSRAM beside the KV
+	// cache, and PSRAM is read faster than flash.
+	pl, err = plan.Optimize(info, lookup(t, "esp32s3"), plan.DefaultOptions())
+	require.NoError(t, err)
+	best, ok = pl.Best()
+	require.True(t, ok)
+	assert.Equal(t, platform.PSRAM, best.WeightsIn, best.Config.String())
+	assert.True(t, strings.HasPrefix(best.Format, "g2"), best.Config.String())
 }
 
 func TestOptimizeOptions(t *testing.T) {

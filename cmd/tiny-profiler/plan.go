@@ -144,6 +144,13 @@ func writePlan(w io.Writer, pl *plan.Plan, top int) {
 		if best, ok := pl.Best(); ok && len(best.Prediction.Outside) > 0 {
 			fmt.Fprintf(w, "\n#1 is outside the calibrated range: %s\n", best.Prediction.Note())
 		}
+		if best, ok := pl.Best(); ok {
+			// The ranking is by speed alone; below 4 bits a weight loses
+			// enough that a user should look before flashing.
+			if f, err := cost.LookupFormat(best.Format); err == nil && f.BytesPerWeight()*8 < 4 {
+				fmt.Fprintf(w, "\n#1 keeps %.2f bits a weight and is ranked for speed only: `tiny-profiler quantize` reports its per-tensor error, next-token agreement and perplexity on the host reference; look before you flash\n", f.BytesPerWeight()*8)
+			}
+		}
 	}
 	if len(pl.Rejected) > 0 {
 		fmt.Fprintln(w, "\nrejected (fastest first):")

@@ -31,7 +31,7 @@ func newCostModel(p platform.Platform, info *model.Info, weights map[platform.Re
 		// the 4-bit kernel, the nearest in work per weight.
 		f, _ = cost.LookupFormat("q4_0")
 	}
-	cfg := cost.Config{Platform: p, Shape: cost.ShapeOf(info), Format: f, Parameters: info.Parameters,
+	cfg := cost.Config{Platform: p, Shape: cost.ShapeOf(info), Format: f, Parameters: info.Parameters, F32Weights: cost.F32Weights(info, f),
 		WeightBytes: weights, KVIn: kvIn, Cores: p.Cores}
 	return costModel{cfg: cfg, ok: cfg.Check() == nil, seqLen: seqLen}
 }

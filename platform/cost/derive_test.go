@@ -21,6 +21,9 @@ var derive = flag.Bool("cost.derive", false, "run the emulated boards and rewrit
 // kernelFiles are the fixture files of each measured kernel, per shape.
 var kernelFiles = []struct{ kernel, suffix string }{
 	{"f32", ".gguf"}, {"int8", "-q80.bin"}, {"q8_0", "-q8_0.gguf"}, {"q4_0", "-q4_0.gguf"},
+	// tinyprof's group-wise kernels (model/GROUPWISE.md), one per width;
+	// the group size and kind change only the per-group work.
+	{"g8", "-g8s32.gguf"}, {"g4", "-g4s32.gguf"}, {"g2", "-g2s32.gguf"},
 }
 
 // TestDeriveKernels with -cost.derive measures instructions per token of
@@ -53,7 +56,8 @@ func TestDeriveKernels(t *testing.T) {
 	// Each stored run is reproduced by its kernel's two coefficients.
 	for _, run := range r.Runs {
 		k := ks[run.Kernel]
-		got := k.InstrPerWeight*float64(run.Shape.MatmulWeights()) + k.InstrPerUnit*run.Shape.ActivationUnits(run.MeanPos)
+		f32 := ks["f32"].InstrPerWeight * float64(run.F32Weights)
+		got := k.InstrPerWeight*float64(run.Shape.MatmulWeights()-run.F32Weights) + f32 + k.InstrPerUnit*run.Shape.ActivationUnits(run.MeanPos)
 		assert.InEpsilon(t, run.InstrPerToken, got, 1e-6, run.File)
 	}
 }
@@ -86,7 +90,9 @@ func measure(t *testing.T, machine, kernel, file string) cost.Run {
 	require.NoError(t, err)
 	require.Len(t, g.Tokens, tokens)
 	s := g.Summary
-	return cost.Run{Machine: machine, Kernel: kernel, File: file, Shape: cost.ShapeOf(info),
+	f, err := cost.FormatOf(info)
+	require.NoError(t, err)
+	return cost.Run{Machine: machine, Kernel: kernel, File: file, Shape: cost.ShapeOf(info), F32Weights: cost.F32Weights(info, f),
 		MeanPos:       float64(s.PromptTokens) + float64(tokens-1)/2,
 		InstrPerToken: float64(s.DecodeUS) * 1000 / float64(tokens-1)}
 }

@@ -23,5 +23,5 @@ func ExamplePredict() {
 	}
 	fmt.Println(pr.Interval())
 	// Output:
-	// 19.2 tok/s (13.4–27.4)
+	// 19.1 tok/s (13.3–27.5)
 }

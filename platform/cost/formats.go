@@ -72,6 +72,30 @@ var formats = []Format{
 	{Name: "int8-g64", Type: model.TypeI8, Llama2C: true, GroupSize: 64, Kernel: "int8", KernelFactor: 1, Writable: true},
 }
 
+// The group-wise formats (model/GROUPWISE.md): 8, 4 and 2 bits in groups
+// of 32 to 256, symmetric or with a minimum. One kernel per width was
+// measured, symmetric at group 32 (tiny-g8s32.gguf and its Stories260K
+// twin); the runtime decodes both kinds with one formula, so the other
+// group sizes and the asymmetric kind are priced with it, marked as
+// estimates: they differ only in the work per group.
+func init() {
+	for _, bits := range []int{8, 4, 2} {
+		for _, group := range []int{32, 64, 128, 256} {
+			for _, asym := range []bool{false, true} {
+				t, err := model.GroupwiseType(model.Groupwise{Bits: bits, Group: group, Asym: asym})
+				if err != nil {
+					panic(err) // every combination above is a valid type
+				}
+				f := Format{Name: strings.ToLower(t.String()), Type: t, Kernel: fmt.Sprintf("g%d", bits), KernelFactor: 1, Writable: true}
+				if group != 32 || asym {
+					f.Estimate = fmt.Sprintf("the g%d kernel measured at group 32, symmetric; groups of %d%s change only the per-group work", bits, group, map[bool]string{true: " with a minimum", false: ""}[asym])
+				}
+				formats = append(formats, f)
+			}
+		}
+	}
+}
+
 // Formats returns the formats table. The caller owns the slice.
 func Formats() []Format { return append([]Format(nil), formats...) }
 

@@ -33,6 +33,10 @@ type Run struct {
 	// plus half the generated ones).
 	MeanPos       float64 `json:"mean_pos"`
 	InstrPerToken float64 `json:"instr_per_token"`
+	// F32Weights is how many of the multiplied weights the file keeps in
+	// float32 (see F32Weights): those run the f32 kernel, whose cost
+	// DeriveKernels takes off before it solves for this kernel's.
+	F32Weights int64 `json:"f32_weights,omitempty"`
 }
 
 // Runs is the content of kernels.json.
@@ -55,27 +59,58 @@ type Kernel struct {
 }
 
 // DeriveKernels solves, for each kernel measured on two shapes, the two
-// equations instr = a·MatmulWeights + b·ActivationUnits(MeanPos) for the
-// per-weight cost a and the per-unit cost b. It fails when a kernel lacks
-// a second shape or the solution is not positive.
+// equations instr = a·w + b·ActivationUnits(MeanPos) for the per-weight
+// cost a and the per-unit cost b, where w is the weights the kernel itself
+// multiplies: MatmulWeights less the run's F32Weights, whose instructions
+// (at the f32 kernel's per-weight cost, derived first) are taken off instr.
+// It fails when a kernel lacks a second shape, when a run has float32
+// weights but no f32 kernel was measured, or when the solution is not
+// positive.
 func DeriveKernels(runs []Run) (map[string]Kernel, error) {
 	by := map[string][]Run{}
+	var names []string
 	for _, r := range runs {
+		if _, ok := by[r.Kernel]; !ok {
+			names = append(names, r.Kernel)
+		}
 		by[r.Kernel] = append(by[r.Kernel], r)
 	}
+	// f32 first: the others' float32 weights are priced with it.
+	slices.SortStableFunc(names, func(a, b string) int {
+		switch {
+		case a == b:
+			return 0
+		case a == "f32":
+			return -1
+		case b == "f32":
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
 	out := map[string]Kernel{}
-	for name, rs := range by {
+	for _, name := range names {
+		rs := by[name]
 		if len(rs) != 2 || rs[0].Shape == rs[1].Shape {
 			return nil, fmt.Errorf("kernel %s: need runs on exactly two different shapes, have %d", name, len(rs))
 		}
-		w1, u1 := float64(rs[0].Shape.MatmulWeights()), rs[0].Shape.ActivationUnits(rs[0].MeanPos)
-		w2, u2 := float64(rs[1].Shape.MatmulWeights()), rs[1].Shape.ActivationUnits(rs[1].MeanPos)
-		det := w1*u2 - w2*u1
-		if math.Abs(det) < 1e-9*w1*u2 {
+		var w, instr [2]float64
+		for i, r := range rs {
+			w[i], instr[i] = float64(r.Shape.MatmulWeights()-r.F32Weights), r.InstrPerToken
+			if r.F32Weights > 0 {
+				f, ok := out["f32"]
+				if !ok || name == "f32" {
+					return nil, fmt.Errorf("kernel %s: run %s keeps %d weights in float32, but no f32 kernel is measured to price them", name, r.File, r.F32Weights)
+				}
+				instr[i] -= f.InstrPerWeight * float64(r.F32Weights)
+			}
+		}
+		u1, u2 := rs[0].Shape.ActivationUnits(rs[0].MeanPos), rs[1].Shape.ActivationUnits(rs[1].MeanPos)
+		det := w[0]*u2 - w[1]*u1
+		if math.Abs(det) < 1e-9*w[0]*u2 {
 			return nil, fmt.Errorf("kernel %s: the two shapes are proportional; use shapes of different proportions", name)
 		}
-		a := (rs[0].InstrPerToken*u2 - rs[1].InstrPerToken*u1) / det
-		b := (w1*rs[1].InstrPerToken - w2*rs[0].InstrPerToken) / det
+		a := (instr[0]*u2 - instr[1]*u1) / det
+		b := (w[0]*instr[1] - w[1]*instr[0]) / det
 		if a <= 0 || b <= 0 {
 			return nil, fmt.Errorf("kernel %s: derived costs %.3g instr/weight and %.3g instr/unit are not both positive", name, a, b)
 		}

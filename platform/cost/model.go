@@ -19,6 +19,9 @@ type Config struct {
 	// model.Fit placed them. Only the share the matrix products stream is
 	// read per token (Shape.MatmulWeights over Parameters).
 	WeightBytes map[platform.Region]int64
+	// F32Weights is how many of the multiplied weights the file keeps in
+	// float32 (see F32Weights); they run the f32 kernel.
+	F32Weights int64
 	// Parameters is the model's total weight count (model.Info.Parameters);
 	// 0 means Shape.MatmulWeights.
 	Parameters int64
@@ -90,7 +93,8 @@ func (c Config) forward(pos int, s Scales) Breakdown {
 	cores := max(c.Cores, 1)
 	k := kernel(c.Format.Kernel)
 	w := float64(c.Shape.MatmulWeights())
-	matmul := k.InstrPerWeight * c.Format.KernelFactor * w
+	f32 := math.Min(float64(max(c.F32Weights, 0)), w)
+	matmul := k.InstrPerWeight*c.Format.KernelFactor*(w-f32) + kernel("f32").InstrPerWeight*f32
 	if c.SIMD && p.SIMDSpeedup > 1 {
 		matmul /= p.SIMDSpeedup
 	}

@@ -58,3 +58,33 @@ func (s Shape) ActivationUnits(pos float64) float64 {
 func (s Shape) KVBytesRead(pos int, bytesPerElem int) float64 {
 	return float64(s.Layers) * float64(pos+1) * float64(s.KVDim()) * 2 * float64(bytesPerElem)
 }
+
+// F32Weights is how many of the weights info's matrix products multiply
+// are float32 in a file whose format is f: matrices a quantizer kept in
+// float32 because their rows are not whole blocks or groups (model.Quantize
+// and the fixtures keep Stories260K's feed-forward down projection, rows of
+// 172, in F32). 0 for a float32 or llama2.c file, whose matrices are all
+// of one type. The token embedding, a row lookup, is not counted.
+func F32Weights(info *model.Info, f Format) int64 {
+	if f.Llama2C || f.Type == model.TypeF32 {
+		return 0
+	}
+	var n int64
+	for _, t := range info.Tensors {
+		if len(t.Shape) < 2 || t.Type != model.TypeF32 || isEmbedding(t.Name) {
+			continue
+		}
+		e := int64(1)
+		for _, d := range t.Shape {
+			e *= d
+		}
+		n += e
+	}
+	return n
+}
+
+// isEmbedding reports the token embedding's tensor, in GGUF's name or
+// llama2.c's.
+func isEmbedding(name string) bool {
+	return name == "token_embd.weight" || name == "tok_embeddings.weight"
+}
