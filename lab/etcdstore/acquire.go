@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
-	"github.com/tinyprof/tinyprof/lab"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tinyprof/tinyprof/lab"
 )
 
 // MaxCandidates bounds the boards one Acquire waits for: a waiter joins
@@ -60,6 +62,15 @@ func (s *Store) Acquire(ctx context.Context, ids []string, n int, h lab.Holder) 
 	// of one store never share a key.
 	name := fmt.Sprintf("%s-%x", keyName(g.id), s.waits.Add(1))
 	key := func(id string) string { return s.queuePrefix(id) + name }
+	if n == 1 {
+		l, err := s.takeFree(ctx, g, ids, key, string(rec), h)
+		if err != nil {
+			return nil, errorf(err, "%s", what)
+		}
+		if l != nil {
+			return []lab.Held{l}, nil
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -156,6 +167,61 @@ func (s *Store) Acquire(ctx context.Context, ids []string, n int, h lab.Holder) 
 	}
 	ok = true
 	return out, nil
+}
+
+// takeFree is Acquire's fast path for one board of many: it counts the
+// candidates' queues in one read and claims a board whose queue is empty
+// with a transaction that holds only while it still is. Nobody waits for
+// such a board (a waiter for it would have a key in its queue), so taking
+// it passes over no one, and it costs no writes to the other queues. It
+// returns nil, and no error, when no queue is empty or every claim lost a
+// race; Acquire then joins the queues.
+func (s *Store) takeFree(ctx context.Context, g *grant, ids []string, key func(string) string, rec string, h lab.Holder) (*Lease, error) {
+	ops := make([]clientv3.Op, len(ids))
+	for i, id := range ids {
+		ops[i] = clientv3.OpGet(s.queuePrefix(id), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	}
+	var tr *clientv3.TxnResponse
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		tr, err = s.c.Txn(ctx).Then(ops...).Commit()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var empty []string
+	for i, id := range ids {
+		if tr.Responses[i].GetResponseRange().GetCount() == 0 {
+			empty = append(empty, id)
+		}
+	}
+	// Waiters that arrive together start at different boards.
+	start := rand.IntN(max(len(empty), 1))
+	for k := range min(len(empty), 3) {
+		id := empty[(start+k)%len(empty)]
+		qp, mine := s.queuePrefix(id), key(id)
+		var claim *clientv3.TxnResponse
+		err := s.retry(ctx, func(ctx context.Context) (err error) {
+			// Else reads our own key: a retried claim whose first
+			// attempt landed finds the queue holding only us.
+			claim, err = s.c.Txn(ctx).
+				If(clientv3.Compare(clientv3.CreateRevision(qp), "=", 0).WithPrefix()).
+				Then(clientv3.OpPut(mine, rec, clientv3.WithLease(g.id)), clientv3.OpGet(mine)).
+				Else(clientv3.OpGet(mine)).Commit()
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		got := claim.Responses[len(claim.Responses)-1].GetResponseRange().GetKvs()
+		if len(got) == 0 {
+			continue // someone came first
+		}
+		l := g.bind(id, mine, got[0].CreateRevision, h)
+		s.remember(l)
+		return l, nil
+	}
+	return nil, nil
 }
 
 // waitFree waits until at least n of the boards ids have no key older
