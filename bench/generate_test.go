@@ -246,7 +246,13 @@ func TestGenerateRetriedRunEnergy(t *testing.T) {
 				require.Positive(t, board.resent(), "with every %dth frame corrupted some METRICS answer is resent", tt.every)
 			}
 			require.Contains(t, r.Extra, "J/tok", "the generations that were not retried give a figure")
-			assert.InEpsilon(t, clean.Extra["W"], r.Extra["W"], 0.02, "W over %d generations, %d retried, %d METRICS resent", board.generations, board.retried, board.resent())
+			// The board's power averages over its real clock, host gaps
+			// included, so W moves with the host's load: 2% held on an
+			// idle machine and missed by 3-9% beside a -race suite. 15%
+			// still catches a retried generation's energy counted twice
+			// (+26% J/tok at every 29th frame before bench.Ledger), and
+			// energyCoversGeneration bounds J/tok without the host.
+			assert.InEpsilon(t, clean.Extra["W"], r.Extra["W"], 0.15, "W over %d generations, %d retried, %d METRICS resent", board.generations, board.retried, board.resent())
 			t.Logf("J/tok over %d generations, %d retried, %d METRICS resent", board.generations, board.retried, board.resent())
 			energyCoversGeneration(t, r, 16)
 		})
