@@ -130,7 +130,7 @@ type ConnectFunc func(ctx context.Context, e Entry, opts ConnectOptions) (*Conn,
 // stopped by Close. Each call starts its own simulated or emulated board:
 // what processes share is the lease, not the board. Before its first frame
 // to a real board, it makes sure the port has no EEMBC DUT on it (see
-// refuseEEMBC), which costs about 0.3 s.
+// refuseEEMBC), which costs about 0.7 s.
 //
 // It is the one way the CLI (--device, --sim, inventory ids), tests
 // (through a Lab) and the lab's tools (health-check, emergency-reset) open

@@ -43,7 +43,10 @@ type DetectOptions struct {
 	Listen time.Duration
 	// Probe is how long Detect waits for the answer to "name%" when
 	// listening settled nothing. A DUT answers in a few milliseconds at
-	// 115200 baud and in about 40 at 9600. Default 200 ms.
+	// 115200 baud and in about 40 at 9600; a simulated DUT on a loaded
+	// host (a -race suite running scripts in parallel) took over 200.
+	// Default 600 ms: a tinyprof agent, which ignores the probe, costs
+	// that much at every connection.
 	Probe time.Duration
 }
 
@@ -85,7 +88,7 @@ func Detect(ctx context.Context, rw io.ReadWriter, opts DetectOptions) (Detectio
 		opts.Listen = 50 * time.Millisecond
 	}
 	if opts.Probe <= 0 {
-		opts.Probe = 200 * time.Millisecond
+		opts.Probe = 600 * time.Millisecond
 	}
 	s := &sniffer{rw: rw, dec: firmware.NewDecoder(firmware.MaxPayloadLimit)}
 	if rd, ok := rw.(readDeadliner); ok {
