@@ -3,7 +3,6 @@ package hwtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,13 +63,7 @@ func TestLabEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command on PATH")
 	}
-	s2nBin, err := export.FindSer2net()
-	if err != nil {
-		if os.Getenv(etcdtest.EnvRequire) != "" {
-			t.Fatalf("%v (%s is set)", err, etcdtest.EnvRequire)
-		}
-		t.Skip(err.Error())
-	}
+	s2nBin := etcdtest.Require(t, export.FindSer2net)
 	srv := etcdtest.Start(t)
 	st, err := etcdstore.New(t.Context(), etcdstore.Options{Endpoints: []string{srv.Endpoint}, Lab: "e2e"})
 	require.NoError(t, err)
@@ -89,7 +82,7 @@ func TestLabEndToEnd(t *testing.T) {
 	go func() {
 		stopped <- export.Run(ctx, export.Options{
 			Store: st, Boards: []lab.Entry{board}, Advertise: "localhost", Listen: "127.0.0.1",
-			BasePort: freeRunTB(t, 1), Ser2netConfig: cfg, Poll: 100 * time.Millisecond,
+			BasePort: etcdtest.PortRun(t, 1), Ser2netConfig: cfg, Poll: 100 * time.Millisecond,
 			Reload: func(ctx context.Context) error {
 				if s2n == nil {
 					var serr error
@@ -184,31 +177,4 @@ func benchFigures(t *testing.T, out string) map[string]string {
 		figs[f[i+1]] = f[i]
 	}
 	return figs
-}
-
-// freeRunTB returns the first of n consecutive loopback ports free a
-// moment ago.
-func freeRunTB(t *testing.T, n int) int {
-	t.Helper()
-	ports, err := freeLoopback(n)
-	require.NoError(t, err)
-	return ports
-}
-
-func freeLoopback(n int) (int, error) {
-	for base := 20000 + int(time.Now().UnixNano()%20000); base < 60000; base += n {
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			ln.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no %d free consecutive loopback ports", n)
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,7 +31,7 @@ func TestLabScripts(t *testing.T) {
 				if len(args) != 1 {
 					ts.Fatalf("usage: etcd VAR")
 				}
-				bin, err := exec.LookPath("etcd")
+				bin, err := etcdtest.FindEtcd()
 				ts.Check(err)
 				s, err := etcdtest.Launch(bin, ts.MkAbs("etcd-data"))
 				ts.Check(err)
@@ -48,7 +46,9 @@ func TestLabScripts(t *testing.T) {
 				}
 				var n int
 				fmt.Sscan(args[1], &n)
-				ts.Setenv(args[0], fmt.Sprint(freeRun(ts, n)))
+				base, err := etcdtest.FreePortRun(n)
+				ts.Check(err)
+				ts.Setenv(args[0], fmt.Sprint(base))
 			},
 			// published URL [!]ID... waits up to 20 s until the lab at URL
 			// publishes each ID (and none of the !IDs).
@@ -92,7 +92,7 @@ func TestLabScripts(t *testing.T) {
 			if cond != "lab" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
-			_, err := exec.LookPath("etcd")
+			_, err := etcdtest.FindEtcd()
 			if err == nil {
 				_, err = export.FindSer2net()
 			}
@@ -106,25 +106,4 @@ func TestLabScripts(t *testing.T) {
 			return nil
 		},
 	})
-}
-
-// freeRun returns the first of n consecutive loopback ports that were
-// free a moment ago.
-func freeRun(ts *testscript.TestScript, n int) int {
-	for base := 20000 + int(time.Now().UnixNano()%20000); base < 60000; base += n {
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	ts.Fatalf("no %d free consecutive ports", n)
-	return 0
 }

@@ -7,7 +7,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
+
 	"github.com/tinyprof/tinyprof/lab"
+	"github.com/tinyprof/tinyprof/lab/etcdstore/etcdtest"
 )
 
 // boardsOf returns the ids of held boards.
@@ -23,8 +25,8 @@ func boardsOf(hs []lab.Held) []string {
 // the first boards free for the waiter, leaves the other queues, and
 // never deadlocks two waiters that each want two boards.
 func TestAcquireAnyInArrivalOrder(t *testing.T) {
-	c := startCluster(t, 1)
-	s := newStore(t, "any", c.endpoints()...)
+	c := etcdtest.StartCluster(t, 1, nil)
+	s := newStore(t, "any", c.Endpoints()...)
 	ctx := t.Context()
 
 	// a holds b1 and b2; waiters for any of them queue behind.
@@ -97,8 +99,8 @@ func TestAcquireAnyInArrivalOrder(t *testing.T) {
 // A waiter that gives up leaves no key behind, and a held board's Lost
 // closes when its etcd lease is revoked under it.
 func TestAcquireGiveUpAndLost(t *testing.T) {
-	c := startCluster(t, 1)
-	s := newStore(t, "giveup", c.endpoints()...)
+	c := etcdtest.StartCluster(t, 1, nil)
+	s := newStore(t, "giveup", c.Endpoints()...)
 	hs, err := s.Acquire(t.Context(), []string{"x"}, 1, holder("holder"))
 	require.NoError(t, err)
 
@@ -110,7 +112,7 @@ func TestAcquireGiveUpAndLost(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, q, 1, "only the holder is in line")
 
-	op := newStore(t, "giveup", c.endpoints()...)
+	op := newStore(t, "giveup", c.Endpoints()...)
 	_, err = op.Client().Revoke(t.Context(), hs[0].(*Lease).LeaseID)
 	require.NoError(t, err)
 	select {

@@ -5,18 +5,20 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tinyprof/tinyprof/lab"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/tinyprof/tinyprof/lab"
+	"github.com/tinyprof/tinyprof/lab/etcdstore/etcdtest"
 )
 
 // The role the package documentation gives a leaser is enough to lease a
 // board, record its health and release it, and not enough to change the
 // inventory; without credentials nothing works.
 func TestLeaserRole(t *testing.T) {
-	c := startCluster(t, 1)
+	c := etcdtest.StartCluster(t, 1, nil)
 	ctx := t.Context()
-	admin, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints(), Logger: zap.NewNop()})
+	admin, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), Logger: zap.NewNop()})
 	require.NoError(t, err)
 	defer admin.Close()
 	grant := func(role, key string, prefix bool, perm string) {
@@ -44,10 +46,10 @@ func TestLeaserRole(t *testing.T) {
 	_, err = admin.AuthEnable(ctx)
 	require.NoError(t, err)
 
-	_, err = New(ctx, Options{Endpoints: c.endpoints(), Lab: "authlab", DialTimeout: time.Second})
+	_, err = New(ctx, Options{Endpoints: c.Endpoints(), Lab: "authlab", DialTimeout: time.Second})
 	require.Error(t, err, "no credentials, no lab")
 
-	s, err := New(ctx, Options{Endpoints: c.endpoints(), Lab: "authlab", TTL: testTTL, Username: "ci-runner", Password: "runnerpw"})
+	s, err := New(ctx, Options{Endpoints: c.Endpoints(), Lab: "authlab", TTL: testTTL, Username: "ci-runner", Password: "runnerpw"})
 	require.NoError(t, err)
 	defer s.Close()
 	l, err := s.Lease(ctx, "b", holder("ci"))

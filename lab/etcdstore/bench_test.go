@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/tinyprof/tinyprof/lab/etcdstore/etcdtest"
 )
 
 // BenchmarkAcquireRelease measures one uncontended lease and its release
@@ -11,8 +13,8 @@ import (
 // revoke (TryLease reads the queue first too). It reports the p50 and p99
 // of the whole round trip.
 func BenchmarkAcquireRelease(b *testing.B) {
-	c := startCluster(b, 1)
-	s := newStore(b, "bench", c.endpoints()...)
+	c := etcdtest.StartCluster(b, 1, nil)
+	s := newStore(b, "bench", c.Endpoints()...)
 	for _, bc := range []struct {
 		name  string
 		lease func() (*Lease, error)

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
 	"github.com/tinyprof/tinyprof/lab"
+	"github.com/tinyprof/tinyprof/lab/etcdstore/etcdtest"
 )
 
 // The child processes below are this test binary run again with envHelper
@@ -114,9 +116,9 @@ func leaser(t *testing.T) {
 
 // helperCmd returns a command that runs this binary as a child doing mode
 // against the cluster c, as if on host.
-func helperCmd(t *testing.T, mode string, c *cluster, labName, host string, env ...string) *exec.Cmd {
+func helperCmd(t *testing.T, mode string, c *etcdtest.Cluster, labName, host string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.timeout=60s", "-test.count=1")
-	cmd.Env = append(os.Environ(), envHelper+"="+mode, envEndpoints+"="+strings.Join(c.endpoints(), ","),
+	cmd.Env = append(os.Environ(), envHelper+"="+mode, envEndpoints+"="+strings.Join(c.Endpoints(), ","),
 		envLab+"="+labName, envHost+"="+host, "TMPDIR="+t.TempDir(), "HOME="+t.TempDir())
 	cmd.Env = append(cmd.Env, env...)
 	return cmd
@@ -129,7 +131,7 @@ func TestLeaseAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four processes")
 	}
-	c := startCluster(t, 1)
+	c := etcdtest.StartCluster(t, 1, nil)
 	outDir := t.TempDir()
 	const procs, each = 4, 10
 	var cmds []*exec.Cmd
@@ -137,7 +139,7 @@ func TestLeaseAcrossProcesses(t *testing.T) {
 	for i := range procs {
 		out := filepath.Join(outDir, fmt.Sprintf("p%d.json", i))
 		cmd := helperCmd(t, "leaser", c, "multi", fmt.Sprintf("host%d", i), envOut+"="+out, envCount+"="+strconv.Itoa(each))
-		buf := &syncBuffer{}
+		buf := &etcdtest.Buffer{}
 		cmd.Stdout, cmd.Stderr = buf, buf
 		require.NoError(t, cmd.Start())
 		t.Cleanup(func() {
@@ -179,7 +181,7 @@ func TestLeaseAcrossProcesses(t *testing.T) {
 // A holder killed with SIGKILL keeps the board until its TTL runs out —
 // never less — and the board is leased again within the TTL plus a second.
 func TestLeaseAfterKill9(t *testing.T) {
-	c := startCluster(t, 1)
+	c := etcdtest.StartCluster(t, 1, nil)
 	cmd := helperCmd(t, "holder", c, "kill9", "doomed")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -204,7 +206,7 @@ func TestLeaseAfterKill9(t *testing.T) {
 		t.Fatal("the holder did not lease sim-a within 30s")
 	}
 
-	s := newStore(t, "kill9", c.endpoints()...)
+	s := newStore(t, "kill9", c.Endpoints()...)
 	_, err = s.TryAcquire(t.Context(), "sim-a", holder(t.Name()))
 	require.ErrorIs(t, err, lab.ErrHeld)
 	require.ErrorContains(t, err, fmt.Sprintf("pid %d on doomed", cmd.Process.Pid))
@@ -264,7 +266,7 @@ func TestLeaseFairness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts six processes for a few seconds")
 	}
-	c := startCluster(t, 1)
+	c := etcdtest.StartCluster(t, 1, nil)
 	outDir := t.TempDir()
 	const procs = 6
 	var cmds []*exec.Cmd
@@ -272,7 +274,7 @@ func TestLeaseFairness(t *testing.T) {
 	for i := range procs {
 		out := filepath.Join(outDir, fmt.Sprintf("p%d.json", i))
 		cmd := helperCmd(t, "contender", c, "fair", fmt.Sprintf("host%d", i), envOut+"="+out, envFor+"=3s")
-		buf := &syncBuffer{}
+		buf := &etcdtest.Buffer{}
 		cmd.Stdout, cmd.Stderr = buf, buf
 		require.NoError(t, cmd.Start())
 		t.Cleanup(func() {

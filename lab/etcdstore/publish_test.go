@@ -5,14 +5,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tinyprof/tinyprof/lab/etcdstore/etcdtest"
 )
 
 // Two exporters cannot both publish one board: the second is refused,
 // naming the first's host, and gets it once the first withdraws. An
 // unreadable record is reported and passed over; Close withdraws all.
 func TestPublisher(t *testing.T) {
-	c := startCluster(t, 1)
-	s := newStore(t, "pub", c.endpoints()...)
+	c := etcdtest.StartCluster(t, 1, nil)
+	s := newStore(t, "pub", c.Endpoints()...)
 	ctx := t.Context()
 	a, err := s.Publisher(ctx)
 	require.NoError(t, err)

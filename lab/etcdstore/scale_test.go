@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinyprof/tinyprof/lab"
+	"github.com/tinyprof/tinyprof/lab/etcdstore/etcdtest"
 )
 
 // BenchmarkLabScale is the lab of many machines at scale on one machine:
@@ -39,7 +40,7 @@ import (
 //
 //	go test ./lab/etcdstore -run '^$' -bench LabScale -benchtime 2000x
 func BenchmarkLabScale(b *testing.B) {
-	c := startCluster(b, 1)
+	c := etcdtest.StartCluster(b, 1, nil)
 	const exporters, perExporter, leasers = 10, 10, 20
 	var pubs []*Publisher
 	for e := range exporters {
@@ -186,9 +187,9 @@ func BenchmarkLabScale(b *testing.B) {
 
 // scaleStore is a store of the default TTL (10 s): the machine is loaded
 // enough here that the tests' short TTL could end an exporter's lease.
-func scaleStore(b *testing.B, c *cluster) *Store {
+func scaleStore(b *testing.B, c *etcdtest.Cluster) *Store {
 	b.Helper()
-	s, err := New(b.Context(), Options{Endpoints: c.endpoints(), Lab: "scale"})
+	s, err := New(b.Context(), Options{Endpoints: c.Endpoints(), Lab: "scale"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,8 +10,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/tinyprof/tinyprof/lab"
 	"go.uber.org/goleak"
+
+	"github.com/tinyprof/tinyprof/lab"
+	"github.com/tinyprof/tinyprof/lab/etcdstore/etcdtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -54,17 +56,18 @@ func TestParseURL(t *testing.T) {
 }
 
 func TestNewFailsOnNoEtcd(t *testing.T) {
-	port := freePorts(t, 1)[0]
-	_, err := New(t.Context(), Options{Endpoints: []string{fmt.Sprintf("127.0.0.1:%d", port)}, DialTimeout: 300 * time.Millisecond})
+	port, err := etcdtest.FreePortRun(1)
+	require.NoError(t, err)
+	_, err = New(t.Context(), Options{Endpoints: []string{fmt.Sprintf("127.0.0.1:%d", port)}, DialTimeout: 300 * time.Millisecond})
 	require.ErrorContains(t, err, "is it running")
 }
 
 // The store's basic contract: one holder at a time, named to the others;
 // health survives the lease; the inspection and listing see it all.
 func TestStoreContract(t *testing.T) {
-	c := startCluster(t, 1)
-	a := newStore(t, "contract", c.endpoints()...)
-	b := newStore(t, "contract", c.endpoints()...)
+	c := etcdtest.StartCluster(t, 1, nil)
+	a := newStore(t, "contract", c.Endpoints()...)
+	b := newStore(t, "contract", c.Endpoints()...)
 	ctx := t.Context()
 
 	err := a.SetHealth(ctx, "board/1", lab.Health{Status: lab.Healthy})
@@ -120,8 +123,8 @@ func TestStoreContract(t *testing.T) {
 // Waiters are served in the order they arrived, each watching rather
 // than polling.
 func TestFairOrder(t *testing.T) {
-	c := startCluster(t, 1)
-	first := newStore(t, "fair", c.endpoints()...)
+	c := etcdtest.StartCluster(t, 1, nil)
+	first := newStore(t, "fair", c.Endpoints()...)
 	rel, err := first.TryAcquire(t.Context(), "b", holder("first"))
 	require.NoError(t, err)
 
@@ -129,7 +132,7 @@ func TestFairOrder(t *testing.T) {
 	order := make(chan int, n)
 	errs := make(chan error, n)
 	for i := range n {
-		s := newStore(t, "fair", c.endpoints()...)
+		s := newStore(t, "fair", c.Endpoints()...)
 		go func() {
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
@@ -169,8 +172,8 @@ func TestFairOrder(t *testing.T) {
 
 // A waiter that gives up leaves the queue, and those behind it move up.
 func TestWaiterGivesUp(t *testing.T) {
-	c := startCluster(t, 1)
-	s := newStore(t, "giveup", c.endpoints()...)
+	c := etcdtest.StartCluster(t, 1, nil)
+	s := newStore(t, "giveup", c.Endpoints()...)
 	rel, err := s.TryAcquire(t.Context(), "b", holder("holder"))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
@@ -188,10 +191,10 @@ func TestWaiterGivesUp(t *testing.T) {
 // anyone else's; the successor gets it only when the TTL has run out; and
 // the old holder's late write is refused by the fence.
 func TestCutOffHolderLosesLease(t *testing.T) {
-	c := startCluster(t, 1)
-	px := startProxy(t, c.members[0].clientAddr)
+	c := etcdtest.StartCluster(t, 1, nil)
+	px := startProxy(t, c.Members[0].Endpoint)
 	old := newStore(t, "cut", px.addr())
-	succ := newStore(t, "cut", c.endpoints()...)
+	succ := newStore(t, "cut", c.Endpoints()...)
 	ctx := t.Context()
 
 	l, err := old.Lease(ctx, "b", holder("old"))
@@ -255,9 +258,9 @@ func TestCutOffHolderLosesLease(t *testing.T) {
 // Revoking a holder's etcd lease from outside (an operator freeing a
 // board) tells the holder at once, through the watch on its key.
 func TestRevokedLeaseIsLost(t *testing.T) {
-	c := startCluster(t, 1)
-	s := newStore(t, "revoke", c.endpoints()...)
-	op := newStore(t, "revoke", c.endpoints()...)
+	c := etcdtest.StartCluster(t, 1, nil)
+	s := newStore(t, "revoke", c.Endpoints()...)
+	op := newStore(t, "revoke", c.Endpoints()...)
 	l, err := s.Lease(t.Context(), "b", holder("h"))
 	require.NoError(t, err)
 	defer l.Release()
@@ -280,8 +283,8 @@ func TestClusterMemberKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-member cluster")
 	}
-	c := startCluster(t, 3)
-	s := newStore(t, "cluster", c.endpoints()...)
+	c := etcdtest.StartCluster(t, 3, nil)
+	s := newStore(t, "cluster", c.Endpoints()...)
 	ctx := t.Context()
 	cycle := func(id string) error {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -299,10 +302,10 @@ func TestClusterMemberKilled(t *testing.T) {
 	require.NoError(t, err)
 	defer held.Release()
 
-	leader := c.leader(t)
-	leader.kill()
+	lead := leader(t, c)
+	lead.Stop()
 	killed := time.Now()
-	t.Logf("killed the leader, %s", leader.name)
+	t.Logf("killed the leader, %s", lead.Name)
 	// Requests in flight when the leader died may fail; leasing must come
 	// back within a few election timeouts and then keep working.
 	var first error

@@ -15,7 +15,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tinyprof/tinyprof/lab/etcdstore/etcdtest"
 )
+
+// tlsFiles are the PEM files of a TLS setup: the CA, the members'
+// certificate, and a client certificate the CA signed.
+type tlsFiles struct {
+	CA, ServerCert, ServerKey, ClientCert, ClientKey string
+}
 
 // writeTLSFiles makes a CA, a certificate for 127.0.0.1 and a client
 // certificate, all signed by the CA, and writes them as PEM files.
@@ -67,8 +75,10 @@ func writeTLSFiles(t testing.TB) *tlsFiles {
 // without.
 func TestClientCertificates(t *testing.T) {
 	tf := writeTLSFiles(t)
-	c := startClusterTLS(t, 1, tf)
-	o, err := ParseURL("etcd://" + c.endpoints()[0] + "/tls?ttl=2s&ca=" + tf.CA + "&cert=" + tf.ClientCert + "&key=" + tf.ClientKey)
+	client, err := Options{CAFile: tf.CA, CertFile: tf.ClientCert, KeyFile: tf.ClientKey}.tlsConfig()
+	require.NoError(t, err)
+	c := etcdtest.StartCluster(t, 1, &etcdtest.TLS{CAFile: tf.CA, CertFile: tf.ServerCert, KeyFile: tf.ServerKey, Client: client})
+	o, err := ParseURL("etcd://" + c.Endpoints()[0] + "/tls?ttl=2s&ca=" + tf.CA + "&cert=" + tf.ClientCert + "&key=" + tf.ClientKey)
 	require.NoError(t, err)
 	s, err := New(t.Context(), o)
 	require.NoError(t, err)
@@ -77,7 +87,7 @@ func TestClientCertificates(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Release())
 
-	_, err = New(t.Context(), Options{Endpoints: c.endpoints(), CAFile: tf.CA, DialTimeout: time.Second})
+	_, err = New(t.Context(), Options{Endpoints: c.Endpoints(), CAFile: tf.CA, DialTimeout: time.Second})
 	require.Error(t, err, "no client certificate, no lab")
 }
 

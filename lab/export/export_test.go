@@ -2,9 +2,6 @@ package export_test
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,14 +28,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // under TINYPROF_REQUIRE_LAB) when it is not installed.
 func ser2netBin(tb testing.TB) string {
 	tb.Helper()
-	bin, err := export.FindSer2net()
-	if err != nil {
-		if os.Getenv(etcdtest.EnvRequire) != "" {
-			tb.Fatalf("%v (%s is set)", err, etcdtest.EnvRequire)
-		}
-		tb.Skip(err.Error())
-	}
-	return bin
+	return etcdtest.Require(tb, export.FindSer2net)
 }
 
 // fakeUSB stands in for the host's USB serial ports: serial numbers
@@ -67,29 +57,6 @@ func (f *fakeUSB) list() ([]serialport.Info, error) {
 		out = append(out, serialport.Info{Path: p, USB: true, SerialNumber: s})
 	}
 	return out, nil
-}
-
-// freeBase returns a base port with n free loopback ports after it, free
-// a moment ago.
-func freeBase(tb testing.TB, n int) int {
-	tb.Helper()
-	for range 50 {
-		base := 20000 + rand.N(30000)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	tb.Fatal("no free run of loopback ports")
-	return 0
 }
 
 // waitBoards waits until the lab's published boards are want, by id →
@@ -167,7 +134,7 @@ func TestExportPublishesWithdrawsRepublishes(t *testing.T) {
 				{ID: "SER-A", Platform: "esp32s3", Features: []string{"psram"}},
 				{ID: "sim-b", Platform: "esp32s3", Sim: true},
 			},
-			Advertise: "127.0.0.1", Listen: "127.0.0.1", BasePort: freeBase(t, 2),
+			Advertise: "127.0.0.1", Listen: "127.0.0.1", BasePort: etcdtest.PortRun(t, 2),
 			Ser2netConfig: cfg, Poll: 50 * time.Millisecond, Ports: usb.list,
 			Reload: func(ctx context.Context) error {
 				if s2n == nil {
@@ -249,7 +216,7 @@ func TestExportEmulatedBoard(t *testing.T) {
 		done <- export.Run(ctx, export.Options{
 			Store:     st,
 			Boards:    []lab.Entry{{ID: "emu-1", Platform: "mps2-an386", Emulate: "mps2-an386"}},
-			Advertise: "127.0.0.1", Listen: "127.0.0.1", BasePort: freeBase(t, 1),
+			Advertise: "127.0.0.1", Listen: "127.0.0.1", BasePort: etcdtest.PortRun(t, 1),
 			Ser2netConfig: cfg, Poll: 100 * time.Millisecond,
 			Reload: func(ctx context.Context) error {
 				if s2n == nil {
