@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tinyprof/tinyprof/model"
+	"github.com/tinyprof/tinyprof/plan"
 	"github.com/tinyprof/tinyprof/platform"
 )
 
@@ -42,6 +44,36 @@ func (f *placeFlags) set() bool {
 
 // clockSet reports whether --cpu-mhz or --cores was given.
 func (f *placeFlags) clockSet() bool { return f.cpuMHz != 0 || f.cores != 0 }
+
+// adopt takes the plan's placement and clock: where the weights and the
+// KV cache live, the context, cores and clock. A flag given beside the
+// plan must agree with it.
+func (f *placeFlags) adopt(pf *plan.File) error {
+	for _, c := range []struct {
+		name       string
+		flag, plan string
+	}{
+		{"--weights-in", f.weightsIn, string(pf.WeightsIn)},
+		{"--ctx", itoa0(f.ctx), itoa0(pf.Context)},
+		{"--cpu-mhz", itoa0(f.cpuMHz), itoa0(pf.CPUMHz)},
+		{"--cores", itoa0(f.cores), itoa0(pf.Cores)},
+	} {
+		if c.flag != "" && c.plan != "" && c.flag != c.plan {
+			return usageError{fmt.Errorf("%s %s contradicts the plan's %s: drop %s, or plan again with it", c.name, c.flag, c.plan, c.name)}
+		}
+	}
+	f.weightsIn, f.kvIn = string(pf.WeightsIn), pf.KVIn
+	f.ctx, f.cpuMHz, f.cores = pf.Context, pf.CPUMHz, pf.Cores
+	return nil
+}
+
+// itoa0 prints n, or "" for 0 (not given).
+func itoa0(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
 
 // fitConfig returns the placement configuration the flags ask for.
 func (f *placeFlags) fitConfig() (model.FitConfig, error) {

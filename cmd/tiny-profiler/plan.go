@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -260,36 +259,13 @@ func usePlan(path string, t *target, modelPath *string, flags *placeFlags) (*pla
 	case t.sim != "" && !strings.EqualFold(t.sim, pf.Platform):
 		return nil, usageError{fmt.Errorf("--plan is for %s, not --sim %s: drop --sim, or plan for %s", pf.Platform, t.sim, t.sim)}
 	case t.device == "" && t.emulate == "":
-		// A simulated board runs the plan's whole configuration: where the
-		// weights and the KV cache live, the context, cores and clock. A
-		// flag given beside --plan must agree with it.
+		// A simulated board runs the plan's whole configuration.
 		t.sim = pf.Platform
-		for _, c := range []struct {
-			name       string
-			flag, plan string
-		}{
-			{"--weights-in", flags.weightsIn, string(pf.WeightsIn)},
-			{"--ctx", itoa0(flags.ctx), itoa0(pf.Context)},
-			{"--cpu-mhz", itoa0(flags.cpuMHz), itoa0(pf.CPUMHz)},
-			{"--cores", itoa0(flags.cores), itoa0(pf.Cores)},
-		} {
-			if c.flag != "" && c.plan != "" && c.flag != c.plan {
-				return nil, usageError{fmt.Errorf("%s %s contradicts the plan's %s: drop %s, or plan again with it", c.name, c.flag, c.plan, c.name)}
-			}
+		if err := flags.adopt(pf); err != nil {
+			return nil, err
 		}
-		flags.weightsIn = string(pf.WeightsIn)
-		flags.kvIn = pf.KVIn
-		flags.ctx, flags.cpuMHz, flags.cores = pf.Context, pf.CPUMHz, pf.Cores
 	}
 	return pf, nil
-}
-
-// itoa0 prints n, or "" for 0 (not given).
-func itoa0(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return strconv.Itoa(n)
 }
 
 // notePlan says how the board differs from the plan, and what the plan
