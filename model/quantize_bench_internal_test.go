@@ -7,15 +7,21 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 )
 
 // BenchmarkConvertWorkers measures the conversion pipeline alone (read,
 // decode, encode, error report; output discarded, so no write or fsync)
 // on 4 MiB of F32 matrices, single-threaded (workers=1) and on every CPU
-// (workers=N), in one process. Compare with
+// (workers=N), in one process. workers=split is the control: the same
+// conversions on every CPU, split into equal contiguous halves ahead of
+// time, with no pipeline, no order and no emit — what this machine's
+// cores give for this work, so that N can be read against it rather
+// than against an ideal the machine does not have. On a shared machine,
+// interleave the runs (the README's Performance section has the loop),
+// then compare with
 //
-//	go test -run '^$' -bench ConvertWorkers -count 6 ./model/ > c.txt
 //	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /workers c.txt
 func BenchmarkConvertWorkers(b *testing.B) {
 	x := buildInput(1 << 20)
@@ -71,5 +77,35 @@ func BenchmarkConvertWorkers(b *testing.B) {
 				}
 			})
 		}
+		b.Run(fmt.Sprintf("type=%s/workers=split", typ), func(b *testing.B) {
+			b.SetBytes(4 << 20)
+			q := &quantizer{ctx: context.Background(), src: src, plan: plan}
+			type span struct {
+				p      *planned
+				off, n int64
+			}
+			var spans []span
+			q.chunks(0, func(p *planned, off, n int64, _ bool) bool {
+				spans = append(spans, span{p, off, n})
+				return true
+			})
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for i := range n {
+					part := spans[i*len(spans)/n : (i+1)*len(spans)/n]
+					wg.Go(func() {
+						c := &chunk{}
+						for _, sp := range part {
+							c.p, c.off, c.n = sp.p, sp.off, sp.n
+							if err := c.convert(src); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+			}
+		})
 	}
 }
