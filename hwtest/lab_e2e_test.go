@@ -71,26 +71,13 @@ func TestLabEndToEnd(t *testing.T) {
 
 	board := lab.Entry{ID: "sim-lab-1", Platform: "esp32s3", Protocol: lab.ProtocolTinyprof, Sim: true}
 	cfg := filepath.Join(t.TempDir(), "ser2net.yaml")
-	var s2n *export.Ser2net
-	t.Cleanup(func() {
-		if s2n != nil {
-			s2n.Close()
-		}
-	})
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan error, 1)
 	go func() {
 		stopped <- export.Run(ctx, export.Options{
 			Store: st, Boards: []lab.Entry{board}, Advertise: "localhost", Listen: "127.0.0.1",
 			BasePort: etcdtest.PortRun(t, 1), Ser2netConfig: cfg, Poll: 100 * time.Millisecond,
-			Reload: func(ctx context.Context) error {
-				if s2n == nil {
-					var serr error
-					s2n, serr = export.StartSer2net(s2nBin, cfg)
-					return serr
-				}
-				return s2n.Reload(ctx)
-			},
+			Ser2net: s2nBin,
 		})
 	}()
 	exported := false

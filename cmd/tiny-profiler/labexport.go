@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -67,31 +66,14 @@ MACHINE) are started in QEMU and served from their UART's pseudo-terminal.`,
 			if err != nil {
 				return err
 			}
-			var mu sync.Mutex
-			var s2n *export.Ser2net
-			defer func() {
-				if s2n != nil {
-					s2n.Close()
-				}
-			}()
 			var reload func(ctx context.Context) error
+			var bin string
 			switch {
 			case runSer2net:
-				bin := ser2netBin
-				if bin == "" {
+				if bin = ser2netBin; bin == "" {
 					if bin, err = export.FindSer2net(); err != nil {
 						return err
 					}
-				}
-				reload = func(ctx context.Context) error {
-					mu.Lock()
-					defer mu.Unlock()
-					if s2n == nil {
-						var err error
-						s2n, err = export.StartSer2net(bin, config)
-						return err
-					}
-					return s2n.Reload(ctx)
 				}
 			case reloadCmd != "":
 				args := strings.Fields(reloadCmd)
@@ -108,7 +90,7 @@ MACHINE) are started in QEMU and served from their UART's pseudo-terminal.`,
 			}
 			return export.Run(c.Context(), export.Options{
 				Store: es, Boards: boards, Advertise: advertise, Listen: listen, BasePort: basePort,
-				Ser2netConfig: config, Reload: reload, Poll: poll, Logf: logf,
+				Ser2netConfig: config, Reload: reload, Ser2net: bin, Poll: poll, Logf: logf,
 			})
 		},
 	}

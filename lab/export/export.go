@@ -42,8 +42,13 @@ type Options struct {
 	// Ser2netConfig is the ser2net YAML file the exporter writes. Required.
 	Ser2netConfig string
 	// Reload, if set, is called after the configuration file changed, so
-	// that ser2net reads it (Ser2net.Reload, or systemctl reload ser2net).
+	// that ser2net reads it (systemctl reload ser2net, say).
 	Reload func(ctx context.Context) error
+	// Ser2net, if set, is the ser2net binary for the exporter to run as
+	// its own child instead of Reload: started once the configuration is
+	// first written, sent SIGHUP on every change after, and stopped when
+	// Run returns.
+	Ser2net string
 	// Poll is how often the exporter looks for boards plugged in or out.
 	// Default 2 s.
 	Poll time.Duration
@@ -61,6 +66,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Ser2netConfig == "" {
 		return o, errors.New("export: no ser2net configuration file")
+	}
+	if o.Ser2net != "" && o.Reload != nil {
+		return o, errors.New("export: run ser2net as a child or reload it another way, not both")
 	}
 	if o.Advertise == "" {
 		h, err := os.Hostname()
@@ -124,6 +132,22 @@ func Run(ctx context.Context, opts Options) error {
 				return fmt.Errorf("export: start emulated board %s: %w", e.ID, err)
 			}
 			emus[e.ID] = b
+		}
+	}
+	if o.Ser2net != "" {
+		var s2n *Ser2net
+		defer func() {
+			if s2n != nil {
+				s2n.Close()
+			}
+		}()
+		o.Reload = func(ctx context.Context) error {
+			if s2n == nil {
+				var err error
+				s2n, err = StartSer2net(o.Ser2net, o.Ser2netConfig)
+				return err
+			}
+			return s2n.Reload(ctx)
 		}
 	}
 	x := &exporter{o: o, sims: sims, emus: emus, ready: map[string]string{}, absent: map[string]bool{}}

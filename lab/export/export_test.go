@@ -59,6 +59,21 @@ func (f *fakeUSB) list() ([]serialport.Info, error) {
 	return out, nil
 }
 
+// runExport runs the exporter with opts until the test ends or stop is
+// called; stop ends it and returns what Run returned.
+func runExport(t *testing.T, opts export.Options) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- export.Run(ctx, opts) }()
+	stop = sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
 // waitBoards waits until the lab's published boards are want, by id →
 // device ("" for any device), and returns them.
 func waitBoards(t *testing.T, st *etcdstore.Store, want map[string]string) []etcdstore.Published {
@@ -118,36 +133,17 @@ func TestExportPublishesWithdrawsRepublishes(t *testing.T) {
 	usb.plug("SER-A", first.Path)
 
 	cfg := filepath.Join(t.TempDir(), "ser2net.yaml")
-	var s2n *export.Ser2net
-	t.Cleanup(func() {
-		if s2n != nil {
-			s2n.Close()
-		}
+	stop := runExport(t, export.Options{
+		Store: st,
+		Boards: []lab.Entry{
+			{ID: "SER-A", Platform: "esp32s3", Features: []string{"psram"}},
+			{ID: "sim-b", Platform: "esp32s3", Sim: true},
+		},
+		Advertise: "127.0.0.1", Listen: "127.0.0.1", BasePort: etcdtest.PortRun(t, 2),
+		Ser2netConfig: cfg, Poll: 50 * time.Millisecond, Ports: usb.list,
+		Ser2net: bin,
+		Logf:    t.Logf,
 	})
-	ctx, cancel := context.WithCancel(t.Context())
-	done, stopped := make(chan error, 1), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		done <- export.Run(ctx, export.Options{
-			Store: st,
-			Boards: []lab.Entry{
-				{ID: "SER-A", Platform: "esp32s3", Features: []string{"psram"}},
-				{ID: "sim-b", Platform: "esp32s3", Sim: true},
-			},
-			Advertise: "127.0.0.1", Listen: "127.0.0.1", BasePort: etcdtest.PortRun(t, 2),
-			Ser2netConfig: cfg, Poll: 50 * time.Millisecond, Ports: usb.list,
-			Reload: func(ctx context.Context) error {
-				if s2n == nil {
-					var serr error
-					s2n, serr = export.StartSer2net(bin, cfg)
-					return serr
-				}
-				return s2n.Reload(ctx)
-			},
-			Logf: t.Logf,
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-stopped })
 
 	boards := waitBoards(t, st, map[string]string{"SER-A": first.Path, "sim-b": ""})
 	for _, p := range boards {
@@ -184,8 +180,7 @@ func TestExportPublishesWithdrawsRepublishes(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, g.Kvs)
 
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 	left, err := st.Boards(t.Context())
 	require.NoError(t, err)
 	require.Empty(t, left, "the exporter left entries behind")
@@ -203,33 +198,14 @@ func TestExportEmulatedBoard(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	cfg := filepath.Join(t.TempDir(), "ser2net.yaml")
-	var s2n *export.Ser2net
-	t.Cleanup(func() {
-		if s2n != nil {
-			s2n.Close()
-		}
+	stop := runExport(t, export.Options{
+		Store:     st,
+		Boards:    []lab.Entry{{ID: "emu-1", Platform: "mps2-an386", Emulate: "mps2-an386"}},
+		Advertise: "127.0.0.1", Listen: "127.0.0.1", BasePort: etcdtest.PortRun(t, 1),
+		Ser2netConfig: cfg, Poll: 100 * time.Millisecond,
+		Ser2net: bin,
+		Logf:    t.Logf,
 	})
-	ctx, cancel := context.WithCancel(t.Context())
-	done, stopped := make(chan error, 1), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		done <- export.Run(ctx, export.Options{
-			Store:     st,
-			Boards:    []lab.Entry{{ID: "emu-1", Platform: "mps2-an386", Emulate: "mps2-an386"}},
-			Advertise: "127.0.0.1", Listen: "127.0.0.1", BasePort: etcdtest.PortRun(t, 1),
-			Ser2netConfig: cfg, Poll: 100 * time.Millisecond,
-			Reload: func(ctx context.Context) error {
-				if s2n == nil {
-					var serr error
-					s2n, serr = export.StartSer2net(bin, cfg)
-					return serr
-				}
-				return s2n.Reload(ctx)
-			},
-			Logf: t.Logf,
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-stopped })
 	boards := waitBoards(t, st, map[string]string{"emu-1": ""})
 
 	dctx, dcancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -245,6 +221,23 @@ func TestExportEmulatedBoard(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, dev.Close())
 
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
+}
+
+// Options that cannot run are refused before anything starts.
+func TestRunRefusesBadOptions(t *testing.T) {
+	reload := func(context.Context) error { return nil }
+	for _, tt := range []struct {
+		name string
+		o    export.Options
+		err  string
+	}{
+		{"no store", export.Options{Ser2netConfig: "x.yaml"}, "no lab store"},
+		{"no configuration file", export.Options{Store: &etcdstore.Store{}}, "no ser2net configuration file"},
+		{"two ways to reload", export.Options{Store: &etcdstore.Store{}, Ser2netConfig: "x.yaml", Ser2net: "ser2net", Reload: reload}, "not both"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.ErrorContains(t, export.Run(t.Context(), tt.o), tt.err)
+		})
+	}
 }
