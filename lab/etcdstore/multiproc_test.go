@@ -124,21 +124,18 @@ func helperCmd(t *testing.T, mode string, c *etcdtest.Cluster, labName, host str
 	return cmd
 }
 
-// Four processes, as if on four hosts, lease two boards over and over,
-// through lab.Lab and through the store's queue; no two leases of one
-// board overlap in time.
-func TestLeaseAcrossProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts four processes")
-	}
-	c := etcdtest.StartCluster(t, 1, nil)
+// runChildren runs n children doing mode in the lab labName, as if on
+// host0…hostN-1, each with env, waits for them all, and returns the files
+// they wrote their results to. A child's output is logged if the test
+// fails.
+func runChildren(t *testing.T, c *etcdtest.Cluster, mode, labName string, n int, env ...string) []string {
+	t.Helper()
 	outDir := t.TempDir()
-	const procs, each = 4, 10
 	var cmds []*exec.Cmd
 	var outs []string
-	for i := range procs {
+	for i := range n {
 		out := filepath.Join(outDir, fmt.Sprintf("p%d.json", i))
-		cmd := helperCmd(t, "leaser", c, "multi", fmt.Sprintf("host%d", i), envOut+"="+out, envCount+"="+strconv.Itoa(each))
+		cmd := helperCmd(t, mode, c, labName, fmt.Sprintf("host%d", i), append([]string{envOut + "=" + out}, env...)...)
 		buf := &etcdtest.Buffer{}
 		cmd.Stdout, cmd.Stderr = buf, buf
 		require.NoError(t, cmd.Start())
@@ -152,6 +149,19 @@ func TestLeaseAcrossProcesses(t *testing.T) {
 	for i, cmd := range cmds {
 		require.NoError(t, cmd.Wait(), "child %d", i)
 	}
+	return outs
+}
+
+// Four processes, as if on four hosts, lease two boards over and over,
+// through lab.Lab and through the store's queue; no two leases of one
+// board overlap in time.
+func TestLeaseAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four processes")
+	}
+	c := etcdtest.StartCluster(t, 1, nil)
+	const procs, each = 4, 10
+	outs := runChildren(t, c, "leaser", "multi", procs, envCount+"="+strconv.Itoa(each))
 	byBoard := map[string][]interval{}
 	vias := map[string]int{}
 	for _, out := range outs {
@@ -267,26 +277,8 @@ func TestLeaseFairness(t *testing.T) {
 		t.Skip("starts six processes for a few seconds")
 	}
 	c := etcdtest.StartCluster(t, 1, nil)
-	outDir := t.TempDir()
 	const procs = 6
-	var cmds []*exec.Cmd
-	var outs []string
-	for i := range procs {
-		out := filepath.Join(outDir, fmt.Sprintf("p%d.json", i))
-		cmd := helperCmd(t, "contender", c, "fair", fmt.Sprintf("host%d", i), envOut+"="+out, envFor+"=3s")
-		buf := &etcdtest.Buffer{}
-		cmd.Stdout, cmd.Stderr = buf, buf
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("child %d output:\n%s", i, buf.String())
-			}
-		})
-		cmds, outs = append(cmds, cmd), append(outs, out)
-	}
-	for i, cmd := range cmds {
-		require.NoError(t, cmd.Wait(), "child %d", i)
-	}
+	outs := runChildren(t, c, "contender", "fair", procs, envFor+"=3s")
 	var counts []int
 	var all, perMean []time.Duration
 	for _, out := range outs {
