@@ -164,6 +164,21 @@ func (i *Info) KVCacheBytes(ctx int, bytesPerElem int) int64 {
 	return int64(i.Layers) * int64(ctx) * int64(i.KVDim()) * 2 * int64(bytesPerElem)
 }
 
+// DominantType returns the tensor type that holds the most bytes of the
+// model: its weight format, as a label or a cost model names it. Ties go
+// to the type met first (F32 for a model with no tensors).
+func (i *Info) DominantType() Type {
+	bytesBy := map[Type]int64{}
+	var best Type
+	for _, t := range i.Tensors {
+		bytesBy[t.Type] += t.Bytes
+		if bytesBy[t.Type] > bytesBy[best] {
+			best = t.Type
+		}
+	}
+	return best
+}
+
 // Tensor returns the tensor called name and whether it exists.
 func (i *Info) Tensor(name string) (Tensor, bool) {
 	for _, t := range i.Tensors {

@@ -550,15 +550,7 @@ func quantLabel(info *model.Info) string {
 	if info.Format == "llama2c" && info.Version == 2 {
 		return fmt.Sprintf("q8_g%d", info.GroupSize)
 	}
-	bytesBy := map[model.Type]int64{}
-	var best model.Type
-	for _, t := range info.Tensors {
-		bytesBy[t.Type] += t.Bytes
-		if bytesBy[t.Type] > bytesBy[best] {
-			best = t.Type
-		}
-	}
-	return strings.ToLower(best.String())
+	return strings.ToLower(info.DominantType().String())
 }
 
 // placement checks the placement flags against the board the flags name

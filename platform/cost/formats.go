@@ -130,14 +130,7 @@ func FormatOf(info *model.Info) (Format, error) {
 		}
 		return formats[0], nil
 	}
-	bytesBy := map[model.Type]int64{}
-	var best model.Type
-	for _, t := range info.Tensors {
-		bytesBy[t.Type] += t.Bytes
-		if bytesBy[t.Type] > bytesBy[best] {
-			best = t.Type
-		}
-	}
+	best := info.DominantType()
 	for _, f := range formats {
 		if !f.Llama2C && f.Type == best {
 			return f, nil
